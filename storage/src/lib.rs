@@ -1,0 +1,73 @@
+//! GigaCompute accounts storage.
+//!
+//! [`AccountsStore`] is the interface the runtime writes through: reads by key, a prefetch hint
+//! for keys needed soon, and an atomic, durable commit of all account writes of a slot together
+//! with the slot's metadata blob (opaque to storage: the runtime keeps blockhashes and
+//! transaction statuses in it). [`LogStore`] is the embedded implementation: an append-only,
+//! checksummed log in the data directory with the whole state indexed in memory.
+
+mod log_store;
+mod record;
+
+pub use log_store::{LogStore, LogStoreConfig};
+
+use solana_account::AccountSharedData;
+use solana_pubkey::Pubkey;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("I/O error on {path} at offset {offset}: {source}")]
+    Io {
+        path: String,
+        offset: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("device full: slot {slot} not committed ({path})")]
+    NoSpace { path: String, slot: u64 },
+    #[error("corrupt record in {path} at offset {offset}: {reason}")]
+    Corrupt {
+        path: String,
+        offset: u64,
+        reason: String,
+    },
+    #[error("store is poisoned after a failed sync and refuses writes; restart to recover")]
+    Poisoned,
+    #[error("slot {slot} is not after the last committed slot {last}")]
+    SlotOrder { slot: u64, last: u64 },
+}
+
+/// What a restart needs from the store besides the accounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub last_slot: Option<u64>,
+    /// Metadata blobs of the most recent committed slots, oldest first.
+    pub slot_metas: Vec<(u64, Vec<u8>)>,
+}
+
+/// The accounts store as the runtime sees it.
+pub trait AccountsStore: Send + Sync {
+    /// Current committed state of one account; `None` if it does not exist.
+    fn get(&self, key: &Pubkey) -> Result<Option<AccountSharedData>, StoreError>;
+
+    /// Hint: these keys will be read soon (queued transactions). May start I/O; never blocks.
+    fn prefetch(&self, keys: &[Pubkey]);
+
+    /// Make all `accounts` of `slot` and its `meta` durable and visible atomically. An account
+    /// with zero lamports is deleted. On error nothing of the slot is visible, before or after
+    /// a restart.
+    fn commit_slot(
+        &self,
+        slot: u64,
+        accounts: &[(Pubkey, AccountSharedData)],
+        meta: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// State recovered at open: last durable slot and the retained slot metadata.
+    fn recovered(&self) -> Recovered;
+
+    fn last_committed_slot(&self) -> Option<u64>;
+
+    fn account_count(&self) -> usize;
+}
