@@ -8,5 +8,5 @@ pub mod parse;
 pub mod sigverify;
 pub mod socket;
 
-pub use packet::{Packet, PacketPool, Source};
+pub use packet::{Packet, PacketPool, Source, monotonic_ns};
 pub use parse::{ParseError, TxDescriptor, parse_transaction};

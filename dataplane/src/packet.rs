@@ -98,3 +98,9 @@ impl PacketPool {
         self.capacity
     }
 }
+
+/// Nanoseconds since the first call in this process: the one clock all tiles stamp with.
+pub fn monotonic_ns() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+}

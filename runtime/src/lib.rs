@@ -1,1 +1,162 @@
+//! GigaCompute runtime: sequencer, scheduler, SVM workers (Agave's solana-svm), slot
+//! production and commit. Input: verified transaction packets. Output: durable slots.
 
+pub mod accounts;
+pub mod bank;
+pub mod chain;
+pub mod commit;
+pub mod compute_budget;
+pub mod genesis;
+pub mod metrics;
+pub mod prepare;
+pub mod scheduler;
+pub mod sequencer;
+pub mod simulate;
+pub mod svm;
+pub mod worker;
+
+use crate::accounts::AccountsDb;
+use crate::bank::{Bank, BankParams};
+use crate::chain::ChainState;
+use crate::genesis::GenesisConfig;
+use crate::metrics::RuntimeCounters;
+use crate::scheduler::LockScheduler;
+use crate::sequencer::Sequencer;
+use crate::simulate::Simulator;
+use crate::svm::SvmEnv;
+use crate::worker::Worker;
+use crossbeam_channel::Receiver;
+use dataplane::{Packet, PacketPool};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use storage::AccountsStore;
+
+pub use genesis::GenesisError;
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub slot_ms: u64,
+    pub workers: usize,
+    /// Core per worker; empty = do not pin.
+    pub worker_cores: Vec<usize>,
+    pub batch_max: usize,
+    pub sequencer_capacity: usize,
+    pub status_retention_slots: usize,
+    /// Closed slots waiting for the commit tile before the bank blocks.
+    pub commit_queue_slots: usize,
+    pub genesis: GenesisConfig,
+}
+
+/// The running runtime tiles and the state they share with the RPC.
+pub struct Runtime {
+    pub env: Arc<SvmEnv>,
+    pub db: Arc<AccountsDb>,
+    pub chain: Arc<ChainState>,
+    pub counters: Arc<RuntimeCounters>,
+    pub current_slot: Arc<AtomicU64>,
+    pub simulator: Simulator,
+    shutdown: Arc<AtomicBool>,
+    bank: Option<JoinHandle<()>>,
+    tiles: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    pub fn start(
+        config: &RuntimeConfig,
+        store: Arc<dyn AccountsStore>,
+        pool: PacketPool,
+        verified: Receiver<Box<Packet>>,
+    ) -> Result<Self, GenesisError> {
+        let env = Arc::new(SvmEnv::new());
+        let db = Arc::new(AccountsDb::new(store));
+        let (chain, recent) =
+            genesis::bootstrap(&env, &db, &config.genesis, config.status_retention_slots)?;
+        let chain = Arc::new(chain);
+        let counters = Arc::new(RuntimeCounters::new());
+        let generation = Arc::new(AtomicU64::new(0));
+        let current_slot = Arc::new(AtomicU64::new(0));
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let mut tiles = Vec::new();
+
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let mut worker_txs = Vec::new();
+        for id in 0..config.workers.max(1) {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            worker_txs.push(tx);
+            let w = Worker {
+                id,
+                env: env.clone(),
+                db: db.clone(),
+                generation: generation.clone(),
+            };
+            let done = done_tx.clone();
+            let core = config.worker_cores.get(id).copied();
+            tiles.push(
+                std::thread::Builder::new()
+                    .name(format!("gc-worker-{id}"))
+                    .spawn(move || w.run(rx, done, core))
+                    .expect("spawn worker"),
+            );
+        }
+
+        let (commit_tx, commit_rx) = crossbeam_channel::bounded(config.commit_queue_slots.max(1));
+        {
+            let (db, chain, counters) = (db.clone(), chain.clone(), counters.clone());
+            tiles.push(
+                std::thread::Builder::new()
+                    .name("gc-commit".into())
+                    .spawn(move || commit::run(commit_rx, db, chain, counters))
+                    .expect("spawn commit"),
+            );
+        }
+
+        let bank = Bank::new(
+            env.clone(),
+            db.clone(),
+            chain.clone(),
+            counters.clone(),
+            pool,
+            BankParams {
+                slot_ms: config.slot_ms,
+                fee_collector: config.genesis.fee_collector,
+            },
+            Sequencer::new(config.sequencer_capacity),
+            Box::new(LockScheduler::new(config.workers.max(1), config.batch_max)),
+            worker_txs,
+            done_rx,
+            commit_tx,
+            current_slot.clone(),
+            recent,
+        );
+        let stop = shutdown.clone();
+        let bank = std::thread::Builder::new()
+            .name("gc-bank".into())
+            .spawn(move || bank.run(verified, stop))
+            .expect("spawn bank");
+        let simulator = Simulator::new(env.clone(), db.clone(), chain.clone(), generation);
+        Ok(Self {
+            env,
+            db,
+            chain,
+            counters,
+            current_slot,
+            simulator,
+            shutdown,
+            bank: Some(bank),
+            tiles,
+        })
+    }
+
+    /// Close the current slot, wait until it is durable, stop every runtime tile.
+    pub fn shutdown(mut self) {
+        self.shutdown.store(true, Ordering::Release);
+        if let Some(b) = self.bank.take() {
+            let _ = b.join();
+        }
+        // The bank dropped the worker and commit senders: the tiles drain and exit.
+        for t in self.tiles.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

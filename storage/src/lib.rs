@@ -48,8 +48,9 @@ pub struct Recovered {
 
 /// The accounts store as the runtime sees it.
 pub trait AccountsStore: Send + Sync {
-    /// Current committed state of one account; `None` if it does not exist.
-    fn get(&self, key: &Pubkey) -> Result<Option<AccountSharedData>, StoreError>;
+    /// Current committed state of one account and the slot that wrote it; `None` if it does
+    /// not exist.
+    fn get(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError>;
 
     /// Hint: these keys will be read soon (queued transactions). May start I/O; never blocks.
     fn prefetch(&self, keys: &[Pubkey]);

@@ -55,7 +55,7 @@ struct Writer {
 pub struct LogStore {
     dir: PathBuf,
     config: LogStoreConfig,
-    index: RwLock<HashMap<Pubkey, AccountSharedData>>,
+    index: RwLock<HashMap<Pubkey, (AccountSharedData, u64)>>,
     writer: Mutex<Writer>,
     metas: Mutex<VecDeque<(u64, Vec<u8>)>>,
     last_slot: RwLock<Option<u64>>,
@@ -83,7 +83,7 @@ impl LogStore {
             .create(true)
             .open(&path)
             .map_err(|e| io_err(&path, 0, e))?;
-        let mut index: HashMap<Pubkey, AccountSharedData> = HashMap::default();
+        let mut index: HashMap<Pubkey, (AccountSharedData, u64)> = HashMap::default();
         let mut metas = VecDeque::new();
         let mut last_slot = None;
         let valid_len = replay(&path, &mut file, &mut index, &mut metas, &mut last_slot, &config)?;
@@ -100,7 +100,7 @@ impl LogStore {
         }
         let live_bytes = index
             .values()
-            .map(|a| record::account_bytes(a.data().len()) as u64)
+            .map(|(a, _)| record::account_bytes(a.data().len()) as u64)
             .sum();
         let recovered = Recovered {
             last_slot,
@@ -154,7 +154,7 @@ impl LogStore {
                 &mut buf,
                 FLAG_CHECKPOINT,
                 slot,
-                &mut index.iter(),
+                &mut index.iter().map(|(k, (a, s))| (k, a, *s)),
                 &mut metas.iter().map(|(s, m)| (*s, m.as_slice())),
             );
         }
@@ -196,7 +196,7 @@ impl LogStore {
 fn replay(
     path: &Path,
     file: &mut File,
-    index: &mut HashMap<Pubkey, AccountSharedData>,
+    index: &mut HashMap<Pubkey, (AccountSharedData, u64)>,
     metas: &mut VecDeque<(u64, Vec<u8>)>,
     last_slot: &mut Option<u64>,
     config: &LogStoreConfig,
@@ -248,11 +248,11 @@ fn replay(
             index.clear();
             metas.clear();
         }
-        for (k, a) in decoded.accounts {
+        for (k, a, written_slot) in decoded.accounts {
             if a.lamports() == 0 {
                 index.remove(&k);
             } else {
-                index.insert(k, a);
+                index.insert(k, (a, written_slot));
             }
         }
         for m in decoded.metas {
@@ -278,7 +278,7 @@ fn tail_is_garbage(file: &File, offset: u64, file_len: u64) -> bool {
 }
 
 impl AccountsStore for LogStore {
-    fn get(&self, key: &Pubkey) -> Result<Option<AccountSharedData>, StoreError> {
+    fn get(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
         Ok(self.index.read().get(key).cloned())
     }
 
@@ -308,7 +308,7 @@ impl AccountsStore for LogStore {
             buf,
             0,
             slot,
-            &mut accounts.iter().map(|(k, a)| (k, a)),
+            &mut accounts.iter().map(|(k, a)| (k, a, slot)),
             &mut std::iter::once((slot, meta)),
         );
         if let Err(e) = file.write_all(buf) {
@@ -333,14 +333,14 @@ impl AccountsStore for LogStore {
             let mut index = self.index.write();
             let mut live = self.live_bytes.lock();
             for (k, a) in accounts {
-                if let Some(old) = index.get(k) {
+                if let Some((old, _)) = index.get(k) {
                     *live -= record::account_bytes(old.data().len()) as u64;
                 }
                 if a.lamports() == 0 {
                     index.remove(k);
                 } else {
                     *live += record::account_bytes(a.data().len()) as u64;
-                    index.insert(*k, a.clone());
+                    index.insert(*k, (a.clone(), slot));
                 }
             }
             let mut metas = self.metas.lock();
@@ -404,7 +404,7 @@ mod tests {
             ));
         }
         let s = LogStore::open(dir.path(), LogStoreConfig::default()).unwrap();
-        assert_eq!(s.get(&key(1)).unwrap(), Some(acct(11, b"bb")));
+        assert_eq!(s.get(&key(1)).unwrap(), Some((acct(11, b"bb"), 2)));
         assert_eq!(s.get(&key(2)).unwrap(), None);
         assert_eq!(s.last_committed_slot(), Some(2));
         assert_eq!(
@@ -432,7 +432,7 @@ mod tests {
             drop(f);
             let s = LogStore::open(dir.path(), LogStoreConfig::default()).unwrap();
             assert_eq!(s.last_committed_slot(), Some(1));
-            assert_eq!(s.get(&key(1)).unwrap(), Some(acct(10, b"a")));
+            assert_eq!(s.get(&key(1)).unwrap(), Some((acct(10, b"a"), 1)));
             assert_eq!(s.file_bytes(), len_after_1);
         }
     }
@@ -473,7 +473,7 @@ mod tests {
             assert!(s.file_bytes() < 4 * 300, "log was not compacted");
         }
         let s = LogStore::open(dir.path(), cfg).unwrap();
-        assert_eq!(s.get(&key(1)).unwrap(), Some(acct(49, &[49; 100])));
+        assert_eq!(s.get(&key(1)).unwrap(), Some((acct(49, &[49; 100]), 49)));
         let metas = s.recovered().slot_metas;
         assert_eq!(metas.len(), 4);
         assert_eq!(metas.last().unwrap(), &(49, vec![49]));
@@ -516,7 +516,7 @@ mod tests {
                 store = LogStore::open(dir.path(), cfg.clone()).unwrap();
             }
             for i in 0..20 {
-                assert_eq!(store.get(&key(i)).unwrap().as_ref(), model.get(&key(i)));
+                assert_eq!(store.get(&key(i)).unwrap().map(|(a, _)| a).as_ref(), model.get(&key(i)));
             }
         }
     }
@@ -554,7 +554,7 @@ mod tests {
             drop(s);
             let s = LogStore::open(mnt, LogStoreConfig::default()).unwrap();
             assert_eq!(s.last_committed_slot(), Some(last));
-            assert_eq!(s.get(&key(last as u8)).unwrap().unwrap().lamports(), last);
+            assert_eq!(s.get(&key(last as u8)).unwrap().unwrap().0.lamports(), last);
         });
         let _ = std::process::Command::new("umount").arg(mnt).status();
         result.unwrap();

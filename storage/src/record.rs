@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! magic u32 | flags u32 | slot u64 | n_accounts u32 | n_metas u32 | body_len u64 | crc32c u32
-//! body: n_accounts × (pubkey 32 | lamports u64 | owner 32 | executable u8 | rent_epoch u64 |
+//! body: n_accounts × (pubkey 32 | slot u64 | lamports u64 | owner 32 | executable u8 | rent_epoch u64 |
 //!                     data_len u32 | data)
 //!       n_metas × (slot u64 | len u32 | bytes)
 //! ```
@@ -29,21 +29,22 @@ pub struct Header {
 }
 
 pub fn account_bytes(data_len: usize) -> usize {
-    32 + 8 + 32 + 1 + 8 + 4 + data_len
+    32 + 8 + 8 + 32 + 1 + 8 + 4 + data_len
 }
 
 pub fn encode(
     out: &mut Vec<u8>,
     flags: u32,
     slot: u64,
-    accounts: &mut dyn Iterator<Item = (&Pubkey, &AccountSharedData)>,
+    accounts: &mut dyn Iterator<Item = (&Pubkey, &AccountSharedData, u64)>,
     metas: &mut dyn Iterator<Item = (u64, &[u8])>,
 ) {
     let start = out.len();
     out.resize(start + HEADER_BYTES, 0);
     let mut n_accounts = 0u32;
-    for (k, a) in accounts {
+    for (k, a, written_slot) in accounts {
         out.extend_from_slice(k.as_ref());
+        out.extend_from_slice(&written_slot.to_le_bytes());
         out.extend_from_slice(&a.lamports().to_le_bytes());
         out.extend_from_slice(a.owner().as_ref());
         out.push(u8::from(a.executable()));
@@ -98,7 +99,7 @@ pub fn check_crc(header: &[u8; HEADER_BYTES], body: &[u8], expected: u32) -> boo
 }
 
 pub struct Decoded {
-    pub accounts: Vec<(Pubkey, AccountSharedData)>,
+    pub accounts: Vec<(Pubkey, AccountSharedData, u64)>,
     pub metas: Vec<(u64, Vec<u8>)>,
 }
 
@@ -113,6 +114,7 @@ pub fn decode_body(h: &Header, body: &[u8]) -> Result<Decoded, &'static str> {
     let mut accounts = Vec::with_capacity(h.n_accounts.min(1 << 20) as usize);
     for _ in 0..h.n_accounts {
         let key = Pubkey::new_from_array(take(32)?.try_into().expect("32"));
+        let written_slot = u64::from_le_bytes(take(8)?.try_into().expect("8"));
         let lamports = u64::from_le_bytes(take(8)?.try_into().expect("8"));
         let owner = Pubkey::new_from_array(take(32)?.try_into().expect("32"));
         let executable = take(1)?[0] != 0;
@@ -131,6 +133,7 @@ pub fn decode_body(h: &Header, body: &[u8]) -> Result<Decoded, &'static str> {
                 executable,
                 rent_epoch,
             }),
+            written_slot,
         ));
     }
     let mut metas = Vec::with_capacity(h.n_metas.min(1 << 16) as usize);

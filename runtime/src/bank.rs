@@ -1,0 +1,389 @@
+//! The bank tile: admits verified transactions into the sequencer, drives the scheduler,
+//! collects worker results, and closes slots on the slot clock.
+//!
+//! Slot close: stop dispatching, wait for in-flight batches, credit the slot's fees to the fee
+//! collector, fix the blockhash (SHA-256 over the parent blockhash, the slot number and the
+//! signatures in execution order), publish the slot at processed commitment and hand its
+//! account writes to the commit tile, then open the next slot with fresh sysvars.
+
+use crate::accounts::AccountsDb;
+use crate::chain::{ChainState, SlotHeader, SlotRecord, TxStatus};
+use crate::commit::CommitJob;
+use crate::metrics::{RuntimeCounters, RuntimeDrop};
+use crate::prepare::{Rejection, prepare};
+use crate::scheduler::Scheduler;
+use crate::sequencer::{Admit, PreparedTx, Sequencer};
+use crate::svm::SvmEnv;
+use crate::worker::{BatchDone, Outcome, WorkBatch};
+use ahash::HashSet;
+use crossbeam_channel::{Receiver, Sender, select};
+use dataplane::dedup::MAX_PROCESSING_AGE_SLOTS;
+use dataplane::{Packet, PacketPool};
+use sha2::{Digest, Sha256};
+use solana_account::{AccountSharedData, ReadableAccount, WritableAccount};
+use solana_clock::Slot;
+use solana_hash::Hash;
+use solana_pubkey::Pubkey;
+use solana_slot_hashes::SlotHashes;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Recent (slot, blockhash) pairs kept for SlotHashes and blockhash age checks.
+const RECENT_MAX: usize = 512;
+/// Verified packets admitted per loop turn before the bank looks at completions again.
+const ADMIT_BURST: usize = 1024;
+
+pub struct BankParams {
+    pub slot_ms: u64,
+    pub fee_collector: Pubkey,
+}
+
+pub struct Bank {
+    pub env: Arc<SvmEnv>,
+    pub db: Arc<AccountsDb>,
+    pub chain: Arc<ChainState>,
+    pub counters: Arc<RuntimeCounters>,
+    pub pool: PacketPool,
+    pub params: BankParams,
+    pub seq: Sequencer,
+    pub sched: Box<dyn Scheduler>,
+    pub workers: Vec<Sender<WorkBatch>>,
+    pub done_rx: Receiver<BatchDone>,
+    pub commit_tx: Sender<CommitJob>,
+    /// Shared with the verify tiles (dedup windows) and the RPC.
+    pub current_slot: Arc<AtomicU64>,
+    // Slot state.
+    pub slot: Slot,
+    pub parent_blockhash: Hash,
+    pub recent: VecDeque<(Slot, Hash)>,
+    idle: Vec<bool>,
+    statuses: Vec<TxStatus>,
+    received_ns: Vec<u64>,
+    written: HashSet<Pubkey>,
+    fees: u64,
+    hasher: Sha256,
+    slot_hashes: SlotHashes,
+}
+
+impl Bank {
+    /// `slot` is the first slot to produce; `recent` ends with its parent.
+    pub fn new(
+        env: Arc<SvmEnv>,
+        db: Arc<AccountsDb>,
+        chain: Arc<ChainState>,
+        counters: Arc<RuntimeCounters>,
+        pool: PacketPool,
+        params: BankParams,
+        seq: Sequencer,
+        sched: Box<dyn Scheduler>,
+        workers: Vec<Sender<WorkBatch>>,
+        done_rx: Receiver<BatchDone>,
+        commit_tx: Sender<CommitJob>,
+        current_slot: Arc<AtomicU64>,
+        recent: VecDeque<(Slot, Hash)>,
+    ) -> Self {
+        let (parent_slot, parent_blockhash) = *recent.back().expect("a parent slot exists");
+        let n = workers.len();
+        let mut bank = Self {
+            env,
+            db,
+            chain,
+            counters,
+            pool,
+            params,
+            seq,
+            sched,
+            workers,
+            done_rx,
+            commit_tx,
+            current_slot,
+            slot: parent_slot + 1,
+            parent_blockhash,
+            recent,
+            idle: vec![true; n],
+            statuses: Vec::new(),
+            received_ns: Vec::new(),
+            written: HashSet::default(),
+            fees: 0,
+            hasher: Sha256::new(),
+            slot_hashes: SlotHashes::new(&[]),
+        };
+        bank.open_slot();
+        bank
+    }
+
+    fn open_slot(&mut self) {
+        self.current_slot.store(self.slot, Ordering::Release);
+        self.hasher = Sha256::new();
+        self.hasher.update(self.parent_blockhash.as_ref());
+        self.hasher.update(self.slot.to_le_bytes());
+        let recent: Vec<_> = self.recent.iter().copied().collect();
+        self.slot_hashes = SlotHashes::new(&recent.iter().rev().copied().collect::<Vec<_>>());
+        for (k, a) in self.env.sysvar_accounts(self.slot, unix_now(), &recent) {
+            self.db.write(k, a, self.slot);
+            self.written.insert(k);
+        }
+    }
+
+    fn blockhash_valid(&self, h: &[u8; 32]) -> bool {
+        self.recent
+            .iter()
+            .rev()
+            .take_while(|(s, _)| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
+            .any(|(_, b)| b.as_bytes() == h)
+    }
+
+    fn drop_packet(&self, p: Box<Packet>, why: RuntimeDrop) {
+        self.counters.count_drop(why);
+        self.pool.give(p);
+    }
+
+    /// Admit one verified packet into the sequencer.
+    pub fn admit(&mut self, p: Box<Packet>) {
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        let desc = p.desc.expect("verified packets carry a descriptor");
+        let buf = p.bytes();
+        if !self.blockhash_valid(desc.recent_blockhash(buf)) {
+            return self.drop_packet(p, RuntimeDrop::BlockhashNotFound);
+        }
+        let sig = solana_signature::Signature::from(*desc.first_signature(buf));
+        if self.chain.status(&sig).is_some() {
+            return self.drop_packet(p, RuntimeDrop::AlreadyProcessed);
+        }
+        let prepared = match prepare(&self.env, &self.db, &p, self.slot, &self.slot_hashes) {
+            Ok(x) => x,
+            Err(r) => {
+                let why = match r {
+                    Rejection::BlockhashNotFound => RuntimeDrop::BlockhashNotFound,
+                    Rejection::AlreadyProcessed => RuntimeDrop::AlreadyProcessed,
+                    Rejection::ComputeBudget(_) => RuntimeDrop::ComputeBudget,
+                    Rejection::Lookup(_) => RuntimeDrop::Lookup,
+                    Rejection::Sanitize(_) => RuntimeDrop::Sanitize,
+                };
+                return self.drop_packet(p, why);
+            }
+        };
+        let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
+        self.db.prefetch(&keys);
+        let tx = PreparedTx {
+            sanitized: prepared.sanitized,
+            budget: prepared.budget,
+            packet: p,
+            locks: prepared.locks,
+        };
+        match self.seq.push(tx) {
+            Admit::Queued => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Admit::QueuedEvicting(old) => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.drop_packet(old.packet, RuntimeDrop::SequencerEvicted);
+            }
+            Admit::Rejected(new) => self.drop_packet(new.packet, RuntimeDrop::SequencerFull),
+        }
+    }
+
+    fn dispatch(&mut self) {
+        let idle: Vec<usize> = (0..self.idle.len()).filter(|&w| self.idle[w]).collect();
+        if idle.is_empty() || self.seq.is_empty() {
+            return;
+        }
+        let mut out = Vec::new();
+        self.sched.schedule(&mut self.seq, &idle, &mut out);
+        for (w, txs) in out {
+            if txs.is_empty() {
+                self.sched.complete(w);
+                continue;
+            }
+            self.idle[w] = false;
+            self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            let batch = WorkBatch {
+                slot: self.slot,
+                blockhash: self.parent_blockhash,
+                txs,
+            };
+            if self.workers[w].send(batch).is_err() {
+                tracing::error!(worker = w, "worker exited");
+            }
+        }
+        self.counters
+            .sequencer_depth
+            .store(self.seq.len() as u64, Ordering::Relaxed);
+    }
+
+    fn complete(&mut self, done: BatchDone) {
+        debug_assert_eq!(done.slot, self.slot);
+        self.sched.complete(done.worker);
+        self.idle[done.worker] = true;
+        self.counters.exec_ns.fetch_add(done.exec_ns, Ordering::Relaxed);
+        self.counters
+            .compute_units
+            .fetch_add(done.compute_units, Ordering::Relaxed);
+        self.written.extend(done.written);
+        for (outcome, packet) in done.outcomes {
+            match outcome {
+                Outcome::Processed(status) => {
+                    if status.err.is_none() {
+                        self.counters.executed_ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.counters.executed_err.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.hasher.update(status.signature.as_ref());
+                    self.fees = self.fees.saturating_add(status.fee);
+                    self.received_ns.push(packet.received_ns);
+                    self.statuses.push(*status);
+                    self.pool.give(packet);
+                }
+                Outcome::Dropped(err) => {
+                    tracing::debug!(%err, "transaction rejected by the SVM");
+                    self.drop_packet(packet, RuntimeDrop::SvmRejected);
+                }
+            }
+        }
+    }
+
+    fn all_idle(&self) -> bool {
+        self.idle.iter().all(|&i| i)
+    }
+
+    /// Close the current slot (all workers idle) and open the next.
+    pub fn close_slot(&mut self) {
+        assert!(self.all_idle(), "slot closed with batches in flight");
+        if self.fees > 0 {
+            let key = self.params.fee_collector;
+            let mut acct = self
+                .db
+                .get(&key)
+                .map(|(a, _)| a)
+                .unwrap_or_else(|| AccountSharedData::new(0, 0, &solana_sdk_ids::system_program::ID));
+            acct.set_lamports(acct.lamports().saturating_add(self.fees));
+            self.db.write(key, acct, self.slot);
+            self.written.insert(key);
+        }
+        let hasher = std::mem::replace(&mut self.hasher, Sha256::new());
+        let blockhash = Hash::new_from_array(hasher.finalize().into());
+        let header = SlotHeader {
+            slot: self.slot,
+            parent_blockhash: self.parent_blockhash,
+            blockhash,
+            transaction_count: self.statuses.len() as u64,
+            unix_timestamp: unix_now(),
+        };
+        let statuses = std::mem::take(&mut self.statuses);
+        let record = SlotRecord {
+            header: header.clone(),
+            genesis_hash: self.chain.genesis_hash(),
+            statuses,
+        };
+        let keys: Vec<Pubkey> = self.written.drain().collect();
+        let accounts = self.db.snapshot(&keys);
+        let meta = record.encode();
+        self.chain.push_slot(header, record.statuses);
+        let job = CommitJob {
+            slot: self.slot,
+            accounts,
+            keys,
+            meta,
+            received_ns: std::mem::take(&mut self.received_ns),
+        };
+        // Blocks when the commit tile is behind: backpressure instead of unbounded memory.
+        if self.commit_tx.send(job).is_err() {
+            tracing::error!("commit tile exited");
+        }
+        self.counters.slots_closed.fetch_add(1, Ordering::Relaxed);
+        self.recent.push_back((self.slot, blockhash));
+        while self.recent.len() > RECENT_MAX {
+            self.recent.pop_front();
+        }
+        self.parent_blockhash = blockhash;
+        self.fees = 0;
+        self.slot += 1;
+        self.open_slot();
+        // Queued transactions whose blockhash just aged out can never run.
+        let slot = self.slot;
+        let recent = &self.recent;
+        let expired = self.seq.remove_if(|t| {
+            let h = t.sanitized.message().recent_blockhash();
+            !recent
+                .iter()
+                .rev()
+                .take_while(|(s, _)| s + MAX_PROCESSING_AGE_SLOTS >= slot)
+                .any(|(_, b)| b == h)
+        });
+        for t in expired {
+            self.drop_packet(t.packet, RuntimeDrop::Expired);
+        }
+    }
+
+    /// The tile loop. Returns after `shutdown` is set, with the last slot closed.
+    pub fn run(mut self, verified: Receiver<Box<Packet>>, shutdown: Arc<AtomicBool>) {
+        let slot_len = Duration::from_millis(self.params.slot_ms.max(1));
+        let mut deadline = Instant::now() + slot_len;
+        let mut closing = false;
+        loop {
+            let stopping = shutdown.load(Ordering::Acquire);
+            if Instant::now() >= deadline || stopping {
+                closing = true;
+            }
+            if closing && self.all_idle() {
+                self.close_slot();
+                closing = false;
+                deadline = Instant::now().max(deadline) + slot_len;
+                if stopping {
+                    break;
+                }
+            }
+            while let Ok(done) = self.done_rx.try_recv() {
+                self.complete(done);
+            }
+            if !stopping {
+                for _ in 0..ADMIT_BURST {
+                    match verified.try_recv() {
+                        Ok(p) => self.admit(p),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if !closing {
+                self.dispatch();
+            }
+            if closing && !self.all_idle() {
+                // Only completions matter until the slot closes.
+                if let Ok(done) = self.done_rx.recv_timeout(Duration::from_millis(5)) {
+                    self.complete(done);
+                }
+                continue;
+            }
+            let can_dispatch = !self.seq.is_empty() && self.idle.iter().any(|&i| i);
+            if can_dispatch && !closing {
+                continue;
+            }
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(20));
+            select! {
+                recv(self.done_rx) -> d => if let Ok(d) = d { self.complete(d) },
+                recv(verified) -> p => match p {
+                    Ok(p) => self.admit(p),
+                    // Every verify tile is gone (shutdown in progress): just keep the clock.
+                    Err(_) => std::thread::sleep(wait),
+                },
+                default(wait) => {},
+            }
+        }
+        for t in self.seq.drain().collect::<Vec<_>>() {
+            self.counters.count_drop(RuntimeDrop::Shutdown);
+            self.pool.give(t.packet);
+        }
+        drop(self.workers);
+    }
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

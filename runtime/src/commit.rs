@@ -1,0 +1,66 @@
+//! The commit tile: makes each closed slot durable, in slot order, then marks it confirmed.
+//!
+//! A failed commit (full disk, I/O error) is retried with the same job until it succeeds or the
+//! appliance stops; no later slot can overtake it, so what clients were told stays consistent.
+//! While it fails, the bounded job channel fills and the bank stops producing slots.
+
+use crate::accounts::AccountsDb;
+use crate::chain::ChainState;
+use crate::metrics::RuntimeCounters;
+use crossbeam_channel::Receiver;
+use dataplane::monotonic_ns;
+use solana_account::AccountSharedData;
+use solana_clock::Slot;
+use solana_pubkey::Pubkey;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+pub struct CommitJob {
+    pub slot: Slot,
+    pub accounts: Vec<(Pubkey, AccountSharedData)>,
+    pub keys: Vec<Pubkey>,
+    pub meta: Vec<u8>,
+    pub received_ns: Vec<u64>,
+}
+
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+
+pub fn run(
+    jobs: Receiver<CommitJob>,
+    db: Arc<AccountsDb>,
+    chain: Arc<ChainState>,
+    counters: Arc<RuntimeCounters>,
+) {
+    while let Ok(job) = jobs.recv() {
+        let started = Instant::now();
+        loop {
+            match db.store().commit_slot(job.slot, &job.accounts, &job.meta) {
+                Ok(()) => break,
+                Err(e) => {
+                    counters.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(slot = job.slot, error = %e, "slot commit failed; retrying");
+                    std::thread::sleep(RETRY_BACKOFF);
+                    if matches!(e, storage::StoreError::Poisoned) {
+                        // Nothing more can become durable; stop confirming.
+                        return;
+                    }
+                }
+            }
+        }
+        chain.set_durable(job.slot);
+        db.release(job.slot, &job.keys);
+        counters
+            .commit_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        counters
+            .committed
+            .fetch_add(job.received_ns.len() as u64, Ordering::Relaxed);
+        let now = monotonic_ns();
+        for r in &job.received_ns {
+            counters
+                .commit_latency
+                .record(now.saturating_sub(*r) / 1_000);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Execution without commit: RPC `simulateTransaction` and sendTransaction preflight.
+//! Runs the same preparation and the same SVM against the latest (processed) state and
+//! discards every write.
+
+use crate::accounts::{AccountsDb, SvmCallback};
+use crate::chain::ChainState;
+use crate::prepare::{Rejection, prepare};
+use crate::svm::{Processor, SvmEnv};
+use crate::worker::ProgramGeneration;
+use dataplane::Packet;
+use parking_lot::Mutex;
+use solana_clock::Slot;
+use solana_pubkey::Pubkey;
+use solana_slot_hashes::SlotHashes;
+use solana_svm::transaction_processing_result::ProcessedTransaction;
+use solana_transaction_error::TransactionError;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub struct Simulation {
+    pub slot: Slot,
+    pub err: Option<TransactionError>,
+    pub logs: Vec<String>,
+    pub units_consumed: u64,
+    pub fee: u64,
+    pub return_data: Option<(Pubkey, Vec<u8>)>,
+}
+
+pub struct Simulator {
+    env: Arc<SvmEnv>,
+    db: Arc<AccountsDb>,
+    chain: Arc<ChainState>,
+    generation: ProgramGeneration,
+    processor: Mutex<Option<(Processor, Slot, u64)>>,
+}
+
+impl Simulator {
+    pub fn new(
+        env: Arc<SvmEnv>,
+        db: Arc<AccountsDb>,
+        chain: Arc<ChainState>,
+        generation: ProgramGeneration,
+    ) -> Self {
+        Self {
+            env,
+            db,
+            chain,
+            generation,
+            processor: Mutex::new(None),
+        }
+    }
+
+    /// `check_blockhash`: refuse a transaction whose blockhash is unknown or too old.
+    pub fn simulate(&self, packet: &Packet, check_blockhash: bool) -> Result<Simulation, Rejection> {
+        let head = self.chain.processed_slot();
+        let slot = head + 1;
+        let desc = packet.desc.as_ref().expect("parsed packet");
+        if check_blockhash {
+            let h = solana_hash::Hash::new_from_array(*desc.recent_blockhash(packet.bytes()));
+            if self.chain.blockhash_slot(&h, slot).is_none() {
+                return Err(Rejection::BlockhashNotFound);
+            }
+        }
+        let first = head.saturating_sub(511);
+        let hashes: Vec<_> = (first..=head)
+            .rev()
+            .filter_map(|s| self.chain.header(s).map(|h| (s, h.blockhash)))
+            .collect();
+        let slot_hashes = SlotHashes::new(&hashes);
+        let prepared = prepare(&self.env, &self.db, packet, slot, &slot_hashes)?;
+        let blockhash = self
+            .chain
+            .header(head)
+            .map(|h| h.blockhash)
+            .unwrap_or_default();
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut guard = self.processor.lock();
+        let fresh = !matches!(&*guard, Some((_, s, g)) if *s == slot && *g == generation);
+        if fresh {
+            *guard = Some((self.env.new_processor(slot, &self.db), slot, generation));
+        }
+        let (p, _, _) = guard.as_ref().expect("processor set");
+        let out = p.load_and_execute_sanitized_transactions(
+            &SvmCallback(&self.db),
+            std::slice::from_ref(&prepared.sanitized),
+            vec![self.env.check_result(&prepared.budget)],
+            &self.env.processing_environment(blockhash),
+            &self.env.processing_config(),
+        );
+        let result = out
+            .processing_results
+            .into_iter()
+            .next()
+            .expect("one result per transaction");
+        Ok(match result {
+            Err(e) => Simulation {
+                slot: head,
+                err: Some(e),
+                logs: Vec::new(),
+                units_consumed: 0,
+                fee: 0,
+                return_data: None,
+            },
+            Ok(ProcessedTransaction::Executed(e)) => Simulation {
+                slot: head,
+                err: e.execution_details.status.err(),
+                logs: e.execution_details.log_messages.unwrap_or_default(),
+                units_consumed: e.execution_details.executed_units,
+                fee: e.loaded_transaction.fee_details.total_fee(),
+                return_data: e
+                    .execution_details
+                    .return_data
+                    .filter(|r| !r.data.is_empty())
+                    .map(|r| (r.program_id, r.data)),
+            },
+            Ok(ProcessedTransaction::FeesOnly(f)) => Simulation {
+                slot: head,
+                err: Some(f.load_error),
+                logs: Vec::new(),
+                units_consumed: 0,
+                fee: f.fee_details.total_fee(),
+                return_data: None,
+            },
+        })
+    }
+}
