@@ -62,6 +62,9 @@ pub struct Bank {
     statuses: Vec<TxStatus>,
     received_ns: Vec<u64>,
     written: HashSet<Pubkey>,
+    /// Signatures queued, in flight, or processed in the open slot: a second copy is a
+    /// duplicate even before the first reaches the status cache.
+    pending: HashSet<solana_signature::Signature>,
     fees: u64,
     hasher: Sha256,
     slot_hashes: SlotHashes,
@@ -106,6 +109,7 @@ impl Bank {
             statuses: Vec::new(),
             received_ns: Vec::new(),
             written: HashSet::default(),
+            pending: HashSet::default(),
             fees: 0,
             hasher: Sha256::new(),
             slot_hashes: SlotHashes::new(&[]),
@@ -149,7 +153,7 @@ impl Bank {
             return self.drop_packet(p, RuntimeDrop::BlockhashNotFound);
         }
         let sig = solana_signature::Signature::from(*desc.first_signature(buf));
-        if self.chain.status(&sig).is_some() {
+        if self.pending.contains(&sig) || self.chain.status(&sig).is_some() {
             return self.drop_packet(p, RuntimeDrop::AlreadyProcessed);
         }
         let prepared = match prepare(&self.env, &self.db, &p, self.slot, &self.slot_hashes) {
@@ -167,6 +171,7 @@ impl Bank {
         };
         let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
         self.db.prefetch(&keys);
+        self.pending.insert(sig);
         let tx = PreparedTx {
             sanitized: prepared.sanitized,
             budget: prepared.budget,
@@ -179,9 +184,13 @@ impl Bank {
             }
             Admit::QueuedEvicting(old) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.pending.remove(old.sanitized.signature());
                 self.drop_packet(old.packet, RuntimeDrop::SequencerEvicted);
             }
-            Admit::Rejected(new) => self.drop_packet(new.packet, RuntimeDrop::SequencerFull),
+            Admit::Rejected(new) => {
+                self.pending.remove(new.sanitized.signature());
+                self.drop_packet(new.packet, RuntimeDrop::SequencerFull)
+            }
         }
     }
 
@@ -238,6 +247,10 @@ impl Bank {
                 }
                 Outcome::Dropped(err) => {
                     tracing::debug!(%err, "transaction rejected by the SVM");
+                    if let Some(d) = packet.desc {
+                        let sig = solana_signature::Signature::from(*d.first_signature(packet.bytes()));
+                        self.pending.remove(&sig);
+                    }
                     self.drop_packet(packet, RuntimeDrop::SvmRejected);
                 }
             }
@@ -280,6 +293,9 @@ impl Bank {
         let keys: Vec<Pubkey> = self.written.drain().collect();
         let accounts = self.db.snapshot(&keys);
         let meta = record.encode();
+        for s in &record.statuses {
+            self.pending.remove(&s.signature);
+        }
         self.chain.push_slot(header, record.statuses);
         let job = CommitJob {
             slot: self.slot,
@@ -313,6 +329,7 @@ impl Bank {
                 .any(|(_, b)| b == h)
         });
         for t in expired {
+            self.pending.remove(t.sanitized.signature());
             self.drop_packet(t.packet, RuntimeDrop::Expired);
         }
     }

@@ -147,25 +147,23 @@ mod tests {
     use super::*;
     use solana_compute_budget_interface::ComputeBudgetInstruction;
     use solana_hash::Hash;
-    use solana_keypair::Keypair;
     use solana_message::Message;
-    use solana_signer::Signer;
     use solana_transaction::Transaction;
 
     fn budget_of(ixs: Vec<solana_instruction::Instruction>) -> Result<TxBudget, TransactionError> {
-        let payer = Keypair::new();
-        let tx = Transaction::new(
-            &[&payer],
-            Message::new(&ixs, Some(&payer.pubkey())),
-            Hash::default(),
-        );
+        // Parsing does not verify signatures: an unsigned transaction has the right shape.
+        let mut msg = Message::new(&ixs, Some(&PAYER));
+        msg.recent_blockhash = Hash::default();
+        let tx = Transaction::new_unsigned(msg);
         let bytes = bincode::serialize(&tx).unwrap();
         let d = dataplane::parse_transaction(&bytes).unwrap();
         parse(&d, &bytes)
     }
 
+    const PAYER: Pubkey = Pubkey::new_from_array([42; 32]);
+
     fn transfer() -> solana_instruction::Instruction {
-        solana_system_interface::instruction::transfer(&Pubkey::new_unique(), &Pubkey::new_unique(), 1)
+        solana_system_interface::instruction::transfer(&PAYER, &Pubkey::new_unique(), 1)
     }
 
     #[test]
