@@ -1,1 +1,111 @@
-fn main() {}
+//! `gigacompute`: the appliance binary. Wires the crates; holds no pipeline logic.
+
+mod bench;
+mod config;
+mod keys;
+mod rpc;
+mod topology;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use config::Config;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Parser)]
+#[command(name = "gigacompute", version, about = "SVM execution appliance")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance.
+    Run {
+        /// Configuration file (TOML). Without it, the documented defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory; overrides the config's data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Benchmarks: print a table; with --json, one JSON object as the last line.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the documented default configuration.
+    Default,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Run { config, data_dir } => {
+            let mut cfg = match config {
+                Some(p) => Config::load(&p)?,
+                None => Config::default(),
+            };
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            run(cfg)
+        }
+        Command::Config {
+            command: ConfigCommand::Default,
+        } => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", config::DEFAULT_TOML);
+            }
+            Ok(())
+        }
+        Command::Bench { command } => bench::run(command),
+    }
+}
+
+fn run(cfg: Config) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let (rpc_bind, rpc_threads, max_body) = (cfg.rpc.bind, cfg.rpc.threads, cfg.rpc.max_body_bytes);
+    let faucet_max = cfg.faucet.max_lamports_per_request;
+    let node = topology::Node::start(cfg)?;
+    let rpc = Arc::new(rpc::Rpc {
+        db: node.runtime.db.clone(),
+        chain: node.runtime.chain.clone(),
+        simulator: node.runtime.simulator.clone(),
+        ingress: node.ingress.clone(),
+        faucet: node.faucet.as_ref().map(|k| k.insecure_clone()),
+        faucet_max_lamports: faucet_max,
+        commit_errors: node.runtime.counters.clone(),
+    });
+    let server = rpc::RpcServer::start(rpc, rpc_bind, rpc_threads, max_body)?;
+    tracing::info!(tpu = %node.tpu_addr, rpc = %server.addr, "gigacompute running");
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    tracing::info!("shutting down: committing the current slot");
+    server.shutdown();
+    let slot = node.runtime.chain.processed_slot();
+    node.shutdown();
+    tracing::info!(last_slot = slot, "stopped");
+    Ok(())
+}

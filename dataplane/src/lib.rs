@@ -2,11 +2,16 @@
 //! verification. Knows nothing of accounts: its output is a verified transaction descriptor
 //! pointing into the packet that carried it.
 
+pub mod counters;
 pub mod dedup;
+pub mod ingress;
 pub mod packet;
 pub mod parse;
 pub mod sigverify;
 pub mod socket;
+pub mod tiles;
 
+pub use counters::DataplaneCounters;
+pub use ingress::{Ingress, SubmitError};
 pub use packet::{Packet, PacketPool, Source, monotonic_ns};
 pub use parse::{ParseError, TxDescriptor, parse_transaction};

@@ -30,7 +30,7 @@ pub struct Packet {
 }
 
 impl Packet {
-    fn empty() -> Self {
+    pub fn zeroed() -> Self {
         Self {
             data: [0; PACKET_BUFFER_BYTES],
             len: 0,
@@ -69,7 +69,7 @@ impl PacketPool {
         let (free_tx, free_rx) = crossbeam_channel::bounded(capacity);
         for _ in 0..capacity {
             free_tx
-                .send(Box::new(Packet::empty()))
+                .send(Box::new(Packet::zeroed()))
                 .expect("pool channel sized to capacity");
         }
         Self {

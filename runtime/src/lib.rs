@@ -55,7 +55,7 @@ pub struct Runtime {
     pub chain: Arc<ChainState>,
     pub counters: Arc<RuntimeCounters>,
     pub current_slot: Arc<AtomicU64>,
-    pub simulator: Simulator,
+    pub simulator: Arc<Simulator>,
     shutdown: Arc<AtomicBool>,
     bank: Option<JoinHandle<()>>,
     tiles: Vec<JoinHandle<()>>,
@@ -134,7 +134,7 @@ impl Runtime {
             .name("gc-bank".into())
             .spawn(move || bank.run(verified, stop))
             .expect("spawn bank");
-        let simulator = Simulator::new(env.clone(), db.clone(), chain.clone(), generation);
+        let simulator = Arc::new(Simulator::new(env.clone(), db.clone(), chain.clone(), generation));
         Ok(Self {
             env,
             db,

@@ -1,0 +1,86 @@
+//! Parsed packets into the verify tiles. Both the UDP net tile and the RPC submit through
+//! [`Ingress`], so RPC transactions take exactly the path UDP ones do.
+//!
+//! Routing is by a hash of the first signature: every copy of a transaction reaches the same
+//! verify tile, whose dedup table therefore sees all of them.
+
+use crate::counters::DataplaneCounters;
+use crate::packet::{Packet, PacketPool, Source, monotonic_ns};
+use crate::parse::{ParseError, parse_transaction};
+use crossbeam_channel::{Sender, TrySendError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("malformed transaction: {0}")]
+    Parse(ParseError),
+    #[error("ingest queue full")]
+    QueueFull,
+    #[error("no free packet buffer")]
+    PoolExhausted,
+}
+
+#[derive(Clone)]
+pub struct Ingress {
+    pub pool: PacketPool,
+    verify: Vec<Sender<Box<Packet>>>,
+    pub counters: Arc<DataplaneCounters>,
+    hasher: ahash::RandomState,
+}
+
+impl Ingress {
+    pub fn new(
+        pool: PacketPool,
+        verify: Vec<Sender<Box<Packet>>>,
+        counters: Arc<DataplaneCounters>,
+    ) -> Self {
+        assert!(!verify.is_empty());
+        Self {
+            pool,
+            verify,
+            counters,
+            hasher: ahash::RandomState::new(),
+        }
+    }
+
+    /// Parse a received packet in place and route it; drops are counted and the buffer goes
+    /// back to the pool.
+    pub fn route(&self, mut p: Box<Packet>) -> Result<(), SubmitError> {
+        let desc = match parse_transaction(&p.data[..p.len]) {
+            Ok(d) => d,
+            Err(e) => {
+                self.counters.parse_drop(e);
+                self.pool.give(p);
+                return Err(SubmitError::Parse(e));
+            }
+        };
+        p.desc = Some(desc);
+        let tile = (self.hasher.hash_one(desc.first_signature(&p.data)) as usize) % self.verify.len();
+        match self.verify[tile].try_send(p) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(p)) | Err(TrySendError::Disconnected(p)) => {
+                self.counters.verify_ring_full.fetch_add(1, Ordering::Relaxed);
+                self.pool.give(p);
+                Err(SubmitError::QueueFull)
+            }
+        }
+    }
+
+    /// A transaction from the RPC.
+    pub fn submit(&self, bytes: &[u8]) -> Result<(), SubmitError> {
+        let Some(mut p) = self.pool.take() else {
+            self.counters.pool_exhausted.fetch_add(1, Ordering::Relaxed);
+            return Err(SubmitError::PoolExhausted);
+        };
+        if !p.fill(bytes) {
+            self.counters.parse_drop(ParseError::Oversize);
+            self.pool.give(p);
+            return Err(SubmitError::Parse(ParseError::Oversize));
+        }
+        p.source = Source::Rpc;
+        p.received_ns = monotonic_ns();
+        self.counters.rpc_submitted.fetch_add(1, Ordering::Relaxed);
+        self.route(p)
+    }
+}

@@ -1,0 +1,163 @@
+//! Tile loops of the dataplane: the UDP net tile and the verify tiles.
+
+use crate::counters::DataplaneCounters;
+use crate::dedup::{Dedup, DedupOutcome};
+use crate::ingress::Ingress;
+use crate::packet::{Packet, PacketPool, monotonic_ns};
+use crate::sigverify::{BatchVerifier, SigCheck};
+use crate::socket::UdpReceiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Receive bursts, parse in place, route to verify. Returns on shutdown.
+pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>) {
+    let burst = rx.burst();
+    let mut bufs: Vec<Box<Packet>> = Vec::with_capacity(burst);
+    // A private burst to drain the socket into (and count) when the pool is dry.
+    let spare = PacketPool::new(burst);
+    let counters = ingress.counters.clone();
+    while !shutdown.load(Ordering::Relaxed) {
+        while bufs.len() < burst {
+            match ingress.pool.take() {
+                Some(p) => bufs.push(p),
+                None => break,
+            }
+        }
+        let dry = bufs.is_empty();
+        if dry {
+            bufs.extend((0..burst).filter_map(|_| spare.take()));
+        }
+        let n = match rx.recv_burst(&mut bufs, monotonic_ns()) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "udp receive failed");
+                std::thread::sleep(Duration::from_millis(10));
+                0
+            }
+        };
+        counters.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
+        if dry {
+            counters.pool_exhausted.fetch_add(n as u64, Ordering::Relaxed);
+            bufs.drain(..).for_each(|p| spare.give(p));
+            continue;
+        }
+        for p in bufs.drain(..n) {
+            counters.rx_bytes.fetch_add(p.len as u64, Ordering::Relaxed);
+            let _ = ingress.route(p);
+        }
+    }
+    bufs.into_iter().for_each(|p| ingress.pool.give(p));
+}
+
+pub struct VerifyTile {
+    pub dedup: Dedup,
+    pub batch_max: usize,
+    pub current_slot: Arc<AtomicU64>,
+    pub counters: Arc<DataplaneCounters>,
+    pub pool: PacketPool,
+}
+
+impl VerifyTile {
+    /// Verify batches; forward good packets to the bank (blocking: backpressure after
+    /// verification). Returns when `input` disconnects or on shutdown.
+    pub fn run(
+        mut self,
+        input: Receiver<Box<Packet>>,
+        output: Sender<Box<Packet>>,
+        shutdown: Arc<AtomicBool>,
+    ) {
+        let mut batch: Vec<Box<Packet>> = Vec::with_capacity(self.batch_max);
+        let mut verifier = BatchVerifier::default();
+        let mut results = Vec::new();
+        let mut ok_flags = Vec::new();
+        loop {
+            match input.recv_timeout(Duration::from_millis(50)) {
+                Ok(p) => batch.push(p),
+                Err(RecvTimeoutError::Timeout) => {
+                    if shutdown.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while batch.len() < self.batch_max {
+                match input.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            let started = Instant::now();
+            let slot = self.current_slot.load(Ordering::Relaxed);
+            self.counters
+                .verify_in
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            // Seen before: no need to spend a verification on it.
+            let mut i = 0;
+            while i < batch.len() {
+                let p = &batch[i];
+                let d = p.desc.as_ref().expect("routed packets are parsed");
+                if self.dedup.contains(d.first_signature(p.bytes())) {
+                    self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+                    let p = batch.swap_remove(i);
+                    self.pool.give(p);
+                } else {
+                    i += 1;
+                }
+            }
+            {
+                let mut checks = Vec::with_capacity(batch.len() * 2);
+                for p in &batch {
+                    let d = p.desc.as_ref().expect("parsed");
+                    let buf = p.bytes();
+                    let msg = d.message(buf);
+                    for (k, sig) in d.signatures(buf).enumerate() {
+                        checks.push(SigCheck {
+                            pubkey: d.static_key(buf, k),
+                            signature: sig,
+                            message: msg,
+                        });
+                    }
+                }
+                verifier.verify(&checks, &mut results);
+                ok_flags.clear();
+                let mut at = 0;
+                for p in &batch {
+                    let n = usize::from(p.desc.as_ref().expect("parsed").num_signatures);
+                    ok_flags.push(results[at..at + n].iter().all(|&b| b));
+                    at += n;
+                }
+            }
+            self.counters
+                .verify_ns
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            for (p, ok) in batch.drain(..).zip(ok_flags.iter().copied()) {
+                if !ok {
+                    self.counters.bad_signature.fetch_add(1, Ordering::Relaxed);
+                    self.pool.give(p);
+                    continue;
+                }
+                let sig = p.desc.as_ref().expect("parsed").first_signature(p.bytes());
+                match self.dedup.insert(sig, slot) {
+                    DedupOutcome::New => {
+                        self.counters.verify_ok.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = output.send(p) {
+                            self.pool.give(e.into_inner());
+                            return;
+                        }
+                    }
+                    DedupOutcome::Duplicate => {
+                        self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+                        self.pool.give(p);
+                    }
+                    DedupOutcome::Full => {
+                        self.counters.dedup_full.fetch_add(1, Ordering::Relaxed);
+                        self.pool.give(p);
+                    }
+                }
+            }
+        }
+    }
+}

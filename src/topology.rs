@@ -1,0 +1,158 @@
+//! The one place the tiles are built and wired from the config.
+//!
+//! ```text
+//!  udp socket ─► [net] ─┬─► net_verify[i] ─► [verify i] ─┐
+//!  rpc sendTransaction ─┘   (drop when full)             ├─► verify_bank ─► [bank] ─► bank_worker[w] ─► [worker w]
+//!                                                         │  (backpressure)   │  ◄── worker_bank ◄────────────┘
+//!                                                         │                   └─► bank_commit ─► [commit] ─► store
+//! ```
+
+use crate::config::Config;
+use crate::keys;
+use anyhow::{Context, Result};
+use dataplane::dedup::{Dedup, MAX_PROCESSING_AGE_SLOTS};
+use dataplane::socket::UdpReceiver;
+use dataplane::tiles::{VerifyTile, run_udp_net};
+use dataplane::{DataplaneCounters, Ingress, PacketPool};
+use runtime::genesis::GenesisConfig;
+use runtime::{Runtime, RuntimeConfig};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use storage::{LogStore, LogStoreConfig};
+
+pub struct Node {
+    pub config: Config,
+    pub runtime: Runtime,
+    pub ingress: Ingress,
+    pub dataplane: Arc<DataplaneCounters>,
+    pub faucet: Option<Keypair>,
+    pub tpu_addr: SocketAddr,
+    shutdown: Arc<AtomicBool>,
+    tiles: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    pub fn start(config: Config) -> Result<Self> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let faucet = if config.faucet.enabled {
+            Some(keys::load_or_create(&config.data_dir.join("faucet-keypair.json"))?)
+        } else {
+            None
+        };
+        let fee_collector = keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
+        let store = Arc::new(
+            LogStore::open(
+                &config.data_dir,
+                LogStoreConfig {
+                    compaction_ratio: config.storage.compaction_ratio,
+                    compaction_min_bytes: config.storage.compaction_min_bytes,
+                    meta_retention_slots: config.runtime.status_retention_slots,
+                },
+            )
+            .context("opening the accounts store")?,
+        );
+
+        let pool = PacketPool::new(config.net.packet_pool_size);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(DataplaneCounters::new());
+        let (bank_tx, bank_rx) = crossbeam_channel::bounded(config.verify.bank_ring_depth);
+        let rc = &config.runtime;
+        let runtime = Runtime::start(
+            &RuntimeConfig {
+                slot_ms: rc.slot_ms,
+                workers: rc.workers,
+                worker_cores: rc.worker_cores.clone(),
+                batch_max: rc.batch_max,
+                sequencer_capacity: rc.sequencer_capacity,
+                status_retention_slots: rc.status_retention_slots,
+                commit_queue_slots: rc.commit_queue_slots,
+                genesis: GenesisConfig {
+                    faucet: faucet
+                        .as_ref()
+                        .map(|k| (k.pubkey(), config.faucet.genesis_lamports)),
+                    fee_collector: fee_collector.pubkey(),
+                },
+            },
+            store,
+            pool.clone(),
+            bank_rx,
+        )?;
+
+        let mut tiles = Vec::new();
+        let mut verify_txs = Vec::new();
+        for i in 0..config.verify.tiles {
+            let (tx, rx) = crossbeam_channel::bounded(config.net.verify_ring_depth);
+            verify_txs.push(tx);
+            let tile = VerifyTile {
+                dedup: Dedup::new(config.verify.dedup_capacity, MAX_PROCESSING_AGE_SLOTS),
+                batch_max: config.verify.batch_max,
+                current_slot: runtime.current_slot.clone(),
+                counters: counters.clone(),
+                pool: pool.clone(),
+            };
+            let (out, stop) = (bank_tx.clone(), shutdown.clone());
+            tiles.push(
+                std::thread::Builder::new()
+                    .name(format!("gc-verify-{i}"))
+                    .spawn(move || tile.run(rx, out, stop))?,
+            );
+        }
+        drop(bank_tx);
+        let ingress = Ingress::new(pool, verify_txs, counters.clone());
+
+        let udp = UdpReceiver::bind(config.net.bind, config.net.recv_burst, config.net.recv_buffer_bytes)
+            .with_context(|| format!("binding transaction port {}", config.net.bind))?;
+        let tpu_addr = udp.local_addr()?;
+        {
+            let (ingress, stop) = (ingress.clone(), shutdown.clone());
+            tiles.push(
+                std::thread::Builder::new()
+                    .name("gc-net".into())
+                    .spawn(move || run_udp_net(udp, ingress, stop))?,
+            );
+        }
+        let node = Self {
+            config,
+            runtime,
+            ingress,
+            dataplane: counters,
+            faucet,
+            tpu_addr,
+            shutdown,
+            tiles,
+        };
+        node.print_topology();
+        Ok(node)
+    }
+
+    pub fn print_topology(&self) {
+        let c = &self.config;
+        tracing::info!(
+            net = %format!("udp {} burst {}", self.tpu_addr, c.net.recv_burst),
+            verify_tiles = c.verify.tiles,
+            workers = c.runtime.workers,
+            worker_cores = ?c.runtime.worker_cores,
+            slot_ms = c.runtime.slot_ms,
+            storage = %format!("log store in {}", c.data_dir.display()),
+            "topology: net -> verify x{} -> bank -> worker x{} -> commit",
+            c.verify.tiles,
+            c.runtime.workers,
+        );
+    }
+
+    /// Stop ingest, let the bank close and commit its slot, stop everything.
+    pub fn shutdown(self) {
+        self.shutdown.store(true, Ordering::Release);
+        for t in self.tiles {
+            let _ = t.join();
+        }
+        drop(self.ingress);
+        self.runtime.shutdown();
+    }
+}
