@@ -89,7 +89,9 @@ pub fn prepare(
     let budget = compute_budget::parse(desc, buf).map_err(Rejection::ComputeBudget)?;
     let vtx: VersionedTransaction = bincode::deserialize(buf)
         .map_err(|_| Rejection::Sanitize(TransactionError::SanitizeFailure))?;
-    let loader = if desc.num_lookups > 0 {
+    // Every v0 message goes through the loader, even with no lookups (a disabled loader
+    // rejects v0 as an unsupported version).
+    let loader = if desc.version == dataplane::parse::MessageVersion::V0 {
         SimpleAddressLoader::Enabled(
             resolve_lookups(desc, buf, db, slot, slot_hashes).map_err(Rejection::Lookup)?,
         )

@@ -180,3 +180,4 @@ fn spl_token_program_runs_from_genesis() {
     assert!(s.logs.iter().any(|l| l.contains("hello")), "{:?}", s.logs);
     h.rt.shutdown();
 }
+

@@ -92,7 +92,7 @@ impl Rpc {
     fn slot_for(&self, cfg: &serde_json::Map<String, Value>) -> Result<(Commitment, u64), RpcError> {
         let c = commitment(cfg)?;
         let slot = self.chain.slot_at(c);
-        if let Some(min) = cfg.get("minContextSlot") {
+        if let Some(min) = cfg.get("minContextSlot").filter(|v| !v.is_null()) {
             let min = min
                 .as_u64()
                 .ok_or_else(|| RpcError::invalid_params("minContextSlot must be an integer"))?;
