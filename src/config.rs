@@ -28,7 +28,7 @@ verify_ring_depth = 8192
 # Signature verification tiles (threads).
 tiles = 2
 # Packets verified together in one batch.
-batch_max = 128
+batch_max = 256
 # Signatures remembered for dedup per verify tile; when full, new transactions are dropped
 # (counted) until the 150-slot window frees room.
 dedup_capacity = 2000000
@@ -172,7 +172,7 @@ impl Default for VerifyConfig {
     fn default() -> Self {
         Self {
             tiles: 2,
-            batch_max: 128,
+            batch_max: 256,
             dedup_capacity: 2_000_000,
             bank_ring_depth: 16384,
         }
@@ -238,23 +238,44 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let r = &self.runtime;
         anyhow::ensure!(r.slot_ms >= 1, "runtime.slot_ms must be at least 1");
-        anyhow::ensure!((1..=64).contains(&r.workers), "runtime.workers must be 1..=64");
+        anyhow::ensure!(
+            (1..=64).contains(&r.workers),
+            "runtime.workers must be 1..=64"
+        );
         anyhow::ensure!(r.batch_max >= 1, "runtime.batch_max must be at least 1");
-        anyhow::ensure!(r.sequencer_capacity >= 1, "runtime.sequencer_capacity must be at least 1");
+        anyhow::ensure!(
+            r.sequencer_capacity >= 1,
+            "runtime.sequencer_capacity must be at least 1"
+        );
         anyhow::ensure!(
             r.status_retention_slots > 150,
             "runtime.status_retention_slots must exceed the 150-slot blockhash window"
         );
-        anyhow::ensure!((1..=64).contains(&self.verify.tiles), "verify.tiles must be 1..=64");
-        anyhow::ensure!(self.verify.batch_max >= 1, "verify.batch_max must be at least 1");
-        anyhow::ensure!(self.verify.dedup_capacity >= 1, "verify.dedup_capacity must be at least 1");
+        anyhow::ensure!(
+            (1..=64).contains(&self.verify.tiles),
+            "verify.tiles must be 1..=64"
+        );
+        anyhow::ensure!(
+            self.verify.batch_max >= 1,
+            "verify.batch_max must be at least 1"
+        );
+        anyhow::ensure!(
+            self.verify.dedup_capacity >= 1,
+            "verify.dedup_capacity must be at least 1"
+        );
         anyhow::ensure!(
             (1..=128).contains(&self.net.recv_burst),
             "net.recv_burst must be 1..=128"
         );
-        anyhow::ensure!(self.net.packet_pool_size >= 256, "net.packet_pool_size must be at least 256");
+        anyhow::ensure!(
+            self.net.packet_pool_size >= 256,
+            "net.packet_pool_size must be at least 256"
+        );
         anyhow::ensure!(self.rpc.threads >= 1, "rpc.threads must be at least 1");
-        anyhow::ensure!(self.storage.compaction_ratio > 1.0, "storage.compaction_ratio must exceed 1.0");
+        anyhow::ensure!(
+            self.storage.compaction_ratio > 1.0,
+            "storage.compaction_ratio must exceed 1.0"
+        );
         Ok(())
     }
 }

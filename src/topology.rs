@@ -37,15 +37,23 @@ pub struct Node {
 
 impl Node {
     pub fn start(config: Config) -> Result<Self> {
+        Self::start_with_genesis(config, Vec::new())
+    }
+
+    /// Start with extra system accounts funded at genesis (only used on a new data dir).
+    pub fn start_with_genesis(config: Config, genesis_accounts: Vec<(solana_pubkey::Pubkey, u64)>) -> Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let faucet = if config.faucet.enabled {
-            Some(keys::load_or_create(&config.data_dir.join("faucet-keypair.json"))?)
+            Some(keys::load_or_create(
+                &config.data_dir.join("faucet-keypair.json"),
+            )?)
         } else {
             None
         };
-        let fee_collector = keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
+        let fee_collector =
+            keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
         let store = Arc::new(
             LogStore::open(
                 &config.data_dir,
@@ -77,6 +85,7 @@ impl Node {
                         .as_ref()
                         .map(|k| (k.pubkey(), config.faucet.genesis_lamports)),
                     fee_collector: fee_collector.pubkey(),
+                    accounts: genesis_accounts,
                 },
             },
             store,
@@ -106,8 +115,12 @@ impl Node {
         drop(bank_tx);
         let ingress = Ingress::new(pool, verify_txs, counters.clone());
 
-        let udp = UdpReceiver::bind(config.net.bind, config.net.recv_burst, config.net.recv_buffer_bytes)
-            .with_context(|| format!("binding transaction port {}", config.net.bind))?;
+        let udp = UdpReceiver::bind(
+            config.net.bind,
+            config.net.recv_burst,
+            config.net.recv_buffer_bytes,
+        )
+        .with_context(|| format!("binding transaction port {}", config.net.bind))?;
         let tpu_addr = udp.local_addr()?;
         {
             let (ingress, stop) = (ingress.clone(), shutdown.clone());

@@ -56,11 +56,14 @@ impl Ingress {
             }
         };
         p.desc = Some(desc);
-        let tile = (self.hasher.hash_one(desc.first_signature(&p.data)) as usize) % self.verify.len();
+        let tile =
+            (self.hasher.hash_one(desc.first_signature(&p.data)) as usize) % self.verify.len();
         match self.verify[tile].try_send(p) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(p)) | Err(TrySendError::Disconnected(p)) => {
-                self.counters.verify_ring_full.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .verify_ring_full
+                    .fetch_add(1, Ordering::Relaxed);
                 self.pool.give(p);
                 Err(SubmitError::QueueFull)
             }

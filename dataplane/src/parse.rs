@@ -330,7 +330,9 @@ fn has_duplicate_keys(keys: &[u8]) -> bool {
     }
     let order = &mut order[..n];
     order.sort_unstable_by(|&a, &b| key(a.into()).cmp(key(b.into())));
-    order.windows(2).any(|w| key(w[0].into()) == key(w[1].into()))
+    order
+        .windows(2)
+        .any(|w| key(w[0].into()) == key(w[1].into()))
 }
 
 impl TxDescriptor {
@@ -474,7 +476,7 @@ mod tests {
     use solana_hash::Hash;
     use solana_keypair::Keypair;
     use solana_message::{
-        Message, VersionedMessage, v0::MessageAddressTableLookup, v0::Message as V0Message,
+        Message, VersionedMessage, v0::Message as V0Message, v0::MessageAddressTableLookup,
     };
     use solana_pubkey::Pubkey;
     use solana_signer::Signer;
@@ -539,7 +541,10 @@ mod tests {
     fn every_truncation_is_rejected_without_panic() {
         for bytes in [transfer_bytes(), v0_bytes()] {
             for n in 0..bytes.len() {
-                assert!(parse_transaction(&bytes[..n]).is_err(), "prefix {n} accepted");
+                assert!(
+                    parse_transaction(&bytes[..n]).is_err(),
+                    "prefix {n} accepted"
+                );
             }
         }
     }
@@ -558,13 +563,22 @@ mod tests {
             parse_transaction(&[0xff, 0xff, 0xff, 0x01]),
             Err(ParseError::BadCompactU16)
         );
-        assert_eq!(parse_transaction(&[0x81, 0x00]), Err(ParseError::BadCompactU16));
+        assert_eq!(
+            parse_transaction(&[0x81, 0x00]),
+            Err(ParseError::BadCompactU16)
+        );
         // zero signatures
-        assert_eq!(parse_transaction(&[0, 1, 2, 3]), Err(ParseError::NoSignatures));
+        assert_eq!(
+            parse_transaction(&[0, 1, 2, 3]),
+            Err(ParseError::NoSignatures)
+        );
         // header says two signers, one signature present
         let mut b = good.clone();
         b[65] = 2;
-        assert_eq!(parse_transaction(&b), Err(ParseError::SignatureCountMismatch));
+        assert_eq!(
+            parse_transaction(&b),
+            Err(ParseError::SignatureCountMismatch)
+        );
         // readonly-signed == signers: the payer would be read-only
         let mut b = good.clone();
         b[66] = 1;

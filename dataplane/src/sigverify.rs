@@ -6,7 +6,6 @@
 //! could differ (weak `A`, small-order or non-canonical `R`). A batch that fails is re-checked
 //! one signature at a time so one bad signature does not drop its neighbours.
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 /// One signature to check: the signer's key, the signature and the signed message.
@@ -16,25 +15,44 @@ pub struct SigCheck<'a> {
     pub message: &'a [u8],
 }
 
+/// Encodings of the eight small-order points with the sign bit cleared. An `R` whose
+/// encoding matches one of these (with either sign bit) is a small-order point, or the
+/// non-canonical "negative zero" form of one.
+fn torsion_encodings() -> &'static [[u8; 32]; 8] {
+    static SET: std::sync::OnceLock<[[u8; 32]; 8]> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        curve25519_dalek::constants::EIGHT_TORSION.map(|p| {
+            let mut b = p.compress().0;
+            b[31] &= 0x7f;
+            b
+        })
+    })
+}
+
+/// `y` (the encoding without its sign bit) is at least p = 2^255 - 19: not canonical.
+fn is_noncanonical_y(b: &[u8; 32]) -> bool {
+    b[31] & 0x7f == 0x7f && b[1..31].iter().all(|&x| x == 0xff) && b[0] >= 0xed
+}
+
 /// Decode and screen one signature; `None` means it fails strict verification for sure.
+/// Screening `R` works on its bytes (no decompression): the batch decompresses it anyway.
 fn prepare(check: &SigCheck<'_>) -> Option<(VerifyingKey, Signature)> {
     let key = VerifyingKey::from_bytes(check.pubkey).ok()?;
     if key.is_weak() {
         return None;
     }
-    let r_bytes: [u8; 32] = check.signature[..32].try_into().ok()?;
-    let r = CompressedEdwardsY(r_bytes).decompress()?;
-    if r.is_small_order() || r.compress().0 != r_bytes {
+    let r: [u8; 32] = check.signature[..32].try_into().ok()?;
+    if is_noncanonical_y(&r) {
+        return None;
+    }
+    let mut r_unsigned = r;
+    r_unsigned[31] &= 0x7f;
+    if torsion_encodings().contains(&r_unsigned) {
         return None;
     }
     // `s` must be canonical; `from_bytes` accepts any 64 bytes, so check explicitly.
     let s: [u8; 32] = check.signature[32..].try_into().ok()?;
-    if curve25519_dalek::Scalar::from_canonical_bytes(s)
-        .into_option()
-        .is_none()
-    {
-        return None;
-    }
+    curve25519_dalek::Scalar::from_canonical_bytes(s).into_option()?;
     Some((key, Signature::from_bytes(check.signature)))
 }
 
@@ -154,5 +172,24 @@ mod tests {
         items[2].1[63] = 0xff;
         let out = run(&items);
         assert_eq!(out, vec![false, false, false, true]);
+
+        let mut items = signed(4);
+        // identity with the sign bit set ("negative zero")
+        let mut neg_id = id;
+        neg_id[31] |= 0x80;
+        items[0].1[..32].copy_from_slice(&neg_id);
+        // y = p (non-canonical encoding of y = 0)
+        let mut y_p = [0xffu8; 32];
+        y_p[0] = 0xed;
+        y_p[31] = 0x7f;
+        items[1].1[..32].copy_from_slice(&y_p);
+        // each small-order point as R
+        let out = run(&items);
+        assert_eq!(out, vec![false, false, true, true]);
+        for t in curve25519_dalek::constants::EIGHT_TORSION {
+            let mut items = signed(2);
+            items[0].1[..32].copy_from_slice(&t.compress().0);
+            assert_eq!(run(&items), vec![false, true]);
+        }
     }
 }

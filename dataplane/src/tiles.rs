@@ -39,7 +39,9 @@ pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>)
         };
         counters.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
         if dry {
-            counters.pool_exhausted.fetch_add(n as u64, Ordering::Relaxed);
+            counters
+                .pool_exhausted
+                .fetch_add(n as u64, Ordering::Relaxed);
             bufs.drain(..).for_each(|p| spare.give(p));
             continue;
         }

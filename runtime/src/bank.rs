@@ -226,7 +226,9 @@ impl Bank {
         debug_assert_eq!(done.slot, self.slot);
         self.sched.complete(done.worker);
         self.idle[done.worker] = true;
-        self.counters.exec_ns.fetch_add(done.exec_ns, Ordering::Relaxed);
+        self.counters
+            .exec_ns
+            .fetch_add(done.exec_ns, Ordering::Relaxed);
         self.counters
             .compute_units
             .fetch_add(done.compute_units, Ordering::Relaxed);
@@ -248,7 +250,8 @@ impl Bank {
                 Outcome::Dropped(err) => {
                     tracing::debug!(%err, "transaction rejected by the SVM");
                     if let Some(d) = packet.desc {
-                        let sig = solana_signature::Signature::from(*d.first_signature(packet.bytes()));
+                        let sig =
+                            solana_signature::Signature::from(*d.first_signature(packet.bytes()));
                         self.pending.remove(&sig);
                     }
                     self.drop_packet(packet, RuntimeDrop::SvmRejected);
@@ -266,11 +269,9 @@ impl Bank {
         assert!(self.all_idle(), "slot closed with batches in flight");
         if self.fees > 0 {
             let key = self.params.fee_collector;
-            let mut acct = self
-                .db
-                .get(&key)
-                .map(|(a, _)| a)
-                .unwrap_or_else(|| AccountSharedData::new(0, 0, &solana_sdk_ids::system_program::ID));
+            let mut acct = self.db.get(&key).map(|(a, _)| a).unwrap_or_else(|| {
+                AccountSharedData::new(0, 0, &solana_sdk_ids::system_program::ID)
+            });
             acct.set_lamports(acct.lamports().saturating_add(self.fees));
             self.db.write(key, acct, self.slot);
             self.written.insert(key);

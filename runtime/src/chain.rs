@@ -106,7 +106,8 @@ impl ChainState {
             processed_slot: AtomicU64::new(0),
             durable_slot: AtomicU64::new(0),
             genesis_hash,
-            retention_slots: retention_slots.max(dataplane::dedup::MAX_PROCESSING_AGE_SLOTS as usize + 1),
+            retention_slots: retention_slots
+                .max(dataplane::dedup::MAX_PROCESSING_AGE_SLOTS as usize + 1),
             transaction_count: AtomicU64::new(0),
         }
     }

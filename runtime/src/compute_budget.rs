@@ -5,9 +5,9 @@
 
 use dataplane::TxDescriptor;
 use solana_compute_budget::compute_budget_limits::{
-    ComputeBudgetLimits, DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT, MAX_BUILTIN_ALLOCATION_COMPUTE_UNIT_LIMIT,
-    MAX_COMPUTE_UNIT_LIMIT, MAX_HEAP_FRAME_BYTES, MAX_LOADED_ACCOUNTS_DATA_SIZE_BYTES,
-    MIN_HEAP_FRAME_BYTES,
+    ComputeBudgetLimits, DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT,
+    MAX_BUILTIN_ALLOCATION_COMPUTE_UNIT_LIMIT, MAX_COMPUTE_UNIT_LIMIT, MAX_HEAP_FRAME_BYTES,
+    MAX_LOADED_ACCOUNTS_DATA_SIZE_BYTES, MIN_HEAP_FRAME_BYTES,
 };
 use solana_instruction::error::InstructionError;
 use solana_pubkey::Pubkey;
@@ -69,11 +69,15 @@ pub fn parse(desc: &TxDescriptor, buf: &[u8]) -> Result<TxBudget, TransactionErr
             continue;
         }
         let index = i as u8;
-        let invalid = TransactionError::InstructionError(index, InstructionError::InvalidInstructionData);
+        let invalid =
+            TransactionError::InstructionError(index, InstructionError::InvalidInstructionData);
         let dup = TransactionError::DuplicateInstruction(index);
         let d = ix.data;
         // Borsh: u8 tag, then the little-endian value; trailing bytes are tolerated as in Agave.
-        let u32_at = || d.get(1..5).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+        let u32_at = || {
+            d.get(1..5)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4")))
+        };
         match d.first() {
             Some(1) => {
                 let v = u32_at().ok_or(invalid)?;
@@ -107,7 +111,8 @@ pub fn parse(desc: &TxDescriptor, buf: &[u8]) -> Result<TxBudget, TransactionErr
     }
     let updated_heap_bytes = match heap {
         Some((index, bytes)) => {
-            if !(MIN_HEAP_FRAME_BYTES..=MAX_HEAP_FRAME_BYTES).contains(&bytes) || bytes % 1024 != 0 {
+            if !(MIN_HEAP_FRAME_BYTES..=MAX_HEAP_FRAME_BYTES).contains(&bytes) || bytes % 1024 != 0
+            {
                 return Err(TransactionError::InstructionError(
                     index,
                     InstructionError::InvalidInstructionData,
@@ -125,7 +130,9 @@ pub fn parse(desc: &TxDescriptor, buf: &[u8]) -> Result<TxBudget, TransactionErr
         })
         .min(MAX_COMPUTE_UNIT_LIMIT);
     let loaded_accounts_bytes = match loaded_bytes {
-        Some(b) => NonZeroU32::new(b).ok_or(TransactionError::InvalidLoadedAccountsDataSizeLimit)?,
+        Some(b) => {
+            NonZeroU32::new(b).ok_or(TransactionError::InvalidLoadedAccountsDataSizeLimit)?
+        }
         None => MAX_LOADED_ACCOUNTS_DATA_SIZE_BYTES,
     }
     .min(MAX_LOADED_ACCOUNTS_DATA_SIZE_BYTES);
@@ -172,7 +179,8 @@ mod tests {
         assert_eq!(b.limits.compute_unit_limit, 3_000);
         assert_eq!(b.signature_fee, 5_000);
         assert_eq!(b.priority_fee, 0);
-        let memo = solana_instruction::Instruction::new_with_bytes(Pubkey::new_unique(), b"x", vec![]);
+        let memo =
+            solana_instruction::Instruction::new_with_bytes(Pubkey::new_unique(), b"x", vec![]);
         let b = budget_of(vec![transfer(), memo]).unwrap();
         assert_eq!(b.limits.compute_unit_limit, 203_000);
     }
@@ -208,14 +216,22 @@ mod tests {
         );
         assert_eq!(
             budget_of(vec![bad]),
-            Err(TransactionError::InstructionError(0, InstructionError::InvalidInstructionData))
+            Err(TransactionError::InstructionError(
+                0,
+                InstructionError::InvalidInstructionData
+            ))
         );
         assert_eq!(
             budget_of(vec![ComputeBudgetInstruction::request_heap_frame(1000)]),
-            Err(TransactionError::InstructionError(0, InstructionError::InvalidInstructionData))
+            Err(TransactionError::InstructionError(
+                0,
+                InstructionError::InvalidInstructionData
+            ))
         );
         assert_eq!(
-            budget_of(vec![ComputeBudgetInstruction::set_loaded_accounts_data_size_limit(0)]),
+            budget_of(vec![
+                ComputeBudgetInstruction::set_loaded_accounts_data_size_limit(0)
+            ]),
             Err(TransactionError::InvalidLoadedAccountsDataSizeLimit)
         );
     }

@@ -14,13 +14,17 @@ use std::collections::VecDeque;
 pub struct GenesisConfig {
     pub faucet: Option<(Pubkey, u64)>,
     pub fee_collector: Pubkey,
+    /// More system accounts funded at genesis (pubkey, lamports): benches, test networks.
+    pub accounts: Vec<(Pubkey, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenesisError {
     #[error(transparent)]
     Store(#[from] storage::StoreError),
-    #[error("slot metadata of slot {0} does not decode: the data directory is not from this version")]
+    #[error(
+        "slot metadata of slot {0} does not decode: the data directory is not from this version"
+    )]
     BadMeta(Slot),
 }
 
@@ -47,6 +51,12 @@ pub fn bootstrap(
             accounts.push((
                 faucet,
                 AccountSharedData::new(lamports, 0, &solana_sdk_ids::system_program::ID),
+            ));
+        }
+        for (key, lamports) in &config.accounts {
+            accounts.push((
+                *key,
+                AccountSharedData::new(*lamports, 0, &solana_sdk_ids::system_program::ID),
             ));
         }
         accounts.push((
@@ -89,6 +99,10 @@ pub fn bootstrap(
     }
     let (last_slot, _) = *recent.back().expect("non-empty");
     chain.set_durable(last_slot);
-    tracing::info!(slot = last_slot, accounts = store.account_count(), "state recovered");
+    tracing::info!(
+        slot = last_slot,
+        accounts = store.account_count(),
+        "state recovered"
+    );
     Ok((chain, recent))
 }

@@ -134,7 +134,12 @@ impl Runtime {
             .name("gc-bank".into())
             .spawn(move || bank.run(verified, stop))
             .expect("spawn bank");
-        let simulator = Arc::new(Simulator::new(env.clone(), db.clone(), chain.clone(), generation));
+        let simulator = Arc::new(Simulator::new(
+            env.clone(),
+            db.clone(),
+            chain.clone(),
+            generation,
+        ));
         Ok(Self {
             env,
             db,

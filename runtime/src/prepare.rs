@@ -31,7 +31,9 @@ impl Rejection {
         match self {
             Rejection::BlockhashNotFound => TransactionError::BlockhashNotFound,
             Rejection::AlreadyProcessed => TransactionError::AlreadyProcessed,
-            Rejection::ComputeBudget(e) | Rejection::Lookup(e) | Rejection::Sanitize(e) => e.clone(),
+            Rejection::ComputeBudget(e) | Rejection::Lookup(e) | Rejection::Sanitize(e) => {
+                e.clone()
+            }
         }
     }
 }
@@ -61,18 +63,24 @@ pub fn resolve_lookups(
         }
         let table = AddressLookupTable::deserialize(account.data())
             .map_err(|_| TransactionError::InvalidAddressLookupTableData)?;
-        let map = |e| match e {
+        let map = |e| {
+            match e {
             solana_address_lookup_table_interface::error::AddressLookupError::LookupTableAccountNotFound => {
                 TransactionError::AddressLookupTableNotFound
             }
             _ => TransactionError::InvalidAddressLookupTableIndex,
+        }
         };
-        loaded
-            .writable
-            .extend(table.lookup(slot, l.writable_indexes, slot_hashes).map_err(map)?);
-        loaded
-            .readonly
-            .extend(table.lookup(slot, l.readonly_indexes, slot_hashes).map_err(map)?);
+        loaded.writable.extend(
+            table
+                .lookup(slot, l.writable_indexes, slot_hashes)
+                .map_err(map)?,
+        );
+        loaded.readonly.extend(
+            table
+                .lookup(slot, l.readonly_indexes, slot_hashes)
+                .map_err(map)?,
+        );
     }
     Ok(loaded)
 }
@@ -85,7 +93,10 @@ pub fn prepare(
     slot_hashes: &SlotHashes,
 ) -> Result<Prepared, Rejection> {
     let buf = packet.bytes();
-    let desc = packet.desc.as_ref().expect("verified packets carry a descriptor");
+    let desc = packet
+        .desc
+        .as_ref()
+        .expect("verified packets carry a descriptor");
     let budget = compute_budget::parse(desc, buf).map_err(Rejection::ComputeBudget)?;
     let vtx: VersionedTransaction = bincode::deserialize(buf)
         .map_err(|_| Rejection::Sanitize(TransactionError::SanitizeFailure))?;

@@ -59,7 +59,11 @@ impl Sequencer {
     pub fn push(&mut self, tx: PreparedTx) -> Admit {
         let key = (Reverse(tx.budget.priority()), self.next_arrival);
         if self.queue.len() >= self.capacity {
-            let worst = *self.queue.keys().next_back().expect("full queue is non-empty");
+            let worst = *self
+                .queue
+                .keys()
+                .next_back()
+                .expect("full queue is non-empty");
             if key >= worst {
                 return Admit::Rejected(Box::new(tx));
             }
@@ -95,9 +99,7 @@ impl Sequencer {
             .filter(|(_, t)| expired(t))
             .map(|(k, _)| *k)
             .collect();
-        keys.iter()
-            .filter_map(|k| self.queue.remove(k))
-            .collect()
+        keys.iter().filter_map(|k| self.queue.remove(k)).collect()
     }
 }
 

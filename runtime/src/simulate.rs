@@ -51,7 +51,11 @@ impl Simulator {
     }
 
     /// `check_blockhash`: refuse a transaction whose blockhash is unknown or too old.
-    pub fn simulate(&self, packet: &Packet, check_blockhash: bool) -> Result<Simulation, Rejection> {
+    pub fn simulate(
+        &self,
+        packet: &Packet,
+        check_blockhash: bool,
+    ) -> Result<Simulation, Rejection> {
         let head = self.chain.processed_slot();
         let slot = head + 1;
         let desc = packet.desc.as_ref().expect("parsed packet");

@@ -136,7 +136,9 @@ impl SvmEnv {
         let feature_set = SVMFeatureSet::all_enabled();
         let runtime_environment = solana_syscalls::create_program_runtime_environment(
             &feature_set,
-            &SVMTransactionExecutionBudget::new_with_defaults(feature_set.raise_cpi_nesting_limit_to_8),
+            &SVMTransactionExecutionBudget::new_with_defaults(
+                feature_set.raise_cpi_nesting_limit_to_8,
+            ),
             false,
             false,
         )
@@ -261,7 +263,10 @@ impl SvmEnv {
                 solana_sdk_ids::sysvar::epoch_schedule::ID,
                 sysvar(ser(&EpochSchedule::without_warmup())),
             ),
-            (solana_sdk_ids::sysvar::slot_hashes::ID, sysvar(ser(&slot_hashes))),
+            (
+                solana_sdk_ids::sysvar::slot_hashes::ID,
+                sysvar(ser(&slot_hashes)),
+            ),
             (
                 solana_sdk_ids::sysvar::recent_blockhashes::ID,
                 sysvar(ser(&recent_blockhashes)),

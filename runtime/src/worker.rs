@@ -67,9 +67,7 @@ impl Worker {
             let generation = self.generation.load(Ordering::Acquire);
             let p = match processor.take() {
                 Some((p, g)) if g == generation && p_slot(&p) == batch.slot => (p, g),
-                Some((p, g)) if g == generation => {
-                    (self.env.advance(&p, batch.slot, &self.db), g)
-                }
+                Some((p, g)) if g == generation => (self.env.advance(&p, batch.slot, &self.db), g),
                 _ => (self.env.new_processor(batch.slot, &self.db), generation),
             };
             let (done_batch, modified) = execute(&self, &p.0, batch);
@@ -134,7 +132,8 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
             Ok(ProcessedTransaction::Executed(e)) => {
                 let details = e.execution_details;
                 if details.status.is_ok() {
-                    for (idx, (key, account)) in e.loaded_transaction.accounts.into_iter().enumerate()
+                    for (idx, (key, account)) in
+                        e.loaded_transaction.accounts.into_iter().enumerate()
                     {
                         if msg.is_writable(idx) {
                             write(key, account);
@@ -144,7 +143,11 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
                         p.global_program_cache
                             .write()
                             .expect("program cache lock")
-                            .merge(&p.program_runtime_environment, slot, &e.programs_modified_by_tx);
+                            .merge(
+                                &p.program_runtime_environment,
+                                slot,
+                                &e.programs_modified_by_tx,
+                            );
                         modified = true;
                     }
                 } else {

@@ -41,6 +41,7 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,
+            accounts: vec![],
         },
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx).unwrap();
@@ -88,7 +89,11 @@ impl Harness {
 
     fn transfer(&self, from: &Keypair, to: &Pubkey, lamports: u64) -> Transaction {
         let ix = solana_system_interface::instruction::transfer(&from.pubkey(), to, lamports);
-        Transaction::new(&[from], Message::new(&[ix], Some(&from.pubkey())), self.blockhash())
+        Transaction::new(
+            &[from],
+            Message::new(&[ix], Some(&from.pubkey())),
+            self.blockhash(),
+        )
     }
 }
 
@@ -97,7 +102,12 @@ fn transfers_fees_duplicates_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Pubkey::new_unique();
     let faucet_bytes = Keypair::new().to_bytes();
-    let h = start(dir.path(), Keypair::try_from(&faucet_bytes[..]).unwrap(), collector, 2);
+    let h = start(
+        dir.path(),
+        Keypair::try_from(&faucet_bytes[..]).unwrap(),
+        collector,
+        2,
+    );
     let alice = Keypair::new();
     let bob = Pubkey::new_unique();
     let collector_start = h.balance(&collector);
@@ -117,7 +127,10 @@ fn transfers_fees_duplicates_and_restart() {
     assert_eq!(s.err, None);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(h.balance(&bob), 10_000_000);
-    assert_eq!(h.balance(&alice.pubkey()), 1_000_000_000 - 10_000_000 - 5_000);
+    assert_eq!(
+        h.balance(&alice.pubkey()),
+        1_000_000_000 - 10_000_000 - 5_000
+    );
     assert!(h.rt.counters.dropped(RuntimeDrop::AlreadyProcessed) >= 1);
 
     // More than the balance: charged the fee, nothing else.
@@ -127,7 +140,10 @@ fn transfers_fees_duplicates_and_restart() {
     assert!(s.err.is_some());
     assert_eq!(s.fee, 5_000);
     assert_eq!(h.balance(&bob), 10_000_000);
-    assert_eq!(h.balance(&alice.pubkey()), 1_000_000_000 - 10_000_000 - 10_000);
+    assert_eq!(
+        h.balance(&alice.pubkey()),
+        1_000_000_000 - 10_000_000 - 10_000
+    );
 
     // Unknown blockhash: never lands.
     let ix = solana_system_interface::instruction::transfer(&alice.pubkey(), &bob, 1);
@@ -150,7 +166,12 @@ fn transfers_fees_duplicates_and_restart() {
     h.rt.shutdown();
     drop(h.tx);
 
-    let h = start(dir.path(), Keypair::try_from(&faucet_bytes[..]).unwrap(), collector, 1);
+    let h = start(
+        dir.path(),
+        Keypair::try_from(&faucet_bytes[..]).unwrap(),
+        collector,
+        1,
+    );
     assert!(h.rt.chain.durable_slot() >= durable);
     assert_eq!(h.balance(&alice.pubkey()), alice_balance);
     assert_eq!(h.balance(&bob), 10_000_000);
@@ -180,4 +201,3 @@ fn spl_token_program_runs_from_genesis() {
     assert!(s.logs.iter().any(|l| l.contains("hello")), "{:?}", s.logs);
     h.rt.shutdown();
 }
-

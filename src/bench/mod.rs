@@ -1,10 +1,86 @@
-//! `gigacompute bench ...`: benchmarks over the real stages.
+//! `gigacompute bench ...`: benchmarks over the real stages. Each prints a table and, with
+//! `--json`, one JSON object as the last line. Figures are medians over `--runs` runs.
 
-use clap::Subcommand;
+mod exec;
+mod pipeline;
+mod sigverify;
+mod workload;
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value};
 
 #[derive(Subcommand)]
-pub enum BenchCommand {}
+pub enum BenchCommand {
+    /// Signature verification per core: batched strict vs one-by-one ed25519-dalek.
+    Sigverify(BenchArgs),
+    /// SVM execution of System transfers per worker (Agave's TransactionBatchProcessor).
+    Exec(BenchArgs),
+    /// The whole appliance: UDP in, verified, scheduled, executed, durably committed.
+    Pipeline(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct BenchArgs {
+    /// Transactions per run.
+    #[arg(long, default_value_t = 40_000)]
+    pub txs: usize,
+    /// Runs; figures are medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// SVM workers (exec, pipeline).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {
-    match c {}
+    let (title, args, rows) = match c {
+        BenchCommand::Sigverify(a) => ("sigverify", a.clone(), sigverify::run(&a)?),
+        BenchCommand::Exec(a) => ("exec", a.clone(), exec::run(&a)?),
+        BenchCommand::Pipeline(a) => ("pipeline", a.clone(), pipeline::run(&a)?),
+    };
+    report(title, &rows, args.json);
+    Ok(())
+}
+
+/// Ordered (name, value, unit) rows.
+pub type Rows = Vec<(&'static str, f64, &'static str)>;
+
+fn report(title: &str, rows: &Rows, json: bool) {
+    let mut out = String::new();
+    out.push_str(&format!("bench {title} (medians)\n"));
+    for (name, v, unit) in rows {
+        out.push_str(&format!("  {name:<36} {v:>14.2} {unit}\n"));
+    }
+    let mut m = Map::new();
+    m.insert("bench".into(), Value::String(title.into()));
+    for (name, v, _) in rows {
+        m.insert((*name).into(), serde_json::json!(v));
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{out}");
+        if json {
+            println!("{}", Value::Object(m));
+        }
+    }
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+pub fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }

@@ -43,7 +43,9 @@ impl Encoding {
     }
 }
 
-pub fn data_slice(cfg: &serde_json::Map<String, Value>) -> Result<Option<(usize, usize)>, RpcError> {
+pub fn data_slice(
+    cfg: &serde_json::Map<String, Value>,
+) -> Result<Option<(usize, usize)>, RpcError> {
     match cfg.get("dataSlice") {
         None | Some(Value::Null) => Ok(None),
         Some(v) => {
@@ -51,13 +53,19 @@ pub fn data_slice(cfg: &serde_json::Map<String, Value>) -> Result<Option<(usize,
             let len = v.get("length").and_then(Value::as_u64);
             match (off, len) {
                 (Some(o), Some(l)) => Ok(Some((o as usize, l as usize))),
-                _ => Err(RpcError::invalid_params("dataSlice needs integer offset and length")),
+                _ => Err(RpcError::invalid_params(
+                    "dataSlice needs integer offset and length",
+                )),
             }
         }
     }
 }
 
-pub fn account(a: &AccountSharedData, enc: Encoding, slice: Option<(usize, usize)>) -> Result<Value, RpcError> {
+pub fn account(
+    a: &AccountSharedData,
+    enc: Encoding,
+    slice: Option<(usize, usize)>,
+) -> Result<Value, RpcError> {
     let data = a.data();
     let data = match slice {
         Some((o, l)) => {
@@ -74,7 +82,10 @@ pub fn account(a: &AccountSharedData, enc: Encoding, slice: Option<(usize, usize
     let encoded = match enc {
         Encoding::Binary => json!(bs58::encode(data).into_string()),
         Encoding::Base58 => json!([bs58::encode(data).into_string(), "base58"]),
-        Encoding::Base64 => json!([base64::engine::general_purpose::STANDARD.encode(data), "base64"]),
+        Encoding::Base64 => json!([
+            base64::engine::general_purpose::STANDARD.encode(data),
+            "base64"
+        ]),
     };
     Ok(json!({
         "data": encoded,
@@ -222,15 +233,24 @@ pub fn transaction(
             "Transaction version (0) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": 0",
         ));
     }
-    let tx = match cfg.get("encoding").and_then(Value::as_str).unwrap_or("json") {
+    let tx = match cfg
+        .get("encoding")
+        .and_then(Value::as_str)
+        .unwrap_or("json")
+    {
         "json" | "jsonParsed" => json!({
             "signatures": vtx.signatures.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             "message": message_json(&vtx.message),
         }),
-        "base64" => json!([base64::engine::general_purpose::STANDARD.encode(&st.transaction), "base64"]),
+        "base64" => json!([
+            base64::engine::general_purpose::STANDARD.encode(&st.transaction),
+            "base64"
+        ]),
         "base58" => json!([bs58::encode(&st.transaction).into_string(), "base58"]),
         other => {
-            return Err(RpcError::invalid_params(format!("unsupported encoding: {other}")));
+            return Err(RpcError::invalid_params(format!(
+                "unsupported encoding: {other}"
+            )));
         }
     };
     let mut out = json!({
@@ -279,7 +299,13 @@ mod tests {
             0,
             solana_instruction::error::InstructionError::Custom(1),
         );
-        assert_eq!(tx_error(&Some(e)), json!({"InstructionError": [0, {"Custom": 1}]}));
-        assert_eq!(tx_error(&Some(TransactionError::BlockhashNotFound)), json!("BlockhashNotFound"));
+        assert_eq!(
+            tx_error(&Some(e)),
+            json!({"InstructionError": [0, {"Custom": 1}]})
+        );
+        assert_eq!(
+            tx_error(&Some(TransactionError::BlockhashNotFound)),
+            json!("BlockhashNotFound")
+        );
     }
 }

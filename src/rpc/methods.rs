@@ -47,7 +47,8 @@ fn pubkey_param(params: &[Value], i: usize) -> Result<Pubkey, RpcError> {
     let s = param(params, i, "pubkey")?
         .as_str()
         .ok_or_else(|| RpcError::invalid_params("pubkey must be a base-58 string"))?;
-    Pubkey::from_str(s).map_err(|_| RpcError::invalid_params("Invalid param: WrongSize or not base-58"))
+    Pubkey::from_str(s)
+        .map_err(|_| RpcError::invalid_params("Invalid param: WrongSize or not base-58"))
 }
 
 fn config(params: &[Value], i: usize) -> Result<serde_json::Map<String, Value>, RpcError> {
@@ -69,7 +70,9 @@ fn commitment_key(cfg: &serde_json::Map<String, Value>, key: &str) -> Result<Com
             "processed" | "recent" => Ok(Commitment::Processed),
             "confirmed" | "single" | "singleGossip" => Ok(Commitment::Confirmed),
             "finalized" | "max" | "root" => Ok(Commitment::Finalized),
-            other => Err(RpcError::invalid_params(format!("unknown commitment `{other}`"))),
+            other => Err(RpcError::invalid_params(format!(
+                "unknown commitment `{other}`"
+            ))),
         },
         Some(_) => Err(RpcError::invalid_params("commitment must be a string")),
     }
@@ -79,7 +82,9 @@ fn bool_opt(cfg: &serde_json::Map<String, Value>, key: &str) -> Result<bool, Rpc
     match cfg.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(RpcError::invalid_params(format!("`{key}` must be a boolean"))),
+        Some(_) => Err(RpcError::invalid_params(format!(
+            "`{key}` must be a boolean"
+        ))),
     }
 }
 
@@ -89,7 +94,10 @@ impl Rpc {
     }
 
     /// Context slot for `c`, honouring `minContextSlot`.
-    fn slot_for(&self, cfg: &serde_json::Map<String, Value>) -> Result<(Commitment, u64), RpcError> {
+    fn slot_for(
+        &self,
+        cfg: &serde_json::Map<String, Value>,
+    ) -> Result<(Commitment, u64), RpcError> {
         let c = commitment(cfg)?;
         let slot = self.chain.slot_at(c);
         if let Some(min) = cfg.get("minContextSlot").filter(|v| !v.is_null()) {
@@ -97,8 +105,10 @@ impl Rpc {
                 .as_u64()
                 .ok_or_else(|| RpcError::invalid_params("minContextSlot must be an integer"))?;
             if slot < min {
-                return Err(RpcError::new(-32016, "Minimum context slot has not been reached")
-                    .with_data(json!({"contextSlot": slot})));
+                return Err(
+                    RpcError::new(-32016, "Minimum context slot has not been reached")
+                        .with_data(json!({"contextSlot": slot})),
+                );
             }
         }
         Ok((c, slot))
@@ -115,7 +125,10 @@ impl Rpc {
         if self.commit_errors.commit_errors.load(Ordering::Relaxed) > 0
             && self.chain.durable_slot() + 64 < self.chain.processed_slot()
         {
-            return Err(RpcError::new(-32005, "Node is unhealthy: slot commits are failing"));
+            return Err(RpcError::new(
+                -32005,
+                "Node is unhealthy: slot commits are failing",
+            ));
         }
         Ok("ok".into())
     }
@@ -156,7 +169,8 @@ impl Rpc {
                 let s = param(p, 0, "blockhash")?
                     .as_str()
                     .ok_or_else(|| RpcError::invalid_params("blockhash must be a string"))?;
-                let h = Hash::from_str(s).map_err(|_| RpcError::invalid_params("invalid blockhash"))?;
+                let h =
+                    Hash::from_str(s).map_err(|_| RpcError::invalid_params("invalid blockhash"))?;
                 let (_, slot) = self.slot_for(&config(p, 1)?)?;
                 let valid = self
                     .chain
@@ -212,7 +226,9 @@ impl Rpc {
                 if size > 10 * 1024 * 1024 {
                     return Err(RpcError::invalid_params("data length exceeds 10 MiB"));
                 }
-                Ok(json!(solana_rent::Rent::default().minimum_balance(size as usize)))
+                Ok(json!(
+                    solana_rent::Rent::default().minimum_balance(size as usize)
+                ))
             }
             "getFeeForMessage" => self.fee_for_message(p),
             "getSignatureStatuses" => self.signature_statuses(p),
@@ -223,16 +239,21 @@ impl Rpc {
             "getTokenAccountBalance" => {
                 let key = pubkey_param(p, 0)?;
                 let (c, slot) = self.slot_for(&config(p, 1)?)?;
-                let acct = self
-                    .account_at(&key, c)
-                    .ok_or_else(|| RpcError::invalid_params("Invalid param: could not find account"))?;
-                let (mint, amount) = encode::token_account(&acct)
-                    .ok_or_else(|| RpcError::invalid_params("Invalid param: not a Token account"))?;
+                let acct = self.account_at(&key, c).ok_or_else(|| {
+                    RpcError::invalid_params("Invalid param: could not find account")
+                })?;
+                let (mint, amount) = encode::token_account(&acct).ok_or_else(|| {
+                    RpcError::invalid_params("Invalid param: not a Token account")
+                })?;
                 let decimals = self
                     .account_at(&mint, c)
                     .and_then(|m| encode::mint_decimals(&m))
-                    .ok_or_else(|| RpcError::invalid_params("Invalid param: could not find mint"))?;
-                Ok(json!({"context": self.context(slot), "value": encode::ui_token_amount(amount, decimals)}))
+                    .ok_or_else(|| {
+                        RpcError::invalid_params("Invalid param: could not find mint")
+                    })?;
+                Ok(
+                    json!({"context": self.context(slot), "value": encode::ui_token_amount(amount, decimals)}),
+                )
             }
             _ => Err(RpcError::method_not_found()),
         }
@@ -249,7 +270,13 @@ impl Rpc {
         // The descriptor parser reads transactions: give the message its (zeroed) signatures.
         let n = msg
             .first()
-            .map(|b| if b & 0x80 != 0 { msg.get(1).copied().unwrap_or(0) } else { *b })
+            .map(|b| {
+                if b & 0x80 != 0 {
+                    msg.get(1).copied().unwrap_or(0)
+                } else {
+                    *b
+                }
+            })
             .unwrap_or(0);
         let mut tx = vec![n];
         tx.resize(1 + 64 * usize::from(n), 0);
@@ -287,7 +314,9 @@ impl Rpc {
             let sig = s
                 .as_str()
                 .and_then(|s| Signature::from_str(s).ok())
-                .ok_or_else(|| RpcError::invalid_params("Invalid param: not a base-58 signature"))?;
+                .ok_or_else(|| {
+                    RpcError::invalid_params("Invalid param: not a base-58 signature")
+                })?;
             out.push(match self.chain.status(&sig) {
                 None => Value::Null,
                 Some(st) => {
@@ -325,7 +354,9 @@ impl Rpc {
         };
         let c = commitment(&cfg)?;
         if c == Commitment::Processed {
-            return Err(RpcError::invalid_params("Method does not support commitment below `confirmed`"));
+            return Err(RpcError::invalid_params(
+                "Method does not support commitment below `confirmed`",
+            ));
         }
         let Some(st) = self.chain.status(&sig) else {
             return Ok(Value::Null);
@@ -333,38 +364,54 @@ impl Rpc {
         if st.slot > self.chain.slot_at(c) {
             return Ok(Value::Null);
         }
-        let max_version = cfg.get("maxSupportedTransactionVersion").and_then(Value::as_u64);
+        let max_version = cfg
+            .get("maxSupportedTransactionVersion")
+            .and_then(Value::as_u64);
         let block_time = self.chain.header(st.slot).map(|h| h.unix_timestamp);
         encode::transaction(&st, &cfg, max_version, block_time)
     }
 
     /// Decode a transaction parameter into a parsed packet.
-    fn decode_tx(&self, p: &[Value], cfg: &serde_json::Map<String, Value>) -> Result<Box<Packet>, RpcError> {
+    fn decode_tx(
+        &self,
+        p: &[Value],
+        cfg: &serde_json::Map<String, Value>,
+    ) -> Result<Box<Packet>, RpcError> {
         let s = param(p, 0, "transaction")?
             .as_str()
             .ok_or_else(|| RpcError::invalid_params("transaction must be a string"))?;
-        let bytes = match cfg.get("encoding").and_then(Value::as_str).unwrap_or("base58") {
+        let bytes = match cfg
+            .get("encoding")
+            .and_then(Value::as_str)
+            .unwrap_or("base58")
+        {
             "base58" => {
                 if s.len() > MAX_BASE58_TX_CHARS {
                     return Err(RpcError::invalid_params(format!(
                         "base58 encoded solana_transaction::Transaction too large: {} bytes (max: encoded/raw {}/{})",
-                        s.len(), MAX_BASE58_TX_CHARS, dataplane::parse::PACKET_DATA_SIZE
+                        s.len(),
+                        MAX_BASE58_TX_CHARS,
+                        dataplane::parse::PACKET_DATA_SIZE
                     )));
                 }
-                bs58::decode(s)
-                    .into_vec()
-                    .map_err(|e| RpcError::invalid_params(format!("invalid base58 encoding: {e}")))?
+                bs58::decode(s).into_vec().map_err(|e| {
+                    RpcError::invalid_params(format!("invalid base58 encoding: {e}"))
+                })?
             }
             "base64" => {
                 if s.len() > MAX_BASE64_TX_CHARS {
                     return Err(RpcError::invalid_params(format!(
                         "base64 encoded solana_transaction::Transaction too large: {} bytes (max: encoded/raw {}/{})",
-                        s.len(), MAX_BASE64_TX_CHARS, dataplane::parse::PACKET_DATA_SIZE
+                        s.len(),
+                        MAX_BASE64_TX_CHARS,
+                        dataplane::parse::PACKET_DATA_SIZE
                     )));
                 }
                 base64::engine::general_purpose::STANDARD
                     .decode(s)
-                    .map_err(|e| RpcError::invalid_params(format!("invalid base64 encoding: {e}")))?
+                    .map_err(|e| {
+                        RpcError::invalid_params(format!("invalid base64 encoding: {e}"))
+                    })?
             }
             other => {
                 return Err(RpcError::invalid_params(format!(
@@ -372,8 +419,9 @@ impl Rpc {
                 )));
             }
         };
-        let desc = parse_transaction(&bytes)
-            .map_err(|e| RpcError::invalid_params(format!("failed to deserialize transaction: {e}")))?;
+        let desc = parse_transaction(&bytes).map_err(|e| {
+            RpcError::invalid_params(format!("failed to deserialize transaction: {e}"))
+        })?;
         let mut packet = Box::new(Packet::zeroed());
         packet.fill(&bytes);
         packet.desc = Some(desc);
@@ -396,9 +444,18 @@ impl Rpc {
     fn send_transaction(&self, p: &[Value]) -> RpcResult {
         let cfg = config(p, 1)?;
         let packet = self.decode_tx(p, &cfg)?;
-        let sig = Signature::from(*packet.desc.as_ref().expect("parsed").first_signature(packet.bytes()));
+        let sig = Signature::from(
+            *packet
+                .desc
+                .as_ref()
+                .expect("parsed")
+                .first_signature(packet.bytes()),
+        );
         if !Self::verify_signatures(&packet) {
-            return Err(RpcError::new(-32003, "Transaction signature verification failure"));
+            return Err(RpcError::new(
+                -32003,
+                "Transaction signature verification failure",
+            ));
         }
         if !bool_opt(&cfg, "skipPreflight")? {
             let _ = commitment_key(&cfg, "preflightCommitment")?;
@@ -425,11 +482,16 @@ impl Rpc {
         let sig_verify = bool_opt(&cfg, "sigVerify")?;
         let replace = bool_opt(&cfg, "replaceRecentBlockhash")?;
         if sig_verify && replace {
-            return Err(RpcError::invalid_params("sigVerify may not be used with replaceRecentBlockhash"));
+            return Err(RpcError::invalid_params(
+                "sigVerify may not be used with replaceRecentBlockhash",
+            ));
         }
         let (_, slot) = self.slot_for(&cfg)?;
         if sig_verify && !Self::verify_signatures(&packet) {
-            return Err(RpcError::new(-32003, "Transaction signature verification failure"));
+            return Err(RpcError::new(
+                -32003,
+                "Transaction signature verification failure",
+            ));
         }
         let mut replacement = Value::Null;
         if replace {
@@ -468,7 +530,9 @@ impl Rpc {
 
     fn request_airdrop(&self, p: &[Value]) -> RpcResult {
         let Some(faucet) = &self.faucet else {
-            return Err(RpcError::invalid_request("airdrops are disabled on this node"));
+            return Err(RpcError::invalid_request(
+                "airdrops are disabled on this node",
+            ));
         };
         let to = pubkey_param(p, 0)?;
         let lamports = param(p, 1, "lamports")?
@@ -500,7 +564,11 @@ impl Rpc {
     }
 }
 
-fn preflight_error(err: &solana_transaction_error::TransactionError, logs: &[String], units: u64) -> RpcError {
+fn preflight_error(
+    err: &solana_transaction_error::TransactionError,
+    logs: &[String],
+    units: u64,
+) -> RpcError {
     RpcError::new(-32002, format!("Transaction simulation failed: {err}")).with_data(json!({
         "err": encode::tx_error(&Some(err.clone())),
         "logs": logs,

@@ -70,7 +70,10 @@ fn handle_one(rpc: &Rpc, req: &Value) -> Value {
         return response(Value::Null, Err(RpcError::invalid_request("not an object")));
     };
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return response(id, Err(RpcError::invalid_request("jsonrpc must be \"2.0\"")));
+        return response(
+            id,
+            Err(RpcError::invalid_request("jsonrpc must be \"2.0\"")),
+        );
     }
     let Some(method) = obj.get("method").and_then(Value::as_str) else {
         return response(id, Err(RpcError::invalid_request("missing method")));
@@ -152,8 +155,8 @@ impl RpcServer {
 }
 
 fn serve(server: &tiny_http::Server, rpc: &Rpc, stop: &AtomicBool, max_body_bytes: usize) {
-    let json_header = tiny_http::Header::from_bytes("Content-Type", "application/json")
-        .expect("static header");
+    let json_header =
+        tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
     while !stop.load(Ordering::Acquire) {
         let mut req = match server.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(r)) => r,
@@ -163,9 +166,15 @@ fn serve(server: &tiny_http::Server, rpc: &Rpc, stop: &AtomicBool, max_body_byte
         let (status, body) = if *req.method() != tiny_http::Method::Post {
             if req.url() == "/health" {
                 let h = rpc.health();
-                (if h.is_ok() { 200 } else { 503 }, Value::String(h.unwrap_or_else(|e| e.message)))
+                (
+                    if h.is_ok() { 200 } else { 503 },
+                    Value::String(h.unwrap_or_else(|e| e.message)),
+                )
             } else {
-                (405, response(Value::Null, Err(RpcError::invalid_request("use POST"))))
+                (
+                    405,
+                    response(Value::Null, Err(RpcError::invalid_request("use POST"))),
+                )
             }
         } else {
             let mut body = Vec::new();

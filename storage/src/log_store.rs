@@ -86,7 +86,14 @@ impl LogStore {
         let mut index: HashMap<Pubkey, (AccountSharedData, u64)> = HashMap::default();
         let mut metas = VecDeque::new();
         let mut last_slot = None;
-        let valid_len = replay(&path, &mut file, &mut index, &mut metas, &mut last_slot, &config)?;
+        let valid_len = replay(
+            &path,
+            &mut file,
+            &mut index,
+            &mut metas,
+            &mut last_slot,
+            &config,
+        )?;
         let file_len = file.metadata().map_err(|e| io_err(&path, 0, e))?.len();
         if valid_len < file_len {
             tracing::warn!(
@@ -95,7 +102,8 @@ impl LogStore {
                 cut_bytes = file_len - valid_len,
                 "cutting torn tail left by an interrupted commit"
             );
-            file.set_len(valid_len).map_err(|e| io_err(&path, valid_len, e))?;
+            file.set_len(valid_len)
+                .map_err(|e| io_err(&path, valid_len, e))?;
             file.sync_all().map_err(|e| io_err(&path, valid_len, e))?;
         }
         let live_bytes = index
@@ -180,7 +188,12 @@ impl LogStore {
             .append(true)
             .open(self.path())
             .map_err(|e| io_err(&self.path(), 0, e))?;
-        tracing::info!(from_bytes = w.len, to_bytes = buf.len(), slot, "log compacted");
+        tracing::info!(
+            from_bytes = w.len,
+            to_bytes = buf.len(),
+            slot,
+            "log compacted"
+        );
         w.len = buf.len() as u64;
         Ok(())
     }
@@ -394,10 +407,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = LogStore::open(dir.path(), LogStoreConfig::default()).unwrap();
-            s.commit_slot(1, &[(key(1), acct(10, b"a")), (key(2), acct(20, b""))], b"m1")
-                .unwrap();
-            s.commit_slot(2, &[(key(1), acct(11, b"bb")), (key(2), acct(0, b""))], b"m2")
-                .unwrap();
+            s.commit_slot(
+                1,
+                &[(key(1), acct(10, b"a")), (key(2), acct(20, b""))],
+                b"m1",
+            )
+            .unwrap();
+            s.commit_slot(
+                2,
+                &[(key(1), acct(11, b"bb")), (key(2), acct(0, b""))],
+                b"m2",
+            )
+            .unwrap();
             assert!(matches!(
                 s.commit_slot(2, &[], b""),
                 Err(StoreError::SlotOrder { .. })
@@ -442,8 +463,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = LogStore::open(dir.path(), LogStoreConfig::default()).unwrap();
-            s.commit_slot(1, &[(key(1), acct(10, b"abc"))], b"").unwrap();
-            s.commit_slot(2, &[(key(2), acct(10, b"def"))], b"").unwrap();
+            s.commit_slot(1, &[(key(1), acct(10, b"abc"))], b"")
+                .unwrap();
+            s.commit_slot(2, &[(key(2), acct(10, b"def"))], b"")
+                .unwrap();
         }
         let path = dir.path().join(LOG_FILE);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -467,8 +490,12 @@ mod tests {
         {
             let s = LogStore::open(dir.path(), cfg.clone()).unwrap();
             for slot in 1..50u64 {
-                s.commit_slot(slot, &[(key(1), acct(slot, &[slot as u8; 100]))], &[slot as u8])
-                    .unwrap();
+                s.commit_slot(
+                    slot,
+                    &[(key(1), acct(slot, &[slot as u8; 100]))],
+                    &[slot as u8],
+                )
+                .unwrap();
             }
             assert!(s.file_bytes() < 4 * 300, "log was not compacted");
         }
@@ -497,7 +524,11 @@ mod tests {
             let writes: Vec<_> = (0..n)
                 .map(|_| {
                     let k = key(rng.gen_range(0..20));
-                    let lamports = if rng.gen_bool(0.1) { 0 } else { rng.gen_range(1..1000) };
+                    let lamports = if rng.gen_bool(0.1) {
+                        0
+                    } else {
+                        rng.gen_range(1..1000)
+                    };
                     let len = rng.gen_range(0..300);
                     (k, acct(lamports, &vec![rng.r#gen(); len]))
                 })
@@ -516,7 +547,10 @@ mod tests {
                 store = LogStore::open(dir.path(), cfg.clone()).unwrap();
             }
             for i in 0..20 {
-                assert_eq!(store.get(&key(i)).unwrap().map(|(a, _)| a).as_ref(), model.get(&key(i)));
+                assert_eq!(
+                    store.get(&key(i)).unwrap().map(|(a, _)| a).as_ref(),
+                    model.get(&key(i))
+                );
             }
         }
     }
@@ -543,8 +577,11 @@ mod tests {
             let mut slot = 0;
             let err = loop {
                 slot += 1;
-                match s.commit_slot(slot, &[(key(slot as u8), acct(slot, &[1u8; 16 * 1024]))], b"")
-                {
+                match s.commit_slot(
+                    slot,
+                    &[(key(slot as u8), acct(slot, &[1u8; 16 * 1024]))],
+                    b"",
+                ) {
                     Ok(()) => continue,
                     Err(e) => break e,
                 }

@@ -107,7 +107,9 @@ pub struct Decoded {
 pub fn decode_body(h: &Header, body: &[u8]) -> Result<Decoded, &'static str> {
     let mut pos = 0usize;
     let mut take = |n: usize| -> Result<&[u8], &'static str> {
-        let s = body.get(pos..pos + n).ok_or("body shorter than its contents")?;
+        let s = body
+            .get(pos..pos + n)
+            .ok_or("body shorter than its contents")?;
         pos += n;
         Ok(s)
     };

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (Debian packages, a Python venv with the
+# Solana client), then format check, clippy, Rust tests, and the end-to-end tests against the
+# real binary. Run from anywhere: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(gcc)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v mount >/dev/null || need_apt+=(mount)
+if ((${#need_apt[@]})); then
+    echo "installing Debian packages: ${need_apt[*]}"
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install the Rust toolchain (rustup, 1.95 or newer) first" >&2
+    exit 1
+fi
+
+VENV=tests/e2e/.venv
+if [ ! -x "$VENV/bin/pytest" ]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/e2e/requirements.txt
+fi
+
+echo "== programs: checksums of the shipped SPL programs"
+(cd runtime/programs && sha256sum -c --quiet SHA256SUMS)
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --release --workspace --locked
+echo "== end-to-end (real binary, solana-py client)"
+cargo build --release --locked --bin gigacompute
+"$VENV/bin/pytest" -q tests/e2e

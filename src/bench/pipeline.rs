@@ -1,0 +1,151 @@
+//! The whole appliance under load: pre-signed transfers from distinct payers sent over UDP to
+//! a running node (net → verify → bank → workers → commit), measured until every one is
+//! durably committed. The stages are then measured alone in the same run for comparison.
+
+use super::{BenchArgs, Rows, cores, median, workload};
+use crate::config::Config;
+use crate::topology::Node;
+use runtime::chain::Commitment;
+use solana_keypair::Keypair;
+use solana_message::Message;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use std::net::UdpSocket;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Packets allowed between the sender and the verify tiles: keeps the kernel socket buffer
+/// and the net → verify rings from overflowing, so the run measures throughput, not drops.
+const SEND_WINDOW: u64 = 4096;
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct E2e {
+    tps: f64,
+    committed: u64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn signed(payers: &[Keypair], blockhash: solana_hash::Hash) -> Vec<Vec<u8>> {
+    let chunk = payers.len().div_ceil(2).max(1);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = payers
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|p| {
+                            let ix = solana_system_interface::instruction::transfer(
+                                &p.pubkey(),
+                                &Pubkey::new_unique(),
+                                1_000_000,
+                            );
+                            let tx = Transaction::new(&[p], Message::new(&[ix], Some(&p.pubkey())), blockhash);
+                            bincode::serialize(&tx).expect("serializes")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().expect("signer")).collect()
+    })
+}
+
+fn e2e_once(n: usize, workers: usize) -> anyhow::Result<E2e> {
+    let dir = tempfile::tempdir()?;
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.net.bind = "127.0.0.1:0".parse()?;
+    cfg.runtime.workers = workers;
+    let payers: Vec<Keypair> = (0..n).map(|_| Keypair::new()).collect();
+    let node = Node::start_with_genesis(
+        cfg,
+        payers.iter().map(|p| (p.pubkey(), workload::PAYER_LAMPORTS)).collect(),
+    )?;
+    let head = node
+        .runtime
+        .chain
+        .latest_header(Commitment::Processed)
+        .ok_or_else(|| anyhow::anyhow!("no slot"))?;
+    let txs = signed(&payers, head.blockhash);
+    let dp = node.dataplane.clone();
+    let rt = node.runtime.counters.clone();
+    rt.commit_latency.reset();
+    let sock = UdpSocket::bind("127.0.0.1:0")?;
+    sock.connect(node.tpu_addr)?;
+    let start = Instant::now();
+    let mut sent = 0u64;
+    for tx in &txs {
+        while sent.saturating_sub(dp.verify_in.load(Ordering::Relaxed)) > SEND_WINDOW {
+            std::thread::yield_now();
+        }
+        sock.send(tx)?;
+        sent += 1;
+    }
+    let target = n as u64;
+    let deadline = Instant::now() + COMMIT_TIMEOUT;
+    let mut last = rt.committed.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    while last < target && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+        let c = rt.committed.load(Ordering::Relaxed);
+        if c != last {
+            last = c;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(5) {
+            break; // nothing more will come: some were dropped
+        }
+    }
+    let elapsed = last_change.duration_since(start).as_secs_f64();
+    let committed = rt.committed.load(Ordering::Relaxed);
+    let out = E2e {
+        tps: committed as f64 / elapsed,
+        committed,
+        p50_us: rt.commit_latency.quantile(0.50) as f64,
+        p99_us: rt.commit_latency.quantile(0.99) as f64,
+    };
+    node.shutdown();
+    Ok(out)
+}
+
+pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
+    let workers = a.workers.max(1);
+    let mut e2e = Vec::new();
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    let mut committed = Vec::new();
+    let mut sv = Vec::new();
+    let mut sv_single = Vec::new();
+    let mut exec = Vec::new();
+    let mut ratio = Vec::new();
+    let stage_txs = a.txs.clamp(1_000, 20_000);
+    for _ in 0..a.runs.max(1) {
+        let r = e2e_once(a.txs, workers)?;
+        // The stages alone, same run, after the node has stopped.
+        let w = workload::transfers(stage_txs.min(10_000), solana_hash::Hash::default());
+        let s = super::sigverify::measure(&w.txs);
+        let x = super::exec::measure(stage_txs, workers)?;
+        let slowest = s.batched_per_core.min(x.one_worker_tps);
+        ratio.push(r.tps / slowest);
+        e2e.push(r.tps);
+        p50.push(r.p50_us);
+        p99.push(r.p99_us);
+        committed.push(r.committed as f64);
+        sv.push(s.batched_per_core);
+        sv_single.push(s.single_strict_per_core);
+        exec.push(x.one_worker_tps);
+    }
+    Ok(vec![
+        ("e2e_tps", median(e2e), "tx/s (UDP in to durably committed)"),
+        ("committed", median(committed), "transactions of --txs"),
+        ("p50_us", median(p50), "µs receive to committed"),
+        ("p99_us", median(p99), "µs receive to committed"),
+        ("sigverify_tps_per_core", median(sv), "sig/s (stage alone)"),
+        ("sigverify_single_tps_per_core", median(sv_single), "sig/s (one-by-one verify_strict)"),
+        ("exec_tps_per_worker", median(exec), "tx/s (stage alone)"),
+        ("e2e_vs_slowest_stage", median(ratio), "x (e2e / slowest per-core stage)"),
+        ("cores", cores(), "cores on this machine"),
+        ("workers", workers as f64, "SVM workers"),
+    ])
+}
