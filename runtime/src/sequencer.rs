@@ -104,3 +104,70 @@ impl Sequencer {
 }
 
 pub type SeqKey = Key;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::compute_budget::TxBudget;
+    use solana_compute_budget::compute_budget_limits::ComputeBudgetLimits;
+
+    /// A transaction with the given priority (lamports of priority fee per 1,000 CU) and locks;
+    /// `id` is kept in `packet.received_ns` so tests can follow it.
+    pub(crate) fn fake_tx(id: u64, priority: u64, locks: Vec<(Pubkey, bool)>) -> PreparedTx {
+        let payer = solana_keypair::Keypair::new();
+        let ix = solana_system_interface::instruction::transfer(
+            &solana_signer::Signer::pubkey(&payer),
+            &Pubkey::new_unique(),
+            1,
+        );
+        let tx = solana_transaction::Transaction::new(
+            &[&payer],
+            solana_message::Message::new(&[ix], Some(&solana_signer::Signer::pubkey(&payer))),
+            solana_hash::Hash::default(),
+        );
+        let sanitized = SanitizedTransaction::try_from_legacy_transaction(tx, &Default::default())
+            .expect("valid transaction");
+        let mut packet = Box::new(Packet::zeroed());
+        packet.received_ns = id;
+        let limits = ComputeBudgetLimits {
+            compute_unit_limit: 1_000,
+            ..Default::default()
+        };
+        PreparedTx {
+            sanitized,
+            budget: TxBudget {
+                limits,
+                signature_fee: 5_000,
+                priority_fee: priority,
+            },
+            packet,
+            locks,
+        }
+    }
+
+    #[test]
+    fn priority_then_arrival_order() {
+        let mut s = Sequencer::new(10);
+        for (id, prio) in [(1, 5), (2, 9), (3, 5), (4, 0)] {
+            assert!(matches!(s.push(fake_tx(id, prio, vec![])), Admit::Queued));
+        }
+        let order: Vec<u64> = s.iter().map(|(_, t)| t.packet.received_ns).collect();
+        assert_eq!(order, vec![2, 1, 3, 4]);
+    }
+
+    #[test]
+    fn full_queue_evicts_only_for_a_better_payer() {
+        let mut s = Sequencer::new(2);
+        let _ = s.push(fake_tx(1, 5, vec![]));
+        let _ = s.push(fake_tx(2, 3, vec![]));
+        match s.push(fake_tx(3, 3, vec![])) {
+            Admit::Rejected(t) => assert_eq!(t.packet.received_ns, 3),
+            _ => panic!("equal priority must not evict"),
+        }
+        match s.push(fake_tx(4, 9, vec![])) {
+            Admit::QueuedEvicting(t) => assert_eq!(t.packet.received_ns, 2),
+            _ => panic!("a better payer evicts the worst"),
+        }
+        assert_eq!(s.len(), 2);
+    }
+}
