@@ -41,7 +41,10 @@ impl Node {
     }
 
     /// Start with extra system accounts funded at genesis (only used on a new data dir).
-    pub fn start_with_genesis(config: Config, genesis_accounts: Vec<(solana_pubkey::Pubkey, u64)>) -> Result<Self> {
+    pub fn start_with_genesis(
+        config: Config,
+        genesis_accounts: Vec<(solana_pubkey::Pubkey, u64)>,
+    ) -> Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;

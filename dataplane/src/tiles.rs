@@ -177,8 +177,13 @@ mod tests {
 
     fn tx_bytes() -> Vec<u8> {
         let kp = Keypair::new();
-        let ix = solana_system_interface::instruction::transfer(&kp.pubkey(), &Pubkey::new_unique(), 1);
-        let tx = Transaction::new(&[&kp], Message::new(&[ix], Some(&kp.pubkey())), Hash::default());
+        let ix =
+            solana_system_interface::instruction::transfer(&kp.pubkey(), &Pubkey::new_unique(), 1);
+        let tx = Transaction::new(
+            &[&kp],
+            Message::new(&[ix], Some(&kp.pubkey())),
+            Hash::default(),
+        );
         bincode::serialize(&tx).unwrap()
     }
 

@@ -198,7 +198,10 @@ mod tests {
                     };
                     for t in x {
                         for u in y {
-                            assert!(!conflict(&t.locks, &u.locks), "workers {a} and {b} conflict");
+                            assert!(
+                                !conflict(&t.locks, &u.locks),
+                                "workers {a} and {b} conflict"
+                            );
                         }
                     }
                 }

@@ -36,7 +36,10 @@ fn setup(payers: &[Pubkey]) -> anyhow::Result<Setup> {
     let cfg = GenesisConfig {
         faucet: None,
         fee_collector: Pubkey::new_unique(),
-        accounts: payers.iter().map(|p| (*p, workload::PAYER_LAMPORTS)).collect(),
+        accounts: payers
+            .iter()
+            .map(|p| (*p, workload::PAYER_LAMPORTS))
+            .collect(),
     };
     let (chain, _) = bootstrap(&env, &db, &cfg, 1024)?;
     Ok(Setup {
@@ -122,7 +125,10 @@ fn run_workers(s: &Setup, txs: Vec<PreparedTx>, workers: usize) -> (Vec<f64>, bo
                 })
             })
             .collect();
-        let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("worker")).collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("worker"))
+            .collect();
         let all_ok = results.iter().all(|r| r.1);
         (results.into_iter().map(|r| r.0).collect(), all_ok)
     })
@@ -163,7 +169,11 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
     }
     Ok(vec![
         ("exec_tps_per_worker", median(one), "tx/s (1 worker alone)"),
-        ("exec_tps_per_worker_concurrent", median(per), "tx/s (each of --workers)"),
+        (
+            "exec_tps_per_worker_concurrent",
+            median(per),
+            "tx/s (each of --workers)",
+        ),
         ("exec_tps_total", median(total), "tx/s (--workers together)"),
         ("workers", a.workers as f64, "threads"),
         ("batch_size", BATCH as f64, "transactions"),

@@ -41,14 +41,20 @@ fn signed(payers: &[Keypair], blockhash: solana_hash::Hash) -> Vec<Vec<u8>> {
                                 &Pubkey::new_unique(),
                                 1_000_000,
                             );
-                            let tx = Transaction::new(&[p], Message::new(&[ix], Some(&p.pubkey())), blockhash);
+                            let tx = Transaction::new(
+                                &[p],
+                                Message::new(&[ix], Some(&p.pubkey())),
+                                blockhash,
+                            );
                             bincode::serialize(&tx).expect("serializes")
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        hs.into_iter().flat_map(|h| h.join().expect("signer")).collect()
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("signer"))
+            .collect()
     })
 }
 
@@ -62,7 +68,10 @@ fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> 
     let payers: Vec<Keypair> = (0..n).map(|_| Keypair::new()).collect();
     let node = Node::start_with_genesis(
         cfg,
-        payers.iter().map(|p| (p.pubkey(), workload::PAYER_LAMPORTS)).collect(),
+        payers
+            .iter()
+            .map(|p| (p.pubkey(), workload::PAYER_LAMPORTS))
+            .collect(),
     )?;
     let head = node
         .runtime
@@ -153,14 +162,38 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
     Ok(vec![
         ("e2e_tps", median(e2e), "tx/s (UDP in to durably committed)"),
         ("committed", median(committed), "transactions of --txs"),
-        ("p50_us", median(p50), "µs receive to committed, at half load"),
-        ("p99_us", median(p99), "µs receive to committed, at half load"),
-        ("p50_saturated_us", median(p50_sat), "µs receive to committed, saturated"),
-        ("p99_saturated_us", median(p99_sat), "µs receive to committed, saturated"),
+        (
+            "p50_us",
+            median(p50),
+            "µs receive to committed, at half load",
+        ),
+        (
+            "p99_us",
+            median(p99),
+            "µs receive to committed, at half load",
+        ),
+        (
+            "p50_saturated_us",
+            median(p50_sat),
+            "µs receive to committed, saturated",
+        ),
+        (
+            "p99_saturated_us",
+            median(p99_sat),
+            "µs receive to committed, saturated",
+        ),
         ("sigverify_tps_per_core", median(sv), "sig/s (stage alone)"),
-        ("sigverify_single_tps_per_core", median(sv_single), "sig/s (one-by-one verify_strict)"),
+        (
+            "sigverify_single_tps_per_core",
+            median(sv_single),
+            "sig/s (one-by-one verify_strict)",
+        ),
         ("exec_tps_per_worker", median(exec), "tx/s (stage alone)"),
-        ("e2e_vs_slowest_stage", median(ratio), "x (e2e / slowest per-core stage)"),
+        (
+            "e2e_vs_slowest_stage",
+            median(ratio),
+            "x (e2e / slowest per-core stage)",
+        ),
         ("cores", cores(), "cores on this machine"),
         ("workers", workers as f64, "SVM workers"),
     ])

@@ -16,7 +16,10 @@ pub struct SigverifyFigures {
 }
 
 pub fn measure(raw: &[Vec<u8>]) -> SigverifyFigures {
-    let descs: Vec<_> = raw.iter().map(|b| parse_transaction(b).expect("valid")).collect();
+    let descs: Vec<_> = raw
+        .iter()
+        .map(|b| parse_transaction(b).expect("valid"))
+        .collect();
     let checks: Vec<SigCheck> = raw
         .iter()
         .zip(&descs)
@@ -40,8 +43,11 @@ pub fn measure(raw: &[Vec<u8>]) -> SigverifyFigures {
             use ed25519_dalek::Verifier;
             ed25519_dalek::VerifyingKey::from_bytes(c.pubkey)
                 .map(|k| {
-                    k.verify(c.message, &ed25519_dalek::Signature::from_bytes(c.signature))
-                        .is_ok()
+                    k.verify(
+                        c.message,
+                        &ed25519_dalek::Signature::from_bytes(c.signature),
+                    )
+                    .is_ok()
                 })
                 .unwrap_or(false)
         })
@@ -67,7 +73,10 @@ pub fn measure(raw: &[Vec<u8>]) -> SigverifyFigures {
 }
 
 pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
-    let w = workload::transfers(a.txs.min(20_000), solana_hash::Hash::new_from_array([1; 32]));
+    let w = workload::transfers(
+        a.txs.min(20_000),
+        solana_hash::Hash::new_from_array([1; 32]),
+    );
     let mut batched = Vec::new();
     let mut strict = Vec::new();
     let mut plain = Vec::new();
@@ -80,10 +89,26 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         plain.push(f.single_plain_per_core);
     }
     Ok(vec![
-        ("sigverify_tps_per_core", median(batched), "sig/s (batched, strict)"),
-        ("sigverify_single_tps_per_core", median(strict), "sig/s (one-by-one verify_strict)"),
-        ("sigverify_single_plain_tps_per_core", median(plain), "sig/s (one-by-one verify)"),
-        ("batch_vs_single_ratio", median(ratio), "x (median of per-run ratios)"),
+        (
+            "sigverify_tps_per_core",
+            median(batched),
+            "sig/s (batched, strict)",
+        ),
+        (
+            "sigverify_single_tps_per_core",
+            median(strict),
+            "sig/s (one-by-one verify_strict)",
+        ),
+        (
+            "sigverify_single_plain_tps_per_core",
+            median(plain),
+            "sig/s (one-by-one verify)",
+        ),
+        (
+            "batch_vs_single_ratio",
+            median(ratio),
+            "x (median of per-run ratios)",
+        ),
         ("batch_size", BATCH as f64, "signatures"),
     ])
 }

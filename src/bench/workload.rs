@@ -44,7 +44,10 @@ pub fn transfers(n: usize, blockhash: Hash) -> Workload {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("signer thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("signer thread"))
+            .collect()
     });
     let (payers, txs) = parts.into_iter().flatten().unzip();
     Workload { payers, txs }
