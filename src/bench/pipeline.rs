@@ -61,8 +61,10 @@ fn signed(payers: &[Keypair], blockhash: solana_hash::Hash) -> Vec<Vec<u8>> {
 /// `rate`: transactions per second to send at; `None` = as fast as the pipeline takes them.
 fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> {
     let dir = tempfile::tempdir()?;
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.path().to_path_buf();
+    let mut cfg = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
     cfg.net.bind = "127.0.0.1:0".parse()?;
     cfg.runtime.workers = workers;
     let payers: Vec<Keypair> = (0..n).map(|_| Keypair::new()).collect();
@@ -85,8 +87,8 @@ fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> 
     let sock = UdpSocket::bind("127.0.0.1:0")?;
     sock.connect(node.tpu_addr)?;
     let start = Instant::now();
-    let mut sent = 0u64;
-    for tx in &txs {
+    for (sent, tx) in txs.iter().enumerate() {
+        let sent = sent as u64;
         while sent.saturating_sub(dp.verify_in.load(Ordering::Relaxed)) > SEND_WINDOW {
             std::thread::yield_now();
         }
@@ -97,7 +99,6 @@ fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> 
             }
         }
         sock.send(tx)?;
-        sent += 1;
     }
     let target = n as u64;
     let deadline = Instant::now() + COMMIT_TIMEOUT;
