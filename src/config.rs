@@ -40,7 +40,8 @@ bank_ring_depth = 16384
 slot_ms = 50
 # SVM worker threads.
 workers = 2
-# Core for each worker (by index); empty = do not pin. Example: [2, 3]
+# Core each worker is pinned to (by index). Empty: worker i goes to core (N-1-i) mod N, from
+# the last core down. Example for isolated cores: [2, 3]
 worker_cores = []
 # Transactions per worker batch.
 batch_max = 64

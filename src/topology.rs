@@ -153,7 +153,9 @@ impl Node {
             net = %format!("udp {} burst {}", self.tpu_addr, c.net.recv_burst),
             verify_tiles = c.verify.tiles,
             workers = c.runtime.workers,
-            worker_cores = ?c.runtime.worker_cores,
+            worker_cores = ?(0..c.runtime.workers)
+                .map(|i| runtime::worker_core(&c.runtime.worker_cores, i))
+                .collect::<Vec<_>>(),
             slot_ms = c.runtime.slot_ms,
             storage = %format!("log store in {}", c.data_dir.display()),
             "topology: net -> verify x{} -> bank -> worker x{} -> commit",

@@ -48,6 +48,17 @@ pub struct RuntimeConfig {
     pub genesis: GenesisConfig,
 }
 
+/// Core for worker `id`: from the config when given; otherwise spread from the last core down,
+/// so with fewer workers than cores the low cores stay with the unpinned tiles (net, verify,
+/// bank, commit, RPC).
+pub fn worker_core(configured: &[usize], id: usize) -> Option<usize> {
+    if !configured.is_empty() {
+        return configured.get(id).copied();
+    }
+    let cores = core_affinity::get_core_ids()?.len();
+    (cores > 0).then(|| cores - 1 - id % cores)
+}
+
 /// The running runtime tiles and the state they share with the RPC.
 pub struct Runtime {
     pub env: Arc<SvmEnv>,
@@ -91,7 +102,7 @@ impl Runtime {
                 generation: generation.clone(),
             };
             let done = done_tx.clone();
-            let core = config.worker_cores.get(id).copied();
+            let core = worker_core(&config.worker_cores, id);
             tiles.push(
                 std::thread::Builder::new()
                     .name(format!("gc-worker-{id}"))
