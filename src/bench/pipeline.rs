@@ -181,7 +181,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
     let mut sv_single = Vec::new();
     let mut exec = Vec::new();
     let mut ratio = Vec::new();
-    let stage_txs = a.txs.clamp(1_000, 20_000);
+    let stage_txs = a.txs.clamp(1_000, 40_000);
     for _ in 0..a.runs.max(1) {
         let r = e2e_once(a.txs, workers, None)?;
         // Latency at half the measured saturation rate: what a client sees when the
