@@ -255,6 +255,12 @@ impl SvmEnv {
             })
         };
         let ser = |v: &dyn erased::Ser| v.bytes();
+        // As in Agave, list sysvars occupy their maximum size (programs read them with
+        // `sol_get_sysvar` at fixed offsets); the tail is zero.
+        let padded = |mut b: Vec<u8>, size: usize| {
+            b.resize(b.len().max(size), 0);
+            b
+        };
         #[allow(deprecated)]
         let out = vec![
             (solana_sdk_ids::sysvar::clock::ID, sysvar(ser(&clock))),
@@ -265,11 +271,14 @@ impl SvmEnv {
             ),
             (
                 solana_sdk_ids::sysvar::slot_hashes::ID,
-                sysvar(ser(&slot_hashes)),
+                sysvar(padded(ser(&slot_hashes), 8 + SLOT_HASHES_MAX * 40)),
             ),
             (
                 solana_sdk_ids::sysvar::recent_blockhashes::ID,
-                sysvar(ser(&recent_blockhashes)),
+                sysvar(padded(
+                    ser(&recent_blockhashes),
+                    8 + solana_sysvar::recent_blockhashes::MAX_ENTRIES * 40,
+                )),
             ),
         ];
         out
@@ -316,5 +325,60 @@ mod erased {
         fn bytes(&self) -> Vec<u8> {
             bincode::serialize(self).expect("sysvar serializes")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::{LogStore, LogStoreConfig};
+
+    /// The sysvars the bank writes are the ones the SVM's sysvar cache (and so programs) see.
+    #[test]
+    fn sysvars_reach_the_sysvar_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LogStore::open(dir.path(), LogStoreConfig::default()).unwrap());
+        let db = AccountsDb::new(store);
+        let env = SvmEnv::new();
+        let recent: Vec<(Slot, Hash)> = (0..600)
+            .map(|s| (s, Hash::new_from_array([s as u8; 32])))
+            .collect();
+        for (k, a) in env.sysvar_accounts(600, 1_700_000_000, &recent) {
+            db.write(k, a, 600);
+        }
+        let p = env.new_processor(600, &db);
+        let cache = p.sysvar_cache();
+        // A young chain: fewer entries than SlotHashes holds.
+        let young: Vec<(Slot, Hash)> = (0..30)
+            .map(|s| (s, Hash::new_from_array([s as u8; 32])))
+            .collect();
+        for (k, a) in env.sysvar_accounts(30, 1_700_000_000, &young) {
+            db.write(k, a, 30);
+        }
+        let p30 = env.new_processor(30, &db);
+        assert_eq!(
+            p30.sysvar_cache()
+                .get_slot_hashes()
+                .expect("young slot hashes")
+                .len(),
+            30
+        );
+        let raw = p30
+            .sysvar_cache()
+            .sysvar_id_to_buffer(&solana_sdk_ids::sysvar::slot_hashes::ID)
+            .clone();
+        assert_eq!(raw.map(|b| b.len()), Some(8 + SLOT_HASHES_MAX * 40));
+        assert_eq!(cache.get_clock().unwrap().slot, 600);
+        assert_eq!(cache.get_clock().unwrap().unix_timestamp, 1_700_000_000);
+        let hashes = cache.get_slot_hashes().expect("slot hashes in the cache");
+        assert_eq!(hashes.len(), SLOT_HASHES_MAX);
+        assert_eq!(hashes.first().unwrap().0, 599);
+        let raw = cache.sysvar_id_to_buffer(&solana_sdk_ids::sysvar::slot_hashes::ID);
+        assert_eq!(
+            raw.as_ref().map(|b| b.len()),
+            Some(8 + SLOT_HASHES_MAX * 40)
+        );
+        assert!(cache.get_rent().is_ok());
+        assert!(cache.get_epoch_schedule().is_ok());
     }
 }

@@ -201,3 +201,25 @@ fn spl_token_program_runs_from_genesis() {
     assert!(s.logs.iter().any(|l| l.contains("hello")), "{:?}", s.logs);
     h.rt.shutdown();
 }
+
+#[test]
+fn address_lookup_table_program_creates_a_table() {
+    use solana_address_lookup_table_interface::instruction as alt;
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), Keypair::new(), Pubkey::new_unique(), 1);
+    std::thread::sleep(Duration::from_millis(100));
+    let recent_slot = h.rt.chain.durable_slot();
+    let (create, table) =
+        alt::create_lookup_table(h.faucet.pubkey(), h.faucet.pubkey(), recent_slot);
+    let tx = Transaction::new(
+        &[&h.faucet],
+        Message::new(&[create], Some(&h.faucet.pubkey())),
+        h.blockhash(),
+    );
+    h.send(&tx);
+    let s = h.wait_durable(&tx.signatures[0]);
+    assert_eq!(s.err, None, "logs: {:?}", s.logs);
+    let (acct, _) = h.rt.db.get(&table).unwrap();
+    assert_eq!(acct.owner(), &solana_sdk_ids::address_lookup_table::ID);
+    h.rt.shutdown();
+}

@@ -81,8 +81,13 @@ def test_version_and_health(node):
     assert c.get_version().value.solana_core == "4.2.2"
     assert rpc_raw(node, "getHealth")["result"] == "ok"
     assert c.get_genesis_hash().value
+    # Slots advance on the clock, and the epoch info follows them.
+    deadline = time.time() + 10
+    while c.get_epoch_info().value.absolute_slot < 2:
+        assert time.time() < deadline, "slots do not advance"
+        time.sleep(0.05)
     info = c.get_epoch_info().value
-    assert info.absolute_slot >= 1
+    assert info.epoch == 0 and info.slots_in_epoch == 432_000
 
 
 def test_airdrop_and_transfers_exact(node):
@@ -289,3 +294,60 @@ def test_restart_and_kill9_keep_state(tmp_path):
         assert balance(c, bob.pubkey()) == before[1] + amounts
         before = (balance(c, alice.pubkey()), balance(c, bob.pubkey()))
     n.stop()
+
+
+def test_lookup_table_created_on_chain_serves_a_v0_transfer(node):
+    """Address Lookup Table program from genesis: create, extend, then a v0 transfer whose
+    recipient is loaded through the table (resolved against account state by the bank)."""
+    import struct
+
+    from solders.address_lookup_table_account import (
+        ADDRESS_LOOKUP_TABLE_ID,
+        AddressLookupTableAccount,
+        derive_lookup_table_address,
+    )
+    from solders.instruction import AccountMeta, Instruction
+
+    c = Client(node.url)
+    payer, recipient = Keypair(), Keypair()
+    airdrop(c, payer.pubkey(), 2 * SOL)
+    airdrop(c, recipient.pubkey(), SOL)
+    recent_slot = c.get_slot().value
+    table, bump = derive_lookup_table_address(payer.pubkey(), recent_slot)
+    system = Pubkey.from_string("11111111111111111111111111111111")
+    create = Instruction(
+        ADDRESS_LOOKUP_TABLE_ID,
+        struct.pack("<IQB", 0, recent_slot, bump),
+        [
+            AccountMeta(table, False, True),
+            AccountMeta(payer.pubkey(), True, False),
+            AccountMeta(payer.pubkey(), True, True),
+            AccountMeta(system, False, False),
+        ],
+    )
+    extend = Instruction(
+        ADDRESS_LOOKUP_TABLE_ID,
+        struct.pack("<IQ", 2, 1) + bytes(recipient.pubkey()),
+        [
+            AccountMeta(table, False, True),
+            AccountMeta(payer.pubkey(), True, False),
+            AccountMeta(payer.pubkey(), True, True),
+            AccountMeta(system, False, False),
+        ],
+    )
+    tx = Transaction([payer], Message([create, extend], payer.pubkey()), blockhash(c))
+    st = wait_finalized(c, c.send_transaction(tx).value)
+    assert st.err is None
+    info = c.get_account_info(table, commitment=Finalized).value
+    assert info is not None and info.owner == ADDRESS_LOOKUP_TABLE_ID
+
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient.pubkey(), lamports=4_242))
+    alt = AddressLookupTableAccount(table, [recipient.pubkey()])
+    msg = MessageV0.try_compile(payer.pubkey(), [ix], [alt], blockhash(c))
+    assert len(msg.address_table_lookups) == 1
+    vtx = VersionedTransaction(msg, [payer])
+    sig = c.send_transaction(vtx).value
+    assert wait_finalized(c, sig).err is None
+    assert balance(c, recipient.pubkey()) == SOL + 4_242
+    meta = c.get_transaction(sig, commitment=Finalized, max_supported_transaction_version=0).value.transaction.meta
+    assert [str(k) for k in meta.loaded_addresses.writable] == [str(recipient.pubkey())]
