@@ -10,6 +10,7 @@ command -v cc >/dev/null || need_apt+=(gcc)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v mount >/dev/null || need_apt+=(mount)
+command -v tmux >/dev/null || need_apt+=(tmux)
 if ((${#need_apt[@]})); then
     echo "installing Debian packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -68,6 +68,11 @@ threads = 4
 # Largest request body accepted, bytes.
 max_body_bytes = 51200
 
+[metrics]
+# Prometheus text endpoint (GET /metrics). Loopback unless you mean to expose it.
+enabled = true
+bind = "127.0.0.1:7999"
+
 [faucet]
 # requestAirdrop from a faucet account created at genesis. Turn off in production.
 enabled = true
@@ -86,7 +91,24 @@ pub struct Config {
     pub runtime: RuntimeSection,
     pub storage: StorageConfig,
     pub rpc: RpcConfig,
+    pub metrics: MetricsConfig,
     pub faucet: FaucetConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub bind: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: "127.0.0.1:7999".parse().expect("literal address"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +174,7 @@ impl Default for Config {
             runtime: RuntimeSection::default(),
             storage: StorageConfig::default(),
             rpc: RpcConfig::default(),
+            metrics: MetricsConfig::default(),
             faucet: FaucetConfig::default(),
         }
     }
@@ -253,8 +276,9 @@ impl Config {
             "runtime.status_retention_slots must exceed the 150-slot blockhash window"
         );
         anyhow::ensure!(
-            (1..=64).contains(&self.verify.tiles),
-            "verify.tiles must be 1..=64"
+            (1..=dataplane::counters::MAX_VERIFY_TILES).contains(&self.verify.tiles),
+            "verify.tiles must be 1..={}",
+            dataplane::counters::MAX_VERIFY_TILES
         );
         anyhow::ensure!(
             self.verify.batch_max >= 1,

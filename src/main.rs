@@ -3,6 +3,8 @@
 mod bench;
 mod config;
 mod keys;
+mod metrics;
+mod monitor;
 mod rpc;
 mod topology;
 
@@ -35,6 +37,18 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Live view of a running appliance's perf counters (attach from another terminal).
+    Monitor {
+        /// The running appliance's config file (to find its data dir).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The running appliance's data dir (overrides the config's).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Stop after this many refreshes (scripts, tests).
+        #[arg(long)]
+        frames: Option<u64>,
     },
     /// Benchmarks: print a table; with --json, one JSON object as the last line.
     Bench {
@@ -78,6 +92,20 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command),
+        Command::Monitor {
+            config,
+            data_dir,
+            frames,
+        } => {
+            let mut cfg = match config {
+                Some(p) => Config::load(&p)?,
+                None => Config::default(),
+            };
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            monitor::run(metrics::MetricsRegion::open(&cfg.data_dir)?, frames)
+        }
     }
 }
 
@@ -95,15 +123,32 @@ fn run(cfg: Config) -> Result<()> {
         ingress: node.ingress.clone(),
         faucet: node.faucet.as_ref().map(|k| k.insecure_clone()),
         faucet_max_lamports: faucet_max,
-        commit_errors: node.runtime.counters.clone(),
+        counters: node.runtime.counters,
+        metrics: node.metrics,
     });
+    let metrics_server = if node.config.metrics.enabled {
+        Some(metrics::server::MetricsServer::start(
+            node.metrics,
+            node.config.metrics.bind,
+        )?)
+    } else {
+        None
+    };
     let server = rpc::RpcServer::start(rpc, rpc_bind, rpc_threads, max_body)?;
-    tracing::info!(tpu = %node.tpu_addr, rpc = %server.addr, "gigacompute running");
+    tracing::info!(
+        tpu = %node.tpu_addr,
+        rpc = %server.addr,
+        metrics = ?metrics_server.as_ref().map(|m| m.addr),
+        "gigacompute running"
+    );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     tracing::info!("shutting down: committing the current slot");
     server.shutdown();
+    if let Some(m) = metrics_server {
+        m.shutdown();
+    }
     let slot = node.runtime.chain.processed_slot();
     node.shutdown();
     tracing::info!(last_slot = slot, "stopped");

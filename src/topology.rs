@@ -9,6 +9,7 @@
 
 use crate::config::Config;
 use crate::keys;
+use crate::metrics::MetricsRegion;
 use anyhow::{Context, Result};
 use dataplane::dedup::{Dedup, MAX_PROCESSING_AGE_SLOTS};
 use dataplane::socket::UdpReceiver;
@@ -28,7 +29,8 @@ pub struct Node {
     pub config: Config,
     pub runtime: Runtime,
     pub ingress: Ingress,
-    pub dataplane: Arc<DataplaneCounters>,
+    pub dataplane: &'static DataplaneCounters,
+    pub metrics: &'static MetricsRegion,
     pub faucet: Option<Keypair>,
     pub tpu_addr: SocketAddr,
     shutdown: Arc<AtomicBool>,
@@ -71,7 +73,12 @@ impl Node {
 
         let pool = PacketPool::new(config.net.packet_pool_size);
         let shutdown = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(DataplaneCounters::new());
+        let metrics = MetricsRegion::create(
+            &config.data_dir,
+            config.verify.tiles,
+            config.runtime.workers,
+        );
+        let counters = &metrics.dataplane;
         let (bank_tx, bank_rx) = crossbeam_channel::bounded(config.verify.bank_ring_depth);
         let rc = &config.runtime;
         let runtime = Runtime::start(
@@ -94,6 +101,7 @@ impl Node {
             store,
             pool.clone(),
             bank_rx,
+            &metrics.runtime,
         )?;
 
         let mut tiles = Vec::new();
@@ -102,10 +110,11 @@ impl Node {
             let (tx, rx) = crossbeam_channel::bounded(config.net.verify_ring_depth);
             verify_txs.push(tx);
             let tile = VerifyTile {
+                index: i,
                 dedup: Dedup::new(config.verify.dedup_capacity, MAX_PROCESSING_AGE_SLOTS),
                 batch_max: config.verify.batch_max,
                 current_slot: runtime.current_slot.clone(),
-                counters: counters.clone(),
+                counters,
                 pool: pool.clone(),
             };
             let (out, stop) = (bank_tx.clone(), shutdown.clone());
@@ -116,7 +125,7 @@ impl Node {
             );
         }
         drop(bank_tx);
-        let ingress = Ingress::new(pool, verify_txs, counters.clone());
+        let ingress = Ingress::new(pool, verify_txs, counters);
 
         let udp = UdpReceiver::bind(
             config.net.bind,
@@ -138,6 +147,7 @@ impl Node {
             runtime,
             ingress,
             dataplane: counters,
+            metrics,
             faucet,
             tpu_addr,
             shutdown,

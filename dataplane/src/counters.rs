@@ -3,8 +3,19 @@
 
 use crate::parse::ParseError;
 use std::sync::atomic::{AtomicU64, Ordering};
+use telemetry::{LatencyHistogram, TileStats, ZeroValid};
 
+/// Verify tiles that have a counter slot.
+pub const MAX_VERIFY_TILES: usize = 16;
+
+/// All dataplane counters; `#[repr(C)]` and valid when zeroed so it can live in the shared
+/// metrics region (`telemetry::SharedRegion`).
+#[repr(C)]
 pub struct DataplaneCounters {
+    pub net: TileStats,
+    pub verify: [TileStats; MAX_VERIFY_TILES],
+    /// Received by the net tile (or RPC) to verified.
+    pub verify_latency: LatencyHistogram,
     pub rx_packets: AtomicU64,
     pub rx_bytes: AtomicU64,
     pub parse_drops: [AtomicU64; ParseError::COUNT],
@@ -21,9 +32,15 @@ pub struct DataplaneCounters {
     pub rpc_submitted: AtomicU64,
 }
 
+// SAFETY: atomics and arrays of atomics only.
+unsafe impl ZeroValid for DataplaneCounters {}
+
 impl DataplaneCounters {
     pub fn new() -> Self {
         Self {
+            net: TileStats::default(),
+            verify: std::array::from_fn(|_| TileStats::default()),
+            verify_latency: LatencyHistogram::new(),
             rx_packets: AtomicU64::new(0),
             rx_bytes: AtomicU64::new(0),
             parse_drops: std::array::from_fn(|_| AtomicU64::new(0)),

@@ -8,7 +8,6 @@ use crate::counters::DataplaneCounters;
 use crate::packet::{Packet, PacketPool, Source, monotonic_ns};
 use crate::parse::{ParseError, parse_transaction};
 use crossbeam_channel::{Sender, TrySendError};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +24,7 @@ pub enum SubmitError {
 pub struct Ingress {
     pub pool: PacketPool,
     verify: Vec<Sender<Box<Packet>>>,
-    pub counters: Arc<DataplaneCounters>,
+    pub counters: &'static DataplaneCounters,
     hasher: ahash::RandomState,
 }
 
@@ -33,7 +32,7 @@ impl Ingress {
     pub fn new(
         pool: PacketPool,
         verify: Vec<Sender<Box<Packet>>>,
-        counters: Arc<DataplaneCounters>,
+        counters: &'static DataplaneCounters,
     ) -> Self {
         assert!(!verify.is_empty());
         Self {

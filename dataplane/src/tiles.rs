@@ -17,7 +17,8 @@ pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>)
     let mut bufs: Vec<Box<Packet>> = Vec::with_capacity(burst);
     // A private burst to drain the socket into (and count) when the pool is dry.
     let spare = PacketPool::new(burst);
-    let counters = ingress.counters.clone();
+    let counters = ingress.counters;
+    let mut clock = telemetry::TileClock::new(&counters.net);
     while !shutdown.load(Ordering::Relaxed) {
         while bufs.len() < burst {
             match ingress.pool.take() {
@@ -37,7 +38,12 @@ pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>)
                 0
             }
         };
+        if n == 0 {
+            clock.idle();
+            continue;
+        }
         counters.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
+        counters.net.add_in(n as u64);
         if dry {
             counters
                 .pool_exhausted
@@ -45,19 +51,24 @@ pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>)
             bufs.drain(..).for_each(|p| spare.give(p));
             continue;
         }
+        let mut routed = 0;
         for p in bufs.drain(..n) {
             counters.rx_bytes.fetch_add(p.len as u64, Ordering::Relaxed);
-            let _ = ingress.route(p);
+            routed += u64::from(ingress.route(p).is_ok());
         }
+        counters.net.add_out(routed);
+        clock.busy();
     }
     bufs.into_iter().for_each(|p| ingress.pool.give(p));
 }
 
 pub struct VerifyTile {
+    /// Index of this tile's counter slot.
+    pub index: usize,
     pub dedup: Dedup,
     pub batch_max: usize,
     pub current_slot: Arc<AtomicU64>,
-    pub counters: Arc<DataplaneCounters>,
+    pub counters: &'static DataplaneCounters,
     pub pool: PacketPool,
 }
 
@@ -74,8 +85,12 @@ impl VerifyTile {
         let mut verifier = BatchVerifier::default();
         let mut results = Vec::new();
         let mut ok_flags = Vec::new();
+        let stats = &self.counters.verify[self.index % crate::counters::MAX_VERIFY_TILES];
+        let mut clock = telemetry::TileClock::new(stats);
         loop {
-            match input.recv_timeout(Duration::from_millis(50)) {
+            let got = input.recv_timeout(Duration::from_millis(50));
+            clock.idle();
+            match got {
                 Ok(p) => batch.push(p),
                 Err(RecvTimeoutError::Timeout) => {
                     if shutdown.load(Ordering::Relaxed) {
@@ -92,6 +107,8 @@ impl VerifyTile {
                 }
             }
             let started = Instant::now();
+            stats.add_in(batch.len() as u64);
+            stats.set_queue_depth(input.len());
             let slot = self.current_slot.load(Ordering::Relaxed);
             self.counters
                 .verify_in
@@ -145,9 +162,25 @@ impl VerifyTile {
                 match self.dedup.insert(sig, slot) {
                     DedupOutcome::New => {
                         self.counters.verify_ok.fetch_add(1, Ordering::Relaxed);
-                        if let Err(e) = output.send(p) {
-                            self.pool.give(e.into_inner());
-                            return;
+                        self.counters
+                            .verify_latency
+                            .record(monotonic_ns().saturating_sub(p.received_ns) / 1_000);
+                        stats.add_out(1);
+                        match output.try_send(p) {
+                            Ok(()) => {}
+                            Err(crossbeam_channel::TrySendError::Full(p)) => {
+                                clock.busy();
+                                let sent = output.send(p);
+                                clock.backpressure();
+                                if let Err(e) = sent {
+                                    self.pool.give(e.into_inner());
+                                    return;
+                                }
+                            }
+                            Err(crossbeam_channel::TrySendError::Disconnected(p)) => {
+                                self.pool.give(p);
+                                return;
+                            }
                         }
                     }
                     DedupOutcome::Duplicate => {
@@ -160,6 +193,7 @@ impl VerifyTile {
                     }
                 }
             }
+            clock.busy();
         }
     }
 }
@@ -192,10 +226,10 @@ mod tests {
     #[test]
     fn net_and_verify_tiles_filter_and_count() {
         let pool = PacketPool::new(1024);
-        let counters = Arc::new(DataplaneCounters::new());
+        let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
         let (vtx, vrx) = crossbeam_channel::bounded(256);
         let (btx, brx) = crossbeam_channel::bounded(256);
-        let ingress = Ingress::new(pool.clone(), vec![vtx], counters.clone());
+        let ingress = Ingress::new(pool.clone(), vec![vtx], counters);
         let stop = Arc::new(AtomicBool::new(false));
         let rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), 32, 1 << 20).unwrap();
         let addr = rx.local_addr().unwrap();
@@ -204,10 +238,11 @@ mod tests {
             std::thread::spawn(move || run_udp_net(rx, i, s))
         };
         let tile = VerifyTile {
+            index: 0,
             dedup: Dedup::new(1000, MAX_PROCESSING_AGE_SLOTS),
             batch_max: 64,
             current_slot: Arc::new(AtomicU64::new(1)),
-            counters: counters.clone(),
+            counters,
             pool: pool.clone(),
         };
         let verify = {

@@ -18,6 +18,7 @@ const SHARDS: usize = 32;
 
 pub struct AccountsDb {
     store: Arc<dyn AccountsStore>,
+    pub counters: &'static crate::metrics::RuntimeCounters,
     live: [RwLock<HashMap<Pubkey, (AccountSharedData, Slot)>>; SHARDS],
 }
 
@@ -26,9 +27,13 @@ fn shard(key: &Pubkey) -> usize {
 }
 
 impl AccountsDb {
-    pub fn new(store: Arc<dyn AccountsStore>) -> Self {
+    pub fn new(
+        store: Arc<dyn AccountsStore>,
+        counters: &'static crate::metrics::RuntimeCounters,
+    ) -> Self {
         Self {
             store,
+            counters,
             live: std::array::from_fn(|_| RwLock::new(HashMap::default())),
         }
     }

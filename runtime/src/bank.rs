@@ -44,7 +44,7 @@ pub struct Bank {
     pub env: Arc<SvmEnv>,
     pub db: Arc<AccountsDb>,
     pub chain: Arc<ChainState>,
-    pub counters: Arc<RuntimeCounters>,
+    pub counters: &'static RuntimeCounters,
     pub pool: PacketPool,
     pub params: BankParams,
     pub seq: Sequencer,
@@ -76,7 +76,7 @@ impl Bank {
         env: Arc<SvmEnv>,
         db: Arc<AccountsDb>,
         chain: Arc<ChainState>,
-        counters: Arc<RuntimeCounters>,
+        counters: &'static RuntimeCounters,
         pool: PacketPool,
         params: BankParams,
         seq: Sequencer,
@@ -147,6 +147,7 @@ impl Bank {
     /// Admit one verified packet into the sequencer.
     pub fn admit(&mut self, p: Box<Packet>) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
+        self.counters.bank.add_in(1);
         let desc = p.desc.expect("verified packets carry a descriptor");
         let buf = p.bytes();
         if !self.blockhash_valid(desc.recent_blockhash(buf)) {
@@ -171,6 +172,14 @@ impl Bank {
         };
         let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
         self.db.prefetch(&keys);
+        // Counted here, by the one bank thread, rather than on every read by every worker.
+        // The log store serves every account from memory, so each load is a cache hit.
+        self.counters
+            .account_reads
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        self.counters
+            .account_cache_hits
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.pending.insert(sig);
         let tx = PreparedTx {
             sanitized: prepared.sanitized,
@@ -208,6 +217,7 @@ impl Bank {
             }
             self.idle[w] = false;
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            self.counters.bank.add_out(txs.len() as u64);
             let batch = WorkBatch {
                 slot: self.slot,
                 blockhash: self.parent_blockhash,
@@ -236,6 +246,17 @@ impl Bank {
         for (outcome, packet) in done.outcomes {
             match outcome {
                 Outcome::Processed(status) => {
+                    let latency_us =
+                        dataplane::monotonic_ns().saturating_sub(packet.received_ns) / 1_000;
+                    self.counters.exec_latency.record(latency_us);
+                    if let Some(app) = top_level_program(&packet) {
+                        self.counters.apps.record(
+                            &app,
+                            status.err.is_some(),
+                            status.compute_units,
+                            latency_us,
+                        );
+                    }
                     if status.err.is_none() {
                         self.counters.executed_ok.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -304,11 +325,17 @@ impl Bank {
             keys,
             meta,
             received_ns: std::mem::take(&mut self.received_ns),
+            closed_ns: dataplane::monotonic_ns(),
         };
+        self.counters
+            .slot_processed
+            .store(self.slot, Ordering::Relaxed);
         // Blocks when the commit tile is behind: backpressure instead of unbounded memory.
+        let mut clock = telemetry::TileClock::new(&self.counters.bank);
         if self.commit_tx.send(job).is_err() {
             tracing::error!("commit tile exited");
         }
+        clock.backpressure();
         self.counters.slots_closed.fetch_add(1, Ordering::Relaxed);
         self.recent.push_back((self.slot, blockhash));
         while self.recent.len() > RECENT_MAX {
@@ -337,6 +364,8 @@ impl Bank {
 
     /// The tile loop. Returns after `shutdown` is set, with the last slot closed.
     pub fn run(mut self, verified: Receiver<Box<Packet>>, shutdown: Arc<AtomicBool>) {
+        let counters = self.counters;
+        let mut clock = telemetry::TileClock::new(&counters.bank);
         let slot_len = Duration::from_millis(self.params.slot_ms.max(1));
         let mut deadline = Instant::now() + slot_len;
         let mut closing = false;
@@ -381,6 +410,9 @@ impl Bank {
             let wait = deadline
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(20));
+            counters.bank.set_queue_depth(verified.len());
+            clock.busy();
+            let _idle = IdleOnDrop(&mut clock);
             select! {
                 recv(self.done_rx) -> d => if let Ok(d) = d { self.complete(d) },
                 recv(verified) -> p => match p {
@@ -399,9 +431,29 @@ impl Bank {
     }
 }
 
+/// The app a transaction belongs to: the program of its first instruction that is not a
+/// compute-budget instruction.
+fn top_level_program(p: &Packet) -> Option<Pubkey> {
+    let d = p.desc.as_ref()?;
+    let buf = p.bytes();
+    d.instructions(buf)
+        .map(|ix| d.static_key(buf, usize::from(ix.program_id_index)))
+        .find(|k| *k != solana_sdk_ids::compute_budget::ID.as_array())
+        .map(|k| Pubkey::new_from_array(*k))
+}
+
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Marks the time until it is dropped (the end of a blocking wait) as idle.
+struct IdleOnDrop<'a, 'b>(&'a mut telemetry::TileClock<'b>);
+
+impl Drop for IdleOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.idle();
+    }
 }

@@ -22,6 +22,8 @@ pub struct CommitJob {
     pub keys: Vec<Pubkey>,
     pub meta: Vec<u8>,
     pub received_ns: Vec<u64>,
+    /// When the bank closed the slot (monotonic ns).
+    pub closed_ns: u64,
 }
 
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
@@ -30,9 +32,13 @@ pub fn run(
     jobs: Receiver<CommitJob>,
     db: Arc<AccountsDb>,
     chain: Arc<ChainState>,
-    counters: Arc<RuntimeCounters>,
+    counters: &'static RuntimeCounters,
 ) {
+    let mut clock = telemetry::TileClock::new(&counters.commit);
     while let Ok(job) = jobs.recv() {
+        clock.idle();
+        counters.commit.add_in(1);
+        counters.commit.set_queue_depth(jobs.len());
         let started = Instant::now();
         loop {
             match db.store().commit_slot(job.slot, &job.accounts, &job.meta) {
@@ -49,6 +55,11 @@ pub fn run(
             }
         }
         chain.set_durable(job.slot);
+        counters.slot_durable.store(job.slot, Ordering::Relaxed);
+        counters
+            .slot_commit_latency
+            .record(monotonic_ns().saturating_sub(job.closed_ns) / 1_000);
+        counters.commit.add_out(1);
         db.release(job.slot, &job.keys);
         counters
             .commit_ns
@@ -62,5 +73,6 @@ pub fn run(
                 .commit_latency
                 .record(now.saturating_sub(*r) / 1_000);
         }
+        clock.busy();
     }
 }

@@ -64,7 +64,7 @@ pub struct Runtime {
     pub env: Arc<SvmEnv>,
     pub db: Arc<AccountsDb>,
     pub chain: Arc<ChainState>,
-    pub counters: Arc<RuntimeCounters>,
+    pub counters: &'static RuntimeCounters,
     pub current_slot: Arc<AtomicU64>,
     pub simulator: Arc<Simulator>,
     shutdown: Arc<AtomicBool>,
@@ -78,13 +78,13 @@ impl Runtime {
         store: Arc<dyn AccountsStore>,
         pool: PacketPool,
         verified: Receiver<Box<Packet>>,
+        counters: &'static RuntimeCounters,
     ) -> Result<Self, GenesisError> {
         let env = Arc::new(SvmEnv::new());
-        let db = Arc::new(AccountsDb::new(store));
+        let db = Arc::new(AccountsDb::new(store, counters));
         let (chain, recent) =
             genesis::bootstrap(&env, &db, &config.genesis, config.status_retention_slots)?;
         let chain = Arc::new(chain);
-        let counters = Arc::new(RuntimeCounters::new());
         let generation = Arc::new(AtomicU64::new(0));
         let current_slot = Arc::new(AtomicU64::new(0));
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -97,6 +97,7 @@ impl Runtime {
             worker_txs.push(tx);
             let w = Worker {
                 id,
+                counters,
                 env: env.clone(),
                 db: db.clone(),
                 generation: generation.clone(),
@@ -113,7 +114,7 @@ impl Runtime {
 
         let (commit_tx, commit_rx) = crossbeam_channel::bounded(config.commit_queue_slots.max(1));
         {
-            let (db, chain, counters) = (db.clone(), chain.clone(), counters.clone());
+            let (db, chain) = (db.clone(), chain.clone());
             tiles.push(
                 std::thread::Builder::new()
                     .name("gc-commit".into())
@@ -126,7 +127,7 @@ impl Runtime {
             env.clone(),
             db.clone(),
             chain.clone(),
-            counters.clone(),
+            counters,
             pool,
             BankParams {
                 slot_ms: config.slot_ms,

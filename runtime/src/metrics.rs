@@ -1,7 +1,73 @@
 //! Counters the runtime tiles keep (one writer each, relaxed atomics), read by the RPC, the
-//! benches and the metrics endpoint.
+//! benches, the metrics endpoint and `gigacompute monitor`. `#[repr(C)]` and valid when zeroed,
+//! so they live in the shared metrics region.
 
+use solana_pubkey::Pubkey;
 use std::sync::atomic::{AtomicU64, Ordering};
+use telemetry::{LatencyHistogram, TileStats, ZeroValid};
+
+/// Workers that have a counter slot (the config allows at most this many).
+pub const MAX_WORKERS: usize = 64;
+/// Apps tracked individually; more share the overflow counter.
+pub const MAX_APPS: usize = 64;
+
+/// One app (top-level program) slot. The key is written once, before its counts.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct AppSlot {
+    /// Non-zero once `key` is written (the System program's key is all zeros).
+    used: AtomicU64,
+    key: [AtomicU64; 4],
+    pub transactions: AtomicU64,
+    pub errors: AtomicU64,
+    pub compute_units: AtomicU64,
+    /// Received to executed, summed (mean = sum / transactions).
+    pub latency_us_sum: AtomicU64,
+}
+
+impl AppSlot {
+    pub fn program(&self) -> Option<Pubkey> {
+        let mut b = [0u8; 32];
+        for (i, w) in self.key.iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&w.load(Ordering::Acquire).to_le_bytes());
+        }
+        (self.used.load(Ordering::Acquire) != 0).then(|| Pubkey::new_from_array(b))
+    }
+}
+
+/// Per-app counters with one writer (the bank tile).
+#[repr(C)]
+pub struct AppTable {
+    pub slots: [AppSlot; MAX_APPS],
+    pub overflow_transactions: AtomicU64,
+}
+
+impl AppTable {
+    pub fn record(&self, program: &Pubkey, failed: bool, cu: u64, latency_us: u64) {
+        let words: [u64; 4] = std::array::from_fn(|i| {
+            u64::from_le_bytes(program.as_array()[i * 8..i * 8 + 8].try_into().expect("8"))
+        });
+        let start = (words[0] as usize) % MAX_APPS;
+        for k in 0..MAX_APPS {
+            let slot = &self.slots[(start + k) % MAX_APPS];
+            let current: [u64; 4] = std::array::from_fn(|i| slot.key[i].load(Ordering::Relaxed));
+            if slot.used.load(Ordering::Relaxed) == 0 {
+                for (i, w) in words.iter().enumerate() {
+                    slot.key[i].store(*w, Ordering::Relaxed);
+                }
+                slot.used.store(1, Ordering::Release);
+            } else if current != words {
+                continue;
+            }
+            slot.transactions.fetch_add(1, Ordering::Relaxed);
+            slot.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
+            slot.compute_units.fetch_add(cu, Ordering::Relaxed);
+            slot.latency_us_sum.fetch_add(latency_us, Ordering::Relaxed);
+            return;
+        }
+        self.overflow_transactions.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// Why the runtime dropped a verified transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,76 +116,20 @@ impl RuntimeDrop {
     }
 }
 
-/// Log-linear latency histogram in microseconds: exact below 64 µs, then 32 sub-buckets per
-/// power of two (about 3% resolution). Fixed size, lock-free.
-pub struct LatencyHistogram {
-    buckets: [AtomicU64; Self::BUCKETS],
-    count: AtomicU64,
-}
-
-impl LatencyHistogram {
-    const BUCKETS: usize = 64 + 32 * 40;
-
-    pub fn new() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-        }
-    }
-
-    fn index(us: u64) -> usize {
-        if us < 64 {
-            return us as usize;
-        }
-        let log = 63 - us.leading_zeros() as usize; // >= 6
-        let sub = ((us >> (log - 5)) & 31) as usize;
-        (64 + (log - 6) * 32 + sub).min(Self::BUCKETS - 1)
-    }
-
-    fn lower_bound(i: usize) -> u64 {
-        if i < 64 {
-            return i as u64;
-        }
-        let log = (i - 64) / 32 + 6;
-        let sub = ((i - 64) % 32) as u64;
-        (1u64 << log) + (sub << (log - 5))
-    }
-
-    pub fn record(&self, us: u64) {
-        self.buckets[Self::index(us)].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// Value at quantile `q` (0..=1), as the lower bound of its bucket.
-    pub fn quantile(&self, q: f64) -> u64 {
-        let total = self.count();
-        if total == 0 {
-            return 0;
-        }
-        let target = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
-            if seen >= target {
-                return Self::lower_bound(i);
-            }
-        }
-        Self::lower_bound(Self::BUCKETS - 1)
-    }
-
-    pub fn reset(&self) {
-        for b in &self.buckets {
-            b.store(0, Ordering::Relaxed);
-        }
-        self.count.store(0, Ordering::Relaxed);
-    }
-}
-
+#[repr(C)]
 pub struct RuntimeCounters {
+    pub bank: TileStats,
+    pub workers: [TileStats; MAX_WORKERS],
+    pub commit: TileStats,
+    pub apps: AppTable,
+    /// Received to executed.
+    pub exec_latency: LatencyHistogram,
+    pub slot_processed: AtomicU64,
+    pub slot_durable: AtomicU64,
+    /// Time from a slot's close to its durable commit.
+    pub slot_commit_latency: LatencyHistogram,
+    pub account_reads: AtomicU64,
+    pub account_cache_hits: AtomicU64,
     pub received: AtomicU64,
     pub queued: AtomicU64,
     pub executed_ok: AtomicU64,
@@ -137,9 +147,25 @@ pub struct RuntimeCounters {
     pub commit_latency: LatencyHistogram,
 }
 
+// SAFETY: atomics and arrays of atomics only.
+unsafe impl ZeroValid for RuntimeCounters {}
+
 impl RuntimeCounters {
     pub fn new() -> Self {
         Self {
+            bank: TileStats::default(),
+            workers: std::array::from_fn(|_| TileStats::default()),
+            commit: TileStats::default(),
+            apps: AppTable {
+                slots: std::array::from_fn(|_| AppSlot::default()),
+                overflow_transactions: AtomicU64::new(0),
+            },
+            exec_latency: LatencyHistogram::new(),
+            slot_processed: AtomicU64::new(0),
+            slot_durable: AtomicU64::new(0),
+            slot_commit_latency: LatencyHistogram::new(),
+            account_reads: AtomicU64::new(0),
+            account_cache_hits: AtomicU64::new(0),
             received: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             executed_ok: AtomicU64::new(0),
@@ -157,6 +183,10 @@ impl RuntimeCounters {
         }
     }
 
+    pub fn apps_ref(&self) -> &AppTable {
+        &self.apps
+    }
+
     pub fn count_drop(&self, why: RuntimeDrop) {
         self.drops[why as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -171,15 +201,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histogram_quantiles_within_resolution() {
-        let h = LatencyHistogram::new();
-        for v in 1..=10_000u64 {
-            h.record(v);
+    fn app_table_tracks_and_overflows() {
+        let t: &AppTable = telemetry::SharedRegion::private::<RuntimeCounters>().apps_ref();
+        let a = Pubkey::default(); // the System program: all-zero key
+        t.record(&a, false, 100, 10);
+        t.record(&a, true, 50, 30);
+        let s = t.slots.iter().find(|s| s.program() == Some(a)).unwrap();
+        assert_eq!(s.transactions.load(Ordering::Relaxed), 2);
+        assert_eq!(s.errors.load(Ordering::Relaxed), 1);
+        assert_eq!(s.compute_units.load(Ordering::Relaxed), 150);
+        for _ in 0..MAX_APPS {
+            t.record(&Pubkey::new_unique(), false, 1, 1);
         }
-        let p50 = h.quantile(0.5) as f64;
-        let p99 = h.quantile(0.99) as f64;
-        assert!((p50 - 5000.0).abs() / 5000.0 < 0.04, "{p50}");
-        assert!((p99 - 9900.0).abs() / 9900.0 < 0.04, "{p99}");
-        assert_eq!(h.quantile(0.0001), 1);
+        assert_eq!(t.overflow_transactions.load(Ordering::Relaxed), 1);
     }
 }

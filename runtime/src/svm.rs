@@ -338,7 +338,7 @@ mod tests {
     fn sysvars_reach_the_sysvar_cache() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(LogStore::open(dir.path(), LogStoreConfig::default()).unwrap());
-        let db = AccountsDb::new(store);
+        let db = AccountsDb::new(store, telemetry::SharedRegion::private());
         let env = SvmEnv::new();
         let recent: Vec<(Slot, Hash)> = (0..600)
             .map(|s| (s, Hash::new_from_array([s as u8; 32])))

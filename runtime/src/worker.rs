@@ -49,6 +49,7 @@ pub type ProgramGeneration = Arc<AtomicU64>;
 
 pub struct Worker {
     pub id: usize,
+    pub counters: &'static crate::metrics::RuntimeCounters,
     pub env: Arc<SvmEnv>,
     pub db: Arc<AccountsDb>,
     pub generation: ProgramGeneration,
@@ -62,7 +63,11 @@ impl Worker {
             tracing::warn!(worker = self.id, core, "could not pin worker");
         }
         let mut processor: Option<(Processor, u64)> = None;
+        let stats = &self.counters.workers[self.id % crate::metrics::MAX_WORKERS];
+        let mut clock = telemetry::TileClock::new(stats);
         while let Ok(batch) = rx.recv() {
+            clock.idle();
+            stats.add_in(batch.txs.len() as u64);
             let started = Instant::now();
             let generation = self.generation.load(Ordering::Acquire);
             let p = match processor.take() {
@@ -78,6 +83,8 @@ impl Worker {
             processor = Some(p);
             let mut done_batch = done_batch;
             done_batch.exec_ns = started.elapsed().as_nanos() as u64;
+            stats.add_out(done_batch.outcomes.len() as u64);
+            clock.busy();
             if done.send(done_batch).is_err() {
                 break;
             }

@@ -44,7 +44,14 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
             accounts: vec![],
         },
     };
-    let rt = Runtime::start(&config, store, pool.clone(), rx).unwrap();
+    let rt = Runtime::start(
+        &config,
+        store,
+        pool.clone(),
+        rx,
+        telemetry::SharedRegion::private(),
+    )
+    .unwrap();
     Harness {
         rt,
         tx,

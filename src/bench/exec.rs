@@ -32,7 +32,7 @@ fn setup(payers: &[Pubkey]) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(LogStore::open(dir.path(), LogStoreConfig::default())?);
     let env = Arc::new(SvmEnv::new());
-    let db = Arc::new(AccountsDb::new(store));
+    let db = Arc::new(AccountsDb::new(store, telemetry::SharedRegion::private()));
     let cfg = GenesisConfig {
         faucet: None,
         fee_collector: Pubkey::new_unique(),
@@ -84,6 +84,7 @@ fn run_workers(s: &Setup, txs: Vec<PreparedTx>, workers: usize) -> (Vec<f64>, bo
             .map(|(id, part)| {
                 let w = Worker {
                     id,
+                    counters: telemetry::SharedRegion::private(),
                     env: s.env.clone(),
                     db: s.db.clone(),
                     generation: generation.clone(),

@@ -123,8 +123,8 @@ fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> 
         .latest_header(Commitment::Processed)
         .ok_or_else(|| anyhow::anyhow!("no slot"))?;
     let txs = signed(&payers, head.blockhash);
-    let dp = node.dataplane.clone();
-    let rt = node.runtime.counters.clone();
+    let dp = node.dataplane;
+    let rt = node.runtime.counters;
     rt.commit_latency.reset();
     let sock = UdpSocket::bind("127.0.0.1:0")?;
     sock.connect(node.tpu_addr)?;

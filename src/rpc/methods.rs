@@ -34,7 +34,8 @@ pub struct Rpc {
     pub ingress: Ingress,
     pub faucet: Option<Keypair>,
     pub faucet_max_lamports: u64,
-    pub commit_errors: Arc<runtime::metrics::RuntimeCounters>,
+    pub counters: &'static runtime::metrics::RuntimeCounters,
+    pub metrics: &'static crate::metrics::MetricsRegion,
 }
 
 fn param<'a>(params: &'a [Value], i: usize, name: &str) -> Result<&'a Value, RpcError> {
@@ -122,7 +123,7 @@ impl Rpc {
     }
 
     pub fn health(&self) -> Result<String, RpcError> {
-        if self.commit_errors.commit_errors.load(Ordering::Relaxed) > 0
+        if self.counters.commit_errors.load(Ordering::Relaxed) > 0
             && self.chain.durable_slot() + 64 < self.chain.processed_slot()
         {
             return Err(RpcError::new(

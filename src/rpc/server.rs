@@ -65,6 +65,15 @@ fn response(id: Value, r: RpcResult) -> Value {
 }
 
 fn handle_one(rpc: &Rpc, req: &Value) -> Value {
+    let v = handle_one_inner(rpc, req);
+    rpc.metrics.rpc_requests.fetch_add(1, Ordering::Relaxed);
+    if v.get("error").is_some() {
+        rpc.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    v
+}
+
+fn handle_one_inner(rpc: &Rpc, req: &Value) -> Value {
     let id = req.get("id").cloned().unwrap_or(Value::Null);
     let Some(obj) = req.as_object() else {
         return response(Value::Null, Err(RpcError::invalid_request("not an object")));
@@ -157,12 +166,17 @@ impl RpcServer {
 fn serve(server: &tiny_http::Server, rpc: &Rpc, stop: &AtomicBool, max_body_bytes: usize) {
     let json_header =
         tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
+    // Several RPC threads share one tile slot: its counters are sums over the threads.
+    let mut clock = telemetry::TileClock::new(&rpc.metrics.rpc);
     while !stop.load(Ordering::Acquire) {
-        let mut req = match server.recv_timeout(Duration::from_millis(200)) {
+        let got = server.recv_timeout(Duration::from_millis(200));
+        clock.idle();
+        let mut req = match got {
             Ok(Some(r)) => r,
             Ok(None) => continue,
             Err(_) => break,
         };
+        rpc.metrics.rpc.add_in(1);
         let (status, body) = if *req.method() != tiny_http::Method::Post {
             if req.url() == "/health" {
                 let h = rpc.health();
@@ -200,5 +214,7 @@ fn serve(server: &tiny_http::Server, rpc: &Rpc, stop: &AtomicBool, max_body_byte
             .with_status_code(status)
             .with_header(json_header.clone());
         let _ = req.respond(resp);
+        rpc.metrics.rpc.add_out(1);
+        clock.busy();
     }
 }

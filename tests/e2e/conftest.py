@@ -29,11 +29,13 @@ class Node:
         self.data_dir = workdir / "data"
         self.rpc_port = free_port()
         self.tpu_port = free_port(socket.SOCK_DGRAM)
+        self.metrics_port = free_port()
         self.config = workdir / "gigacompute.toml"
         self.config.write_text(
             f'data_dir = "{self.data_dir}"\n'
             f'[net]\nbind = "127.0.0.1:{self.tpu_port}"\n'
             f'[rpc]\nbind = "127.0.0.1:{self.rpc_port}"\n'
+            f'[metrics]\nbind = "127.0.0.1:{self.metrics_port}"\n'
         )
         self.proc = None
         self.log = None

@@ -1,0 +1,8 @@
+//! Perf counters: the shared-memory region every tile writes, the Prometheus text endpoint and
+//! the reader used by `gigacompute monitor`.
+
+pub mod prometheus;
+pub mod region;
+pub mod server;
+
+pub use region::MetricsRegion;

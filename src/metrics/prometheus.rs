@@ -1,0 +1,374 @@
+//! The Prometheus text exposition (version 0.0.4) of the metrics region. Units in names,
+//! `_total` for counters, histograms with cumulative `le` buckets in seconds.
+
+use super::MetricsRegion;
+use dataplane::ParseError;
+use runtime::metrics::RuntimeDrop;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use telemetry::LatencyHistogram;
+
+/// Histogram bucket bounds, microseconds.
+const BUCKETS_US: [u64; 14] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 5_000_000,
+];
+
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn line(&mut self, name: &str, labels: &str, v: impl std::fmt::Display) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {v}");
+        }
+    }
+    fn histogram_series(&mut self, name: &str, labels: &str, h: &LatencyHistogram) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for le in BUCKETS_US {
+            let bound = le as f64 / 1e6;
+            self.line(
+                &format!("{name}_bucket"),
+                &format!("{labels}{sep}le=\"{bound}\""),
+                h.count_le(le),
+            );
+        }
+        self.line(
+            &format!("{name}_bucket"),
+            &format!("{labels}{sep}le=\"+Inf\""),
+            h.count(),
+        );
+        self.line(&format!("{name}_sum"), labels, h.sum_us() as f64 / 1e6);
+        self.line(&format!("{name}_count"), labels, h.count());
+    }
+}
+
+pub fn render(r: &MetricsRegion) -> String {
+    let mut o = Out(String::with_capacity(16 * 1024));
+    let tiles = r.tiles();
+    let per_tile = |o: &mut Out,
+                    name: &str,
+                    kind: &str,
+                    help: &str,
+                    f: &dyn Fn(&telemetry::TileStats) -> String| {
+        o.head(name, kind, help);
+        for (t, s) in &tiles {
+            o.line(name, &format!("tile=\"{t}\""), f(s));
+        }
+    };
+    per_tile(
+        &mut o,
+        "gigacompute_tile_in_total",
+        "counter",
+        "Work items taken in by the tile.",
+        &|s| get(&s.in_total).to_string(),
+    );
+    per_tile(
+        &mut o,
+        "gigacompute_tile_out_total",
+        "counter",
+        "Work items passed on by the tile.",
+        &|s| get(&s.out_total).to_string(),
+    );
+    per_tile(
+        &mut o,
+        "gigacompute_tile_busy_seconds_total",
+        "counter",
+        "Time the tile spent working.",
+        &|s| (get(&s.busy_ns) as f64 / 1e9).to_string(),
+    );
+    per_tile(
+        &mut o,
+        "gigacompute_tile_idle_seconds_total",
+        "counter",
+        "Time the tile spent waiting for input.",
+        &|s| (get(&s.idle_ns) as f64 / 1e9).to_string(),
+    );
+    per_tile(
+        &mut o,
+        "gigacompute_tile_backpressure_seconds_total",
+        "counter",
+        "Time the tile spent blocked on a full output link.",
+        &|s| (get(&s.backpressure_ns) as f64 / 1e9).to_string(),
+    );
+    per_tile(
+        &mut o,
+        "gigacompute_tile_queue_depth",
+        "gauge",
+        "Depth of the tile's input queue when last sampled.",
+        &|s| get(&s.queue_depth).to_string(),
+    );
+
+    let d = &r.dataplane;
+    o.head(
+        "gigacompute_tile_drops_total",
+        "counter",
+        "Transactions dropped, by tile and reason.",
+    );
+    for e in ParseError::ALL {
+        o.line(
+            "gigacompute_tile_drops_total",
+            &format!("tile=\"net\",reason=\"{}\"", e.name()),
+            d.parse_dropped(e),
+        );
+    }
+    o.line(
+        "gigacompute_tile_drops_total",
+        "tile=\"net\",reason=\"verify_ring_full\"",
+        get(&d.verify_ring_full),
+    );
+    o.line(
+        "gigacompute_tile_drops_total",
+        "tile=\"net\",reason=\"pool_exhausted\"",
+        get(&d.pool_exhausted),
+    );
+    o.line(
+        "gigacompute_tile_drops_total",
+        "tile=\"verify\",reason=\"bad_signature\"",
+        get(&d.bad_signature),
+    );
+    o.line(
+        "gigacompute_tile_drops_total",
+        "tile=\"verify\",reason=\"duplicate\"",
+        get(&d.duplicate),
+    );
+    o.line(
+        "gigacompute_tile_drops_total",
+        "tile=\"verify\",reason=\"dedup_full\"",
+        get(&d.dedup_full),
+    );
+    let rt = &r.runtime;
+    for why in RuntimeDrop::ALL {
+        o.line(
+            "gigacompute_tile_drops_total",
+            &format!("tile=\"bank\",reason=\"{}\"", why.name()),
+            rt.dropped(why),
+        );
+    }
+
+    o.head(
+        "gigacompute_net_received_bytes_total",
+        "counter",
+        "Datagram bytes received by the net tile.",
+    );
+    o.line("gigacompute_net_received_bytes_total", "", get(&d.rx_bytes));
+
+    o.head(
+        "gigacompute_transaction_latency_seconds",
+        "histogram",
+        "Time from receipt to each stage.",
+    );
+    o.histogram_series(
+        "gigacompute_transaction_latency_seconds",
+        "stage=\"verified\"",
+        &d.verify_latency,
+    );
+    o.histogram_series(
+        "gigacompute_transaction_latency_seconds",
+        "stage=\"executed\"",
+        &rt.exec_latency,
+    );
+    o.histogram_series(
+        "gigacompute_transaction_latency_seconds",
+        "stage=\"committed\"",
+        &rt.commit_latency,
+    );
+
+    o.head(
+        "gigacompute_transactions_total",
+        "counter",
+        "Transactions executed, by result.",
+    );
+    o.line(
+        "gigacompute_transactions_total",
+        "result=\"ok\"",
+        get(&rt.executed_ok),
+    );
+    o.line(
+        "gigacompute_transactions_total",
+        "result=\"error\"",
+        get(&rt.executed_err),
+    );
+    o.head(
+        "gigacompute_transactions_committed_total",
+        "counter",
+        "Transactions whose slot is durable.",
+    );
+    o.line(
+        "gigacompute_transactions_committed_total",
+        "",
+        get(&rt.committed),
+    );
+    o.head(
+        "gigacompute_compute_units_total",
+        "counter",
+        "Compute units consumed by executed transactions.",
+    );
+    o.line(
+        "gigacompute_compute_units_total",
+        "",
+        get(&rt.compute_units),
+    );
+    o.head(
+        "gigacompute_sequencer_depth",
+        "gauge",
+        "Transactions waiting in the sequencer.",
+    );
+    o.line("gigacompute_sequencer_depth", "", get(&rt.sequencer_depth));
+
+    o.head("gigacompute_slot", "gauge", "Newest slot at each state.");
+    o.line(
+        "gigacompute_slot",
+        "state=\"processed\"",
+        get(&rt.slot_processed),
+    );
+    o.line(
+        "gigacompute_slot",
+        "state=\"durable\"",
+        get(&rt.slot_durable),
+    );
+    o.head(
+        "gigacompute_slots_closed_total",
+        "counter",
+        "Slots closed by the bank.",
+    );
+    o.line("gigacompute_slots_closed_total", "", get(&rt.slots_closed));
+
+    o.head(
+        "gigacompute_storage_commits_total",
+        "counter",
+        "Slot commits made durable.",
+    );
+    o.line(
+        "gigacompute_storage_commits_total",
+        "",
+        get(&rt.commit.out_total),
+    );
+    o.head(
+        "gigacompute_storage_commit_errors_total",
+        "counter",
+        "Failed slot commit attempts.",
+    );
+    o.line(
+        "gigacompute_storage_commit_errors_total",
+        "",
+        get(&rt.commit_errors),
+    );
+    o.head(
+        "gigacompute_storage_commit_latency_seconds",
+        "histogram",
+        "Slot close to durable commit.",
+    );
+    o.histogram_series(
+        "gigacompute_storage_commit_latency_seconds",
+        "",
+        &rt.slot_commit_latency,
+    );
+    o.head(
+        "gigacompute_storage_account_reads_total",
+        "counter",
+        "Account reads by the runtime.",
+    );
+    o.line(
+        "gigacompute_storage_account_reads_total",
+        "",
+        get(&rt.account_reads),
+    );
+    o.head(
+        "gigacompute_storage_cache_hits_total",
+        "counter",
+        "Account reads served from memory (overlay or index).",
+    );
+    o.line(
+        "gigacompute_storage_cache_hits_total",
+        "",
+        get(&rt.account_cache_hits),
+    );
+
+    o.head(
+        "gigacompute_app_transactions_total",
+        "counter",
+        "Transactions per app (top-level program).",
+    );
+    let apps: Vec<_> = rt
+        .apps
+        .slots
+        .iter()
+        .filter_map(|s| s.program().map(|p| (p, s)))
+        .collect();
+    for (p, s) in &apps {
+        o.line(
+            "gigacompute_app_transactions_total",
+            &format!("program=\"{p}\""),
+            get(&s.transactions),
+        );
+    }
+    o.head(
+        "gigacompute_app_errors_total",
+        "counter",
+        "Failed transactions per app.",
+    );
+    for (p, s) in &apps {
+        o.line(
+            "gigacompute_app_errors_total",
+            &format!("program=\"{p}\""),
+            get(&s.errors),
+        );
+    }
+    o.head(
+        "gigacompute_app_compute_units_total",
+        "counter",
+        "Compute units per app.",
+    );
+    for (p, s) in &apps {
+        o.line(
+            "gigacompute_app_compute_units_total",
+            &format!("program=\"{p}\""),
+            get(&s.compute_units),
+        );
+    }
+    o.head(
+        "gigacompute_app_latency_seconds_total",
+        "counter",
+        "Receipt-to-execution time summed per app.",
+    );
+    for (p, s) in &apps {
+        o.line(
+            "gigacompute_app_latency_seconds_total",
+            &format!("program=\"{p}\""),
+            get(&s.latency_us_sum) as f64 / 1e6,
+        );
+    }
+
+    o.head(
+        "gigacompute_rpc_requests_total",
+        "counter",
+        "JSON-RPC calls answered.",
+    );
+    o.line("gigacompute_rpc_requests_total", "", get(&r.rpc_requests));
+    o.head(
+        "gigacompute_rpc_errors_total",
+        "counter",
+        "JSON-RPC calls answered with an error.",
+    );
+    o.line("gigacompute_rpc_errors_total", "", get(&r.rpc_errors));
+    o.head(
+        "gigacompute_metrics_scrapes_total",
+        "counter",
+        "Scrapes of this endpoint.",
+    );
+    o.line(
+        "gigacompute_metrics_scrapes_total",
+        "",
+        get(&r.metrics_scrapes),
+    );
+    o.0
+}

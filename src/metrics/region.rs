@@ -1,0 +1,113 @@
+//! The one shared-memory region of a running appliance: a header, then the dataplane and
+//! runtime counters (each tile its own cache-line-aligned slot, one writer).
+//!
+//! It lives at `/dev/shm/gigacompute-<hash of the data dir>.metrics`, so `gigacompute monitor`
+//! pointed at the same config or data dir finds it from another process.
+
+use dataplane::DataplaneCounters;
+use runtime::metrics::RuntimeCounters;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use telemetry::{SharedRegion, TileStats, ZeroValid};
+
+const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
+/// Bump when the layout changes.
+const VERSION: u64 = 1;
+
+#[repr(C)]
+pub struct MetricsRegion {
+    magic: AtomicU64,
+    version: AtomicU64,
+    pub pid: AtomicU64,
+    pub started_unix_s: AtomicU64,
+    pub verify_tiles: AtomicU64,
+    pub workers: AtomicU64,
+    pub rpc: TileStats,
+    pub rpc_requests: AtomicU64,
+    pub rpc_errors: AtomicU64,
+    pub metrics_scrapes: AtomicU64,
+    pub dataplane: DataplaneCounters,
+    pub runtime: RuntimeCounters,
+}
+
+// SAFETY: atomics and ZeroValid members only.
+unsafe impl ZeroValid for MetricsRegion {}
+
+impl MetricsRegion {
+    /// Where the region of the appliance using `data_dir` lives.
+    pub fn path_for(data_dir: &Path) -> PathBuf {
+        let canonical = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let mut h: u64 = 0xcbf29ce484222325; // FNV-1a: stable across builds and processes
+        for b in canonical.as_os_str().as_encoded_bytes() {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+        }
+        PathBuf::from(format!("/dev/shm/gigacompute-{h:016x}.metrics"))
+    }
+
+    /// The writer's region: in /dev/shm when possible, else private memory (logged).
+    pub fn create(data_dir: &Path, verify_tiles: usize, workers: usize) -> &'static Self {
+        let path = Self::path_for(data_dir);
+        let r: &'static Self = match SharedRegion::create(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics region not shared; `gigacompute monitor` cannot attach");
+                SharedRegion::private()
+            }
+        };
+        r.pid
+            .store(u64::from(std::process::id()), Ordering::Relaxed);
+        r.started_unix_s.store(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            Ordering::Relaxed,
+        );
+        r.verify_tiles.store(verify_tiles as u64, Ordering::Relaxed);
+        r.workers.store(workers as u64, Ordering::Relaxed);
+        r.version.store(VERSION, Ordering::Relaxed);
+        r.magic.store(MAGIC, Ordering::Release);
+        r
+    }
+
+    /// A reader's view of a running appliance's region.
+    pub fn open(data_dir: &Path) -> anyhow::Result<&'static Self> {
+        let path = Self::path_for(data_dir);
+        let r: &'static Self = SharedRegion::open(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "no running appliance for data dir {}: {e}",
+                data_dir.display()
+            )
+        })?;
+        anyhow::ensure!(
+            r.magic.load(Ordering::Acquire) == MAGIC
+                && r.version.load(Ordering::Relaxed) == VERSION,
+            "{} was not written by this version of gigacompute",
+            path.display()
+        );
+        Ok(r)
+    }
+
+    pub fn verify_tile_count(&self) -> usize {
+        (self.verify_tiles.load(Ordering::Relaxed) as usize)
+            .min(dataplane::counters::MAX_VERIFY_TILES)
+    }
+
+    pub fn worker_count(&self) -> usize {
+        (self.workers.load(Ordering::Relaxed) as usize).min(runtime::metrics::MAX_WORKERS)
+    }
+
+    /// Every tile: (name, stats), in pipeline order.
+    pub fn tiles(&self) -> Vec<(String, &TileStats)> {
+        let mut out = vec![("net".to_string(), &self.dataplane.net)];
+        for i in 0..self.verify_tile_count() {
+            out.push((format!("verify-{i}"), &self.dataplane.verify[i]));
+        }
+        out.push(("bank".to_string(), &self.runtime.bank));
+        for i in 0..self.worker_count() {
+            out.push((format!("worker-{i}"), &self.runtime.workers[i]));
+        }
+        out.push(("commit".to_string(), &self.runtime.commit));
+        out.push(("rpc".to_string(), &self.rpc));
+        out
+    }
+}

@@ -1,0 +1,67 @@
+//! Per-tile counters: work in and out, and where the tile's time went.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// One tile's slot: one writer (the tile), cache-line aligned so tiles never share a line.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct TileStats {
+    pub in_total: AtomicU64,
+    pub out_total: AtomicU64,
+    pub busy_ns: AtomicU64,
+    pub idle_ns: AtomicU64,
+    /// Blocked on a full downstream link.
+    pub backpressure_ns: AtomicU64,
+    /// Depth of the tile's input queue, sampled by the tile.
+    pub queue_depth: AtomicU64,
+}
+
+impl TileStats {
+    pub fn add_in(&self, n: u64) {
+        self.in_total.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_out(&self, n: u64) {
+        self.out_total.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn set_queue_depth(&self, n: usize) {
+        self.queue_depth.store(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Attributes the time since the last mark to busy, idle or backpressure.
+pub struct TileClock<'a> {
+    stats: &'a TileStats,
+    last: Instant,
+}
+
+impl<'a> TileClock<'a> {
+    pub fn new(stats: &'a TileStats) -> Self {
+        Self {
+            stats,
+            last: Instant::now(),
+        }
+    }
+
+    fn lap(&mut self) -> u64 {
+        let now = Instant::now();
+        let ns = now.duration_since(self.last).as_nanos() as u64;
+        self.last = now;
+        ns
+    }
+
+    pub fn busy(&mut self) {
+        let ns = self.lap();
+        self.stats.busy_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub fn idle(&mut self) {
+        let ns = self.lap();
+        self.stats.idle_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub fn backpressure(&mut self) {
+        let ns = self.lap();
+        self.stats.backpressure_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+}
