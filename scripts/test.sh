@@ -11,11 +11,12 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v mount >/dev/null || need_apt+=(mount)
 command -v tmux >/dev/null || need_apt+=(tmux)
+command -v vagrant >/dev/null || need_apt+=(vagrant)
 if ((${#need_apt[@]})); then
     echo "installing Debian packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install the Rust toolchain (rustup, 1.95 or newer) first" >&2
@@ -30,6 +31,8 @@ fi
 
 echo "== programs: checksums of the shipped SPL programs"
 (cd runtime/programs && sha256sum -c --quiet SHA256SUMS)
+echo "== vagrant validate (the dev box definition)"
+vagrant validate
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"

@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod configure;
 mod keys;
 mod metrics;
 mod monitor;
@@ -50,6 +51,14 @@ enum Command {
         #[arg(long)]
         frames: Option<u64>,
     },
+    /// Prepare the host: hugepages, cpu, nic, limits, sysctl.
+    Configure {
+        #[command(subcommand)]
+        action: configure::Action,
+        /// Configuration file whose settings the checks follow.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Benchmarks: print a table; with --json, one JSON object as the last line.
     Bench {
         #[command(subcommand)]
@@ -92,6 +101,14 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command),
+        Command::Configure { action, config } => {
+            let cfg = match config {
+                Some(p) => Config::load(&p)?,
+                None => Config::default(),
+            };
+            let code = configure::run(action, &cfg)?;
+            std::process::exit(code);
+        }
         Command::Monitor {
             config,
             data_dir,

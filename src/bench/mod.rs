@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     pub json: bool,
+    /// pipeline: also run each measurement with the metrics endpoint scraped every second and
+    /// `gigacompute monitor` attached, and report the cost.
+    #[arg(long)]
+    pub observed: bool,
 }
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {

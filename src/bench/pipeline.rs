@@ -100,8 +100,115 @@ fn signed(payers: &[Keypair], blockhash: solana_hash::Hash) -> Vec<Vec<u8>> {
     })
 }
 
+/// What observing a run cost: CPU seconds of the scraper + endpoint and of the monitor.
+#[derive(Default)]
+struct Observation {
+    cpu_s: f64,
+    wall_s: f64,
+}
+
+/// Scrape /metrics every second and run `gigacompute monitor` against the node until dropped.
+struct Observer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    scraper: Option<std::thread::JoinHandle<f64>>,
+    monitor: std::process::Child,
+    server: Option<crate::metrics::server::MetricsServer>,
+    started: Instant,
+}
+
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+fn process_cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+impl Observer {
+    fn start(node: &Node) -> anyhow::Result<Self> {
+        use std::io::{Read, Write};
+        let server =
+            crate::metrics::server::MetricsServer::start(node.metrics, "127.0.0.1:0".parse()?)?;
+        let addr = server.addr;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let st = stop.clone();
+        let scraper = std::thread::spawn(move || {
+            let t0 = thread_cpu_s();
+            while !st.load(Ordering::Relaxed) {
+                if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+                    let mut body = Vec::new();
+                    let _ = s.read_to_end(&mut body);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            thread_cpu_s() - t0
+        });
+        let monitor = std::process::Command::new(std::env::current_exe()?)
+            .args(["monitor", "--data-dir"])
+            .arg(&node.config.data_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        Ok(Self {
+            stop,
+            scraper: Some(scraper),
+            monitor,
+            server: Some(server),
+            started: Instant::now(),
+        })
+    }
+
+    fn finish(mut self) -> Observation {
+        self.stop.store(true, Ordering::Relaxed);
+        let scraper_cpu = self
+            .scraper
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or(0.0);
+        let monitor_cpu = process_cpu_s(self.monitor.id());
+        let _ = self.monitor.kill();
+        let _ = self.monitor.wait();
+        let mut endpoint_cpu = 0.0;
+        if let Some(s) = self.server.take() {
+            endpoint_cpu = s.cpu_seconds();
+            s.shutdown();
+        }
+        Observation {
+            cpu_s: scraper_cpu + endpoint_cpu + monitor_cpu,
+            wall_s: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
 /// `rate`: transactions per second to send at; `None` = as fast as the pipeline takes them.
 fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> {
+    e2e_observed(n, workers, rate, false).map(|(e, _)| e)
+}
+
+fn e2e_observed(
+    n: usize,
+    workers: usize,
+    rate: Option<f64>,
+    observe: bool,
+) -> anyhow::Result<(E2e, Observation)> {
     let dir = tempfile::tempdir()?;
     let mut cfg = Config {
         data_dir: dir.path().to_path_buf(),
@@ -123,6 +230,15 @@ fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> 
         .latest_header(Commitment::Processed)
         .ok_or_else(|| anyhow::anyhow!("no slot"))?;
     let txs = signed(&payers, head.blockhash);
+    let observer = if observe {
+        Some(Observer::start(&node)?)
+    } else {
+        None
+    };
+    // Let the monitor attach and draw its first frame before the load starts.
+    if observe {
+        std::thread::sleep(Duration::from_millis(1200));
+    }
     let dp = node.dataplane;
     let rt = node.runtime.counters;
     rt.commit_latency.reset();
@@ -165,8 +281,9 @@ fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> 
         p50_us: rt.commit_latency.quantile(0.50) as f64,
         p99_us: rt.commit_latency.quantile(0.99) as f64,
     };
+    let obs = observer.map(Observer::finish).unwrap_or_default();
     node.shutdown();
-    Ok(out)
+    Ok((out, obs))
 }
 
 pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
@@ -182,6 +299,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
     let mut exec = Vec::new();
     let mut ratio = Vec::new();
     let stage_txs = a.txs.clamp(1_000, 40_000);
+    if a.observed {
+        return run_observed(a, workers);
+    }
     for _ in 0..a.runs.max(1) {
         let r = e2e_once(a.txs, workers, None)?;
         // Latency at half the measured saturation rate: what a client sees when the
@@ -240,5 +360,41 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         ),
         ("cores", cores(), "cores on this machine"),
         ("workers", workers as f64, "SVM workers"),
+    ])
+}
+
+/// Plain and observed runs alternate; the throughput ratio is taken per pair, and the
+/// observers' own CPU is reported as a share of the machine.
+fn run_observed(a: &BenchArgs, workers: usize) -> anyhow::Result<Rows> {
+    let mut plain = Vec::new();
+    let mut observed = Vec::new();
+    let mut ratio = Vec::new();
+    let mut cpu_share = Vec::new();
+    for _ in 0..a.runs.max(1) {
+        let (p, _) = e2e_observed(a.txs, workers, None, false)?;
+        let (o, obs) = e2e_observed(a.txs, workers, None, true)?;
+        ratio.push(o.tps / p.tps);
+        plain.push(p.tps);
+        observed.push(o.tps);
+        cpu_share.push(100.0 * obs.cpu_s / (obs.wall_s * cores()));
+    }
+    Ok(vec![
+        ("e2e_tps_plain", median(plain), "tx/s"),
+        (
+            "e2e_tps_observed",
+            median(observed),
+            "tx/s (scraped every 1 s + monitor attached)",
+        ),
+        (
+            "observed_vs_plain",
+            median(ratio),
+            "x (median of per-pair ratios)",
+        ),
+        (
+            "observer_cpu_percent",
+            median(cpu_share),
+            "% of the machine's CPU (scraper, endpoint, monitor)",
+        ),
+        ("cores", cores(), "cores on this machine"),
     ])
 }

@@ -10,7 +10,19 @@ pub struct MetricsServer {
     server: Arc<tiny_http::Server>,
     thread: JoinHandle<()>,
     stop: Arc<AtomicBool>,
+    /// CPU time the endpoint thread has used, ns (what serving scrapes costs).
+    cpu_ns: Arc<std::sync::atomic::AtomicU64>,
     pub addr: std::net::SocketAddr,
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 impl MetricsServer {
@@ -27,7 +39,8 @@ impl MetricsServer {
             .to_ip()
             .ok_or_else(|| anyhow::anyhow!("metrics endpoint is not on an IP socket"))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let (srv, st) = (server.clone(), stop.clone());
+        let cpu_ns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (srv, st, cpu) = (server.clone(), stop.clone(), cpu_ns.clone());
         let thread = std::thread::Builder::new()
             .name("gc-metrics".into())
             .spawn(move || {
@@ -48,6 +61,7 @@ impl MetricsServer {
                         tiny_http::Response::from_string("see /metrics\n").with_status_code(404)
                     };
                     let _ = req.respond(resp);
+                    cpu.store(thread_cpu_ns(), Ordering::Relaxed);
                 }
             })?;
         tracing::info!(%addr, "metrics endpoint listening (/metrics)");
@@ -55,8 +69,13 @@ impl MetricsServer {
             server,
             thread,
             stop,
+            cpu_ns,
             addr,
         })
+    }
+
+    pub fn cpu_seconds(&self) -> f64 {
+        self.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9
     }
 
     pub fn shutdown(self) {

@@ -109,3 +109,106 @@ def test_monitor_without_a_running_node_says_so(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "no running appliance" in r.stderr
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+IS_ROOT = __import__("os").geteuid() == 0
+
+
+def test_grafana_dashboard_queries_only_exported_metrics(node):
+    import json
+    import re
+
+    names = {n for (n, _) in scrape(node)}
+    families = {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
+    dash = json.loads((REPO / "etc/grafana/gigacompute-dashboard.json").read_text())
+    assert len(dash["panels"]) >= 10
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            for m in re.findall(r"gigacompute_[a-z_]+", t["expr"]):
+                assert m in names or m in families, f"panel {p['title']!r} queries unknown {m}"
+
+
+def configure(*args, env=None):
+    import os
+
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([str(BINARY), "configure", *args], capture_output=True, text=True,
+                          timeout=60, cwd=REPO, env=e)
+
+
+def test_configure_check_reports_every_stage_read_only(tmp_path):
+    state = tmp_path / "state"
+    r = configure("check", env={"GIGACOMPUTE_STATE_DIR": str(state)})
+    lines = r.stdout.splitlines()
+    stages = {l.split()[0] for l in lines if l and not l.startswith(" ")}
+    assert stages == {"hugepages", "cpu", "nic", "limits", "sysctl"}, r.stdout
+    statuses = [l.split()[1] for l in lines if l and not l.startswith(" ")]
+    assert set(statuses) <= {"PASS", "WARN", "FAIL"}
+    assert r.returncode == (1 if "FAIL" in statuses else 0)
+    # Every non-PASS line is followed by its fix.
+    for i, l in enumerate(lines):
+        if l and not l.startswith(" ") and l.split()[1] != "PASS":
+            assert lines[i + 1].strip().startswith("fix:"), l
+    assert not state.exists(), "check must not write"
+
+
+def test_configure_nic_rejects_a_foreign_address(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[net]\nbind = "192.0.2.77:8003"\n')  # TEST-NET-1: on no host
+    r = configure("check", "nic", "--config", str(cfg))
+    assert r.returncode == 1
+    assert "FAIL" in r.stdout and "not an address of this host" in r.stdout and "fix:" in r.stdout
+
+
+def test_bare_metal_example_config_is_valid():
+    r = configure("check", "cpu", "--config", str(REPO / "etc/gigacompute.bare-metal.toml"))
+    assert r.returncode == 0, r.stderr
+    assert "worker cores 8,9,10,11" in r.stdout
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root")
+def test_configure_sysctl_init_and_fini_restore(tmp_path):
+    env = {"GIGACOMPUTE_STATE_DIR": str(tmp_path / "state")}
+    key = "/proc/sys/net/core/netdev_max_backlog"
+    before = open(key).read().strip()
+    try:
+        assert configure("init", "sysctl", env=env).returncode == 0
+        r = configure("check", "sysctl", env=env)
+        assert "netdev_max_backlog" in r.stdout and "PASS  net.core.netdev_max_backlog" in r.stdout, r.stdout
+        assert configure("fini", "sysctl", env=env).returncode == 0
+        assert open(key).read().strip() == before
+    finally:
+        open(key, "w").write(before)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root (sysfs hugepages, mount)")
+def test_hugepages_script_on_a_scratch_mount(tmp_path):
+    import os
+
+    conf = tmp_path / "hugepages.conf"
+    mnt = tmp_path / "hp"
+    conf.write_text(f"PAGES_2M_PER_NODE=2\nNODES=all\nMOUNT_2M={mnt}\nOWNER=root\nGROUP=root\nMODE=1770\n")
+    env = dict(os.environ, HUGEPAGES_CONF=str(conf), HUGEPAGES_STATE=str(tmp_path / "hp.state"))
+    script = str(REPO / "scripts/hugepages.sh")
+    run = lambda *a: subprocess.run([script, *a], capture_output=True, text=True, env=env, timeout=60)
+    total = "/proc/sys/vm/nr_hugepages"
+    before = open(total).read().strip()
+    try:
+        r = run("check")
+        if r.returncode == 0:
+            pytest.skip("host already has this reservation")
+        assert "FAIL" in r.stdout and "hugetlbfs" in r.stdout
+        assert run("init").returncode == 0
+        assert run("init").returncode == 0, "init must be idempotent"
+        r = run("check")
+        assert r.returncode == 0, r.stdout
+        assert any(str(mnt) in l and "hugetlbfs" in l for l in open("/proc/mounts"))
+        r2 = configure("check", "hugepages", env={"HUGEPAGES_CONF": str(conf), "HUGEPAGES_STATE": str(tmp_path / "hp.state")})
+        assert "PASS" in r2.stdout, r2.stdout
+        assert run("fini").returncode == 0
+        assert run("check").returncode == 1
+        assert open(total).read().strip() == before
+    finally:
+        subprocess.run([script, "fini"], capture_output=True, env=env)
+        subprocess.run(["umount", str(mnt)], capture_output=True)
