@@ -50,6 +50,16 @@ pub fn parse_ethtool(text: &str, key: &str) -> Option<(u64, u64)> {
     Some((max?, cur?))
 }
 
+/// State of an offload in `ethtool -k` output: `Some(on)`, or `None` when the driver does not
+/// offer it ("[fixed]" off or absent).
+pub fn offload(text: &str, feature: &str) -> Option<bool> {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{feature}:")))?;
+    let on = line.contains(": on");
+    (on || !line.contains("[fixed]")).then_some(on)
+}
+
 fn interfaces(cfg: &Config) -> Result<Vec<String>, Finding> {
     let bind = cfg.net.bind.ip();
     if bind.is_loopback() {
@@ -95,6 +105,34 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
                     )),
                     Some((max, cur)) => out.push(Finding::pass(format!("{i}: {cur}/{max} combined channels"))),
                     None => out.push(Finding::pass(format!("{i}: channel count not reported by the driver"))),
+                }
+                if let Some(k) = run("ethtool", &["-k", &i]) {
+                    for (feature, why) in [
+                        (
+                            "rx-checksumming",
+                            "the kernel verifies UDP checksums in software",
+                        ),
+                        (
+                            "receive-hashing",
+                            "RSS cannot spread flows over the RX queues",
+                        ),
+                    ] {
+                        match offload(&k, feature) {
+                            Some(true) => out.push(Finding::pass(format!("{i}: {feature} on"))),
+                            Some(false) => out.push(Finding::warn(
+                                format!("{i}: {feature} off: {why}"),
+                                format!(
+                                    "sudo ethtool -K {i} {} on",
+                                    if feature == "receive-hashing" {
+                                        "rxhash"
+                                    } else {
+                                        "rx"
+                                    }
+                                ),
+                            )),
+                            None => {}
+                        }
+                    }
                 }
                 match run("ethtool", &["-g", &i]).and_then(|t| parse_ethtool(&t, "RX")) {
                     Some((max, cur)) if cur < max => out.push(Finding::warn(
@@ -179,5 +217,9 @@ mod tests {
         assert_eq!(parse_ethtool(l, "Combined"), Some((8, 2)));
         let g = "Ring parameters for eth0:\nPre-set maximums:\nRX:\t\t4096\nTX:\t\t4096\nCurrent hardware settings:\nRX:\t\t256\nTX:\t\t256\n";
         assert_eq!(parse_ethtool(g, "RX"), Some((4096, 256)));
+        let k = "Features for eth0:\nrx-checksumming: on\nreceive-hashing: off [fixed]\nrx-vlan-filter: off\n";
+        assert_eq!(offload(k, "rx-checksumming"), Some(true));
+        assert_eq!(offload(k, "receive-hashing"), None);
+        assert_eq!(offload(k, "rx-vlan-filter"), Some(false));
     }
 }
