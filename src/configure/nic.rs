@@ -91,12 +91,15 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
             cfg.net.bind
         ))),
         Ok(ifs) => {
-            if run("ethtool", &["--version"]).is_none() {
+            let ifs = if run("ethtool", &["--version"]).is_none() {
                 out.push(Finding::warn(
-                    "ethtool not installed: cannot inspect NIC queues",
+                    format!("ethtool not installed: cannot inspect {}", ifs.join(", ")),
                     "apt-get install ethtool",
                 ));
-            }
+                Vec::new()
+            } else {
+                ifs
+            };
             for i in ifs {
                 match run("ethtool", &["-l", &i]).and_then(|t| parse_ethtool(&t, "Combined")) {
                     Some((max, cur)) if cur < max => out.push(Finding::warn(
