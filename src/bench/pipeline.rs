@@ -117,13 +117,7 @@ struct Observer {
 }
 
 fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    telemetry::thread_cpu_ns() as f64 / 1e9
 }
 
 fn process_cpu_s(pid: u32) -> f64 {

@@ -120,31 +120,19 @@ pub fn render(r: &MetricsRegion) -> String {
             d.parse_dropped(e),
         );
     }
-    o.line(
-        "gigacompute_tile_drops_total",
-        "tile=\"net\",reason=\"verify_ring_full\"",
-        get(&d.verify_ring_full),
-    );
-    o.line(
-        "gigacompute_tile_drops_total",
-        "tile=\"net\",reason=\"pool_exhausted\"",
-        get(&d.pool_exhausted),
-    );
-    o.line(
-        "gigacompute_tile_drops_total",
-        "tile=\"verify\",reason=\"bad_signature\"",
-        get(&d.bad_signature),
-    );
-    o.line(
-        "gigacompute_tile_drops_total",
-        "tile=\"verify\",reason=\"duplicate\"",
-        get(&d.duplicate),
-    );
-    o.line(
-        "gigacompute_tile_drops_total",
-        "tile=\"verify\",reason=\"dedup_full\"",
-        get(&d.dedup_full),
-    );
+    for (tile, reason, n) in [
+        ("net", "verify_ring_full", &d.verify_ring_full),
+        ("net", "pool_exhausted", &d.pool_exhausted),
+        ("verify", "bad_signature", &d.bad_signature),
+        ("verify", "duplicate", &d.duplicate),
+        ("verify", "dedup_full", &d.dedup_full),
+    ] {
+        o.line(
+            "gigacompute_tile_drops_total",
+            &format!("tile=\"{tile}\",reason=\"{reason}\""),
+            get(n),
+        );
+    }
     let rt = &r.runtime;
     for why in RuntimeDrop::ALL {
         o.line(
@@ -293,59 +281,40 @@ pub fn render(r: &MetricsRegion) -> String {
         get(&rt.account_cache_hits),
     );
 
-    o.head(
-        "gigacompute_app_transactions_total",
-        "counter",
-        "Transactions per app (top-level program).",
-    );
     let apps: Vec<_> = rt
         .apps
         .slots
         .iter()
         .filter_map(|s| s.program().map(|p| (p, s)))
         .collect();
-    for (p, s) in &apps {
-        o.line(
+    type AppValue = fn(&runtime::metrics::AppSlot) -> f64;
+    let app_series: [(&str, &str, AppValue); 4] = [
+        (
             "gigacompute_app_transactions_total",
-            &format!("program=\"{p}\""),
-            get(&s.transactions),
-        );
-    }
-    o.head(
-        "gigacompute_app_errors_total",
-        "counter",
-        "Failed transactions per app.",
-    );
-    for (p, s) in &apps {
-        o.line(
+            "Transactions per app (top-level program).",
+            |s| get(&s.transactions) as f64,
+        ),
+        (
             "gigacompute_app_errors_total",
-            &format!("program=\"{p}\""),
-            get(&s.errors),
-        );
-    }
-    o.head(
-        "gigacompute_app_compute_units_total",
-        "counter",
-        "Compute units per app.",
-    );
-    for (p, s) in &apps {
-        o.line(
+            "Failed transactions per app.",
+            |s| get(&s.errors) as f64,
+        ),
+        (
             "gigacompute_app_compute_units_total",
-            &format!("program=\"{p}\""),
-            get(&s.compute_units),
-        );
-    }
-    o.head(
-        "gigacompute_app_latency_seconds_total",
-        "counter",
-        "Receipt-to-execution time summed per app.",
-    );
-    for (p, s) in &apps {
-        o.line(
+            "Compute units per app.",
+            |s| get(&s.compute_units) as f64,
+        ),
+        (
             "gigacompute_app_latency_seconds_total",
-            &format!("program=\"{p}\""),
-            get(&s.latency_us_sum) as f64 / 1e6,
-        );
+            "Receipt-to-execution time summed per app.",
+            |s| get(&s.latency_us_sum) as f64 / 1e6,
+        ),
+    ];
+    for (name, help, value) in app_series {
+        o.head(name, "counter", help);
+        for (p, s) in &apps {
+            o.line(name, &format!("program=\"{p}\""), value(s));
+        }
     }
 
     o.head(

@@ -15,16 +15,6 @@ pub struct MetricsServer {
     pub addr: std::net::SocketAddr,
 }
 
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 impl MetricsServer {
     pub fn start(
         region: &'static MetricsRegion,
@@ -61,7 +51,7 @@ impl MetricsServer {
                         tiny_http::Response::from_string("see /metrics\n").with_status_code(404)
                     };
                     let _ = req.respond(resp);
-                    cpu.store(thread_cpu_ns(), Ordering::Relaxed);
+                    cpu.store(telemetry::thread_cpu_ns(), Ordering::Relaxed);
                 }
             })?;
         tracing::info!(%addr, "metrics endpoint listening (/metrics)");

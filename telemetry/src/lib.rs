@@ -12,3 +12,14 @@ mod tile;
 pub use histogram::LatencyHistogram;
 pub use region::{RegionError, SharedRegion, ZeroValid};
 pub use tile::{TileClock, TileStats};
+
+/// CPU time the calling thread has used, in nanoseconds (what observing costs).
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_THREAD_CPUTIME_ID is always available on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
