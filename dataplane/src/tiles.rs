@@ -38,8 +38,9 @@ pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>)
                 0
             }
         };
+        // Time inside recvmmsg is mostly waiting for the first datagram: idle.
+        clock.idle();
         if n == 0 {
-            clock.idle();
             continue;
         }
         counters.rx_packets.fetch_add(n as u64, Ordering::Relaxed);

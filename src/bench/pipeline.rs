@@ -62,7 +62,17 @@ fn send_burst(sock: &UdpSocket, burst: &[Vec<u8>]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Busy percent of each tile kind, summed over its instances.
+#[derive(Default, Clone, Copy)]
+struct BusyShares {
+    verify: f64,
+    bank: f64,
+    workers: f64,
+    commit: f64,
+}
+
 struct E2e {
+    busy: BusyShares,
     tps: f64,
     committed: u64,
     p50_us: f64,
@@ -238,6 +248,18 @@ fn e2e_observed(
     rt.commit_latency.reset();
     let sock = UdpSocket::bind("127.0.0.1:0")?;
     sock.connect(node.tpu_addr)?;
+    let tiles_before: Vec<(f64, f64, f64)> = node
+        .metrics
+        .tiles()
+        .into_iter()
+        .map(|(_, t)| {
+            (
+                t.busy_ns.load(Ordering::Relaxed) as f64,
+                t.idle_ns.load(Ordering::Relaxed) as f64,
+                t.backpressure_ns.load(Ordering::Relaxed) as f64,
+            )
+        })
+        .collect();
     let start = Instant::now();
     let mut sent = 0u64;
     for burst in txs.chunks(SEND_BURST) {
@@ -269,13 +291,33 @@ fn e2e_observed(
     }
     let elapsed = last_change.duration_since(start).as_secs_f64();
     let committed = rt.committed.load(Ordering::Relaxed);
+    let obs = observer.map(Observer::finish).unwrap_or_default();
+    // Busy share of each tile kind during the load (busy includes time preempted by the other
+    // tiles: on 2 cores the shares add up past 100%).
+    let mut busy = BusyShares::default();
+    for ((name, t), (b0, i0, p0)) in node.metrics.tiles().into_iter().zip(&tiles_before) {
+        let b = t.busy_ns.load(Ordering::Relaxed) as f64 - b0;
+        let all = (b + t.idle_ns.load(Ordering::Relaxed) as f64 - i0
+            + t.backpressure_ns.load(Ordering::Relaxed) as f64
+            - p0)
+            .max(1.0);
+        let share = 100.0 * b / all;
+        let kind = name.split('-').next().unwrap_or("");
+        match kind {
+            "verify" => busy.verify += share,
+            "bank" => busy.bank += share,
+            "worker" => busy.workers += share,
+            "commit" => busy.commit += share,
+            _ => {}
+        }
+    }
     let out = E2e {
+        busy,
         tps: committed as f64 / elapsed,
         committed,
         p50_us: rt.commit_latency.quantile(0.50) as f64,
         p99_us: rt.commit_latency.quantile(0.99) as f64,
     };
-    let obs = observer.map(Observer::finish).unwrap_or_default();
     node.shutdown();
     Ok((out, obs))
 }
@@ -292,6 +334,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
     let mut sv_single = Vec::new();
     let mut exec = Vec::new();
     let mut ratio = Vec::new();
+    let mut busy: Vec<BusyShares> = Vec::new();
     let stage_txs = a.txs.clamp(1_000, 40_000);
     if a.observed {
         return run_observed(a, workers);
@@ -308,6 +351,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         let slowest = s.batched_per_core.min(x.one_worker_tps);
         ratio.push(r.tps / slowest);
         e2e.push(r.tps);
+        busy.push(r.busy);
         p50.push(half.p50_us);
         p99.push(half.p99_us);
         p50_sat.push(r.p50_us);
@@ -351,6 +395,26 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
             "e2e_vs_slowest_stage",
             median(ratio),
             "x (e2e / slowest per-core stage)",
+        ),
+        (
+            "busy_verify_pct",
+            median(busy.iter().map(|b| b.verify).collect()),
+            "% (verify tiles, summed, saturated run)",
+        ),
+        (
+            "busy_bank_pct",
+            median(busy.iter().map(|b| b.bank).collect()),
+            "%",
+        ),
+        (
+            "busy_workers_pct",
+            median(busy.iter().map(|b| b.workers).collect()),
+            "% (summed)",
+        ),
+        (
+            "busy_commit_pct",
+            median(busy.iter().map(|b| b.commit).collect()),
+            "%",
         ),
         ("cores", cores(), "cores on this machine"),
         ("workers", workers as f64, "SVM workers"),
