@@ -182,5 +182,6 @@ impl Node {
         }
         drop(self.ingress);
         self.runtime.shutdown();
+        MetricsRegion::unlink(&self.config.data_dir);
     }
 }

@@ -87,6 +87,11 @@ impl MetricsRegion {
         Ok(r)
     }
 
+    /// Remove the region's file at a clean shutdown (the mapping stays valid until exit).
+    pub fn unlink(data_dir: &Path) {
+        let _ = std::fs::remove_file(Self::path_for(data_dir));
+    }
+
     pub fn verify_tile_count(&self) -> usize {
         (self.verify_tiles.load(Ordering::Relaxed) as usize)
             .min(dataplane::counters::MAX_VERIFY_TILES)
