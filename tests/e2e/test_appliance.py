@@ -351,3 +351,30 @@ def test_lookup_table_created_on_chain_serves_a_v0_transfer(node):
     assert balance(c, recipient.pubkey()) == SOL + 4_242
     meta = c.get_transaction(sig, commitment=Finalized, max_supported_transaction_version=0).value.transaction.meta
     assert [str(k) for k in meta.loaded_addresses.writable] == [str(recipient.pubkey())]
+
+
+@pytest.mark.parametrize("program", ["token", "token-2022"])
+def test_associated_token_accounts_under_both_token_programs(node, program):
+    """The ATA program (CPI into System and the token program) and Token-2022 from genesis."""
+    c = Client(node.url)
+    token_program = spl.TOKEN_PROGRAM_ID if program == "token" else spl.TOKEN_2022_PROGRAM_ID
+    payer, owner, mint = Keypair(), Keypair(), Keypair()
+    airdrop(c, payer.pubkey(), 5 * SOL)
+    mint_rent = c.get_minimum_balance_for_rent_exemption(82).value
+    ata = spl.get_associated_token_address(owner.pubkey(), mint.pubkey(), token_program)
+    ixs = [
+        create_account(CreateAccountParams(from_pubkey=payer.pubkey(), to_pubkey=mint.pubkey(),
+                                           lamports=mint_rent, space=82, owner=token_program)),
+        spl.initialize_mint2(spl.InitializeMint2Params(decimals=2, program_id=token_program, mint=mint.pubkey(),
+                                                       mint_authority=payer.pubkey(), freeze_authority=None)),
+        spl.create_associated_token_account(payer.pubkey(), owner.pubkey(), mint.pubkey(), token_program),
+        spl.mint_to(spl.MintToParams(program_id=token_program, mint=mint.pubkey(), dest=ata,
+                                     mint_authority=payer.pubkey(), amount=12_345)),
+    ]
+    tx = Transaction([payer, mint], Message(ixs, payer.pubkey()), blockhash(c))
+    st = wait_finalized(c, c.send_transaction(tx).value)
+    assert st.err is None
+    info = c.get_account_info(ata, commitment=Finalized).value
+    assert info.owner == token_program
+    bal = c.get_token_account_balance(ata, commitment=Finalized).value
+    assert (bal.amount, bal.decimals, bal.ui_amount_string) == ("12345", 2, "123.45")
