@@ -68,6 +68,8 @@ pub struct Bank {
     fees: u64,
     hasher: Sha256,
     slot_hashes: SlotHashes,
+    /// Blockhash → its slot, for the slots in `recent`.
+    blockhash_slots: ahash::HashMap<[u8; 32], Slot>,
 }
 
 impl Bank {
@@ -113,6 +115,7 @@ impl Bank {
             fees: 0,
             hasher: Sha256::new(),
             slot_hashes: SlotHashes::new(&[]),
+            blockhash_slots: ahash::HashMap::default(),
         };
         bank.open_slot();
         bank
@@ -120,6 +123,11 @@ impl Bank {
 
     fn open_slot(&mut self) {
         self.current_slot.store(self.slot, Ordering::Release);
+        self.blockhash_slots = self
+            .recent
+            .iter()
+            .map(|(s, h)| (h.to_bytes(), *s))
+            .collect();
         self.hasher = Sha256::new();
         self.hasher.update(self.parent_blockhash.as_ref());
         self.hasher.update(self.slot.to_le_bytes());
@@ -131,12 +139,12 @@ impl Bank {
         }
     }
 
+    /// The blockhash is one of the last `MAX_PROCESSING_AGE_SLOTS` slots' (one map lookup:
+    /// this runs for every admitted transaction and every queued one at each slot close).
     fn blockhash_valid(&self, h: &[u8; 32]) -> bool {
-        self.recent
-            .iter()
-            .rev()
-            .take_while(|(s, _)| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
-            .any(|(_, b)| b.as_bytes() == h)
+        self.blockhash_slots
+            .get(h)
+            .is_some_and(|s| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
     }
 
     fn drop_packet(&self, p: Box<Packet>, why: RuntimeDrop) {
@@ -346,15 +354,12 @@ impl Bank {
         self.slot += 1;
         self.open_slot();
         // Queued transactions whose blockhash just aged out can never run.
-        let slot = self.slot;
-        let recent = &self.recent;
+        let (slot, valid) = (self.slot, &self.blockhash_slots);
         let expired = self.seq.remove_if(|t| {
-            let h = t.sanitized.message().recent_blockhash();
-            !recent
-                .iter()
-                .rev()
-                .take_while(|(s, _)| s + MAX_PROCESSING_AGE_SLOTS >= slot)
-                .any(|(_, b)| b == h)
+            let h = t.sanitized.message().recent_blockhash().as_bytes();
+            !valid
+                .get(h)
+                .is_some_and(|s| s + MAX_PROCESSING_AGE_SLOTS >= slot)
         });
         for t in expired {
             self.pending.remove(t.sanitized.signature());
