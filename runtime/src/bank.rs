@@ -357,9 +357,9 @@ impl Bank {
         let (slot, valid) = (self.slot, &self.blockhash_slots);
         let expired = self.seq.remove_if(|t| {
             let h = t.sanitized.message().recent_blockhash().as_bytes();
-            !valid
+            valid
                 .get(h)
-                .is_some_and(|s| s + MAX_PROCESSING_AGE_SLOTS >= slot)
+                .is_none_or(|s| s + MAX_PROCESSING_AGE_SLOTS < slot)
         });
         for t in expired {
             self.pending.remove(t.sanitized.signature());
