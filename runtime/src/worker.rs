@@ -14,7 +14,6 @@ use solana_hash::Hash;
 use solana_message::SanitizedMessage;
 use solana_pubkey::Pubkey;
 use solana_svm::transaction_processing_result::ProcessedTransaction;
-use solana_svm_transaction::svm_message::SVMStaticMessage;
 use solana_transaction_error::TransactionError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -215,7 +214,6 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
             loaded_readonly,
             transaction: tx.packet.bytes().to_vec(),
         };
-        let _ = msg.num_instructions();
         outcomes.push((Outcome::Processed(Box::new(status)), tx.packet));
     }
     (
