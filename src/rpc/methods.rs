@@ -122,6 +122,20 @@ impl Rpc {
         }
     }
 
+    /// One account as getAccountInfo / getMultipleAccounts return it; `null` if absent.
+    fn encoded_account(
+        &self,
+        key: &Pubkey,
+        c: Commitment,
+        enc: Encoding,
+        slice: Option<(usize, usize)>,
+    ) -> RpcResult {
+        match self.account_at(key, c) {
+            Some(a) => encode::account(&a, enc, slice),
+            None => Ok(Value::Null),
+        }
+    }
+
     pub fn health(&self) -> Result<String, RpcError> {
         if self.counters.commit_errors.load(Ordering::Relaxed) > 0
             && self.chain.durable_slot() + 64 < self.chain.processed_slot()
@@ -191,10 +205,7 @@ impl Rpc {
                 let (c, slot) = self.slot_for(&cfg)?;
                 let enc = Encoding::from_config(&cfg)?;
                 let slice = encode::data_slice(&cfg)?;
-                let value = match self.account_at(&key, c) {
-                    Some(a) => encode::account(&a, enc, slice)?,
-                    None => Value::Null,
-                };
+                let value = self.encoded_account(&key, c, enc, slice)?;
                 Ok(json!({"context": self.context(slot), "value": value}))
             }
             "getMultipleAccounts" => {
@@ -213,10 +224,7 @@ impl Rpc {
                 let mut out = Vec::with_capacity(keys.len());
                 for k in keys {
                     let key = pubkey_param(std::slice::from_ref(k), 0)?;
-                    out.push(match self.account_at(&key, c) {
-                        Some(a) => encode::account(&a, enc, slice)?,
-                        None => Value::Null,
-                    });
+                    out.push(self.encoded_account(&key, c, enc, slice)?);
                 }
                 Ok(json!({"context": self.context(slot), "value": out}))
             }
