@@ -6,9 +6,11 @@
 //! transaction statuses in it). [`LogStore`] is the embedded implementation: an append-only,
 //! checksummed log in the data directory with the whole state indexed in memory.
 
+pub mod array;
 mod log_store;
 mod record;
 
+pub use array::{ArrayConfig, ArrayStats, ArrayStore, DeviceSpec};
 pub use log_store::{LogStore, LogStoreConfig};
 
 use solana_account::AccountSharedData;
@@ -32,6 +34,12 @@ pub enum StoreError {
         offset: u64,
         reason: String,
     },
+    #[error("fdatasync failed on {path}: {source}; the store refuses writes until restarted")]
+    SyncFailed {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store is poisoned after a failed sync and refuses writes; restart to recover")]
     Poisoned,
     #[error("slot {slot} is not after the last committed slot {last}")]
@@ -53,7 +61,12 @@ pub trait AccountsStore: Send + Sync {
     fn get(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError>;
 
     /// Hint: these keys will be read soon (queued transactions). May start I/O; never blocks.
+    /// Each call is balanced by a `release` of the same keys when the transaction leaves the
+    /// queue (executed or dropped).
     fn prefetch(&self, keys: &[Pubkey]);
+
+    /// The transaction that prefetched `keys` left the queue: the cache may evict them.
+    fn release(&self, _keys: &[Pubkey]) {}
 
     /// Make all `accounts` of `slot` and its `meta` durable and visible atomically. An account
     /// with zero lamports is deleted. On error nothing of the slot is visible, before or after

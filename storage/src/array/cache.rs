@@ -1,0 +1,319 @@
+//! The account cache: decoded accounts (shared with the runtime without a copy) under a byte
+//! budget, driven by the sequencer. `prefetch` marks keys as referenced by queued
+//! transactions and starts their reads; `release` unmarks them when the transactions leave the
+//! queue. Eviction is CLOCK (second chance) that skips marked keys, so what the queue still
+//! needs stays; only when every resident account is marked does it evict a marked one
+//! (counted).
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use solana_account::{AccountSharedData, ReadableAccount};
+use solana_pubkey::Pubkey;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const SHARDS: usize = 64;
+/// Bookkeeping charged per cached account on top of its data.
+const ENTRY_OVERHEAD: usize = 160;
+
+pub enum Slot {
+    Ready {
+        account: AccountSharedData,
+        slot: u64,
+        referenced: bool,
+    },
+    /// A read is in flight; these wait for it.
+    Loading { waiters: Vec<Sender<()>> },
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Pubkey, Slot>,
+    clock: VecDeque<Pubkey>,
+    queued: HashMap<Pubkey, u32>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+pub struct CacheCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    /// Gets of keys a queued transaction referenced (the sequencer prefetched them).
+    pub sequenced_hits: AtomicU64,
+    pub sequenced_misses: AtomicU64,
+    pub evictions: AtomicU64,
+    pub evicted_queued: AtomicU64,
+}
+
+pub struct Cache {
+    shards: Vec<Mutex<Shard>>,
+    budget_per_shard: usize,
+    pub counters: CacheCounters,
+}
+
+pub enum Lookup {
+    Hit(AccountSharedData, u64),
+    /// Wait on the receiver, then look again.
+    Wait(crossbeam_channel::Receiver<()>),
+    Miss,
+}
+
+fn shard_of(key: &Pubkey) -> usize {
+    key.as_ref()[31] as usize % SHARDS
+}
+
+fn cost(a: &AccountSharedData) -> usize {
+    a.data().len() + ENTRY_OVERHEAD
+}
+
+impl Cache {
+    pub fn new(budget_bytes: usize) -> Cache {
+        Cache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            budget_per_shard: budget_bytes / SHARDS,
+            counters: CacheCounters::default(),
+        }
+    }
+
+    pub fn lookup(&self, key: &Pubkey, count: bool) -> Lookup {
+        let mut s = self.shards[shard_of(key)].lock();
+        let queued = s.queued.contains_key(key);
+        let r = match s.map.get_mut(key) {
+            Some(Slot::Ready {
+                account,
+                slot,
+                referenced,
+            }) => {
+                *referenced = true;
+                Lookup::Hit(account.clone(), *slot)
+            }
+            Some(Slot::Loading { waiters }) => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                waiters.push(tx);
+                return Lookup::Wait(rx);
+            }
+            None => Lookup::Miss,
+        };
+        if count {
+            let hit = matches!(r, Lookup::Hit(..));
+            let c = &self.counters;
+            if hit { &c.hits } else { &c.misses }.fetch_add(1, Ordering::Relaxed);
+            if queued {
+                if hit {
+                    &c.sequenced_hits
+                } else {
+                    &c.sequenced_misses
+                }
+                .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
+    /// Marks `key` as needed by a queued transaction. Returns true when the caller should
+    /// start a read (not resident, no read in flight): the key is then `Loading`.
+    pub fn queue(&self, key: &Pubkey) -> bool {
+        let mut s = self.shards[shard_of(key)].lock();
+        *s.queued.entry(*key).or_insert(0) += 1;
+        if s.map.contains_key(key) {
+            return false;
+        }
+        s.map.insert(
+            *key,
+            Slot::Loading {
+                waiters: Vec::new(),
+            },
+        );
+        true
+    }
+
+    pub fn release(&self, key: &Pubkey) {
+        let mut s = self.shards[shard_of(key)].lock();
+        if let Some(n) = s.queued.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                s.queued.remove(key);
+            }
+        }
+    }
+
+    /// Ends a read started by `queue`: stores the account if `still_current` says the read
+    /// is not stale, wakes the waiters either way.
+    pub fn finish_load(
+        &self,
+        key: &Pubkey,
+        loaded: Option<(AccountSharedData, u64)>,
+        still_current: impl FnOnce() -> bool,
+    ) {
+        let mut s = self.shards[shard_of(key)].lock();
+        let Some(Slot::Loading { .. }) = s.map.get(key) else {
+            return;
+        };
+        let Some(Slot::Loading { waiters }) = s.map.remove(key) else {
+            unreachable!()
+        };
+        if let Some((account, slot)) = loaded.filter(|_| still_current()) {
+            self.put_locked(&mut s, key, account, slot);
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+
+    /// Caches what a synchronous read returned, unless something newer got there first.
+    pub fn fill(
+        &self,
+        key: &Pubkey,
+        account: AccountSharedData,
+        slot: u64,
+        still_current: impl FnOnce() -> bool,
+    ) {
+        let mut s = self.shards[shard_of(key)].lock();
+        if !s.map.contains_key(key) && still_current() {
+            self.put_locked(&mut s, key, account, slot);
+        }
+    }
+
+    /// Write-through from a commit: the new state replaces whatever is there (and completes
+    /// a read in flight with it). `None` deletes.
+    pub fn update(&self, key: &Pubkey, value: Option<(AccountSharedData, u64)>) {
+        let mut s = self.shards[shard_of(key)].lock();
+        let waiters = match s.map.remove(key) {
+            Some(Slot::Ready { account, .. }) => {
+                s.bytes -= cost(&account);
+                Vec::new()
+            }
+            Some(Slot::Loading { waiters }) => waiters,
+            None => Vec::new(),
+        };
+        if let Some((account, slot)) = value {
+            self.put_locked(&mut s, key, account, slot);
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+
+    fn put_locked(&self, s: &mut Shard, key: &Pubkey, account: AccountSharedData, slot: u64) {
+        if let Some(Slot::Ready { account: old, .. }) = s.map.get(key) {
+            s.bytes -= cost(old);
+        } else {
+            s.clock.push_back(*key);
+        }
+        s.bytes += cost(&account);
+        s.map.insert(
+            *key,
+            Slot::Ready {
+                account,
+                slot,
+                referenced: false,
+            },
+        );
+        self.evict_locked(s);
+    }
+
+    fn evict_locked(&self, s: &mut Shard) {
+        let mut spins = 0usize;
+        while s.bytes > self.budget_per_shard {
+            let Some(k) = s.clock.pop_front() else { break };
+            let hard = spins > 2 * s.clock.len() + 2;
+            spins += 1;
+            let keep = match s.map.get_mut(&k) {
+                Some(Slot::Ready { referenced, .. }) => {
+                    let queued = s.queued.contains_key(&k);
+                    if hard {
+                        false
+                    } else if *referenced {
+                        *referenced = false;
+                        true
+                    } else {
+                        queued
+                    }
+                }
+                // Loading entries are not on the clock; stale clock keys are dropped.
+                _ => continue,
+            };
+            if keep {
+                s.clock.push_back(k);
+                continue;
+            }
+            if s.queued.contains_key(&k) {
+                self.counters.evicted_queued.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(Slot::Ready { account, .. }) = s.map.remove(&k) {
+                s.bytes -= cost(&account);
+            }
+            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn resident_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().bytes).sum()
+    }
+
+    pub fn clear(&self) {
+        for s in &self.shards {
+            let mut s = s.lock();
+            s.map.retain(|_, v| matches!(v, Slot::Loading { .. }));
+            s.clock.clear();
+            s.bytes = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acct(n: usize) -> AccountSharedData {
+        AccountSharedData::new(1, n, &Pubkey::default())
+    }
+
+    #[test]
+    fn eviction_prefers_keys_no_queued_transaction_needs() {
+        let cache = Cache::new(SHARDS * 4 * (1000 + ENTRY_OVERHEAD));
+        // All keys in one shard.
+        let keys: Vec<Pubkey> = (0..8u8)
+            .map(|i| {
+                let mut k = [i; 32];
+                k[31] = 0;
+                Pubkey::new_from_array(k)
+            })
+            .collect();
+        for k in &keys[..2] {
+            assert!(cache.queue(k));
+            cache.finish_load(k, Some((acct(1000), 1)), || true);
+        }
+        for k in &keys[2..] {
+            cache.update(k, Some((acct(1000), 1)));
+        }
+        for k in &keys[..2] {
+            assert!(
+                matches!(cache.lookup(k, true), Lookup::Hit(..)),
+                "queued key kept"
+            );
+        }
+        let resident = keys
+            .iter()
+            .filter(|k| matches!(cache.lookup(k, false), Lookup::Hit(..)))
+            .count();
+        assert_eq!(resident, 4);
+        assert_eq!(cache.counters.sequenced_hits.load(Ordering::Relaxed), 2);
+        assert_eq!(cache.counters.evicted_queued.load(Ordering::Relaxed), 0);
+        cache.release(&keys[0]);
+        cache.release(&keys[1]);
+    }
+
+    #[test]
+    fn a_stale_read_never_overwrites_a_commit() {
+        let cache = Cache::new(1 << 20);
+        let k = Pubkey::new_unique();
+        assert!(cache.queue(&k));
+        cache.update(&k, Some((acct(5), 9)));
+        cache.finish_load(&k, Some((acct(1), 3)), || true);
+        let Lookup::Hit(a, slot) = cache.lookup(&k, false) else {
+            panic!("hit")
+        };
+        assert_eq!((a.data().len(), slot), (5, 9));
+    }
+}

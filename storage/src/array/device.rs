@@ -1,0 +1,296 @@
+//! The device backend interface and its two implementations: io_uring (default) and
+//! pread/pwrite (fallback where io_uring is refused). A userspace NVMe backend (SPDK, or
+//! io_uring passthrough on /dev/ngXnY) is another `DeviceIo`.
+
+use super::iomem::{IoBuf, IoMemory};
+use io_uring::{IoUring, opcode, types};
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Read,
+    Write,
+    /// fdatasync: everything written before it reaches stable storage.
+    Sync,
+}
+
+/// One I/O. `result` is the byte count (0 for sync) or a negative errno once executed.
+pub struct IoOp {
+    pub kind: OpKind,
+    pub offset: u64,
+    pub buf: Option<IoBuf>,
+    pub result: i64,
+}
+
+impl IoOp {
+    pub fn read(offset: u64, buf: IoBuf) -> Self {
+        IoOp {
+            kind: OpKind::Read,
+            offset,
+            buf: Some(buf),
+            result: 0,
+        }
+    }
+    pub fn write(offset: u64, buf: IoBuf) -> Self {
+        IoOp {
+            kind: OpKind::Write,
+            offset,
+            buf: Some(buf),
+            result: 0,
+        }
+    }
+    pub fn sync() -> Self {
+        IoOp {
+            kind: OpKind::Sync,
+            offset: 0,
+            buf: None,
+            result: 0,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.buf.as_ref().map_or(0, IoBuf::len)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The error of this op, if it failed or transferred fewer bytes than asked.
+    pub fn error(&self) -> Option<std::io::Error> {
+        if self.result < 0 {
+            Some(std::io::Error::from_raw_os_error(-self.result as i32))
+        } else if self.kind != OpKind::Sync && self.result as usize != self.len() {
+            Some(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "short {:?}: {} of {} bytes",
+                    self.kind,
+                    self.result,
+                    self.len()
+                ),
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// A block device (or file) that executes batches of I/O.
+pub trait DeviceIo: Send {
+    /// Executes every op (reads and writes in any order, concurrently), filling `result`.
+    fn execute(&mut self, ops: &mut [IoOp]);
+    /// "io_uring", "io_uring+sqpoll" or "pread/pwrite": for the start-up log and metrics.
+    fn kind(&self) -> &'static str;
+}
+
+pub struct OpenedDevice {
+    pub file: File,
+    pub size: u64,
+    pub direct: bool,
+}
+
+/// Opens (creating a regular file of `create_bytes` if absent) with O_DIRECT, falling back to
+/// buffered I/O with a log line where the filesystem refuses O_DIRECT (tmpfs).
+pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Result<OpenedDevice> {
+    if !path.exists() {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        // Allocate the blocks now so later data syncs carry no file-size metadata.
+        let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, create_bytes as libc::off_t) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            drop(f);
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    }
+    let open = |flags: i32| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(flags)
+            .open(path)
+    };
+    let (mut file, direct) = if direct {
+        match open(libc::O_DIRECT) {
+            Ok(f) => (f, true),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "O_DIRECT refused by this filesystem; using buffered I/O (fdatasync still \
+                     makes commits durable)"
+                );
+                (open(0)?, false)
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        (open(0)?, false)
+    };
+    let size = file.seek(SeekFrom::End(0))?;
+    Ok(OpenedDevice { file, size, direct })
+}
+
+/// io_uring backend: one ring, the I/O pool registered as fixed buffer 0, a batch submitted
+/// with one `io_uring_enter` (none at all with SQPOLL while the poller is awake).
+pub struct UringDevice {
+    ring: IoUring,
+    file: File,
+    fixed: bool,
+    sqpoll: bool,
+}
+
+impl UringDevice {
+    pub fn new(
+        file: File,
+        entries: u32,
+        sqpoll_idle_ms: Option<u32>,
+        mem: &IoMemory,
+    ) -> std::io::Result<Self> {
+        let mut b = IoUring::builder();
+        if let Some(ms) = sqpoll_idle_ms {
+            b.setup_sqpoll(ms);
+        }
+        let ring = b.build(entries)?;
+        let iov = mem.iovec();
+        let fixed = match unsafe { ring.submitter().register_buffers(&[iov]) } {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "io_uring refused to register the I/O pool; using unregistered buffers");
+                false
+            }
+        };
+        Ok(UringDevice {
+            ring,
+            file,
+            fixed,
+            sqpoll: sqpoll_idle_ms.is_some(),
+        })
+    }
+
+    fn entry(&self, op: &mut IoOp) -> io_uring::squeue::Entry {
+        let fd = types::Fd(self.file.as_raw_fd());
+        match op.kind {
+            OpKind::Sync => opcode::Fsync::new(fd)
+                .flags(types::FsyncFlags::DATASYNC)
+                .build(),
+            kind => {
+                let buf = op.buf.as_mut().expect("read/write op has a buffer");
+                let (ptr, len) = (buf.as_ptr(), buf.len() as u32);
+                match (kind, buf.fixed_index().filter(|_| self.fixed)) {
+                    (OpKind::Read, Some(i)) => opcode::ReadFixed::new(fd, ptr, len, i)
+                        .offset(op.offset)
+                        .build(),
+                    (OpKind::Read, None) => {
+                        opcode::Read::new(fd, ptr, len).offset(op.offset).build()
+                    }
+                    (_, Some(i)) => opcode::WriteFixed::new(fd, ptr, len, i)
+                        .offset(op.offset)
+                        .build(),
+                    (_, None) => opcode::Write::new(fd, ptr, len).offset(op.offset).build(),
+                }
+            }
+        }
+    }
+}
+
+impl DeviceIo for UringDevice {
+    fn execute(&mut self, ops: &mut [IoOp]) {
+        let cap = self.ring.params().sq_entries() as usize;
+        for window in ops.chunks_mut(cap) {
+            for (i, op) in window.iter_mut().enumerate() {
+                let e = self.entry(op).user_data(i as u64);
+                // The window never exceeds the ring, so there is always room.
+                unsafe { self.ring.submission().push(&e).expect("room in the ring") };
+            }
+            let mut done = 0;
+            while done < window.len() {
+                match self.ring.submit_and_wait(window.len() - done) {
+                    Ok(_) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                    Err(e) => {
+                        // The ring itself failed: report it on every op still out.
+                        for op in window.iter_mut() {
+                            op.result = -(e.raw_os_error().unwrap_or(libc::EIO) as i64);
+                        }
+                        return;
+                    }
+                }
+                for cqe in self.ring.completion() {
+                    window[cqe.user_data() as usize].result = cqe.result() as i64;
+                    done += 1;
+                }
+            }
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.sqpoll {
+            "io_uring+sqpoll"
+        } else {
+            "io_uring"
+        }
+    }
+}
+
+/// pread/pwrite/fdatasync, one syscall per op: where io_uring is unavailable.
+pub struct SyncDevice {
+    pub file: File,
+}
+
+impl DeviceIo for SyncDevice {
+    fn execute(&mut self, ops: &mut [IoOp]) {
+        for op in ops {
+            let r = match op.kind {
+                OpKind::Sync => self.file.sync_data().map(|()| 0),
+                OpKind::Read => {
+                    let b = op.buf.as_mut().expect("buffer");
+                    self.file.read_at(b.as_mut(), op.offset)
+                }
+                OpKind::Write => {
+                    let b = op.buf.as_ref().expect("buffer");
+                    self.file.write_at(b.as_ref(), op.offset)
+                }
+            };
+            op.result = match r {
+                Ok(n) => n as i64,
+                Err(e) => -(e.raw_os_error().unwrap_or(libc::EIO) as i64),
+            };
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "pread/pwrite"
+    }
+}
+
+/// The io_uring backend, or the pread/pwrite one with a log line when the kernel refuses
+/// io_uring (old kernel, seccomp, io_uring_disabled).
+pub fn backend(
+    file: File,
+    entries: u32,
+    sqpoll_idle_ms: Option<u32>,
+    mem: &IoMemory,
+    use_uring: bool,
+) -> Box<dyn DeviceIo> {
+    if use_uring {
+        match file
+            .try_clone()
+            .and_then(|f| UringDevice::new(f, entries, sqpoll_idle_ms, mem))
+        {
+            Ok(d) => return Box::new(d),
+            Err(e) => {
+                tracing::warn!(error = %e, "io_uring unavailable; falling back to pread/pwrite")
+            }
+        }
+    }
+    Box::new(SyncDevice { file })
+}
