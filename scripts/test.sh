@@ -12,6 +12,10 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v mount >/dev/null || need_apt+=(mount)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v vagrant >/dev/null || need_apt+=(vagrant)
+command -v losetup >/dev/null || need_apt+=(util-linux)
+# The RocksDB peer of `bench storage` links Debian's library; bindgen needs libclang.
+[ -e /usr/include/rocksdb/c.h ] || need_apt+=(librocksdb-dev)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 if ((${#need_apt[@]})); then
     echo "installing Debian packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -36,9 +40,9 @@ vagrant validate
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
-cargo clippy --release --workspace --all-targets --locked -- -D warnings
+cargo clippy --release --workspace --all-targets --locked --features rocksdb-peer -- -D warnings
 echo "== cargo test"
-cargo test --release --workspace --locked
+cargo test --release --workspace --locked --features rocksdb-peer
 echo "== end-to-end (real binary, solana-py client)"
-cargo build --release --locked --bin gigacompute
+cargo build --release --locked --bin gigacompute --features rocksdb-peer
 "$VENV/bin/pytest" -q tests/e2e

@@ -55,10 +55,44 @@ status_retention_slots = 4096
 commit_queue_slots = 8
 
 [storage]
-# Rewrite the log as a checkpoint when it exceeds this multiple of the live state...
-compaction_ratio = 2.0
-# ...and this size, bytes.
-compaction_min_bytes = 67108864
+# Accounts engine: "array" (block-aligned records written through io_uring with O_DIRECT over
+# the devices below, an in-memory index, a sequencer-driven cache) or "log" (an append-only
+# log with the whole state in memory).
+engine = "array"
+# Devices of the array, in order: regular files (created with device_bytes if absent) or whole
+# block devices such as "/dev/nvme1n1" (everything on them is overwritten at first start).
+# Empty: one file, accounts-0.dev, in data_dir. The order is part of the array: a device
+# found at another position than the one it was formatted at is refused.
+devices = []
+# Size of each device file the appliance creates, bytes.
+device_bytes = 1073741824
+# I/O and packing unit, 512 or 4096; a record smaller than a block never straddles one.
+block_size = 4096
+# Allocation and compaction unit, bytes; holds at least one largest (10 MiB) account.
+segment_bytes = 33554432
+# Memory for cached accounts, bytes.
+cache_bytes = 268435456
+# io_uring submission rings (false: pread/pwrite). Entries per ring (queue depth).
+io_uring = true
+ring_entries = 256
+# Kernel-side submission polling: the poller thread sleeps after this many idle ms; 0 = off.
+sqpoll_idle_ms = 0
+# O_DIRECT (bypass the page cache). Filesystems that refuse it (tmpfs) fall back, logged.
+direct_io = true
+# Bytes of writes per I/O round on one device: reads queued behind a commit wait at most one.
+write_round_bytes = 4194304
+# Compact when the space used exceeds this multiple of the live data (both engines).
+max_space_amplification = 2.0
+# An app (account owner program) writing more than this share of the bytes gets a device of
+# its own while it stays above half of it (needs two or more devices).
+hot_app_share = 0.5
+# Operator placement, repeatable: this program's accounts go to these devices only.
+#   [[storage.pinned_apps]]
+#   program = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+#   devices = [1]
+pinned_apps = []
+# Log engine: never compact a log smaller than this, bytes.
+log_compaction_min_bytes = 67108864
 
 [rpc]
 # JSON-RPC 2.0 over HTTP (Solana's API). Loopback unless you mean to expose it.
@@ -145,8 +179,35 @@ pub struct RuntimeSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    pub compaction_ratio: f64,
-    pub compaction_min_bytes: u64,
+    pub engine: StorageEngine,
+    pub devices: Vec<PathBuf>,
+    pub device_bytes: u64,
+    pub block_size: usize,
+    pub segment_bytes: u64,
+    pub cache_bytes: usize,
+    pub io_uring: bool,
+    pub ring_entries: u32,
+    pub sqpoll_idle_ms: u32,
+    pub direct_io: bool,
+    pub write_round_bytes: usize,
+    pub max_space_amplification: f64,
+    pub hot_app_share: f64,
+    pub pinned_apps: Vec<PinnedApp>,
+    pub log_compaction_min_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageEngine {
+    Array,
+    Log,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedApp {
+    pub program: String,
+    pub devices: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,8 +281,21 @@ impl Default for RuntimeSection {
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
-            compaction_ratio: 2.0,
-            compaction_min_bytes: 64 << 20,
+            engine: StorageEngine::Array,
+            devices: Vec::new(),
+            device_bytes: 1 << 30,
+            block_size: 4096,
+            segment_bytes: 32 << 20,
+            cache_bytes: 256 << 20,
+            io_uring: true,
+            ring_entries: 256,
+            sqpoll_idle_ms: 0,
+            direct_io: true,
+            write_round_bytes: 4 << 20,
+            max_space_amplification: 2.0,
+            hot_app_share: 0.5,
+            pinned_apps: Vec::new(),
+            log_compaction_min_bytes: 64 << 20,
         }
     }
 }
@@ -297,10 +371,43 @@ impl Config {
             "net.packet_pool_size must be at least 256"
         );
         anyhow::ensure!(self.rpc.threads >= 1, "rpc.threads must be at least 1");
+        let st = &self.storage;
         anyhow::ensure!(
-            self.storage.compaction_ratio > 1.0,
-            "storage.compaction_ratio must exceed 1.0"
+            st.max_space_amplification > 1.0,
+            "storage.max_space_amplification must exceed 1.0"
         );
+        anyhow::ensure!(
+            st.block_size == 512 || st.block_size == 4096,
+            "storage.block_size must be 512 or 4096"
+        );
+        anyhow::ensure!(
+            st.segment_bytes >= 16 << 20 && st.segment_bytes.is_multiple_of(st.block_size as u64),
+            "storage.segment_bytes must be at least 16 MiB (a 10 MiB account fits) and a multiple of block_size"
+        );
+        anyhow::ensure!(
+            st.device_bytes >= 4 * st.segment_bytes,
+            "storage.device_bytes must hold at least four segments"
+        );
+        anyhow::ensure!(
+            (2..=32768).contains(&st.ring_entries) && st.ring_entries.is_power_of_two(),
+            "storage.ring_entries must be a power of two, 2..=32768"
+        );
+        anyhow::ensure!(
+            st.devices.len() <= 32,
+            "storage.devices: at most 32 devices"
+        );
+        for p in &st.pinned_apps {
+            anyhow::ensure!(
+                p.program.parse::<solana_pubkey::Pubkey>().is_ok(),
+                "storage.pinned_apps: {} is not a base58 program id",
+                p.program
+            );
+            anyhow::ensure!(
+                !p.devices.is_empty() && p.devices.iter().all(|&d| d < st.devices.len().max(1)),
+                "storage.pinned_apps: devices of {} must be indexes into storage.devices",
+                p.program
+            );
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ mod keys;
 mod metrics;
 mod monitor;
 mod rpc;
+mod store;
 mod topology;
 
 use anyhow::Result;

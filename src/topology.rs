@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use storage::{LogStore, LogStoreConfig};
 
 pub struct Node {
     pub config: Config,
@@ -59,17 +58,7 @@ impl Node {
         };
         let fee_collector =
             keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
-        let store = Arc::new(
-            LogStore::open(
-                &config.data_dir,
-                LogStoreConfig {
-                    compaction_ratio: config.storage.compaction_ratio,
-                    compaction_min_bytes: config.storage.compaction_min_bytes,
-                    meta_retention_slots: config.runtime.status_retention_slots,
-                },
-            )
-            .context("opening the accounts store")?,
-        );
+        let store = crate::store::open(&config).context("opening the accounts store")?;
 
         let pool = PacketPool::new(config.net.packet_pool_size);
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -167,7 +156,13 @@ impl Node {
                 .map(|i| runtime::worker_core(&c.runtime.worker_cores, i))
                 .collect::<Vec<_>>(),
             slot_ms = c.runtime.slot_ms,
-            storage = %format!("log store in {}", c.data_dir.display()),
+            storage = %match c.storage.engine {
+                crate::config::StorageEngine::Array => format!(
+                    "device array {:?}",
+                    crate::store::array_config(c).devices.iter().map(|d| &d.path).collect::<Vec<_>>()
+                ),
+                crate::config::StorageEngine::Log => format!("log store in {}", c.data_dir.display()),
+            },
             "topology: net -> verify x{} -> bank -> worker x{} -> commit",
             c.verify.tiles,
             c.runtime.workers,

@@ -93,6 +93,11 @@ impl AccountsDb {
         self.store.prefetch(keys);
     }
 
+    /// The transaction that prefetched `keys` left the queue.
+    pub fn release_queued(&self, keys: &[Pubkey]) {
+        self.store.release(keys);
+    }
+
     pub fn live_len(&self) -> usize {
         self.live.iter().map(|m| m.read().len()).sum()
     }

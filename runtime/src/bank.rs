@@ -59,6 +59,8 @@ pub struct Bank {
     pub parent_blockhash: Hash,
     pub recent: VecDeque<(Slot, Hash)>,
     idle: Vec<bool>,
+    /// Accounts of each worker's batch in flight, released to the store's cache when done.
+    in_flight_keys: Vec<Vec<Pubkey>>,
     statuses: Vec<TxStatus>,
     received_ns: Vec<u64>,
     written: HashSet<Pubkey>,
@@ -108,6 +110,7 @@ impl Bank {
             parent_blockhash,
             recent,
             idle: vec![true; n],
+            in_flight_keys: vec![Vec::new(); n],
             statuses: Vec::new(),
             received_ns: Vec::new(),
             written: HashSet::default(),
@@ -179,15 +182,8 @@ impl Bank {
             }
         };
         let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
+        // The store reads them ahead and keeps them cached while the transaction is queued.
         self.db.prefetch(&keys);
-        // Counted here, by the one bank thread, rather than on every read by every worker.
-        // The log store serves every account from memory, so each load is a cache hit.
-        self.counters
-            .account_reads
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
-        self.counters
-            .account_cache_hits
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.pending.insert(sig);
         let tx = PreparedTx {
             sanitized: prepared.sanitized,
@@ -201,14 +197,21 @@ impl Bank {
             }
             Admit::QueuedEvicting(old) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.release_queued(&old);
                 self.pending.remove(old.sanitized.signature());
                 self.drop_packet(old.packet, RuntimeDrop::SequencerEvicted);
             }
             Admit::Rejected(new) => {
+                self.release_queued(&new);
                 self.pending.remove(new.sanitized.signature());
                 self.drop_packet(new.packet, RuntimeDrop::SequencerFull)
             }
         }
+    }
+
+    fn release_queued(&self, tx: &PreparedTx) {
+        let keys: Vec<Pubkey> = tx.locks.iter().map(|(k, _)| *k).collect();
+        self.db.release_queued(&keys);
     }
 
     fn dispatch(&mut self) {
@@ -224,6 +227,10 @@ impl Bank {
                 continue;
             }
             self.idle[w] = false;
+            self.in_flight_keys[w] = txs
+                .iter()
+                .flat_map(|t| t.locks.iter().map(|(k, _)| *k))
+                .collect();
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             self.counters.bank.add_out(txs.len() as u64);
             let batch = WorkBatch {
@@ -244,6 +251,8 @@ impl Bank {
         debug_assert_eq!(done.slot, self.slot);
         self.sched.complete(done.worker);
         self.idle[done.worker] = true;
+        let keys = std::mem::take(&mut self.in_flight_keys[done.worker]);
+        self.db.release_queued(&keys);
         self.counters
             .exec_ns
             .fetch_add(done.exec_ns, Ordering::Relaxed);
@@ -362,6 +371,7 @@ impl Bank {
                 .is_none_or(|s| s + MAX_PROCESSING_AGE_SLOTS < slot)
         });
         for t in expired {
+            self.release_queued(&t);
             self.pending.remove(t.sanitized.signature());
             self.drop_packet(t.packet, RuntimeDrop::Expired);
         }

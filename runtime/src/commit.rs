@@ -55,6 +55,17 @@ pub fn run(
             }
         }
         chain.set_durable(job.slot);
+        let reads = db.store().read_stats();
+        counters.account_reads.store(reads.gets, Ordering::Relaxed);
+        counters
+            .account_cache_hits
+            .store(reads.cache_hits, Ordering::Relaxed);
+        counters
+            .storage_device_reads
+            .store(reads.device_reads, Ordering::Relaxed);
+        counters
+            .storage_device_write_bytes
+            .store(reads.device_write_bytes, Ordering::Relaxed);
         counters.slot_durable.store(job.slot, Ordering::Relaxed);
         counters
             .slot_commit_latency

@@ -130,6 +130,9 @@ pub struct RuntimeCounters {
     pub slot_commit_latency: LatencyHistogram,
     pub account_reads: AtomicU64,
     pub account_cache_hits: AtomicU64,
+    /// Device I/O of the accounts engine (zero for the in-memory log store's reads).
+    pub storage_device_reads: AtomicU64,
+    pub storage_device_write_bytes: AtomicU64,
     pub received: AtomicU64,
     pub queued: AtomicU64,
     pub executed_ok: AtomicU64,
@@ -166,6 +169,8 @@ impl RuntimeCounters {
             slot_commit_latency: LatencyHistogram::new(),
             account_reads: AtomicU64::new(0),
             account_cache_hits: AtomicU64::new(0),
+            storage_device_reads: AtomicU64::new(0),
+            storage_device_write_bytes: AtomicU64::new(0),
             received: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             executed_ok: AtomicU64::new(0),

@@ -4,6 +4,7 @@
 mod exec;
 mod pipeline;
 mod sigverify;
+mod storage;
 mod workload;
 
 use clap::{Args, Subcommand};
@@ -17,6 +18,8 @@ pub enum BenchCommand {
     Exec(BenchArgs),
     /// The whole appliance: UDP in, verified, scheduled, executed, durably committed.
     Pipeline(BenchArgs),
+    /// The device-array accounts engine against RocksDB: slot commits, reads, cold reads.
+    Storage(storage::StorageArgs),
 }
 
 #[derive(Args, Clone)]
@@ -37,6 +40,10 @@ pub struct BenchArgs {
     /// `gigacompute monitor` attached, and report the cost.
     #[arg(long)]
     pub observed: bool,
+    /// pipeline: alternate runs on the device-array engine and the log store and report the
+    /// ratio.
+    #[arg(long)]
+    pub compare_engines: bool,
 }
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {
@@ -44,6 +51,10 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sigverify(a) => ("sigverify", a.clone(), sigverify::run(&a)?),
         BenchCommand::Exec(a) => ("exec", a.clone(), exec::run(&a)?),
         BenchCommand::Pipeline(a) => ("pipeline", a.clone(), pipeline::run(&a)?),
+        BenchCommand::Storage(a) => {
+            report("storage", &storage::run(&a)?, a.json);
+            return Ok(());
+        }
     };
     report(title, &rows, args.json);
     Ok(())

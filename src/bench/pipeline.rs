@@ -3,7 +3,7 @@
 //! durably committed. The stages are then measured alone in the same run for comparison.
 
 use super::{BenchArgs, Rows, cores, median, workload};
-use crate::config::Config;
+use crate::config::{Config, StorageEngine};
 use crate::topology::Node;
 use runtime::chain::Commitment;
 use solana_keypair::Keypair;
@@ -204,7 +204,7 @@ impl Observer {
 
 /// `rate`: transactions per second to send at; `None` = as fast as the pipeline takes them.
 fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> {
-    e2e_observed(n, workers, rate, false).map(|(e, _)| e)
+    e2e_observed(n, workers, rate, false, StorageEngine::Array).map(|(e, _)| e)
 }
 
 fn e2e_observed(
@@ -212,12 +212,14 @@ fn e2e_observed(
     workers: usize,
     rate: Option<f64>,
     observe: bool,
+    engine: StorageEngine,
 ) -> anyhow::Result<(E2e, Observation)> {
     let dir = tempfile::tempdir()?;
     let mut cfg = Config {
         data_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
+    cfg.storage.engine = engine;
     cfg.net.bind = "127.0.0.1:0".parse()?;
     cfg.runtime.workers = workers;
     let payers: Vec<Keypair> = (0..n).map(|_| Keypair::new()).collect();
@@ -339,6 +341,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
     if a.observed {
         return run_observed(a, workers);
     }
+    if a.compare_engines {
+        return run_engines(a, workers);
+    }
     for _ in 0..a.runs.max(1) {
         let r = e2e_once(a.txs, workers, None)?;
         // Latency at half the measured saturation rate: what a client sees when the
@@ -421,6 +426,28 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
     ])
 }
 
+/// The device-array engine and the log store alternate; the ratio is taken per pair.
+fn run_engines(a: &BenchArgs, workers: usize) -> anyhow::Result<Rows> {
+    let (mut array, mut log, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..a.runs.max(1) {
+        let (l, _) = e2e_observed(a.txs, workers, None, false, StorageEngine::Log)?;
+        let (r, _) = e2e_observed(a.txs, workers, None, false, StorageEngine::Array)?;
+        ratio.push(r.tps / l.tps);
+        array.push(r.tps);
+        log.push(l.tps);
+    }
+    Ok(vec![
+        ("e2e_tps_array", median(array), "tx/s (device-array engine)"),
+        ("e2e_tps_log", median(log), "tx/s (log store)"),
+        (
+            "array_vs_log",
+            median(ratio),
+            "x (median of per-pair ratios; target >= 0.9)",
+        ),
+        ("cores", cores(), "cores on this machine"),
+    ])
+}
+
 /// Plain and observed runs alternate; the throughput ratio is taken per pair, and the
 /// observers' own CPU is reported as a share of the machine.
 fn run_observed(a: &BenchArgs, workers: usize) -> anyhow::Result<Rows> {
@@ -429,8 +456,8 @@ fn run_observed(a: &BenchArgs, workers: usize) -> anyhow::Result<Rows> {
     let mut ratio = Vec::new();
     let mut cpu_share = Vec::new();
     for _ in 0..a.runs.max(1) {
-        let (p, _) = e2e_observed(a.txs, workers, None, false)?;
-        let (o, obs) = e2e_observed(a.txs, workers, None, true)?;
+        let (p, _) = e2e_observed(a.txs, workers, None, false, StorageEngine::Array)?;
+        let (o, obs) = e2e_observed(a.txs, workers, None, true, StorageEngine::Array)?;
         ratio.push(o.tps / p.tps);
         plain.push(p.tps);
         observed.push(o.tps);

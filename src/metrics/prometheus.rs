@@ -273,12 +273,32 @@ pub fn render(r: &MetricsRegion) -> String {
     o.head(
         "gigacompute_storage_cache_hits_total",
         "counter",
-        "Account reads served from memory (overlay or index).",
+        "Account reads served from the accounts engine's memory.",
     );
     o.line(
         "gigacompute_storage_cache_hits_total",
         "",
         get(&rt.account_cache_hits),
+    );
+    o.head(
+        "gigacompute_storage_device_reads_total",
+        "counter",
+        "Read operations issued to the storage devices (account reads, scans).",
+    );
+    o.line(
+        "gigacompute_storage_device_reads_total",
+        "",
+        get(&rt.storage_device_reads),
+    );
+    o.head(
+        "gigacompute_storage_device_write_bytes_total",
+        "counter",
+        "Bytes written to the storage devices (records, superblocks, compaction).",
+    );
+    o.line(
+        "gigacompute_storage_device_write_bytes_total",
+        "",
+        get(&rt.storage_device_write_bytes),
     );
 
     let apps: Vec<_> = rt

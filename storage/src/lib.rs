@@ -46,6 +46,14 @@ pub enum StoreError {
     SlotOrder { slot: u64, last: u64 },
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    pub gets: u64,
+    pub cache_hits: u64,
+    pub device_reads: u64,
+    pub device_write_bytes: u64,
+}
+
 /// What a restart needs from the store besides the accounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
@@ -67,6 +75,9 @@ pub trait AccountsStore: Send + Sync {
 
     /// The transaction that prefetched `keys` left the queue: the cache may evict them.
     fn release(&self, _keys: &[Pubkey]) {}
+
+    /// Account reads since open, how many the cache served, and device I/O.
+    fn read_stats(&self) -> ReadStats;
 
     /// Make all `accounts` of `slot` and its `meta` durable and visible atomically. An account
     /// with zero lamports is deleted. On error nothing of the slot is visible, before or after

@@ -586,6 +586,21 @@ fn works_without_io_uring() {
     smoke(cfg);
 }
 
+#[test]
+fn works_with_sqpoll() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path(), 1, 4 << 20, 4096);
+    cfg.sqpoll_idle_ms = Some(5);
+    smoke(cfg.clone());
+    // Where the kernel refuses SQPOLL (unprivileged, old kernel) the store says so and uses
+    // pread/pwrite; either way the data is right.
+    let kind = ArrayStore::open(cfg).expect("open").stats().io_backend;
+    assert!(
+        kind == "io_uring+sqpoll" || kind == "pread/pwrite",
+        "{kind}"
+    );
+}
+
 /// The block-device path: a loop device over a file, opened with O_DIRECT. Root only (CI
 /// runs as root); elsewhere it says it was skipped.
 #[test]

@@ -36,6 +36,8 @@ class Node:
             f'[net]\nbind = "127.0.0.1:{self.tpu_port}"\n'
             f'[rpc]\nbind = "127.0.0.1:{self.rpc_port}"\n'
             f'[metrics]\nbind = "127.0.0.1:{self.metrics_port}"\n'
+            # The device-array engine on a small device file (tmpfs-backed /tmp keeps it in RAM).
+            f"[storage]\ndevice_bytes = {256 << 20}\n"
         )
         self.proc = None
         self.log = None

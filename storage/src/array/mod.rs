@@ -1184,6 +1184,22 @@ impl AccountsStore for ArrayStore {
         }
     }
 
+    fn read_stats(&self) -> crate::ReadStats {
+        let s = &self.shared;
+        let dev = |f: fn(&DeviceCounters) -> &AtomicU64| -> u64 {
+            s.devices
+                .iter()
+                .map(|d| f(&d.io.counters).load(Ordering::Relaxed))
+                .sum()
+        };
+        crate::ReadStats {
+            gets: s.gets.load(Ordering::Relaxed),
+            cache_hits: s.cache.counters.hits.load(Ordering::Relaxed),
+            device_reads: dev(|c| &c.reads),
+            device_write_bytes: dev(|c| &c.write_bytes),
+        }
+    }
+
     fn recovered(&self) -> Recovered {
         self.recovered.clone()
     }
