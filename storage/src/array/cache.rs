@@ -5,11 +5,12 @@
 //! needs stays; only when every resident account is marked does it evict a marked one
 //! (counted).
 
+use ahash::HashMap;
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const SHARDS: usize = 64;
@@ -254,8 +255,14 @@ impl Cache {
     pub fn clear(&self) {
         for s in &self.shards {
             let mut s = s.lock();
-            s.map.retain(|_, v| matches!(v, Slot::Loading { .. }));
-            s.clock.clear();
+            // Rebuilt rather than emptied in place: a drained map keeps its capacity.
+            let loading: HashMap<Pubkey, Slot> = s
+                .map
+                .drain()
+                .filter(|(_, v)| matches!(v, Slot::Loading { .. }))
+                .collect();
+            s.map = loading;
+            s.clock = VecDeque::new();
             s.bytes = 0;
         }
     }

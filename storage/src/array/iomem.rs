@@ -243,4 +243,38 @@ mod tests {
         drop(a);
         assert_eq!(m.alloc(1).as_ptr(), pa);
     }
+
+    /// As root: with 2 MiB pages reserved, the pool sits on them. Restores the reservation.
+    #[test]
+    fn pool_uses_reserved_hugepages() {
+        const NR: &str = "/proc/sys/vm/nr_hugepages";
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to reserve hugepages");
+            return;
+        }
+        let Ok(before) = std::fs::read_to_string(NR) else {
+            return;
+        };
+        let before: u64 = before.trim().parse().expect("page count");
+        let free = || -> u64 {
+            let info = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+            info.lines()
+                .find_map(|l| {
+                    l.strip_prefix("HugePages_Free:")
+                        .map(|v| v.trim().parse().expect("count"))
+                })
+                .unwrap_or(0)
+        };
+        let _ = std::fs::write(NR, format!("{}", before + 4));
+        let got = free() >= 2;
+        if got {
+            let m = IoMemory::new(4096, 65536, 16, 4);
+            assert!(m.hugepage_backed());
+            let mut b = m.alloc(4096);
+            b.as_mut()[0] = 1;
+        } else {
+            eprintln!("skipped: the kernel could not reserve 2 MiB pages (fragmented memory)");
+        }
+        std::fs::write(NR, format!("{before}")).expect("restore nr_hugepages");
+    }
 }

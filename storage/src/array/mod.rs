@@ -14,6 +14,7 @@ mod placement;
 mod scan;
 
 use crate::{AccountsStore, Recovered, StoreError};
+use ahash::HashSet;
 use cache::{Cache, Lookup};
 use device::{IoOp, OpKind};
 use fault::{FaultPlan, FaultyDevice};
@@ -25,7 +26,7 @@ use parking_lot::Mutex;
 use placement::Placement;
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

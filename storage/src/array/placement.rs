@@ -10,9 +10,9 @@
 //! - Everything else spreads over the remaining devices by key hash.
 
 use super::ArrayConfig;
+use ahash::HashMap;
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
-use std::collections::HashMap;
 
 const ALPHA: f64 = 0.3;
 
@@ -58,7 +58,7 @@ impl Placement {
             pinned,
             general,
             share: cfg.hot_app_share,
-            ewma: HashMap::new(),
+            ewma: HashMap::default(),
             hot: None,
         }
     }
@@ -68,7 +68,7 @@ impl Placement {
         if self.general.len() < 2 || accounts.is_empty() {
             return;
         }
-        let mut bytes: HashMap<Pubkey, f64> = HashMap::new();
+        let mut bytes: HashMap<Pubkey, f64> = HashMap::default();
         let mut total = 0.0;
         for (_, a) in accounts {
             let b = (a.data().len() + 128) as f64;

@@ -5,8 +5,8 @@ use super::index::Loc;
 use super::layout::{self, FLAG_META, FLAG_TOMBSTONE, Probe, Superblock, align_up};
 use super::{Shared, corrupt, io_err};
 use crate::StoreError;
+use ahash::HashMap;
 use device_ops::read_range;
-use std::collections::HashMap;
 
 pub struct Scanned {
     /// Live bytes per device per segment.
@@ -85,7 +85,7 @@ struct Winner {
 
 /// Rebuilds the index from every used segment of `sb`.
 pub fn rebuild(s: &Shared, sb: &Superblock) -> Result<Scanned, StoreError> {
-    let mut best: HashMap<[u8; 32], Winner> = HashMap::new();
+    let mut best: HashMap<[u8; 32], Winner> = HashMap::default();
     let mut metas: Vec<(u64, Loc, Vec<u8>)> = Vec::new();
     for (d, segs) in sb.segments.iter().enumerate() {
         for (i, st) in segs.iter().enumerate() {
