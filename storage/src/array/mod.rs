@@ -743,7 +743,14 @@ impl ArrayStore {
         let used = s.used_bytes.load(Ordering::Relaxed) as f64;
         let live = s.live_bytes.load(Ordering::Relaxed) as f64;
         let min = 4.0 * s.label.segment_bytes as f64;
-        if used < min || used <= s.cfg.max_space_amplification * live {
+        let over_bound = used >= min && used > s.cfg.max_space_amplification * live;
+        // Also reclaim when a device is about to run out of free segments, whatever the
+        // ratio: a nearly full device otherwise fails commits that stale data could make room for.
+        let scarce =
+            w.sb.segments
+                .iter()
+                .any(|segs| segs.iter().filter(|st| st.fill == 0).count() < 2);
+        if !over_bound && !scarce {
             return;
         }
         let Some((device, segment)) = w.space.victim(&w.sb) else {
