@@ -79,8 +79,6 @@ ring_entries = 256
 sqpoll_idle_ms = 0
 # O_DIRECT (bypass the page cache). Filesystems that refuse it (tmpfs) fall back, logged.
 direct_io = true
-# Bytes of writes per I/O round on one device: reads queued behind a commit wait at most one.
-write_round_bytes = 4194304
 # Compact when the space used exceeds this multiple of the live data (both engines).
 max_space_amplification = 2.0
 # An app (account owner program) writing more than this share of the bytes gets a device of
@@ -189,14 +187,13 @@ pub struct StorageConfig {
     pub ring_entries: u32,
     pub sqpoll_idle_ms: u32,
     pub direct_io: bool,
-    pub write_round_bytes: usize,
     pub max_space_amplification: f64,
     pub hot_app_share: f64,
     pub pinned_apps: Vec<PinnedApp>,
     pub log_compaction_min_bytes: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageEngine {
     Array,
@@ -291,7 +288,6 @@ impl Default for StorageConfig {
             ring_entries: 256,
             sqpoll_idle_ms: 0,
             direct_io: true,
-            write_round_bytes: 4 << 20,
             max_space_amplification: 2.0,
             hot_app_share: 0.5,
             pinned_apps: Vec::new(),

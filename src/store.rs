@@ -28,7 +28,6 @@ pub fn array_config(config: &Config) -> ArrayConfig {
         sqpoll_idle_ms: (st.sqpoll_idle_ms > 0).then_some(st.sqpoll_idle_ms),
         io_uring: st.io_uring,
         direct_io: st.direct_io,
-        write_round_bytes: st.write_round_bytes,
         max_space_amplification: st.max_space_amplification,
         meta_retention_slots: config.runtime.status_retention_slots,
         hot_app_share: st.hot_app_share,

@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// ratio.
     #[arg(long)]
     pub compare_engines: bool,
+    /// pipeline: the accounts engine (array or log).
+    #[arg(long, value_enum, default_value = "array")]
+    pub engine: crate::config::StorageEngine,
 }
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {

@@ -203,8 +203,13 @@ impl Observer {
 }
 
 /// `rate`: transactions per second to send at; `None` = as fast as the pipeline takes them.
-fn e2e_once(n: usize, workers: usize, rate: Option<f64>) -> anyhow::Result<E2e> {
-    e2e_observed(n, workers, rate, false, StorageEngine::Array).map(|(e, _)| e)
+fn e2e_once(
+    n: usize,
+    workers: usize,
+    rate: Option<f64>,
+    engine: StorageEngine,
+) -> anyhow::Result<E2e> {
+    e2e_observed(n, workers, rate, false, engine).map(|(e, _)| e)
 }
 
 fn e2e_observed(
@@ -345,10 +350,10 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         return run_engines(a, workers);
     }
     for _ in 0..a.runs.max(1) {
-        let r = e2e_once(a.txs, workers, None)?;
+        let r = e2e_once(a.txs, workers, None, a.engine)?;
         // Latency at half the measured saturation rate: what a client sees when the
         // appliance is not overloaded.
-        let half = e2e_once(a.txs / 2, workers, Some(r.tps / 2.0))?;
+        let half = e2e_once(a.txs / 2, workers, Some(r.tps / 2.0), a.engine)?;
         // The stages alone, same run, after the node has stopped.
         let w = workload::transfers(stage_txs.min(10_000), solana_hash::Hash::default());
         let s = super::sigverify::measure(&w.txs);

@@ -87,6 +87,9 @@ fn model_run(seed: u64, devices: usize, block: usize) {
             1 => {
                 let ks: Vec<Pubkey> = (0..8).map(|_| keys[rng.gen_range(0..keys.len())]).collect();
                 store.prefetch(&ks);
+                if rng.gen_bool(0.5) {
+                    store.flush_hints();
+                }
                 check(&store, &model, &ks);
                 store.release(&ks);
             }
@@ -451,6 +454,7 @@ fn read_faults_are_errors_never_data() {
         action: FaultAction::FlipBit(40),
     });
     store.prefetch(&[k]);
+    store.flush_hints();
     assert_eq!(
         store.get(&k).expect("read").map(|a| a.0.lamports()),
         Some(10)

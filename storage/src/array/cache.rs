@@ -179,20 +179,46 @@ impl Cache {
     /// a read in flight with it). `None` deletes.
     pub fn update(&self, key: &Pubkey, value: Option<(AccountSharedData, u64)>) {
         let mut s = self.shards[shard_of(key)].lock();
-        let waiters = match s.map.remove(key) {
-            Some(Slot::Ready { account, .. }) => {
-                s.bytes -= cost(&account);
-                Vec::new()
+        match (s.map.get_mut(key), value) {
+            // Resident: replaced in place, keeping its place on the clock.
+            (
+                Some(Slot::Ready {
+                    account,
+                    slot,
+                    referenced,
+                }),
+                Some((new, new_slot)),
+            ) => {
+                let (old_cost, new_cost) = (cost(account), cost(&new));
+                *account = new;
+                *slot = new_slot;
+                *referenced = true;
+                s.bytes = s.bytes - old_cost + new_cost;
+                self.evict_locked(&mut s);
             }
-            Some(Slot::Loading { waiters }) => waiters,
-            None => Vec::new(),
-        };
-        if let Some((account, slot)) = value {
-            self.put_locked(&mut s, key, account, slot);
+            (_, value) => {
+                let waiters = match s.map.remove(key) {
+                    Some(Slot::Ready { account, .. }) => {
+                        // Deleted; its clock entry is dropped when the hand reaches it.
+                        s.bytes -= cost(&account);
+                        Vec::new()
+                    }
+                    Some(Slot::Loading { waiters }) => waiters,
+                    None => Vec::new(),
+                };
+                if let Some((account, slot)) = value {
+                    self.put_locked(&mut s, key, account, slot);
+                }
+                for w in waiters {
+                    let _ = w.send(());
+                }
+            }
         }
-        for w in waiters {
-            let _ = w.send(());
-        }
+    }
+
+    #[cfg(test)]
+    fn clock_len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().clock.len()).sum()
     }
 
     fn put_locked(&self, s: &mut Shard, key: &Pubkey, account: AccountSharedData, slot: u64) {
@@ -309,6 +335,19 @@ mod tests {
         assert_eq!(cache.counters.evicted_queued.load(Ordering::Relaxed), 0);
         cache.release(&keys[0]);
         cache.release(&keys[1]);
+    }
+
+    #[test]
+    fn rewriting_an_account_does_not_grow_the_clock() {
+        let cache = Cache::new(1 << 20);
+        let k = Pubkey::new_unique();
+        for slot in 0..100 {
+            cache.update(&k, Some((acct(10), slot)));
+        }
+        assert_eq!(cache.clock_len(), 1);
+        cache.update(&k, None);
+        cache.update(&k, Some((acct(10), 101)));
+        assert!(cache.clock_len() <= 2);
     }
 
     #[test]

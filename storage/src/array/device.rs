@@ -103,10 +103,10 @@ pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Res
             .write(true)
             .create_new(true)
             .open(path)?;
-        // Allocate the blocks now so later data syncs carry no file-size metadata.
-        let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, create_bytes as libc::off_t) };
-        if r != 0 {
-            let e = std::io::Error::last_os_error();
+        // Write the whole file once: blocks that were only fallocated are "unwritten"
+        // extents, and the first write into each would turn every data sync into a
+        // filesystem journal commit. Overwrites of written blocks sync as plain data.
+        if let Err(e) = zero_fill(&f, path, create_bytes) {
             drop(f);
             let _ = std::fs::remove_file(path);
             return Err(e);
@@ -137,6 +137,47 @@ pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Res
     };
     let size = file.seek(SeekFrom::End(0))?;
     Ok(OpenedDevice { file, size, direct })
+}
+
+/// Allocates the file and, where O_DIRECT works, writes it through once with zeros, bypassing
+/// the page cache (so no writeback of the fill runs later, during traffic).
+fn zero_fill(f: &File, path: &Path, bytes: u64) -> std::io::Result<()> {
+    let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, bytes as libc::off_t) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let direct = match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(d) => d,
+        // tmpfs: no O_DIRECT, and no unwritten extents to convert either.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    const CHUNK: usize = 4 << 20;
+    let layout = std::alloc::Layout::from_size_align(CHUNK, 4096).expect("aligned layout");
+    let zeros = unsafe { std::alloc::alloc_zeroed(layout) };
+    assert!(!zeros.is_null(), "out of memory for the zero-fill buffer");
+    let buf = unsafe { std::slice::from_raw_parts(zeros, CHUNK) };
+    let mut at = 0;
+    let mut result = Ok(());
+    while at < bytes {
+        // The tail (a size that is not a multiple of 4 KiB) is left fallocated.
+        let n = ((bytes - at).min(CHUNK as u64) / 4096 * 4096) as usize;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = direct.write_all_at(&buf[..n], at) {
+            result = Err(e);
+            break;
+        }
+        at += n as u64;
+    }
+    unsafe { std::alloc::dealloc(zeros, layout) };
+    result?;
+    direct.sync_all()
 }
 
 /// io_uring backend: one ring, the I/O pool registered as fixed buffer 0, a batch submitted

@@ -1,10 +1,13 @@
 //! The in-memory index: pubkey → where the account's current record lies.
 //!
-//! Compactness is the point (target ≤ 48 bytes per account, overhead included). Pubkeys are
-//! uniformly distributed (ed25519 keys and SHA-256 derived addresses), so the first two bytes
-//! pick one of 65,536 shards and are not stored; each shard is a sorted vector of 38-byte
-//! entries (30 remaining key bytes + an 8-byte packed location) searched by bisection.
-//! Vectors grow by a quarter, so slack stays small; a shard has its own lock.
+//! Compactness is the point (target ≤ 48 bytes per account, overhead included). A key picks
+//! one of 65,536 shards by its first two bytes XOR a keyed hash (random per process) of the
+//! other 30; each shard is a sorted vector of 38-byte entries (those 30 bytes + an 8-byte
+//! packed location) searched by bisection. The two bytes are not stored: shard and the 30
+//! bytes determine the key. The keyed hash keeps shards balanced whatever the keys look like
+//! (sequential test keys, or addresses ground to share a prefix, which would otherwise pile
+//! into one shard and make inserts linear). Vectors grow by a quarter, so slack stays small;
+//! a shard has its own lock.
 
 use parking_lot::RwLock;
 
@@ -46,10 +49,7 @@ type Entry = [u8; ENTRY];
 
 pub struct Index {
     shards: Vec<RwLock<Vec<Entry>>>,
-}
-
-fn split(key: &[u8; 32]) -> (usize, &[u8]) {
-    (u16::from_be_bytes([key[0], key[1]]) as usize, &key[2..])
+    hasher: ahash::RandomState,
 }
 
 fn loc_of(e: &Entry) -> Loc {
@@ -67,13 +67,20 @@ impl Default for Index {
     fn default() -> Self {
         Index {
             shards: (0..SHARDS).map(|_| RwLock::new(Vec::new())).collect(),
+            hasher: ahash::RandomState::new(),
         }
     }
 }
 
 impl Index {
+    fn split<'k>(&self, key: &'k [u8; 32]) -> (usize, &'k [u8]) {
+        let rest = &key[2..];
+        let mix = self.hasher.hash_one(rest) as u16;
+        ((u16::from_be_bytes([key[0], key[1]]) ^ mix) as usize, rest)
+    }
+
     pub fn get(&self, key: &[u8; 32]) -> Option<Loc> {
-        let (s, rest) = split(key);
+        let (s, rest) = self.split(key);
         let v = self.shards[s].read();
         v.binary_search_by(|e| e[..REST].cmp(rest))
             .ok()
@@ -82,7 +89,7 @@ impl Index {
 
     /// Sets the location; returns the previous one.
     pub fn insert(&self, key: &[u8; 32], loc: Loc) -> Option<Loc> {
-        let (s, rest) = split(key);
+        let (s, rest) = self.split(key);
         let mut v = self.shards[s].write();
         match v.binary_search_by(|e| e[..REST].cmp(rest)) {
             Ok(i) => {
@@ -104,7 +111,7 @@ impl Index {
     /// Moves `key` from `from` to `to` only if it still lies at `from` (compaction loses the
     /// race to a newer write).
     pub fn relocate(&self, key: &[u8; 32], from: Loc, to: Loc) -> bool {
-        let (s, rest) = split(key);
+        let (s, rest) = self.split(key);
         let mut v = self.shards[s].write();
         match v.binary_search_by(|e| e[..REST].cmp(rest)) {
             Ok(i) if loc_of(&v[i]) == from => {
@@ -116,7 +123,7 @@ impl Index {
     }
 
     pub fn remove(&self, key: &[u8; 32]) -> Option<Loc> {
-        let (s, rest) = split(key);
+        let (s, rest) = self.split(key);
         let mut v = self.shards[s].write();
         let i = v.binary_search_by(|e| e[..REST].cmp(rest)).ok()?;
         Some(loc_of(&v.remove(i)))
@@ -169,6 +176,28 @@ mod tests {
         ] {
             assert_eq!(Loc::unpack(loc.pack()), loc);
         }
+    }
+
+    #[test]
+    fn sequential_keys_spread_over_the_shards() {
+        let idx = Index::default();
+        for i in 0..65_536u64 {
+            let mut k = [0u8; 32];
+            k[24..].copy_from_slice(&i.to_be_bytes());
+            idx.insert(
+                &k,
+                Loc {
+                    device: 0,
+                    offset: i * 16,
+                    len: 112,
+                },
+            );
+        }
+        let largest = idx.shards.iter().map(|s| s.read().len()).max().unwrap_or(0);
+        assert!(
+            largest < 16,
+            "a shard holds {largest} of 65,536 sequential keys"
+        );
     }
 
     #[test]

@@ -1,11 +1,10 @@
-//! One I/O thread per device, owning that device's ring. Callers hand it jobs (a batch of
-//! ops and a completion); each round it submits every waiting read and writes up to a byte
-//! budget together, so a commit's write burst is cut into rounds and reads queued behind it
-//! wait for at most one round of writes.
+//! One read thread per device, owning a ring of its own. Callers hand it jobs (a batch of ops
+//! and a completion); each round it submits everything waiting in one batch. Account reads
+//! (gets, prefetches, compaction scans) go here; slot commits write through the commit
+//! thread's own rings (`Shared::execute`), so reads never queue behind a commit's writes.
 
 use super::device::{DeviceIo, IoOp, OpKind};
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -32,24 +31,25 @@ pub struct DeviceCounters {
 pub struct IoThread {
     tx: Option<Sender<Job>>,
     handle: Option<JoinHandle<()>>,
-    pub counters: Arc<DeviceCounters>,
     pub kind: &'static str,
 }
 
 impl IoThread {
-    pub fn spawn(name: String, mut dev: Box<dyn DeviceIo>, write_budget: usize) -> IoThread {
+    pub fn spawn(
+        name: String,
+        mut dev: Box<dyn DeviceIo>,
+        counters: Arc<DeviceCounters>,
+    ) -> IoThread {
         let (tx, rx) = unbounded::<Job>();
-        let counters = Arc::new(DeviceCounters::default());
-        let c = counters.clone();
+        let c = counters;
         let kind = dev.kind();
         let handle = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(&mut *dev, &rx, write_budget, &c))
+            .spawn(move || run(&mut *dev, &rx, &c))
             .expect("spawn storage I/O thread");
         IoThread {
             tx: Some(tx),
             handle: Some(handle),
-            counters,
             kind,
         }
     }
@@ -89,56 +89,15 @@ impl Drop for IoThread {
     }
 }
 
-fn is_write(job: &Job) -> bool {
-    job.ops.iter().any(|o| o.kind != OpKind::Read)
-}
-
-fn run(dev: &mut dyn DeviceIo, rx: &Receiver<Job>, write_budget: usize, c: &DeviceCounters) {
-    let mut reads: VecDeque<Job> = VecDeque::new();
-    let mut writes: VecDeque<Job> = VecDeque::new();
-    loop {
-        if reads.is_empty() && writes.is_empty() {
-            match rx.recv() {
-                Ok(j) => push(j, &mut reads, &mut writes),
-                Err(_) => return,
-            }
-        }
-        while let Ok(j) = rx.try_recv() {
-            push(j, &mut reads, &mut writes);
-        }
-        let mut round: Vec<Job> = reads.drain(..).collect();
-        let mut budget = write_budget;
-        while let Some(w) = writes.front() {
-            let bytes: usize = w.ops.iter().map(IoOp::len).sum();
-            if bytes > budget && budget != write_budget {
-                break;
-            }
-            budget = budget.saturating_sub(bytes);
-            round.push(writes.pop_front().expect("front exists"));
-        }
+fn run(dev: &mut dyn DeviceIo, rx: &Receiver<Job>, c: &DeviceCounters) {
+    while let Ok(first) = rx.recv() {
+        let mut round = vec![first];
+        round.extend(rx.try_iter());
         let sizes: Vec<usize> = round.iter().map(|j| j.ops.len()).collect();
         let mut all: Vec<IoOp> = round.iter_mut().flat_map(|j| j.ops.drain(..)).collect();
         dev.execute(&mut all);
         c.rounds.fetch_add(1, Ordering::Relaxed);
-        for op in &all {
-            let n = op.len() as u64;
-            match op.kind {
-                OpKind::Read => {
-                    c.reads.fetch_add(1, Ordering::Relaxed);
-                    c.read_bytes.fetch_add(n, Ordering::Relaxed);
-                }
-                OpKind::Write => {
-                    c.writes.fetch_add(1, Ordering::Relaxed);
-                    c.write_bytes.fetch_add(n, Ordering::Relaxed);
-                }
-                OpKind::Sync => {
-                    c.syncs.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            if op.error().is_some() {
-                c.errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        record(c, &all);
         let mut it = all.into_iter();
         for (job, n) in round.into_iter().zip(sizes) {
             let ops: Vec<IoOp> = it.by_ref().take(n).collect();
@@ -147,10 +106,25 @@ fn run(dev: &mut dyn DeviceIo, rx: &Receiver<Job>, write_budget: usize, c: &Devi
     }
 }
 
-fn push(j: Job, reads: &mut VecDeque<Job>, writes: &mut VecDeque<Job>) {
-    if is_write(&j) {
-        writes.push_back(j)
-    } else {
-        reads.push_back(j)
+/// Adds executed ops to a device's counters.
+pub fn record(c: &DeviceCounters, ops: &[IoOp]) {
+    for op in ops {
+        let n = op.len() as u64;
+        match op.kind {
+            OpKind::Read => {
+                c.reads.fetch_add(1, Ordering::Relaxed);
+                c.read_bytes.fetch_add(n, Ordering::Relaxed);
+            }
+            OpKind::Write => {
+                c.writes.fetch_add(1, Ordering::Relaxed);
+                c.write_bytes.fetch_add(n, Ordering::Relaxed);
+            }
+            OpKind::Sync => {
+                c.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if op.error().is_some() {
+            c.errors.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }

@@ -3,7 +3,10 @@
 //! account cache, atomic slot commits through a checksummed superblock pair, and background
 //! compaction. storage/README.md states the invariants.
 
+mod appender;
 mod cache;
+mod compaction;
+mod config;
 pub mod device;
 pub mod fault;
 mod index;
@@ -11,148 +14,41 @@ mod io_thread;
 pub mod iomem;
 pub mod layout;
 mod placement;
+mod prefetch;
 mod scan;
+mod superblock_io;
 
 use crate::{AccountsStore, Recovered, StoreError};
 use ahash::HashSet;
 use cache::{Cache, Lookup};
-use device::{IoOp, OpKind};
-use fault::{FaultPlan, FaultyDevice};
+use device::IoOp;
+use fault::FaultyDevice;
 use index::{Index, Loc};
 use io_thread::IoThread;
-use iomem::{IoBuf, IoMemory};
+use iomem::IoMemory;
 use layout::{Label, Probe, RecordHeader, SegmentState, Superblock, align_up};
 use parking_lot::Mutex;
 use placement::Placement;
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use appender::Appender;
+use compaction::{Evacuation, Space};
+pub use config::{ArrayConfig, ArrayStats, DeviceSpec};
 pub use io_thread::DeviceCounters;
-
-/// One device of the array: a regular file (created with `create_bytes` if absent) or a
-/// block device (its whole size is used).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceSpec {
-    pub path: PathBuf,
-    pub create_bytes: u64,
-}
-
-#[derive(Clone)]
-pub struct ArrayConfig {
-    pub devices: Vec<DeviceSpec>,
-    /// I/O and packing unit: 512 or 4096.
-    pub block_size: usize,
-    /// Unit of allocation and compaction. Must hold the largest record (10 MiB account).
-    pub segment_bytes: u64,
-    /// Size of one write buffer (and of one segment-scan read).
-    pub chunk_bytes: usize,
-    pub cache_bytes: usize,
-    /// Block-sized buffers in the registered I/O pool (reads in flight).
-    pub read_buffers: usize,
-    /// Chunk-sized buffers in the pool (writes in flight).
-    pub write_buffers: usize,
-    pub ring_entries: u32,
-    pub sqpoll_idle_ms: Option<u32>,
-    pub io_uring: bool,
-    pub direct_io: bool,
-    /// Write bytes per I/O round on one device; reads queued behind a burst wait one round.
-    pub write_round_bytes: usize,
-    /// Compact when the space used exceeds this multiple of the live data.
-    pub max_space_amplification: f64,
-    pub meta_retention_slots: usize,
-    /// An app (account owner) writing more than this share of a slot's bytes gets its own
-    /// device(s) when there are at least two.
-    pub hot_app_share: f64,
-    /// Operator placement: this owner's accounts go to these device indexes.
-    pub pinned_apps: Vec<(Pubkey, Vec<usize>)>,
-    /// Tests: wrap device i with these faults.
-    pub faults: Vec<Option<Arc<FaultPlan>>>,
-}
-
-impl ArrayConfig {
-    /// One file-backed device in `dir`, defaults for everything else.
-    pub fn single_file(dir: &std::path::Path, bytes: u64) -> Self {
-        ArrayConfig {
-            devices: vec![DeviceSpec {
-                path: dir.join("accounts-0.dev"),
-                create_bytes: bytes,
-            }],
-            ..ArrayConfig::default()
-        }
-    }
-}
-
-impl Default for ArrayConfig {
-    fn default() -> Self {
-        ArrayConfig {
-            devices: Vec::new(),
-            block_size: 4096,
-            segment_bytes: 32 << 20,
-            chunk_bytes: 1 << 20,
-            cache_bytes: 256 << 20,
-            read_buffers: 1024,
-            write_buffers: 64,
-            ring_entries: 256,
-            sqpoll_idle_ms: None,
-            io_uring: true,
-            direct_io: true,
-            write_round_bytes: 4 << 20,
-            max_space_amplification: 2.0,
-            meta_retention_slots: 1024,
-            hot_app_share: 0.5,
-            pinned_apps: Vec::new(),
-            faults: Vec::new(),
-        }
-    }
-}
+use superblock_io::{format_label, read_superblock, segments_on, write_superblock};
 
 struct Device {
     path: String,
+    /// Reads: gets, prefetches, scans.
     io: IoThread,
+    /// Writes and syncs of slot commits, on the committing thread.
+    writer: Mutex<Box<dyn device::DeviceIo>>,
+    counters: Arc<DeviceCounters>,
     n_segments: u32,
-}
-
-/// Counters the runtime's metrics and the benchmark read.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct ArrayStats {
-    pub gets: u64,
-    pub cache_hits: u64,
-    pub sequenced_hits: u64,
-    pub sequenced_misses: u64,
-    /// Reads of one account that went to a device (sync misses and prefetches).
-    pub cold_reads: u64,
-    pub device_reads: u64,
-    pub device_read_bytes: u64,
-    pub device_write_bytes: u64,
-    pub evictions: u64,
-    pub evicted_queued: u64,
-    pub compactions: u64,
-    pub relocated_records: u64,
-    pub live_bytes: u64,
-    pub used_bytes: u64,
-    pub index_bytes: u64,
-    pub accounts: u64,
-    pub cache_bytes: u64,
-    pub io_backend: String,
-    pub hugepages: bool,
-    /// The app (account owner) holding a device of its own, and that device.
-    pub hot_app: Option<(Pubkey, usize)>,
-}
-
-/// Live-data accounting per segment, to pick compaction victims.
-struct Space {
-    live: Vec<Vec<u64>>,
-}
-
-/// A segment the compactor has read: its live records, to be rewritten by the next commit.
-struct Evacuation {
-    device: usize,
-    segment: u32,
-    records: Vec<(Loc, Vec<u8>)>,
 }
 
 struct Writer {
@@ -178,9 +74,12 @@ struct Shared {
     relocated: AtomicU64,
     live_bytes: AtomicU64,
     used_bytes: AtomicU64,
+    hints_dropped: AtomicU64,
 }
 
 pub struct ArrayStore {
+    // Dropped first: its thread holds a reference to `shared`.
+    prefetcher: prefetch::Prefetcher,
     shared: Arc<Shared>,
     writer: Mutex<Writer>,
     last_slot: Mutex<Option<u64>>,
@@ -256,6 +155,37 @@ impl Shared {
             Ok(Probe::Padding) => Ok(None),
             Err(reason) => Err(corrupt(dev, loc.offset, reason)),
         }
+    }
+
+    /// Runs each device's ops on its commit ring, devices in parallel, and reports the first
+    /// failure (a failed sync as `SyncFailed`).
+    fn execute(&self, mut per_device: Vec<(usize, Vec<IoOp>)>) -> Result<(), StoreError> {
+        per_device.retain(|(_, ops)| !ops.is_empty());
+        let run = |(d, ops): &mut (usize, Vec<IoOp>)| {
+            self.devices[*d].writer.lock().execute(ops);
+            io_thread::record(&self.devices[*d].counters, ops);
+        };
+        if per_device.len() == 1 {
+            run(&mut per_device[0]);
+        } else {
+            std::thread::scope(|sc| {
+                for job in per_device.iter_mut() {
+                    sc.spawn(move || run(job));
+                }
+            });
+        }
+        for (d, ops) in &per_device {
+            for op in ops {
+                if let Some(e) = op.error() {
+                    let path = self.devices[*d].path.clone();
+                    return Err(match op.kind {
+                        device::OpKind::Sync => StoreError::SyncFailed { path, source: e },
+                        _ => io_err(&path, op.offset, e),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One device read of one account record.
@@ -411,27 +341,36 @@ impl ArrayStore {
                     return Err(io_err(&p, 0, e));
                 }
             }
-            let mut dev = device::backend(
-                d.file,
-                cfg.ring_entries,
-                cfg.sqpoll_idle_ms,
-                &mem,
-                cfg.io_uring,
-            );
-            if let Some(Some(plan)) = cfg.faults.get(i) {
-                dev = Box::new(FaultyDevice {
-                    inner: dev,
-                    plan: plan.clone(),
-                });
-            }
+            // Two rings per device: one on its read thread, one for the committing thread.
+            let backend = |file: std::fs::File| {
+                let dev = device::backend(
+                    file,
+                    cfg.ring_entries,
+                    cfg.sqpoll_idle_ms,
+                    &mem,
+                    cfg.io_uring,
+                );
+                match cfg.faults.get(i) {
+                    Some(Some(plan)) => Box::new(FaultyDevice {
+                        inner: dev,
+                        plan: plan.clone(),
+                    }) as Box<dyn device::DeviceIo>,
+                    _ => dev,
+                }
+            };
+            let writer = backend(d.file.try_clone().map_err(|e| io_err(&p, 0, e))?);
+            let reader = backend(d.file);
             tracing::info!(
-                device = %p, index = i, backend = dev.kind(), direct = d.direct,
+                device = %p, index = i, backend = reader.kind(), direct = d.direct,
                 segments = seg_counts[i], "storage device opened"
             );
-            let io = IoThread::spawn(format!("gc-io-{i}"), dev, cfg.write_round_bytes);
+            let counters = Arc::new(DeviceCounters::default());
+            let io = IoThread::spawn(format!("gc-io-{i}"), reader, counters.clone());
             devices.push(Device {
                 path: p,
                 io,
+                writer: Mutex::new(writer),
+                counters,
                 n_segments: seg_counts[i],
             });
         }
@@ -448,6 +387,7 @@ impl ArrayStore {
             relocated: AtomicU64::new(0),
             live_bytes: AtomicU64::new(0),
             used_bytes: AtomicU64::new(0),
+            hints_dropped: AtomicU64::new(0),
         });
         let sb = if fresh {
             let sb = Superblock {
@@ -490,6 +430,7 @@ impl ArrayStore {
             last_slot: Mutex::new(sb.last_slot),
             recovered,
             poisoned: AtomicBool::new(false),
+            prefetcher: prefetch::Prefetcher::start(shared.clone()),
             shared,
             evacuation_rx,
             evacuation_tx,
@@ -502,7 +443,7 @@ impl ArrayStore {
         let dev = |f: fn(&DeviceCounters) -> &AtomicU64| -> u64 {
             s.devices
                 .iter()
-                .map(|d| f(&d.io.counters).load(Ordering::Relaxed))
+                .map(|d| f(&d.counters).load(Ordering::Relaxed))
                 .sum()
         };
         ArrayStats {
@@ -527,6 +468,12 @@ impl ArrayStore {
             hugepages: s.mem.hugepage_backed(),
             hot_app: self.writer.lock().placement.hot_app(),
         }
+    }
+
+    /// Waits until every prefetch and release hint given so far has been acted on (reads
+    /// submitted). Tests and benchmarks use it to order hints before reads.
+    pub fn flush_hints(&self) {
+        self.prefetcher.flush();
     }
 
     /// Empties the account cache (benchmarks measure cold reads after it).
@@ -636,29 +583,25 @@ impl ArrayStore {
         }
         // Data first, on every device; then its flush; then the superblock and its flush.
         let result = (|| {
-            let mut waits = Vec::new();
-            for a in appenders.iter_mut() {
-                for (offset, buf) in a.take_writes(bs) {
-                    waits.push((
-                        a.device,
-                        offset,
-                        submit(&s.devices[a.device].io, vec![IoOp::write(offset, buf)]),
-                    ));
-                }
-            }
-            wait_all(s, waits)?;
-            let syncs: Vec<_> = appenders
-                .iter()
-                .filter(|a| a.touched)
+            let writes: Vec<(usize, Vec<IoOp>)> = appenders
+                .iter_mut()
                 .map(|a| {
                     (
                         a.device,
-                        0,
-                        submit(&s.devices[a.device].io, vec![IoOp::sync()]),
+                        a.take_writes(bs)
+                            .into_iter()
+                            .map(|(o, b)| IoOp::write(o, b))
+                            .collect(),
                     )
                 })
                 .collect();
-            wait_all(s, syncs)?;
+            s.execute(writes)?;
+            let syncs = appenders
+                .iter()
+                .filter(|a| a.touched)
+                .map(|a| (a.device, vec![IoOp::sync()]))
+                .collect();
+            s.execute(syncs)?;
             write_superblock(s, &sb)
         })();
         if let Err(e) = result {
@@ -775,316 +718,6 @@ impl ArrayStore {
     }
 }
 
-/// Builds one device's writes for a slot: records packed into blocks, log-structured from the
-/// device's open segment, a new segment taken when it fills. Each run of consecutive bytes
-/// is written in chunk-sized buffers.
-struct Appender {
-    device: usize,
-    seg: Option<u32>,
-    pos: u64,
-    run_start: u64,
-    bufs: Vec<IoBuf>,
-    runs: Vec<(u64, Vec<IoBuf>)>,
-    touched: bool,
-}
-
-impl Appender {
-    fn new(device: usize, sb: &Superblock) -> Self {
-        let open = sb.open[device];
-        Appender {
-            device,
-            seg: (open != u32::MAX).then_some(open),
-            pos: 0,
-            run_start: 0,
-            bufs: Vec::new(),
-            runs: Vec::new(),
-            touched: false,
-        }
-    }
-
-    fn append(
-        &mut self,
-        s: &Shared,
-        sb: &mut Superblock,
-        slot: u64,
-        rec: &[u8],
-    ) -> Result<Loc, StoreError> {
-        let bs = s.bs();
-        let len = rec.len() as u64;
-        let foot = align_up(len, layout::RECORD_ALIGN as u64);
-        if foot > s.label.segment_bytes {
-            return Err(corrupt(
-                &s.devices[self.device].path,
-                0,
-                format!("record of {len} bytes exceeds the segment size"),
-            ));
-        }
-        if !self.touched {
-            self.touched = true;
-            if let Some(seg) = self.seg {
-                // Each slot starts on a fresh block: a committed block is never rewritten.
-                self.pos =
-                    s.segment_start(seg) + sb.segments[self.device][seg as usize].fill as u64;
-                self.run_start = self.pos;
-            }
-        }
-        loop {
-            if let Some(seg) = self.seg {
-                let end = s.segment_start(seg) + s.label.segment_bytes;
-                let in_block = self.pos % bs;
-                let mut at = self.pos;
-                // A record that fits a block never straddles one; a larger one starts a block.
-                if (foot <= bs && in_block + foot > bs) || (foot > bs && in_block != 0) {
-                    at = align_up(at, bs);
-                }
-                if at + foot <= end {
-                    self.pos = at;
-                    break;
-                }
-            }
-            self.close_run(bs);
-            let next = (0..s.devices[self.device].n_segments)
-                .find(|&i| sb.segments[self.device][i as usize].fill == 0 && Some(i) != self.seg)
-                .ok_or_else(|| StoreError::NoSpace {
-                    path: s.devices[self.device].path.clone(),
-                    slot,
-                })?;
-            // Mark it taken (one block) so a second new segment in this slot is another one.
-            sb.segments[self.device][next as usize] = SegmentState {
-                fill: bs as u32,
-                birth_slot: slot,
-            };
-            sb.open[self.device] = next;
-            self.seg = Some(next);
-            self.pos = s.segment_start(next);
-            self.run_start = self.pos;
-        }
-        let chunk = s.mem.chunk_bytes() as u64;
-        let mut off = self.pos - self.run_start;
-        let mut src = rec;
-        while !src.is_empty() {
-            let (bi, within) = ((off / chunk) as usize, (off % chunk) as usize);
-            while self.bufs.len() <= bi {
-                self.bufs.push(s.mem.alloc(chunk as usize));
-            }
-            let n = src.len().min(chunk as usize - within);
-            self.bufs[bi].as_mut()[within..within + n].copy_from_slice(&src[..n]);
-            src = &src[n..];
-            off += n as u64;
-        }
-        let loc = Loc {
-            device: self.device as u8,
-            offset: self.pos,
-            len: foot as u32,
-        };
-        self.pos += foot;
-        let seg = self.seg.expect("segment chosen");
-        let fill = align_up(self.pos - s.segment_start(seg), bs) as u32;
-        sb.segments[self.device][seg as usize].fill = fill;
-        Ok(loc)
-    }
-
-    /// Ends the run of consecutive bytes being built (a new segment starts another).
-    fn close_run(&mut self, bs: u64) {
-        let used = align_up(self.pos - self.run_start, bs) as usize;
-        let mut bufs = std::mem::take(&mut self.bufs);
-        if used == 0 || bufs.is_empty() {
-            return;
-        }
-        let chunk = bufs[0].capacity();
-        bufs.truncate(used.div_ceil(chunk));
-        let tail = used - (bufs.len() - 1) * chunk;
-        bufs.last_mut().expect("non-empty").set_len(tail);
-        self.runs.push((self.run_start, bufs));
-    }
-
-    /// The (offset, buffer) writes of this slot on this device.
-    fn take_writes(&mut self, bs: u64) -> Vec<(u64, IoBuf)> {
-        self.close_run(bs);
-        let mut out = Vec::new();
-        for (start, bufs) in std::mem::take(&mut self.runs) {
-            let mut off = start;
-            for b in bufs {
-                let n = b.len() as u64;
-                out.push((off, b));
-                off += n;
-            }
-        }
-        out
-    }
-}
-
-type Pending = crossbeam_channel::Receiver<Vec<IoOp>>;
-
-fn submit(io: &IoThread, ops: Vec<IoOp>) -> Pending {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    io.submit(
-        ops,
-        Box::new(move |ops| {
-            let _ = tx.send(ops);
-        }),
-    );
-    rx
-}
-
-fn wait_all(s: &Shared, waits: Vec<(usize, u64, Pending)>) -> Result<(), StoreError> {
-    let mut first = None;
-    for (d, offset, rx) in waits {
-        let ops = rx.recv().expect("I/O thread completes every job");
-        for op in &ops {
-            if let Some(e) = op.error() {
-                let path = s.devices[d].path.clone();
-                first.get_or_insert_with(|| match op.kind {
-                    OpKind::Sync => StoreError::SyncFailed { path, source: e },
-                    _ => io_err(&path, op.offset.max(offset), e),
-                });
-            }
-        }
-    }
-    first.map_or(Ok(()), Err)
-}
-
-fn segments_on(size: u64, label: &Label) -> u32 {
-    (size.saturating_sub(label.data_start) / label.segment_bytes).min(u32::MAX as u64 - 1) as u32
-}
-
-fn superblock_blocks(cfg_bs: u64, seg_counts: &[u32]) -> u64 {
-    align_up(Superblock::encoded_len(seg_counts) as u64, cfg_bs) / cfg_bs
-}
-
-fn format_label(
-    cfg: &ArrayConfig,
-    files: &[(String, device::OpenedDevice)],
-) -> Result<Label, StoreError> {
-    let bs = cfg.block_size as u64;
-    // Superblock size depends on segment counts, which depend on data_start: size it for the
-    // segments a device would have with no header at all (an upper bound).
-    let upper: Vec<u32> = files
-        .iter()
-        .map(|(_, d)| (d.size / cfg.segment_bytes) as u32)
-        .collect();
-    let sb_blocks = superblock_blocks(bs, &upper);
-    let data_start = align_up((1 + 2 * sb_blocks) * bs, 1 << 20);
-    for (p, d) in files {
-        if d.size < data_start + cfg.segment_bytes * 2 {
-            return Err(corrupt(
-                p,
-                0,
-                format!(
-                    "device of {} bytes is too small: needs at least {}",
-                    d.size,
-                    data_start + 2 * cfg.segment_bytes
-                ),
-            ));
-        }
-    }
-    Ok(Label {
-        array_id: rand::random(),
-        index: 0,
-        n_devices: files.len() as u32,
-        block_size: cfg.block_size as u32,
-        segment_bytes: cfg.segment_bytes,
-        n_segments: 0,
-        data_start,
-    })
-}
-
-fn superblock_region(s: &Shared) -> (u64, usize) {
-    let counts: Vec<u32> = s.devices.iter().map(|d| d.n_segments).collect();
-    let upper_blocks = (s.label.data_start / s.bs() - 1) / 2;
-    let need = superblock_blocks(s.bs(), &counts);
-    debug_assert!(need <= upper_blocks);
-    (s.bs(), (upper_blocks * s.bs()) as usize)
-}
-
-/// Writes the superblock into the copy its sequence number selects, then flushes device 0.
-fn write_superblock(s: &Shared, sb: &Superblock) -> Result<(), StoreError> {
-    let (first, copy_len) = superblock_region(s);
-    let offset = first + (sb.seq % 2) * copy_len as u64;
-    let len = Superblock::encoded_len(
-        &sb.segments
-            .iter()
-            .map(|v| v.len() as u32)
-            .collect::<Vec<_>>(),
-    );
-    let mut buf = s.mem.alloc(len);
-    sb.encode(buf.as_mut());
-    let io = &s.devices[0].io;
-    let ops = io.run_sync(vec![IoOp::write(offset, buf)]);
-    if let Some(e) = ops[0].error() {
-        return Err(io_err(&s.devices[0].path, offset, e));
-    }
-    let ops = io.run_sync(vec![IoOp::sync()]);
-    if let Some(e) = ops[0].error() {
-        return Err(StoreError::SyncFailed {
-            path: s.devices[0].path.clone(),
-            source: e,
-        });
-    }
-    Ok(())
-}
-
-/// The newer of the two valid superblock copies.
-fn read_superblock(s: &Shared, seg_counts: &[u32]) -> Result<Superblock, StoreError> {
-    let (first, copy_len) = superblock_region(s);
-    let len = Superblock::encoded_len(seg_counts);
-    let mut best: Option<Superblock> = None;
-    for copy in 0..2u64 {
-        let offset = first + copy * copy_len as u64;
-        let ops = s.devices[0]
-            .io
-            .run_sync(vec![IoOp::read(offset, s.mem.alloc(len))]);
-        if let Some(e) = ops[0].error() {
-            return Err(io_err(&s.devices[0].path, offset, e));
-        }
-        if let Some(sb) = Superblock::decode(ops[0].buf.as_ref().expect("buf").as_ref(), seg_counts)
-            && best.as_ref().is_none_or(|b| sb.seq > b.seq)
-        {
-            best = Some(sb);
-        }
-    }
-    best.ok_or_else(|| {
-        corrupt(
-            &s.devices[0].path,
-            first,
-            "both superblock copies are invalid",
-        )
-    })
-}
-
-impl Space {
-    fn add(&mut self, s: &Shared, device: usize, loc: Loc) {
-        let seg = s.segment_of(loc.offset) as usize;
-        let b = align_up(loc.len as u64, layout::RECORD_ALIGN as u64);
-        self.live[device][seg] += b;
-        s.live_bytes.fetch_add(b, Ordering::Relaxed);
-    }
-    fn sub(&mut self, s: &Shared, loc: Loc) {
-        let seg = s.segment_of(loc.offset) as usize;
-        let b = align_up(loc.len as u64, layout::RECORD_ALIGN as u64);
-        let v = &mut self.live[loc.device as usize][seg];
-        let d = b.min(*v);
-        *v -= d;
-        s.live_bytes.fetch_sub(d, Ordering::Relaxed);
-    }
-    /// The sealed segment with the least live data relative to its fill.
-    fn victim(&self, sb: &Superblock) -> Option<(usize, u32)> {
-        let mut best: Option<(f64, usize, u32)> = None;
-        for (d, segs) in sb.segments.iter().enumerate() {
-            for (i, st) in segs.iter().enumerate() {
-                if st.fill == 0 || sb.open[d] == i as u32 {
-                    continue;
-                }
-                let ratio = self.live[d][i] as f64 / st.fill as f64;
-                if ratio < 0.9 && best.is_none_or(|b| ratio < b.0) {
-                    best = Some((ratio, d, i as u32));
-                }
-            }
-        }
-        best.map(|(_, d, i)| (d, i))
-    }
-}
-
 impl AccountsStore for ArrayStore {
     fn get(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
         let s = &self.shared;
@@ -1109,55 +742,13 @@ impl AccountsStore for ArrayStore {
     }
 
     fn prefetch(&self, keys: &[Pubkey]) {
-        let s = &self.shared;
-        let mut by_dev: Vec<Vec<(Pubkey, Loc)>> = vec![Vec::new(); s.devices.len()];
-        for key in keys {
-            if !s.cache.queue(key) {
-                continue;
-            }
-            match s.index.get(&key.to_bytes()) {
-                Some(loc) => by_dev[loc.device as usize].push((*key, loc)),
-                None => s.cache.finish_load(key, None, || false),
-            }
-        }
-        for (d, reads) in by_dev.into_iter().enumerate() {
-            if reads.is_empty() {
-                continue;
-            }
-            let ops = reads
-                .iter()
-                .map(|(_, loc)| {
-                    let (start, len) = read_span(*loc, s.bs());
-                    IoOp::read(start, s.mem.alloc(len))
-                })
-                .collect();
-            let shared = self.shared.clone();
-            s.cold_reads
-                .fetch_add(reads.len() as u64, Ordering::Relaxed);
-            s.devices[d].io.submit(ops, Box::new(move |ops| {
-                for ((key, loc), op) in reads.iter().zip(ops) {
-                    let kb = key.to_bytes();
-                    let value = match (op.error(), op.buf) {
-                        (None, Some(buf)) => match shared.decode_at(*loc, op.offset, buf.as_ref(), &kb) {
-                            Ok(Some((h, data))) => Some((layout::to_account(&h, &data), h.slot)),
-                            Ok(None) => None,
-                            Err(e) => {
-                                tracing::error!(error = %e, "prefetch read found a corrupt record");
-                                None
-                            }
-                        },
-                        _ => None,
-                    };
-                    shared.cache.finish_load(key, value, || shared.index.get(&kb) == Some(*loc));
-                }
-            }));
-        }
+        self.prefetcher
+            .hint(&self.shared, prefetch::Hint::Queue(keys.to_vec()));
     }
 
     fn release(&self, keys: &[Pubkey]) {
-        for k in keys {
-            self.shared.cache.release(k);
-        }
+        self.prefetcher
+            .hint(&self.shared, prefetch::Hint::Release(keys.to_vec()));
     }
 
     fn commit_slot(
@@ -1197,7 +788,7 @@ impl AccountsStore for ArrayStore {
         let dev = |f: fn(&DeviceCounters) -> &AtomicU64| -> u64 {
             s.devices
                 .iter()
-                .map(|d| f(&d.io.counters).load(Ordering::Relaxed))
+                .map(|d| f(&d.counters).load(Ordering::Relaxed))
                 .sum()
         };
         crate::ReadStats {

@@ -1,0 +1,139 @@
+//! Sequencer-driven read-ahead. The runtime's hints (keys of a transaction entering or leaving
+//! the queue) go through a bounded channel to one `gc-prefetch` thread, so the bank thread pays
+//! a channel send, not cache and index work. That thread marks keys queued in the cache and
+//! submits one batch of reads per device for those not resident; completions decode into the
+//! cache on the I/O thread. A full channel drops the hint (counted): a dropped hint only costs
+//! a later cache miss.
+
+use super::Shared;
+use super::device::IoOp;
+use super::index::Loc;
+use super::{layout, read_span};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use solana_pubkey::Pubkey;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+
+const HINT_QUEUE: usize = 65_536;
+
+pub enum Hint {
+    Queue(Vec<Pubkey>),
+    Release(Vec<Pubkey>),
+    /// Answered once every earlier hint has been acted on (reads submitted, not completed).
+    Flush(Sender<()>),
+}
+
+pub struct Prefetcher {
+    tx: Option<Sender<Hint>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Prefetcher {
+    pub fn start(shared: Arc<Shared>) -> Prefetcher {
+        let (tx, rx) = bounded(HINT_QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("gc-prefetch".into())
+            .spawn(move || run(&shared, &rx))
+            .expect("spawn prefetch thread");
+        Prefetcher {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Never blocks: a full queue drops the hint.
+    pub fn hint(&self, shared: &Shared, h: Hint) {
+        let tx = self.tx.as_ref().expect("running");
+        if let Err(TrySendError::Full(_)) = tx.try_send(h) {
+            shared.hints_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every hint sent before has been acted on.
+    pub fn flush(&self) {
+        let (tx, rx) = bounded(1);
+        if self
+            .tx
+            .as_ref()
+            .expect("running")
+            .send(Hint::Flush(tx))
+            .is_ok()
+        {
+            let _ = rx.recv();
+        }
+    }
+}
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(s: &Arc<Shared>, rx: &Receiver<Hint>) {
+    while let Ok(h) = rx.recv() {
+        match h {
+            Hint::Queue(keys) => start_reads(s, &keys),
+            Hint::Release(keys) => {
+                for k in &keys {
+                    s.cache.release(k);
+                }
+            }
+            Hint::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+fn start_reads(s: &Arc<Shared>, keys: &[Pubkey]) {
+    let mut by_dev: Vec<Vec<(Pubkey, Loc)>> = vec![Vec::new(); s.devices.len()];
+    for key in keys {
+        if !s.cache.queue(key) {
+            continue;
+        }
+        match s.index.get(&key.to_bytes()) {
+            Some(loc) => by_dev[loc.device as usize].push((*key, loc)),
+            None => s.cache.finish_load(key, None, || false),
+        }
+    }
+    for (d, reads) in by_dev.into_iter().enumerate() {
+        if reads.is_empty() {
+            continue;
+        }
+        let ops = reads
+            .iter()
+            .map(|(_, loc)| {
+                let (start, len) = read_span(*loc, s.bs());
+                IoOp::read(start, s.mem.alloc(len))
+            })
+            .collect();
+        s.cold_reads
+            .fetch_add(reads.len() as u64, Ordering::Relaxed);
+        let shared = s.clone();
+        s.devices[d].io.submit(
+            ops,
+            Box::new(move |ops| {
+                for ((key, loc), op) in reads.iter().zip(ops) {
+                    let kb = key.to_bytes();
+                    let value = match (op.error(), op.buf) {
+                        (None, Some(buf)) => match shared.decode_at(*loc, op.offset, buf.as_ref(), &kb) {
+                            Ok(Some((h, data))) => Some((layout::to_account(&h, &data), h.slot)),
+                            Ok(None) => None,
+                            Err(e) => {
+                                tracing::error!(error = %e, "prefetch read found a corrupt record");
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    shared.cache.finish_load(key, value, || shared.index.get(&kb) == Some(*loc));
+                }
+            }),
+        );
+    }
+}
