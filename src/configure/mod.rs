@@ -8,6 +8,7 @@ mod cpu;
 mod hugepages;
 mod limits;
 mod nic;
+mod storage;
 mod sysctl;
 
 use crate::config::Config;
@@ -40,15 +41,17 @@ pub enum Stage {
     Nic,
     Limits,
     Sysctl,
+    Storage,
 }
 
 impl Stage {
-    const ALL: [Stage; 5] = [
+    const ALL: [Stage; 6] = [
         Stage::Hugepages,
         Stage::Cpu,
         Stage::Nic,
         Stage::Limits,
         Stage::Sysctl,
+        Stage::Storage,
     ];
 
     fn name(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Stage {
             Stage::Nic => "nic",
             Stage::Limits => "limits",
             Stage::Sysctl => "sysctl",
+            Stage::Storage => "storage",
         }
     }
 }
@@ -130,6 +134,7 @@ fn check_stage(stage: Stage, cfg: &Config) -> Vec<Finding> {
         Stage::Nic => nic::check(cfg),
         Stage::Limits => limits::check(),
         Stage::Sysctl => sysctl::check(cfg),
+        Stage::Storage => storage::check(cfg),
     }
 }
 
@@ -178,6 +183,8 @@ pub fn run(action: Action, cfg: &Config) -> anyhow::Result<i32> {
                     Stage::Nic => nic::init(cfg)?,
                     Stage::Limits => limits::init()?,
                     Stage::Sysctl => sysctl::init(cfg)?,
+                    // Blank devices are formatted by the appliance at first start.
+                    Stage::Storage => {}
                 }
                 tracing::info!(stage = s.name(), "applied");
             }
@@ -192,6 +199,7 @@ pub fn run(action: Action, cfg: &Config) -> anyhow::Result<i32> {
                     Stage::Nic => nic::fini()?,
                     Stage::Limits => limits::fini()?,
                     Stage::Sysctl => sysctl::fini()?,
+                    Stage::Storage => {}
                 }
                 tracing::info!(stage = s.name(), "restored");
             }

@@ -142,7 +142,7 @@ def test_configure_check_reports_every_stage_read_only(tmp_path):
     r = configure("check", env={"GIGACOMPUTE_STATE_DIR": str(state)})
     lines = r.stdout.splitlines()
     stages = {l.split()[0] for l in lines if l and not l.startswith(" ")}
-    assert stages == {"hugepages", "cpu", "nic", "limits", "sysctl"}, r.stdout
+    assert stages == {"hugepages", "cpu", "nic", "limits", "sysctl", "storage"}, r.stdout
     statuses = [l.split()[1] for l in lines if l and not l.startswith(" ")]
     assert set(statuses) <= {"PASS", "WARN", "FAIL"}
     assert r.returncode == (1 if "FAIL" in statuses else 0)
@@ -212,3 +212,28 @@ def test_hugepages_script_on_a_scratch_mount(tmp_path):
     finally:
         subprocess.run([script, "fini"], capture_output=True, env=env)
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_configure_check_storage_devices(tmp_path):
+    blank = tmp_path / "blank.dev"
+    blank.write_bytes(b"\0" * (256 << 20))
+    foreign = tmp_path / "foreign.dev"
+    foreign.write_bytes(b"ext4" * (64 << 20))
+    cfg = tmp_path / "gc.toml"
+    cfg.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        f'[storage]\ndevices = ["{blank}", "{foreign}", "{tmp_path / "new.dev"}", "/dev/gc-no-such-disk"]\n'
+        f"device_bytes = {256 << 20}\n"
+    )
+    r = configure("check", "storage", "--config", str(cfg))
+    out = r.stdout
+    assert r.returncode == 1, out
+    lines = [l for l in out.splitlines() if l.startswith("storage")]
+    by_dev = {d: next(l for l in lines if d in l) for d in ["#0", "#1", "#2", "#3"]}
+    # On tmpfs O_DIRECT is refused: a WARN instead of the label check.
+    assert " PASS " in by_dev["#0"] or " WARN " in by_dev["#0"], out
+    assert "blank" in by_dev["#0"] or "O_DIRECT" in by_dev["#0"], out
+    assert " FAIL " in by_dev["#1"] or "O_DIRECT" in by_dev["#1"], out
+    assert " PASS " in by_dev["#2"] and "will be created" in by_dev["#2"], out
+    assert " FAIL " in by_dev["#3"] and "no such block device" in by_dev["#3"], out
+    assert "io_uring" in out
