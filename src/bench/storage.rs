@@ -223,11 +223,14 @@ fn array_config(dir: &Path, a: &StorageArgs, device_bytes: u64) -> ArrayConfig {
 /// time through one io_uring: the ceiling for cold account reads.
 fn raw_iops(path: &Path, span: u64, n: usize, rng: &mut StdRng) -> anyhow::Result<f64> {
     let d = open_device(path, 0, true)?;
-    anyhow::ensure!(
-        d.direct,
-        "{} refuses O_DIRECT; put --dir on a real filesystem",
-        path.display()
-    );
+    if !d.direct {
+        // Still measured (the smoke test may run on tmpfs or overlayfs), but the figures then
+        // come from the page cache and say nothing about the device.
+        tracing::warn!(
+            path = %path.display(),
+            "the filesystem refuses O_DIRECT: raw and cold-read IOPS measure the page cache; put --dir on a real filesystem"
+        );
+    }
     let qd = 2 * QUEUE_DEPTH;
     let mem = IoMemory::new(4096, 1 << 20, qd, 1);
     let mut dev = UringDevice::new(d.file, qd as u32, None, &mem)?;
