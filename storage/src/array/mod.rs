@@ -5,6 +5,7 @@
 
 mod appender;
 mod cache;
+mod commit;
 mod compaction;
 mod config;
 pub mod device;
@@ -19,7 +20,6 @@ mod scan;
 mod superblock_io;
 
 use crate::{AccountsStore, Recovered, StoreError};
-use ahash::HashSet;
 use cache::{Cache, Lookup};
 use device::IoOp;
 use fault::FaultyDevice;
@@ -29,13 +29,12 @@ use iomem::IoMemory;
 use layout::{Label, Probe, RecordHeader, SegmentState, Superblock, align_up};
 use parking_lot::Mutex;
 use placement::Placement;
-use solana_account::{AccountSharedData, ReadableAccount};
+use solana_account::AccountSharedData;
 use solana_pubkey::Pubkey;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use appender::Appender;
 use compaction::{Evacuation, Space};
 pub use config::{ArrayConfig, ArrayStats, DeviceSpec};
 pub use io_thread::DeviceCounters;
@@ -494,227 +493,6 @@ impl ArrayStore {
                 Err(e) => tracing::error!(error = %e, "compaction read failed"),
             }
         }
-    }
-
-    fn commit_locked(
-        &self,
-        w: &mut Writer,
-        slot: u64,
-        accounts: &[(Pubkey, AccountSharedData)],
-        meta: &[u8],
-    ) -> Result<(), StoreError> {
-        let s = &*self.shared;
-        let bs = s.bs();
-        let mut sb = w.sb.clone();
-        sb.seq += 1;
-        sb.last_slot = Some(slot);
-        let mut appenders: Vec<Appender> = (0..s.devices.len())
-            .map(|d| Appender::new(d, &sb))
-            .collect();
-        let mut placed: Vec<(usize, Loc, bool)> = Vec::with_capacity(accounts.len());
-        w.placement.observe(accounts);
-        let written: HashSet<&Pubkey> = accounts.iter().map(|(k, _)| k).collect();
-        for (key, account) in accounts {
-            layout::encode_account(&mut w.scratch, key, slot, account);
-            let d = w.placement.device_for(account.owner(), key);
-            let loc = appenders[d].append(s, &mut sb, slot, &w.scratch)?;
-            placed.push((d, loc, account.lamports() == 0));
-        }
-        layout::encode_record(
-            &mut w.scratch,
-            &layout::meta_key(slot),
-            slot,
-            layout::FLAG_META,
-            0,
-            0,
-            &[0; 32],
-            meta,
-        );
-        let meta_dev = w.placement.meta_device();
-        let meta_loc = appenders[meta_dev].append(s, &mut sb, slot, &w.scratch)?;
-        // Rewrite what the compactor found live in its victim, unless this slot supersedes
-        // it; then the victim is free in the same superblock.
-        let mut moves = Vec::new();
-        let evac = w.evacuated.take();
-        if let Some(ev) = &evac {
-            // A tombstone must outlive every older version of its key. Those can only lie in
-            // segments born before the tombstone's slot: once none is left (but the victim),
-            // the tombstone can go.
-            let oldest_birth = w
-                .sb
-                .segments
-                .iter()
-                .enumerate()
-                .flat_map(|(d, v)| v.iter().enumerate().map(move |(i, st)| (d, i, st)))
-                .filter(|(d, i, st)| st.fill > 0 && !(*d == ev.device && *i as u32 == ev.segment))
-                .map(|(_, _, st)| st.birth_slot)
-                .min()
-                .unwrap_or(u64::MAX);
-            for (old, bytes) in &ev.records {
-                let Ok(Probe::Record(h)) = layout::decode_record(bytes) else {
-                    continue;
-                };
-                let still_live = if h.flags & layout::FLAG_META != 0 {
-                    w.metas.iter().any(|(_, l)| l == old)
-                } else if h.flags & layout::FLAG_TOMBSTONE != 0 {
-                    h.slot > oldest_birth
-                        && !written.contains(&Pubkey::new_from_array(h.key))
-                        && s.index.get(&h.key).is_none()
-                } else {
-                    !written.contains(&Pubkey::new_from_array(h.key))
-                        && s.index.get(&h.key) == Some(*old)
-                };
-                if !still_live {
-                    continue;
-                }
-                let d = if h.flags & layout::FLAG_META != 0 {
-                    meta_dev
-                } else {
-                    w.placement.device_for(
-                        &Pubkey::new_from_array(h.owner),
-                        &Pubkey::new_from_array(h.key),
-                    )
-                };
-                let new = appenders[d].append(s, &mut sb, slot, bytes)?;
-                moves.push((h.key, h.flags, *old, new));
-            }
-            let seg = &mut sb.segments[ev.device][ev.segment as usize];
-            *seg = SegmentState::default();
-        }
-        // Data first, on every device; then its flush; then the superblock and its flush.
-        let result = (|| {
-            let writes: Vec<(usize, Vec<IoOp>)> = appenders
-                .iter_mut()
-                .map(|a| {
-                    (
-                        a.device,
-                        a.take_writes(bs)
-                            .into_iter()
-                            .map(|(o, b)| IoOp::write(o, b))
-                            .collect(),
-                    )
-                })
-                .collect();
-            s.execute(writes)?;
-            let syncs = appenders
-                .iter()
-                .filter(|a| a.touched)
-                .map(|a| (a.device, vec![IoOp::sync()]))
-                .collect();
-            s.execute(syncs)?;
-            write_superblock(s, &sb)
-        })();
-        if let Err(e) = result {
-            // Nothing of this slot is referenced by a durable superblock. The victim stays
-            // evacuated for the next attempt.
-            w.evacuated = evac;
-            return Err(match e {
-                StoreError::NoSpace { path, .. } => StoreError::NoSpace { path, slot },
-                e => e,
-            });
-        }
-        // Durable: publish.
-        for ((key, account), (d, loc, tomb)) in accounts.iter().zip(&placed) {
-            let kb = key.to_bytes();
-            let old = if *tomb {
-                s.index.remove(&kb)
-            } else {
-                s.index.insert(&kb, *loc)
-            };
-            if let Some(old) = old {
-                w.space.sub(s, old);
-            }
-            if !*tomb {
-                w.space.add(s, *d, *loc);
-                s.cache.update(key, Some((account.clone(), slot)));
-            } else {
-                s.cache.update(key, None);
-            }
-        }
-        w.space.add(s, meta_dev, meta_loc);
-        w.metas.push_back((slot, meta_loc));
-        while w.metas.len() > s.cfg.meta_retention_slots {
-            let (_, l) = w.metas.pop_front().expect("non-empty");
-            w.space.sub(s, l);
-        }
-        let mut relocated = 0;
-        for (key, flags, old, new) in moves {
-            if flags & layout::FLAG_META != 0 {
-                if let Some(m) = w.metas.iter_mut().find(|(_, l)| *l == old) {
-                    m.1 = new;
-                    w.space.add(s, new.device as usize, new);
-                }
-            } else if flags & layout::FLAG_TOMBSTONE == 0 && s.index.relocate(&key, old, new) {
-                w.space.add(s, new.device as usize, new);
-            }
-            relocated += 1;
-        }
-        if let Some(ev) = evac {
-            w.space.live[ev.device][ev.segment as usize] = 0;
-            s.compactions.fetch_add(1, Ordering::Relaxed);
-            s.relocated.fetch_add(relocated, Ordering::Relaxed);
-        }
-        s.used_bytes.store(
-            sb.segments.iter().flatten().map(|x| x.fill as u64).sum(),
-            Ordering::Relaxed,
-        );
-        w.sb = sb;
-        Ok(())
-    }
-
-    /// Starts reading a compaction victim in the background when space amplification is over
-    /// the limit; collects a finished read.
-    fn maybe_compact(&self, w: &mut Writer) {
-        if w.compacting {
-            match self.evacuation_rx.try_recv() {
-                Ok(Ok(e)) => {
-                    w.compacting = false;
-                    w.evacuated = Some(e);
-                }
-                Ok(Err(e)) => {
-                    w.compacting = false;
-                    tracing::error!(error = %e, "compaction read failed; the segment stays in use");
-                }
-                Err(_) => {}
-            }
-            return;
-        }
-        if w.evacuated.is_some() {
-            return;
-        }
-        let s = &self.shared;
-        let used = s.used_bytes.load(Ordering::Relaxed) as f64;
-        let live = s.live_bytes.load(Ordering::Relaxed) as f64;
-        let min = 4.0 * s.label.segment_bytes as f64;
-        let over_bound = used >= min && used > s.cfg.max_space_amplification * live;
-        // Also reclaim when a device is about to run out of free segments, whatever the
-        // ratio: a nearly full device otherwise fails commits that stale data could make room for.
-        let scarce =
-            w.sb.segments
-                .iter()
-                .any(|segs| segs.iter().filter(|st| st.fill == 0).count() < 2);
-        if !over_bound && !scarce {
-            return;
-        }
-        let Some((device, segment)) = w.space.victim(&w.sb) else {
-            return;
-        };
-        w.compacting = true;
-        let shared = self.shared.clone();
-        let fill = w.sb.segments[device][segment as usize].fill;
-        let tx = self.evacuation_tx.clone();
-        std::thread::Builder::new()
-            .name("gc-compact".into())
-            .spawn(move || {
-                let r =
-                    scan::read_segment(&shared, device, segment, fill).map(|records| Evacuation {
-                        device,
-                        segment,
-                        records,
-                    });
-                let _ = tx.send(r);
-            })
-            .expect("spawn compaction thread");
     }
 }
 
