@@ -314,6 +314,14 @@ fn survives_kill_9_at_random_points() {
     );
 }
 
+/// The lamports of the fault tests' account `i`, `None` if absent.
+fn lamports(store: &ArrayStore, i: u64) -> Option<u64> {
+    store
+        .get(&crash_key(i))
+        .expect("read")
+        .map(|a| a.0.lamports())
+}
+
 fn armed(dir: &Path, plan: &Arc<FaultPlan>) -> ArrayConfig {
     let mut cfg = config(dir, 1, 8 << 20, 4096);
     cfg.faults = vec![Some(plan.clone())];
@@ -366,21 +374,9 @@ fn write_faults_fail_the_commit_and_lose_nothing_committed() {
         drop(store);
         let store = ArrayStore::open(config(dir.path(), 1, 8 << 20, 4096)).expect("reopen");
         assert_eq!(store.last_committed_slot(), Some(3));
-        assert_eq!(
-            store
-                .get(&crash_key(1))
-                .expect("read")
-                .map(|a| a.0.lamports()),
-            Some(10)
-        );
+        assert_eq!(lamports(&store, 1), Some(10));
         assert_eq!(store.get(&crash_key(2)).expect("read"), None);
-        assert_eq!(
-            store
-                .get(&crash_key(3))
-                .expect("read")
-                .map(|a| a.0.lamports()),
-            Some(30)
-        );
+        assert_eq!(lamports(&store, 3), Some(30));
     }
 }
 
@@ -405,13 +401,7 @@ fn a_failed_flush_poisons_the_store() {
     ));
     drop(store);
     let store = ArrayStore::open(config(dir.path(), 1, 8 << 20, 4096)).expect("reopen");
-    assert_eq!(
-        store
-            .get(&crash_key(1))
-            .expect("read")
-            .map(|a| a.0.lamports()),
-        Some(10)
-    );
+    assert_eq!(lamports(&store, 1), Some(10));
 }
 
 #[test]

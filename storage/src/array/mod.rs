@@ -187,6 +187,14 @@ impl Shared {
         Ok(())
     }
 
+    /// One counter summed over the devices.
+    fn device_total(&self, f: fn(&DeviceCounters) -> &AtomicU64) -> u64 {
+        self.devices
+            .iter()
+            .map(|d| f(&d.counters).load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// One device read of one account record.
     fn read_account(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
         let kb = key.to_bytes();
@@ -439,12 +447,7 @@ impl ArrayStore {
     pub fn stats(&self) -> ArrayStats {
         let s = &self.shared;
         let c = &s.cache.counters;
-        let dev = |f: fn(&DeviceCounters) -> &AtomicU64| -> u64 {
-            s.devices
-                .iter()
-                .map(|d| f(&d.counters).load(Ordering::Relaxed))
-                .sum()
-        };
+        let dev = |f| s.device_total(f);
         ArrayStats {
             gets: s.gets.load(Ordering::Relaxed),
             cache_hits: c.hits.load(Ordering::Relaxed),
@@ -563,12 +566,7 @@ impl AccountsStore for ArrayStore {
 
     fn read_stats(&self) -> crate::ReadStats {
         let s = &self.shared;
-        let dev = |f: fn(&DeviceCounters) -> &AtomicU64| -> u64 {
-            s.devices
-                .iter()
-                .map(|d| f(&d.counters).load(Ordering::Relaxed))
-                .sum()
-        };
+        let dev = |f| s.device_total(f);
         crate::ReadStats {
             gets: s.gets.load(Ordering::Relaxed),
             cache_hits: s.cache.counters.hits.load(Ordering::Relaxed),
