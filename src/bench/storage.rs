@@ -507,7 +507,7 @@ mod rocks {
 
     fn encode(k: &Pubkey, a: &AccountSharedData, out: &mut Vec<u8>) {
         // The same bytes our engine stores for the account.
-        storage::array::layout::encode_account(out, k, 0, a);
+        storage::array::layout::encode_account(out, k, 0, a, 0);
     }
 
     impl Peer {

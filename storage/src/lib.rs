@@ -7,6 +7,7 @@
 //! checksummed log in the data directory with the whole state indexed in memory.
 
 pub mod array;
+pub mod commitment;
 mod log_store;
 mod record;
 
@@ -95,4 +96,21 @@ pub trait AccountsStore: Send + Sync {
     fn last_committed_slot(&self) -> Option<u64>;
 
     fn account_count(&self) -> usize;
+
+    /// The state commitment of `slot` (default: the newest committed).
+    fn slot_commitment(
+        &self,
+        _slot: Option<u64>,
+    ) -> Result<commitment::SlotCommitment, commitment::ProofQueryError> {
+        Err(commitment::ProofQueryError::Unsupported("log"))
+    }
+
+    /// `key`'s state (or absence) at `slot` (default: the newest) with its proof.
+    fn prove(
+        &self,
+        _key: &Pubkey,
+        _slot: Option<u64>,
+    ) -> Result<commitment::AccountProof, commitment::ProofQueryError> {
+        Err(commitment::ProofQueryError::Unsupported("log"))
+    }
 }

@@ -9,6 +9,7 @@ use super::layout::{self, Probe, SegmentState};
 use super::superblock_io::write_superblock;
 use super::{ArrayStore, Writer, scan};
 use crate::StoreError;
+use crate::commitment::Commitment;
 use ahash::HashSet;
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
@@ -18,6 +19,31 @@ impl ArrayStore {
     pub(super) fn commit_locked(
         &self,
         w: &mut Writer,
+        commitment: &mut Commitment,
+        slot: u64,
+        accounts: &[(Pubkey, AccountSharedData)],
+        meta: &[u8],
+    ) -> Result<(), StoreError> {
+        let s = &*self.shared;
+        // The accounts' previous states leave the lattice hash (they are cached: the slot's
+        // transactions just read them).
+        let old = accounts
+            .iter()
+            .map(|(k, _)| s.current(k).map(|v| v.map(|(a, _)| a)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let staged = commitment.stage(slot, accounts, old);
+        let result = self.write_slot(w, &staged, slot, accounts, meta);
+        match result {
+            Ok(()) => commitment.publish(staged),
+            Err(_) => commitment.rollback(staged),
+        }
+        result
+    }
+
+    fn write_slot(
+        &self,
+        w: &mut Writer,
+        staged: &crate::commitment::Staged,
         slot: u64,
         accounts: &[(Pubkey, AccountSharedData)],
         meta: &[u8],
@@ -33,12 +59,15 @@ impl ArrayStore {
         let mut placed: Vec<(usize, Loc, bool)> = Vec::with_capacity(accounts.len());
         w.placement.observe(accounts);
         let written: HashSet<&Pubkey> = accounts.iter().map(|(k, _)| k).collect();
-        for (key, account) in accounts {
-            layout::encode_account(&mut w.scratch, key, slot, account);
+        for ((key, account), leaf) in accounts.iter().zip(&staged.positions) {
+            layout::encode_account(&mut w.scratch, key, slot, account, *leaf);
             let d = w.placement.device_for(account.owner(), key);
             let loc = appenders[d].append(s, &mut sb, slot, &w.scratch)?;
             placed.push((d, loc, account.lamports() == 0));
         }
+        let mut payload = Vec::with_capacity(crate::commitment::HEADER_BYTES + meta.len());
+        staged.header.encode(&mut payload);
+        payload.extend_from_slice(meta);
         layout::encode_record(
             &mut w.scratch,
             &layout::meta_key(slot),
@@ -47,7 +76,8 @@ impl ArrayStore {
             0,
             0,
             &[0; 32],
-            meta,
+            0,
+            &payload,
         );
         let meta_dev = w.placement.meta_device();
         let meta_loc = appenders[meta_dev].append(s, &mut sb, slot, &w.scratch)?;

@@ -2,6 +2,7 @@
 //! (`ArrayStats`).
 
 use super::fault::FaultPlan;
+use crate::commitment::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,7 +35,10 @@ pub struct ArrayConfig {
     pub direct_io: bool,
     /// Compact when the space used exceeds this multiple of the live data.
     pub max_space_amplification: f64,
+    /// Slot metadata records kept (at least the commitment's window).
     pub meta_retention_slots: usize,
+    /// State roots kept and memory for older-slot proofs.
+    pub commitment: CommitmentConfig,
     /// An app (account owner) writing more than this share of a slot's bytes gets its own
     /// device(s) when there are at least two.
     pub hot_app_share: f64,
@@ -73,6 +77,7 @@ impl Default for ArrayConfig {
             direct_io: true,
             max_space_amplification: 2.0,
             meta_retention_slots: 1024,
+            commitment: CommitmentConfig::default(),
             hot_app_share: 0.5,
             pinned_apps: Vec::new(),
             faults: Vec::new(),

@@ -4,7 +4,8 @@
 //! every device:  block 0 label | (device 0 only: superblock copy A, copy B) | segments from data_start
 //! record (16-byte aligned, never straddles a block unless larger than one):
 //!   0 magic u32 | 4 crc32c u32 (bytes 8..len) | 8 len u32 (header + data) | 12 flags u32
-//!  16 slot u64 | 24 lamports u64 | 32 rent_epoch u64 | 40 pubkey [32] | 72 owner [32] | 104 data
+//!  16 slot u64 | 24 lamports u64 | 32 rent_epoch u64 | 40 pubkey [32] | 72 owner [32]
+//! 104 leaf u32 (the account's position in the state tree) | 108 reserved u32 | 112 data
 //! ```
 //! All integers little-endian. A zero magic where a record could start means "rest of this
 //! block is padding".
@@ -13,7 +14,7 @@ use solana_account::{Account, AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
 
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"AGCR");
-pub const RECORD_HEADER: usize = 104;
+pub const RECORD_HEADER: usize = 112;
 pub const RECORD_ALIGN: usize = 16;
 pub const FLAG_EXECUTABLE: u32 = 1;
 pub const FLAG_TOMBSTONE: u32 = 2;
@@ -23,7 +24,8 @@ pub const MAX_ACCOUNT_DATA: usize = 10 * 1024 * 1024;
 
 const LABEL_MAGIC: u64 = u64::from_le_bytes(*b"GCARRAY1");
 const SUPER_MAGIC: u64 = u64::from_le_bytes(*b"GCSUPER1");
-pub const LAYOUT_VERSION: u32 = 1;
+/// 2: records carry their state-tree leaf position; slot metadata its state commitment.
+pub const LAYOUT_VERSION: u32 = 2;
 
 pub fn align_up(v: u64, a: u64) -> u64 {
     v.div_ceil(a) * a
@@ -48,6 +50,7 @@ pub struct RecordHeader {
     pub rent_epoch: u64,
     pub key: [u8; 32],
     pub owner: [u8; 32],
+    pub leaf: u32,
 }
 
 /// Encodes an account (or a tombstone, or a slot metadata blob) into `out`, replacing it.
@@ -59,6 +62,7 @@ pub fn encode_record(
     lamports: u64,
     rent_epoch: u64,
     owner: &[u8; 32],
+    leaf: u32,
     data: &[u8],
 ) {
     out.clear();
@@ -73,12 +77,20 @@ pub fn encode_record(
     out.extend_from_slice(&rent_epoch.to_le_bytes());
     out.extend_from_slice(key);
     out.extend_from_slice(owner);
+    out.extend_from_slice(&leaf.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(data);
     let crc = crc32c::crc32c(&out[8..]);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
-pub fn encode_account(out: &mut Vec<u8>, key: &Pubkey, slot: u64, account: &AccountSharedData) {
+pub fn encode_account(
+    out: &mut Vec<u8>,
+    key: &Pubkey,
+    slot: u64,
+    account: &AccountSharedData,
+    leaf: u32,
+) {
     let (flags, data) = if account.lamports() == 0 {
         (FLAG_TOMBSTONE, &[][..])
     } else {
@@ -95,6 +107,7 @@ pub fn encode_account(out: &mut Vec<u8>, key: &Pubkey, slot: u64, account: &Acco
         account.lamports(),
         account.rent_epoch(),
         &account.owner().to_bytes(),
+        leaf,
         data,
     );
 }
@@ -155,6 +168,7 @@ pub fn decode_record(buf: &[u8]) -> Result<Probe, String> {
         rent_epoch: u64_at(buf, 32),
         key: buf[40..72].try_into().expect("32 bytes"),
         owner: buf[72..104].try_into().expect("32 bytes"),
+        leaf: u32_at(buf, 104),
     }))
 }
 
@@ -211,7 +225,8 @@ impl Label {
         }
         if u32_at(block, 48) != LAYOUT_VERSION {
             return Err(format!(
-                "layout version {} not supported",
+                "layout version {} not supported (this build reads version {LAYOUT_VERSION}); \
+                 move the data directory aside and let the appliance create a new one",
                 u32_at(block, 48)
             ));
         }
@@ -334,14 +349,15 @@ mod tests {
             99,
             3,
             &[9; 32],
+            77,
             b"hello",
         );
         let Ok(Probe::Record(h)) = decode_record(&buf) else {
             panic!("decodes")
         };
         assert_eq!(
-            (h.slot, h.lamports, h.rent_epoch, h.key, h.owner),
-            (42, 99, 3, [7; 32], [9; 32])
+            (h.slot, h.lamports, h.rent_epoch, h.key, h.owner, h.leaf),
+            (42, 99, 3, [7; 32], [9; 32], 77)
         );
         assert_eq!(&buf[RECORD_HEADER..h.len as usize], b"hello");
         for bit in 0..buf.len() * 8 {

@@ -19,6 +19,7 @@ mod prefetch;
 mod scan;
 mod superblock_io;
 
+use crate::commitment::{AccountProof, Commitment, ProofQueryError, SlotCommitment};
 use crate::{AccountsStore, Recovered, StoreError};
 use cache::{Cache, Lookup};
 use device::IoOp;
@@ -27,7 +28,7 @@ use index::{Index, Loc};
 use io_thread::IoThread;
 use iomem::IoMemory;
 use layout::{Label, Probe, RecordHeader, SegmentState, Superblock, align_up};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use placement::Placement;
 use solana_account::AccountSharedData;
 use solana_pubkey::Pubkey;
@@ -80,6 +81,9 @@ pub struct ArrayStore {
     // Dropped first: its thread holds a reference to `shared`.
     prefetcher: prefetch::Prefetcher,
     shared: Arc<Shared>,
+    /// Taken for writing by a whole slot commit, so a proof never sees a slot that is not
+    /// yet durable (or accounts of another slot than its root).
+    commitment: RwLock<Commitment>,
     writer: Mutex<Writer>,
     last_slot: Mutex<Option<u64>>,
     recovered: Recovered,
@@ -193,6 +197,14 @@ impl Shared {
             .iter()
             .map(|d| f(&d.counters).load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// The committed state of `key`, not counted as a client read (commits and proofs).
+    fn current(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
+        match self.cache.lookup(key, false) {
+            Lookup::Hit(a, slot) => Ok(Some((a, slot))),
+            _ => self.read_account(key),
+        }
     }
 
     /// One device read of one account record.
@@ -413,9 +425,24 @@ impl ArrayStore {
         };
         let scanned = scan::rebuild(&shared, &sb)?;
         let metas: VecDeque<(u64, Loc)> = scanned.metas.iter().map(|(s, l, _)| (*s, *l)).collect();
+        let mut headers = Vec::with_capacity(scanned.metas.len());
+        let mut slot_metas = Vec::with_capacity(scanned.metas.len());
+        for (slot, loc, payload) in scanned.metas {
+            let (header, runtime_meta) = SlotCommitment::decode(&payload).map_err(|r| {
+                corrupt(
+                    &shared.devices[loc.device as usize].path,
+                    loc.offset,
+                    format!("slot {slot}: {r}"),
+                )
+            })?;
+            headers.push(header);
+            slot_metas.push((slot, runtime_meta.to_vec()));
+        }
+        let commitment = Commitment::recover(shared.cfg.commitment, scanned.leaves, headers)
+            .map_err(|r| corrupt(&shared.devices[0].path, 0, r))?;
         let recovered = Recovered {
             last_slot: sb.last_slot,
-            slot_metas: scanned.metas.into_iter().map(|(s, _, b)| (s, b)).collect(),
+            slot_metas,
         };
         let used: u64 = sb.segments.iter().flatten().map(|s| s.fill as u64).sum();
         shared.used_bytes.store(used, Ordering::Relaxed);
@@ -425,6 +452,7 @@ impl ArrayStore {
         let placement = Placement::new(&shared.cfg);
         let (evacuation_tx, evacuation_rx) = crossbeam_channel::bounded(1);
         Ok(ArrayStore {
+            commitment: RwLock::new(commitment),
             writer: Mutex::new(Writer {
                 sb: sb.clone(),
                 space: Space { live: scanned.live },
@@ -548,7 +576,8 @@ impl AccountsStore for ArrayStore {
             return Err(StoreError::SlotOrder { slot, last: l });
         }
         let mut w = self.writer.lock();
-        match self.commit_locked(&mut w, slot, accounts, meta) {
+        let mut commitment = self.commitment.write();
+        match self.commit_locked(&mut w, &mut commitment, slot, accounts, meta) {
             Ok(()) => {
                 *last = Some(slot);
                 self.maybe_compact(&mut w);
@@ -585,5 +614,25 @@ impl AccountsStore for ArrayStore {
 
     fn account_count(&self) -> usize {
         self.shared.index.len()
+    }
+
+    fn slot_commitment(&self, slot: Option<u64>) -> Result<SlotCommitment, ProofQueryError> {
+        let c = self.commitment.read();
+        let newest = c.latest().ok_or(ProofQueryError::NoSlot)?.slot;
+        let slot = slot.unwrap_or(newest);
+        c.header(slot)
+            .cloned()
+            .ok_or_else(|| ProofQueryError::NotRetained {
+                slot,
+                oldest: c.oldest_header().unwrap_or(newest),
+                newest,
+            })
+    }
+
+    fn prove(&self, key: &Pubkey, slot: Option<u64>) -> Result<AccountProof, ProofQueryError> {
+        let c = self.commitment.read();
+        c.prove(key, slot, |k| {
+            self.shared.current(k).map(|v| v.map(|(a, _)| a))
+        })
     }
 }

@@ -2,9 +2,12 @@
 //! write by slot wins; tombstones delete); the compactor reads a victim's live records.
 
 use super::index::Loc;
-use super::layout::{self, FLAG_META, FLAG_TOMBSTONE, Probe, Superblock, align_up};
+use super::layout::{
+    self, FLAG_EXECUTABLE, FLAG_META, FLAG_TOMBSTONE, Probe, Superblock, align_up,
+};
 use super::{Shared, corrupt, io_err};
 use crate::StoreError;
+use crate::commitment::Entry;
 use ahash::HashMap;
 use device_ops::read_range;
 
@@ -13,6 +16,8 @@ pub struct Scanned {
     pub live: Vec<Vec<u64>>,
     /// Retained slot metadata, oldest first.
     pub metas: Vec<(u64, Loc, Vec<u8>)>,
+    /// Every live account's state-tree leaf: (position, key and account hash).
+    pub leaves: Vec<(u32, Entry)>,
 }
 
 mod device_ops {
@@ -81,6 +86,18 @@ struct Winner {
     slot: u64,
     loc: Loc,
     tombstone: bool,
+    leaf: u32,
+    account_hash: [u8; 32],
+}
+
+fn record_account_hash(h: &layout::RecordHeader, bytes: &[u8]) -> [u8; 32] {
+    stateproof::account_hash(&stateproof::AccountState {
+        lamports: h.lamports,
+        rent_epoch: h.rent_epoch,
+        owner: h.owner,
+        executable: h.flags & FLAG_EXECUTABLE != 0,
+        data: &bytes[layout::RECORD_HEADER..],
+    })
 }
 
 /// Rebuilds the index from every used segment of `sb`.
@@ -97,23 +114,36 @@ pub fn rebuild(s: &Shared, sb: &Superblock) -> Result<Scanned, StoreError> {
                     metas.push((h.slot, loc, bytes[layout::RECORD_HEADER..].to_vec()));
                     return;
                 }
+                if best.get(&h.key).is_some_and(|b| b.slot >= h.slot) {
+                    return;
+                }
+                let tombstone = h.flags & FLAG_TOMBSTONE != 0;
                 let w = Winner {
                     slot: h.slot,
                     loc,
-                    tombstone: h.flags & FLAG_TOMBSTONE != 0,
+                    tombstone,
+                    leaf: h.leaf,
+                    account_hash: if tombstone {
+                        [0; 32]
+                    } else {
+                        record_account_hash(h, bytes)
+                    },
                 };
-                match best.get(&h.key) {
-                    Some(b) if b.slot >= h.slot => {}
-                    _ => {
-                        best.insert(h.key, w);
-                    }
-                }
+                best.insert(h.key, w);
             })?;
         }
     }
     let mut live: Vec<Vec<u64>> = sb.segments.iter().map(|v| vec![0; v.len()]).collect();
+    let mut leaves = Vec::with_capacity(best.len());
     for (key, w) in best {
         if !w.tombstone {
+            leaves.push((
+                w.leaf,
+                Entry {
+                    key,
+                    account_hash: w.account_hash,
+                },
+            ));
             s.index.insert(&key, w.loc);
             live[w.loc.device as usize][s.segment_of(w.loc.offset) as usize] += w.loc.len as u64;
         }
@@ -127,7 +157,11 @@ pub fn rebuild(s: &Shared, sb: &Superblock) -> Result<Scanned, StoreError> {
     for (_, loc, _) in &metas {
         live[loc.device as usize][s.segment_of(loc.offset) as usize] += loc.len as u64;
     }
-    Ok(Scanned { live, metas })
+    Ok(Scanned {
+        live,
+        metas,
+        leaves,
+    })
 }
 
 /// Every record of a compaction victim with its location (liveness is decided at commit).
