@@ -89,6 +89,11 @@ hot_app_share = 0.5
 #   program = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 #   devices = [1]
 pinned_apps = []
+# State commitment (array engine): slots whose state root and lattice hash getSlotHeader
+# serves, and memory for the per-slot undo records that getAccountWithProof needs to prove
+# at an older slot than the newest (the newest is always provable), MiB.
+proof_window_slots = 1024
+proof_history_mib = 1024
 # Log engine: never compact a log smaller than this, bytes.
 log_compaction_min_bytes = 67108864
 
@@ -191,6 +196,8 @@ pub struct StorageConfig {
     pub hot_app_share: f64,
     pub pinned_apps: Vec<PinnedApp>,
     pub log_compaction_min_bytes: u64,
+    pub proof_window_slots: usize,
+    pub proof_history_mib: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -292,6 +299,8 @@ impl Default for StorageConfig {
             hot_app_share: 0.5,
             pinned_apps: Vec::new(),
             log_compaction_min_bytes: 64 << 20,
+            proof_window_slots: 1024,
+            proof_history_mib: 1024,
         }
     }
 }
@@ -391,6 +400,10 @@ impl Config {
         anyhow::ensure!(
             st.devices.len() <= 32,
             "storage.devices: at most 32 devices"
+        );
+        anyhow::ensure!(
+            (1..=1 << 20).contains(&st.proof_window_slots),
+            "storage.proof_window_slots must be 1..=1048576"
         );
         for p in &st.pinned_apps {
             anyhow::ensure!(

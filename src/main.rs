@@ -6,6 +6,7 @@ mod configure;
 mod keys;
 mod metrics;
 mod monitor;
+mod proof_json;
 mod rpc;
 mod store;
 mod topology;
@@ -60,10 +61,29 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// Light-client tools for state proofs.
+    Proof {
+        #[command(subcommand)]
+        command: ProofCommand,
+    },
     /// Benchmarks: print a table; with --json, one JSON object as the last line.
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProofCommand {
+    /// Check a getAccountWithProof response against a state root you trust (from
+    /// getSlotHeader). Exit 0 verified, 1 rejected (the reason is printed).
+    Verify {
+        /// The slot's state root, 64 hex digits.
+        #[arg(long)]
+        root: String,
+        /// The JSON-RPC response (or its `value`); `-` reads stdin.
+        #[arg(long)]
+        proof: PathBuf,
     },
 }
 
@@ -102,6 +122,9 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command),
+        Command::Proof {
+            command: ProofCommand::Verify { root, proof },
+        } => verify_proof(&root, &proof),
         Command::Configure { action, config } => {
             let cfg = match config {
                 Some(p) => Config::load(&p)?,
@@ -123,6 +146,34 @@ fn main() -> Result<()> {
                 cfg.data_dir = d;
             }
             monitor::run(metrics::MetricsRegion::open(&cfg.data_dir)?, frames)
+        }
+    }
+}
+
+fn verify_proof(root: &str, path: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    let root = proof_json::parse_hash(root).context("--root")?;
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text).context("proof file is not JSON")?;
+    #[allow(clippy::print_stdout)]
+    match proof_json::verify(&root, &doc) {
+        Ok(v) => {
+            match v.account {
+                Some((lamports, owner, len)) => println!(
+                    "verified: {} holds {lamports} lamports, owner {owner}, {len} data bytes at slot {}",
+                    v.pubkey, v.slot
+                ),
+                None => println!("verified: {} does not exist at slot {}", v.pubkey, v.slot),
+            }
+            Ok(())
+        }
+        Err(e) => {
+            println!("rejected: {e:#}");
+            std::process::exit(1);
         }
     }
 }

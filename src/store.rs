@@ -3,6 +3,7 @@
 use crate::config::{Config, StorageEngine};
 use solana_pubkey::Pubkey;
 use std::sync::Arc;
+use storage::commitment::CommitmentConfig;
 use storage::{AccountsStore, ArrayConfig, ArrayStore, DeviceSpec, LogStore, LogStoreConfig};
 
 /// The device array as configured: the listed devices, or one file in the data directory.
@@ -29,7 +30,14 @@ pub fn array_config(config: &Config) -> ArrayConfig {
         io_uring: st.io_uring,
         direct_io: st.direct_io,
         max_space_amplification: st.max_space_amplification,
-        meta_retention_slots: config.runtime.status_retention_slots,
+        meta_retention_slots: config
+            .runtime
+            .status_retention_slots
+            .max(st.proof_window_slots),
+        commitment: CommitmentConfig {
+            window_slots: st.proof_window_slots,
+            history_bytes: st.proof_history_mib << 20,
+        },
         hot_app_share: st.hot_app_share,
         pinned_apps: st
             .pinned_apps

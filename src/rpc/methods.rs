@@ -44,7 +44,7 @@ fn param<'a>(params: &'a [Value], i: usize, name: &str) -> Result<&'a Value, Rpc
         .ok_or_else(|| RpcError::invalid_params(format!("missing parameter `{name}`")))
 }
 
-fn pubkey_param(params: &[Value], i: usize) -> Result<Pubkey, RpcError> {
+pub(super) fn pubkey_param(params: &[Value], i: usize) -> Result<Pubkey, RpcError> {
     let s = param(params, i, "pubkey")?
         .as_str()
         .ok_or_else(|| RpcError::invalid_params("pubkey must be a base-58 string"))?;
@@ -242,6 +242,8 @@ impl Rpc {
             "getFeeForMessage" => self.fee_for_message(p),
             "getSignatureStatuses" => self.signature_statuses(p),
             "getTransaction" => self.transaction(p),
+            "getSlotHeader" => self.slot_header(p),
+            "getAccountWithProof" => self.account_with_proof(p),
             "sendTransaction" => self.send_transaction(p),
             "simulateTransaction" => self.simulate_transaction(p),
             "requestAirdrop" => self.request_airdrop(p),

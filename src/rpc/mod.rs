@@ -2,6 +2,7 @@
 
 pub mod encode;
 pub mod methods;
+mod proofs;
 pub mod server;
 
 pub use methods::Rpc;
