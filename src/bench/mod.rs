@@ -1,6 +1,7 @@
 //! `gigacompute bench ...`: benchmarks over the real stages. Each prints a table and, with
 //! `--json`, one JSON object as the last line. Figures are medians over `--runs` runs.
 
+mod commit;
 mod exec;
 mod pipeline;
 mod sigverify;
@@ -20,6 +21,8 @@ pub enum BenchCommand {
     Pipeline(BenchArgs),
     /// The device-array accounts engine against RocksDB: slot commits, reads, cold reads.
     Storage(storage::StorageArgs),
+    /// The state commitment (root updates, proofs) against jmt.
+    Commit(commit::CommitArgs),
 }
 
 #[derive(Args, Clone)]
@@ -56,6 +59,10 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Pipeline(a) => ("pipeline", a.clone(), pipeline::run(&a)?),
         BenchCommand::Storage(a) => {
             report("storage", &storage::run(&a)?, a.json);
+            return Ok(());
+        }
+        BenchCommand::Commit(a) => {
+            report("commit", &commit::run(&a)?, a.json);
             return Ok(());
         }
     };

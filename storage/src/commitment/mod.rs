@@ -265,17 +265,26 @@ impl Commitment {
         accounts: &[(Pubkey, AccountSharedData)],
         old: Vec<Option<AccountSharedData>>,
     ) -> Staged {
+        let delta = lattice::slot_delta(accounts, &old);
+        self.stage_with_delta(slot, accounts, old, &delta)
+    }
+
+    /// `stage` with the lattice-hash delta already computed (the benchmark times the two
+    /// apart): hashes the accounts and updates the tree.
+    pub fn stage_with_delta(
+        &mut self,
+        slot: u64,
+        accounts: &[(Pubkey, AccountSharedData)],
+        old: Vec<Option<AccountSharedData>>,
+        lattice_delta: &LtHash,
+    ) -> Staged {
         let changes: Vec<Change> = par_map(accounts, |(k, a)| Change {
             key: k.to_bytes(),
             account_hash: (a.lamports() > 0).then(|| account_hash(a)),
         });
         let lattice_before = self.lattice.clone();
-        self.lattice.mix_in(&lattice::slot_delta(accounts, &old));
-        let undo = self.tree.apply(&changes);
-        let positions = changes
-            .iter()
-            .map(|c| self.tree.position(&c.key).unwrap_or(0))
-            .collect();
+        self.lattice.mix_in(lattice_delta);
+        let (undo, positions) = self.tree.apply(&changes);
         let mut old: Vec<(Key, Option<AccountSharedData>)> = accounts
             .iter()
             .map(|(k, _)| k.to_bytes())

@@ -5,8 +5,7 @@
 
 use super::par::par_map;
 use stateproof::{Hash, Key, Leaf, MAX_DEPTH, leaf_hash, node_hash};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Bound;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -65,9 +64,15 @@ pub fn depth_for(positions: usize) -> usize {
     (usize::BITS - (positions.max(2) - 1).leading_zeros()) as usize
 }
 
+/// `links[p]`: no next key.
+const NO_NEXT: u32 = u32::MAX;
+
 pub struct StateTree {
     order: BTreeMap<Key, u32>,
     entries: Vec<Option<Entry>>,
+    /// Position of the next larger key after position `p`'s (`links[0]`: the smallest key),
+    /// so hashing a leaf needs no ordered search.
+    links: Vec<u32>,
     /// Empty positions below `entries.len()` (never 0).
     free: BTreeSet<u32>,
     levels: Vec<Vec<Hash>>,
@@ -89,6 +94,7 @@ impl StateTree {
         let mut t = StateTree {
             order: BTreeMap::new(),
             entries: vec![None],
+            links: vec![NO_NEXT],
             free: BTreeSet::new(),
             levels: Vec::new(),
             zero,
@@ -119,6 +125,12 @@ impl StateTree {
         t.free = (1..len as u32)
             .filter(|p| t.entries[*p as usize].is_none())
             .collect();
+        t.links = vec![NO_NEXT; len];
+        let mut prev = 0usize;
+        for p in t.order.values() {
+            t.links[prev] = *p;
+            prev = *p as usize;
+        }
         t.rebuild();
         Ok(t)
     }
@@ -190,21 +202,19 @@ impl StateTree {
         self.order.range(..*key).rev().map(|(k, p)| (k, *p))
     }
 
-    fn next_after(&self, key: Option<&Key>) -> Option<Key> {
-        match key {
-            None => self.order.keys().next().copied(),
-            Some(k) => self
-                .order
-                .range((Bound::Excluded(*k), Bound::Unbounded))
-                .next()
-                .map(|(k, _)| *k),
-        }
+    fn next_key(&self, p: u32) -> Option<Key> {
+        let n = *self.links.get(p as usize)?;
+        (n != NO_NEXT).then(|| {
+            self.entries[n as usize]
+                .expect("linked position holds a key")
+                .key
+        })
     }
 
     pub fn leaf_state(&self, p: u32) -> LeafState {
         if p == 0 {
             return LeafState::Leaf(Leaf::Sentinel {
-                next: self.next_after(None),
+                next: self.next_key(0),
             });
         }
         match self.entries.get(p as usize).copied().flatten() {
@@ -212,67 +222,89 @@ impl StateTree {
             Some(e) => LeafState::Leaf(Leaf::Account {
                 key: e.key,
                 account_hash: e.account_hash,
-                next: self.next_after(Some(&e.key)),
+                next: self.next_key(p),
             }),
         }
     }
 
     /// Applies one slot's changes and rehashes what they touched. Returns what it
-    /// overwrote: `rollback` restores it.
-    pub fn apply(&mut self, changes: &[Change]) -> Undo {
+    /// overwrote (`rollback` restores it) and each change's position (0: deleted).
+    pub fn apply(&mut self, changes: &[Change]) -> (Undo, Vec<u32>) {
         let old_positions = self.entries.len();
         let old_level_lens = self.levels.iter().map(Vec::len).collect();
-        let mut touched: HashMap<u32, LeafState> = HashMap::with_capacity(changes.len() * 2);
-        let mut dirty: Vec<u32> = Vec::with_capacity(changes.len() * 2);
-        // Record a position's leaf before anything changes it (or its next key).
-        let touch = |t: &Self, touched: &mut HashMap<u32, LeafState>, p: u32| {
-            touched.entry(p).or_insert_with(|| t.leaf_state(p));
-        };
-        for c in changes {
-            match (self.order.get(&c.key).copied(), c.account_hash) {
+        // Where each key lives now, looked up in parallel; most changes are updates.
+        let found: Vec<Option<u32>> = par_map(changes, |c| self.order.get(&c.key).copied());
+        // Leaf states before the slot: those of existing keys read in parallel before any
+        // change, the rest recorded before an insert or delete changes a position or its
+        // next key. The first record of a position wins.
+        let present: Vec<u32> = found.iter().flatten().copied().collect();
+        let mut before: Vec<(u32, LeafState)> = par_map(&present, |p| (*p, self.leaf_state(*p)));
+        let mut dirty: Vec<u32> = Vec::with_capacity(changes.len() + 16);
+        let mut positions = Vec::with_capacity(changes.len());
+        for (c, found) in changes.iter().zip(found) {
+            // An earlier change of this slot may have inserted or deleted the same key.
+            let at = match found {
+                Some(p) if self.entries[p as usize].is_some_and(|e| e.key == c.key) => Some(p),
+                _ => self.order.get(&c.key).copied(),
+            };
+            let pos = match (at, c.account_hash) {
                 (Some(p), Some(h)) => {
-                    touch(self, &mut touched, p);
+                    if found.is_none() {
+                        before.push((p, self.leaf_state(p)));
+                    }
                     if let Some(e) = self.entries[p as usize].as_mut() {
                         e.account_hash = h;
                     }
                     dirty.push(p);
+                    p
                 }
                 (Some(p), None) => {
                     let pred = self.predecessor(&c.key);
-                    touch(self, &mut touched, pred);
-                    touch(self, &mut touched, p);
+                    before.push((pred, self.leaf_state(pred)));
+                    before.push((p, self.leaf_state(p)));
+                    self.links[pred as usize] = self.links[p as usize];
+                    self.links[p as usize] = NO_NEXT;
                     self.order.remove(&c.key);
                     self.entries[p as usize] = None;
                     self.free.insert(p);
                     dirty.extend([p, pred]);
+                    0
                 }
                 (None, Some(h)) => {
                     let pred = self.predecessor(&c.key);
-                    touch(self, &mut touched, pred);
+                    before.push((pred, self.leaf_state(pred)));
                     let p = match self.free.pop_first() {
                         Some(p) => p,
                         None => {
                             self.entries.push(None);
+                            self.links.push(NO_NEXT);
                             (self.entries.len() - 1) as u32
                         }
                     };
-                    touch(self, &mut touched, p);
+                    before.push((p, self.leaf_state(p)));
                     self.order.insert(c.key, p);
                     self.entries[p as usize] = Some(Entry {
                         key: c.key,
                         account_hash: h,
                     });
+                    self.links[p as usize] = self.links[pred as usize];
+                    self.links[pred as usize] = p;
                     dirty.extend([p, pred]);
+                    p
                 }
-                (None, None) => {}
-            }
+                (None, None) => 0,
+            };
+            positions.push(pos);
         }
         while self.entries.len() > 1 && self.entries.last() == Some(&None) {
             self.entries.pop();
+            self.links.pop();
             self.free.remove(&(self.entries.len() as u32));
         }
-        let mut leaves: Vec<(u32, LeafState)> = touched.into_iter().collect();
-        leaves.sort_unstable_by_key(|e| e.0);
+        // Stable: the first record of each position is its state before the slot.
+        before.sort_by_key(|e| e.0);
+        before.dedup_by_key(|e| e.0);
+        let leaves = before;
         let mut undo = Undo {
             old_positions: old_positions as u32,
             leaves,
@@ -315,7 +347,7 @@ impl StateTree {
             undo.nodes.push(old);
         }
         self.trim_levels();
-        undo
+        (undo, positions)
     }
 
     fn trim_levels(&mut self) {
@@ -336,6 +368,7 @@ impl StateTree {
         }
         let old = undo.old_positions as usize;
         self.entries.resize(old, None);
+        self.links.resize(old, NO_NEXT);
         let _ = self.free.split_off(&(old as u32));
         for (p, state) in &undo.leaves {
             match state {
@@ -354,6 +387,18 @@ impl StateTree {
                     self.free.insert(*p);
                 }
                 _ => {}
+            }
+        }
+        // Only the recorded positions can have had their next key changed.
+        for (p, state) in &undo.leaves {
+            let next = match state {
+                LeafState::Leaf(l) => l.next(),
+                LeafState::Empty => None,
+            };
+            if (*p as usize) < old {
+                self.links[*p as usize] = next
+                    .and_then(|k| self.order.get(&k).copied())
+                    .unwrap_or(NO_NEXT);
             }
         }
         self.levels.resize(undo.old_level_lens.len(), Vec::new());
@@ -377,7 +422,8 @@ impl StateTree {
     pub fn memory_bytes(&self) -> usize {
         // A BTreeMap entry costs its key and value plus roughly a third in node overhead.
         let order = self.order.len() * (32 + 4) * 4 / 3;
-        let entries = self.entries.capacity() * std::mem::size_of::<Option<Entry>>();
+        let entries = self.entries.capacity() * std::mem::size_of::<Option<Entry>>()
+            + self.links.capacity() * 4;
         let levels: usize = self.levels.iter().map(|r| r.capacity() * 32).sum();
         order + entries + levels + self.free.len() * 8
     }
