@@ -17,7 +17,6 @@ pub type Key = [u8; 32];
 pub const MAX_DEPTH: usize = 32;
 const ENCODING_VERSION: u8 = 1;
 const TAG_LEAF: u8 = 0x00;
-const TAG_NODE: u8 = 0x01;
 const TAG_SENTINEL: u8 = 0x02;
 const TAG_ACCOUNT: u8 = 0x03;
 
@@ -157,12 +156,27 @@ pub fn leaf_hash(leaf: &Leaf) -> Hash {
     h.finalize().into()
 }
 
+/// SHA-256's state after compressing the 64-byte block "GigaCompute state tree node v1"
+/// (zero padded): the node hash's initial value (a test derives it).
+const NODE_IV: [u32; 8] = [
+    0x7a57a738, 0x3572c078, 0x5a731bd4, 0x40c7109f, 0xb8c963af, 0x2d089ed7, 0x8289169b, 0x5b4450ab,
+];
+
+/// An interior node: one SHA-256 compression of `left | right` from `NODE_IV`. Nodes are
+/// fixed-size, so the length padding (a second compression) adds nothing; the IV separates
+/// nodes from every leaf and from plain SHA-256 outputs. Collision resistance is that of the
+/// compression function, which SHA-256's own rests on.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut buf = [0u8; 65];
-    buf[0] = TAG_NODE;
-    buf[1..33].copy_from_slice(left);
-    buf[33..].copy_from_slice(right);
-    Sha256::digest(buf).into()
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(left);
+    block[32..].copy_from_slice(right);
+    let mut state = NODE_IV;
+    sha2::compress256(&mut state, &[block.into()]);
+    let mut out = [0u8; 32];
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    out
 }
 
 /// The root the path from `leaf` at `index` through `siblings` leads to.
@@ -396,6 +410,28 @@ mod tests {
             &node_hash(&leaves[2], &leaves[3]),
         );
         (root, leaves, a)
+    }
+
+    #[test]
+    fn node_iv_is_the_tag_blocks_midstate() {
+        let mut tag = [0u8; 64];
+        tag[..30].copy_from_slice(b"GigaCompute state tree node v1");
+        let mut state = [
+            0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+            0x5be0cd19,
+        ];
+        sha2::compress256(&mut state, &[tag.into()]);
+        assert_eq!(state, NODE_IV);
+        // Equivalently: the first eight words of SHA-256 over tag | left | right before its
+        // final padding block; differs from plain SHA-256 of those 128 bytes.
+        let full: Hash = Sha256::new()
+            .chain_update(tag)
+            .chain_update([1u8; 32])
+            .chain_update([2u8; 32])
+            .finalize()
+            .into();
+        assert_ne!(node_hash(&[1; 32], &[2; 32]), full);
+        assert_ne!(node_hash(&[1; 32], &[2; 32]), node_hash(&[2; 32], &[1; 32]));
     }
 
     #[test]

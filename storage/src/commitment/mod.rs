@@ -285,13 +285,11 @@ impl Commitment {
         let lattice_before = self.lattice.clone();
         self.lattice.mix_in(lattice_delta);
         let (undo, positions) = self.tree.apply(&changes);
-        let mut old: Vec<(Key, Option<AccountSharedData>)> = accounts
+        let old: Vec<(Key, Option<AccountSharedData>)> = accounts
             .iter()
             .map(|(k, _)| k.to_bytes())
             .zip(old)
             .collect();
-        old.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        old.dedup_by(|b, a| a.0 == b.0);
         Staged {
             header: SlotCommitment {
                 slot,
@@ -314,7 +312,10 @@ impl Commitment {
     }
 
     /// The staged slot is durable: keep its header and its undo record.
-    pub fn publish(&mut self, s: Staged) {
+    pub fn publish(&mut self, mut s: Staged) {
+        // Sorted for lookups by older-slot proofs (a slot writes each key once).
+        s.old.sort_unstable_by_key(|a| a.0);
+        s.old.dedup_by(|b, a| a.0 == b.0);
         let bytes = s.undo.bytes()
             + s.old
                 .iter()

@@ -5,7 +5,7 @@
 
 use super::par::par_map;
 use stateproof::{Hash, Key, Leaf, MAX_DEPTH, leaf_hash, node_hash};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -41,7 +41,8 @@ pub struct Change {
 #[derive(Debug, Default)]
 pub struct Undo {
     pub old_positions: u32,
-    /// Leaf states before the slot, sorted by position.
+    /// Leaf states before the slot, in the order recorded: a position may appear more than
+    /// once and its first record is its state before the slot.
     pub leaves: Vec<(u32, LeafState)>,
     /// Per level (0 = leaf hashes): node values before the slot, sorted by index.
     pub nodes: Vec<Vec<(u32, Hash)>>,
@@ -68,7 +69,10 @@ pub fn depth_for(positions: usize) -> usize {
 const NO_NEXT: u32 = u32::MAX;
 
 pub struct StateTree {
+    /// Keys in order (predecessors for inserts, deletes and absence proofs).
     order: BTreeMap<Key, u32>,
+    /// The same keys hashed: the position lookup every update needs, without a tree search.
+    index: HashMap<Key, u32, ahash::RandomState>,
     entries: Vec<Option<Entry>>,
     /// Position of the next larger key after position `p`'s (`links[0]`: the smallest key),
     /// so hashing a leaf needs no ordered search.
@@ -93,6 +97,7 @@ impl StateTree {
         }
         let mut t = StateTree {
             order: BTreeMap::new(),
+            index: HashMap::default(),
             entries: vec![None],
             links: vec![NO_NEXT],
             free: BTreeSet::new(),
@@ -114,6 +119,7 @@ impl StateTree {
             if p == 0 || t.entries[p as usize].is_some() {
                 return Err(format!("leaf position {p} claimed twice or reserved"));
             }
+            t.index.insert(e.key, p);
             if t.order.insert(e.key, p).is_some() {
                 return Err(format!(
                     "key {} holds two leaf positions",
@@ -189,7 +195,7 @@ impl StateTree {
     }
 
     pub fn position(&self, key: &Key) -> Option<u32> {
-        self.order.get(key).copied()
+        self.index.get(key).copied()
     }
 
     /// The position of the largest key below `key`, or the sentinel's.
@@ -233,24 +239,50 @@ impl StateTree {
         let old_positions = self.entries.len();
         let old_level_lens = self.levels.iter().map(Vec::len).collect();
         // Where each key lives now, looked up in parallel; most changes are updates.
-        let found: Vec<Option<u32>> = par_map(changes, |c| self.order.get(&c.key).copied());
+        let found: Vec<Option<u32>> = par_map(changes, |c| self.index.get(&c.key).copied());
         // Leaf states before the slot: those of existing keys read in parallel before any
         // change, the rest recorded before an insert or delete changes a position or its
         // next key. The first record of a position wins.
-        let present: Vec<u32> = found.iter().flatten().copied().collect();
-        let mut before: Vec<(u32, LeafState)> = par_map(&present, |p| (*p, self.leaf_state(*p)));
+        // The same pass hashes an updated leaf's new value (its key and next key unchanged);
+        // positions that an insert or delete relinks are hashed again below.
+        let present: Vec<(u32, Option<Hash>)> = found
+            .iter()
+            .zip(changes)
+            .filter_map(|(f, c)| f.map(|p| (p, c.account_hash)))
+            .collect();
+        let pre: Vec<(u32, LeafState, Option<Hash>)> = par_map(&present, |(p, h)| {
+            let st = self.leaf_state(*p);
+            let new = match (st, h) {
+                (LeafState::Leaf(Leaf::Account { key, next, .. }), Some(h)) => {
+                    Some(leaf_hash(&Leaf::Account {
+                        key,
+                        account_hash: *h,
+                        next,
+                    }))
+                }
+                _ => None,
+            };
+            (*p, st, new)
+        });
+        let mut early: Vec<(u32, Hash)> = pre
+            .iter()
+            .filter_map(|(p, _, h)| Some((*p, (*h)?)))
+            .collect();
+        let mut before: Vec<(u32, LeafState)> = pre.into_iter().map(|(p, st, _)| (p, st)).collect();
+        let mut relinked: Vec<u32> = Vec::new();
         let mut dirty: Vec<u32> = Vec::with_capacity(changes.len() + 16);
         let mut positions = Vec::with_capacity(changes.len());
         for (c, found) in changes.iter().zip(found) {
             // An earlier change of this slot may have inserted or deleted the same key.
             let at = match found {
                 Some(p) if self.entries[p as usize].is_some_and(|e| e.key == c.key) => Some(p),
-                _ => self.order.get(&c.key).copied(),
+                _ => self.index.get(&c.key).copied(),
             };
             let pos = match (at, c.account_hash) {
                 (Some(p), Some(h)) => {
                     if found.is_none() {
                         before.push((p, self.leaf_state(p)));
+                        relinked.push(p);
                     }
                     if let Some(e) = self.entries[p as usize].as_mut() {
                         e.account_hash = h;
@@ -265,9 +297,11 @@ impl StateTree {
                     self.links[pred as usize] = self.links[p as usize];
                     self.links[p as usize] = NO_NEXT;
                     self.order.remove(&c.key);
+                    self.index.remove(&c.key);
                     self.entries[p as usize] = None;
                     self.free.insert(p);
                     dirty.extend([p, pred]);
+                    relinked.extend([p, pred]);
                     0
                 }
                 (None, Some(h)) => {
@@ -283,6 +317,7 @@ impl StateTree {
                     };
                     before.push((p, self.leaf_state(p)));
                     self.order.insert(c.key, p);
+                    self.index.insert(c.key, p);
                     self.entries[p as usize] = Some(Entry {
                         key: c.key,
                         account_hash: h,
@@ -290,6 +325,7 @@ impl StateTree {
                     self.links[p as usize] = self.links[pred as usize];
                     self.links[pred as usize] = p;
                     dirty.extend([p, pred]);
+                    relinked.extend([p, pred]);
                     p
                 }
                 (None, None) => 0,
@@ -301,9 +337,6 @@ impl StateTree {
             self.links.pop();
             self.free.remove(&(self.entries.len() as u32));
         }
-        // Stable: the first record of each position is its state before the slot.
-        before.sort_by_key(|e| e.0);
-        before.dedup_by_key(|e| e.0);
         let leaves = before;
         let mut undo = Undo {
             old_positions: old_positions as u32,
@@ -333,7 +366,7 @@ impl StateTree {
                 self.levels[l].resize(len, zero);
             }
             let values = if l == 0 {
-                par_map(&dirty, |p| self.leaf_state(*p).hash())
+                self.leaf_hashes(&dirty, &mut early, &mut relinked)
             } else {
                 par_map(&dirty, |i| self.child_pair(l, *i))
             };
@@ -350,6 +383,48 @@ impl StateTree {
         (undo, positions)
     }
 
+    /// New hashes of the `dirty` leaves (sorted): those hashed early unless relinked since
+    /// (or changed twice in the slot), the rest now.
+    fn leaf_hashes(
+        &self,
+        dirty: &[u32],
+        early: &mut Vec<(u32, Hash)>,
+        relinked: &mut Vec<u32>,
+    ) -> Vec<Hash> {
+        early.sort_unstable_by_key(|e| e.0);
+        relinked.sort_unstable();
+        let mut twice = early
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| w[0].0)
+            .collect::<Vec<_>>();
+        relinked.append(&mut twice);
+        relinked.sort_unstable();
+        early.retain(|(p, _)| relinked.binary_search(p).is_err());
+        let mut out: Vec<Option<Hash>> = Vec::with_capacity(dirty.len());
+        let mut e = early.iter().peekable();
+        let mut missing = Vec::new();
+        for (i, p) in dirty.iter().enumerate() {
+            while e.peek().is_some_and(|x| x.0 < *p) {
+                e.next();
+            }
+            match e.peek() {
+                Some(x) if x.0 == *p => out.push(Some(x.1)),
+                _ => {
+                    out.push(None);
+                    missing.push((i, *p));
+                }
+            }
+        }
+        let computed = par_map(&missing, |(_, p)| self.leaf_state(*p).hash());
+        for ((i, _), h) in missing.iter().zip(computed) {
+            out[*i] = Some(h);
+        }
+        out.into_iter()
+            .map(|h| h.expect("every dirty leaf hashed"))
+            .collect()
+    }
+
     fn trim_levels(&mut self) {
         let n = self.entries.len();
         let depth = depth_for(n);
@@ -364,13 +439,21 @@ impl StateTree {
         for (p, _) in &undo.leaves {
             if let Some(Some(e)) = self.entries.get(*p as usize) {
                 self.order.remove(&e.key);
+                self.index.remove(&e.key);
             }
         }
         let old = undo.old_positions as usize;
         self.entries.resize(old, None);
         self.links.resize(old, NO_NEXT);
         let _ = self.free.split_off(&(old as u32));
-        for (p, state) in &undo.leaves {
+        // The first record of each position is its state before the slot.
+        let mut seen = std::collections::HashSet::new();
+        let firsts: Vec<&(u32, LeafState)> = undo
+            .leaves
+            .iter()
+            .filter(|(p, _)| seen.insert(*p))
+            .collect();
+        for (p, state) in firsts.iter().copied() {
             match state {
                 LeafState::Leaf(Leaf::Account {
                     key, account_hash, ..
@@ -380,6 +463,7 @@ impl StateTree {
                         account_hash: *account_hash,
                     });
                     self.order.insert(*key, *p);
+                    self.index.insert(*key, *p);
                     self.free.remove(p);
                 }
                 LeafState::Empty if (*p as usize) < old => {
@@ -390,14 +474,14 @@ impl StateTree {
             }
         }
         // Only the recorded positions can have had their next key changed.
-        for (p, state) in &undo.leaves {
+        for (p, state) in firsts {
             let next = match state {
                 LeafState::Leaf(l) => l.next(),
                 LeafState::Empty => None,
             };
             if (*p as usize) < old {
                 self.links[*p as usize] = next
-                    .and_then(|k| self.order.get(&k).copied())
+                    .and_then(|k| self.index.get(&k).copied())
                     .unwrap_or(NO_NEXT);
             }
         }
@@ -421,7 +505,7 @@ impl StateTree {
     /// Bytes held by the tree (entries, order map, levels), for the benchmark's memory figure.
     pub fn memory_bytes(&self) -> usize {
         // A BTreeMap entry costs its key and value plus roughly a third in node overhead.
-        let order = self.order.len() * (32 + 4) * 4 / 3;
+        let order = self.order.len() * (32 + 4) * 4 / 3 + self.index.capacity() * (36 + 1);
         let entries = self.entries.capacity() * std::mem::size_of::<Option<Entry>>()
             + self.links.capacity() * 4;
         let levels: usize = self.levels.iter().map(|r| r.capacity() * 32).sum();
