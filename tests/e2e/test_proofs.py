@@ -43,7 +43,7 @@ def test_proofs_verify_tampering_is_rejected_and_roots_survive_restart(tmp_path)
         alice, bob = Keypair(), Keypair()
         airdrop(c, alice.pubkey(), 2 * SOL)
         before = header(n)
-        sig = c.send_transaction(signed_transfer(c, alice, bob.pubkey(), 12345)).value
+        sig = c.send_transaction(signed_transfer(c, alice, bob.pubkey(), 2000000)).value
         st = wait_finalized(c, sig)
 
         # Bob's account at the transfer's slot, against that slot's header.
@@ -53,10 +53,10 @@ def test_proofs_verify_tampering_is_rejected_and_roots_survive_restart(tmp_path)
         assert h["accounts"] > 0 and len(h["latticeHashChecksum"]) >= 32
         v = proof(n, bob.pubkey(), st.slot)
         assert v["slot"] == st.slot and v["stateRoot"] == h["stateRoot"]
-        assert v["account"]["lamports"] == 12345
+        assert v["account"]["lamports"] == 2000000
         assert v["proof"]["encodedBytes"] <= 1024
         rc, out = verify(tmp_path, h["stateRoot"], {"jsonrpc": "2.0", "result": {"value": v}})
-        assert rc == 0 and "holds 12345 lamports" in out, out
+        assert rc == 0 and "holds 2000000 lamports" in out, out
 
         # Before the transfer Bob did not exist: an absence proof at the older slot.
         old = proof(n, bob.pubkey(), before["slot"])
@@ -79,7 +79,7 @@ def test_proofs_verify_tampering_is_rejected_and_roots_survive_restart(tmp_path)
             change(doc)
             return verify(tmp_path, h["stateRoot"], doc)
 
-        rc, out = tampered(lambda d: d["account"].update(lamports=12346))
+        rc, out = tampered(lambda d: d["account"].update(lamports=2000001))
         assert rc == 1 and "does not match the leaf's account hash" in out, out
         rc, out = tampered(lambda d: d["proof"]["siblings"].__setitem__(
             0, ("0" if d["proof"]["siblings"][0][0] != "0" else "1") + d["proof"]["siblings"][0][1:]))
@@ -113,7 +113,7 @@ def test_proofs_verify_tampering_is_rejected_and_roots_survive_restart(tmp_path)
         assert again["latticeHash"] == last["latticeHash"]
         assert header(n, st.slot)["stateRoot"] == h["stateRoot"]
         now = proof(n, bob.pubkey())
-        assert now["account"]["lamports"] == 12345
+        assert now["account"]["lamports"] == 2000000
         rc, out = verify(tmp_path, now["stateRoot"], now)
         assert rc == 0, out
     finally:
