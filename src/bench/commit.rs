@@ -8,8 +8,10 @@
 //! - lattice: Solana's lattice hash delta for the same slot (old and new account hashed);
 //! - peer: `put_value_set` + `write_tree_update_batch` of the same accounts.
 //!
-//! Then proofs for 1,000 keys (half present, half absent): generation time, encoded size,
-//! verification time with the standalone verifier.
+//! Ours runs first over the whole workload, then the peer over the same base state and slots
+//! (each phase alone in memory, so neither slows the other). Proofs: 1,000 keys at the newest
+//! slot, half present and half absent: generation time, encoded size, verification time with
+//! the standalone verifier.
 
 use super::Rows;
 use clap::Args;
@@ -86,127 +88,117 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
+/// The base state, generated in batches of 100k from a fixed seed (so each phase can
+/// regenerate it instead of holding it twice).
+fn base_batches(
+    accounts: usize,
+    owner: &Pubkey,
+) -> impl Iterator<Item = Vec<(Pubkey, AccountSharedData)>> + '_ {
     let mut rng = StdRng::seed_from_u64(7);
-    let owner = Pubkey::new_unique();
-    let mut keys: Vec<Pubkey> = Vec::with_capacity(a.accounts);
-    let mut commitment = Commitment::new(CommitmentConfig {
-        window_slots: 1024,
-        history_bytes: 1 << 30,
-    });
-    let mut peer = (!a.no_peer).then(|| Peer {
-        store: jmt::mock::MockTreeStore::new(true),
-        version: 0,
-    });
-    let rss_before = rss_bytes();
-    let load_start = Instant::now();
-    let mut slot = 0u64;
-    let mut current: std::collections::HashMap<Pubkey, AccountSharedData> = Default::default();
-    while keys.len() < a.accounts {
-        let n = (a.accounts - keys.len()).min(100_000);
-        let batch: Vec<(Pubkey, AccountSharedData)> = (0..n)
-            .map(|_| {
-                (
-                    Pubkey::new_from_array(rng.r#gen()),
-                    account(&mut rng, &owner),
-                )
-            })
-            .collect();
-        keys.extend(batch.iter().map(|(k, _)| *k));
-        slot += 1;
-        let staged = commitment.stage(slot, &batch, vec![None; batch.len()]);
-        commitment.publish(staged);
-        if let Some(p) = peer.as_mut() {
-            p.put(&batch)?;
-        }
-        current.extend(batch);
-    }
-    let load_s = load_start.elapsed().as_secs_f64();
-    let tree_bytes = commitment.tree().memory_bytes();
-    eprintln!(
-        "loaded {} accounts in {load_s:.1} s (tree {:.0} MiB)",
-        a.accounts,
-        tree_bytes as f64 / (1 << 20) as f64
-    );
+    let mut made = 0;
+    std::iter::from_fn(move || {
+        let n = (accounts - made).min(100_000);
+        made += n;
+        (n > 0).then(|| {
+            (0..n)
+                .map(|_| (Pubkey::new_from_array(rng.r#gen()), account(&mut rng, owner)))
+                .collect()
+        })
+    })
+}
 
-    let mut rows: Rows = Vec::new();
-    let mut headline = (0.0, 0.0);
+/// One measured slot: its size and the accounts it writes (unique keys).
+struct Slot {
+    size: usize,
+    run: usize,
+    accounts: Vec<(Pubkey, AccountSharedData)>,
+}
+
+/// The measured slots of every run, in order: 98% updates of existing keys, 2% new keys.
+fn measured_slots(a: &CommitArgs, owner: &Pubkey) -> Vec<Slot> {
+    let mut rng = StdRng::seed_from_u64(8);
+    let mut keys: Vec<Pubkey> = base_batches(a.accounts, owner)
+        .flat_map(|b| b.into_iter().map(|(k, _)| k))
+        .collect();
+    let mut out = Vec::new();
     for size in SLOT_SIZES {
-        let (mut root_rate, mut lattice_rate, mut peer_rate, mut root_ms) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..a.runs {
-            let (mut t_root, mut t_lat, mut t_peer, mut n) = (0.0, 0.0, 0.0, 0usize);
+        for run in 0..a.runs {
             for _ in 0..a.slots {
-                let batch: Vec<(Pubkey, AccountSharedData)> = (0..size)
+                let accounts: Vec<(Pubkey, AccountSharedData)> = (0..size)
                     .map(|_| {
                         let k = if rng.gen_bool(0.02) {
-                            Pubkey::new_from_array(rng.r#gen())
+                            let k = Pubkey::new_from_array(rng.r#gen());
+                            keys.push(k);
+                            k
                         } else {
                             keys[rng.gen_range(0..keys.len())]
                         };
-                        (k, account(&mut rng, &owner))
+                        (k, account(&mut rng, owner))
                     })
                     .collect::<std::collections::BTreeMap<_, _>>()
                     .into_iter()
                     .collect();
-                let old: Vec<Option<AccountSharedData>> =
-                    batch.iter().map(|(k, _)| current.get(k).cloned()).collect();
-                slot += 1;
-                let t = Instant::now();
-                let delta = lattice::slot_delta(&batch, &old);
-                t_lat += t.elapsed().as_secs_f64();
-                // The root: what the peer also does.
-                let t = Instant::now();
-                let staged = commitment.stage_with_delta(slot, &batch, old, &delta);
-                t_root += t.elapsed().as_secs_f64();
-                commitment.publish(staged);
-                if let Some(p) = peer.as_mut() {
-                    let t = Instant::now();
-                    p.put(&batch)?;
-                    t_peer += t.elapsed().as_secs_f64();
-                }
-                for (k, acc) in &batch {
-                    if !current.contains_key(k) {
-                        keys.push(*k);
-                    }
-                    current.insert(*k, acc.clone());
-                }
-                n += batch.len();
+                out.push(Slot {
+                    size,
+                    run,
+                    accounts,
+                });
             }
-            root_rate.push(n as f64 / t_root);
-            lattice_rate.push(n as f64 / t_lat);
-            root_ms.push(t_root * 1e3 / a.slots as f64);
-            if peer.is_some() {
-                peer_rate.push(n as f64 / t_peer);
-            }
-        }
-        let r = median(root_rate);
-        let p = if peer_rate.is_empty() {
-            0.0
-        } else {
-            median(peer_rate)
-        };
-        if size == 100_000 {
-            headline = (r, p);
-            rows.push(("root_ms_per_slot_100k", median(root_ms), "ms"));
-            rows.push(("updates_per_s_100k", r, "accounts/s"));
-            rows.push((
-                "lattice_updates_per_s_100k",
-                median(lattice_rate),
-                "accounts/s",
-            ));
-            rows.push(("peer_updates_per_s_100k", p, "accounts/s"));
-        } else {
-            rows.push(("root_ms_per_slot_10k", median(root_ms), "ms"));
-            rows.push(("updates_per_s_10k", r, "accounts/s"));
-            rows.push((
-                "lattice_updates_per_s_10k",
-                median(lattice_rate),
-                "accounts/s",
-            ));
-            rows.push(("peer_updates_per_s_10k", p, "accounts/s"));
         }
     }
+    out
+}
+
+/// Per (slot size, run): accounts and seconds.
+type Timings = std::collections::BTreeMap<(usize, usize), (usize, f64)>;
+
+fn add(t: &mut Timings, s: &Slot, secs: f64) {
+    let e = t.entry((s.size, s.run)).or_default();
+    e.0 += s.accounts.len();
+    e.1 += secs;
+}
+
+fn rates(t: &Timings, size: usize) -> Vec<f64> {
+    t.iter()
+        .filter(|((s, _), _)| *s == size)
+        .map(|(_, (n, secs))| *n as f64 / secs)
+        .collect()
+}
+
+pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
+    let owner = Pubkey::new_from_array([5; 32]);
+    let slots = measured_slots(a, &owner);
+    let mut rng = StdRng::seed_from_u64(9);
+
+    // Phase 1: ours. Each slot: the lattice delta (old and new states hashed), then the root.
+    let rss_before = rss_bytes();
+    let mut commitment = Commitment::new(CommitmentConfig::default());
+    let mut current: std::collections::HashMap<Pubkey, AccountSharedData> = Default::default();
+    let mut slot = 0u64;
+    let load_start = Instant::now();
+    for batch in base_batches(a.accounts, &owner) {
+        slot += 1;
+        let staged = commitment.stage(slot, &batch, vec![None; batch.len()]);
+        commitment.publish(staged);
+        current.extend(batch);
+    }
+    let load_s = load_start.elapsed().as_secs_f64();
+    let tree_bytes = commitment.tree().memory_bytes();
+    let (mut root, mut lat) = (Timings::new(), Timings::new());
+    for s in &slots {
+        let old: Vec<Option<AccountSharedData>> =
+            s.accounts.iter().map(|(k, _)| current.get(k).cloned()).collect();
+        slot += 1;
+        let t = Instant::now();
+        let delta = lattice::slot_delta(&s.accounts, &old);
+        add(&mut lat, s, t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let staged = commitment.stage_with_delta(slot, &s.accounts, old, &delta);
+        add(&mut root, s, t.elapsed().as_secs_f64());
+        commitment.publish(staged);
+        current.extend(s.accounts.iter().cloned());
+    }
+    let keys: Vec<Pubkey> = current.keys().copied().collect();
 
     // Proofs at the newest slot: half present keys, half absent.
     let mut gen_us = Vec::new();
@@ -231,6 +223,52 @@ pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
         verify_us.push(t.elapsed().as_secs_f64() * 1e6);
         ok.map_err(|e| anyhow::anyhow!("proof for {key} does not verify: {e}"))?;
     }
+    let depth = commitment.tree().depth();
+    let n_accounts = commitment.tree().len();
+    let history_mib = commitment.history_bytes() as f64 / (1 << 20) as f64;
+    let rss_ours = rss_bytes().saturating_sub(rss_before);
+    drop(commitment);
+    drop(current);
+    eprintln!("ours: loaded {} accounts in {load_s:.1} s", a.accounts);
+
+    // Phase 2: the peer, same base state and slots.
+    let mut peer_t = Timings::new();
+    if !a.no_peer {
+        let mut peer = Peer {
+            store: jmt::mock::MockTreeStore::new(true),
+            version: 0,
+        };
+        for batch in base_batches(a.accounts, &owner) {
+            peer.put(&batch)?;
+        }
+        for s in &slots {
+            let t = Instant::now();
+            peer.put(&s.accounts)?;
+            add(&mut peer_t, s, t.elapsed().as_secs_f64());
+        }
+        eprintln!("peer: done");
+    }
+
+    let mut rows: Rows = Vec::new();
+    let mut headline = (0.0, 0.0);
+    for size in SLOT_SIZES {
+        let r = median(rates(&root, size));
+        let l = median(rates(&lat, size));
+        let p = if a.no_peer { 0.0 } else { median(rates(&peer_t, size)) };
+        let ms = size as f64 / r * 1e3;
+        if size == 100_000 {
+            headline = (r, p);
+            rows.push(("root_ms_per_slot_100k", ms, "ms"));
+            rows.push(("updates_per_s_100k", r, "accounts/s"));
+            rows.push(("lattice_updates_per_s_100k", l, "accounts/s"));
+            rows.push(("peer_updates_per_s_100k", p, "accounts/s"));
+        } else {
+            rows.push(("root_ms_per_slot_10k", ms, "ms"));
+            rows.push(("updates_per_s_10k", r, "accounts/s"));
+            rows.push(("lattice_updates_per_s_10k", l, "accounts/s"));
+            rows.push(("peer_updates_per_s_10k", p, "accounts/s"));
+        }
+    }
     let (r, p) = headline;
     rows.push(("updates_per_s", r, "accounts/s (100k-account slots)"));
     rows.push(("peer_updates_per_s", p, "accounts/s (jmt, same slots)"));
@@ -238,22 +276,14 @@ pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
     rows.push(("proof_bytes_max", bytes_max as f64, "bytes"));
     rows.push(("proof_gen_us_p50", median(gen_us), "us"));
     rows.push(("verify_us_p50", median(verify_us), "us"));
-    rows.push(("tree_depth", commitment.tree().depth() as f64, "levels"));
-    rows.push(("accounts", commitment.tree().len() as f64, "accounts"));
-    rows.push((
-        "tree_bytes_per_account",
-        tree_bytes as f64 / a.accounts as f64,
-        "bytes",
-    ));
-    rows.push((
-        "history_mib",
-        commitment.history_bytes() as f64 / (1 << 20) as f64,
-        "MiB (undo records for older-slot proofs)",
-    ));
+    rows.push(("tree_depth", depth as f64, "levels"));
+    rows.push(("accounts", n_accounts as f64, "accounts"));
+    rows.push(("tree_bytes_per_account", tree_bytes as f64 / a.accounts as f64, "bytes"));
+    rows.push(("history_mib", history_mib, "MiB (undo records for older-slot proofs)"));
     rows.push((
         "rss_growth_mib",
-        rss_bytes().saturating_sub(rss_before) as f64 / (1 << 20) as f64,
-        "MiB (tree, history, peer, workload)",
+        rss_ours as f64 / (1 << 20) as f64,
+        "MiB (ours: tree, history, the workload's account map)",
     ));
     rows.push(("load_s", load_s, "s"));
     Ok(rows)
