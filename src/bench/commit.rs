@@ -33,6 +33,11 @@ pub struct CommitArgs {
     /// Runs; figures are medians.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Memory for older-slot proof history, MiB. Each slot size is measured once the history
+    /// is full (after warm-up slots), as in a running appliance; a smaller budget than the
+    /// appliance's 1024 only shortens the warm-up.
+    #[arg(long, default_value_t = 256)]
+    pub history_mib: usize,
     /// Skip the peer (jmt) (its memory use grows with the state: ~1.5 KiB per account).
     #[arg(long)]
     pub no_peer: bool,
@@ -101,20 +106,31 @@ fn base_batches(
         made += n;
         (n > 0).then(|| {
             (0..n)
-                .map(|_| (Pubkey::new_from_array(rng.r#gen()), account(&mut rng, owner)))
+                .map(|_| {
+                    (
+                        Pubkey::new_from_array(rng.r#gen()),
+                        account(&mut rng, owner),
+                    )
+                })
                 .collect()
         })
     })
 }
 
-/// One measured slot: its size and the accounts it writes (unique keys).
+/// One slot of the workload: its size, its run (`WARMUP`: not timed) and the accounts it
+/// writes (unique keys).
 struct Slot {
     size: usize,
     run: usize,
     accounts: Vec<(Pubkey, AccountSharedData)>,
 }
 
-/// The measured slots of every run, in order: 98% updates of existing keys, 2% new keys.
+const WARMUP: usize = usize::MAX;
+/// History bytes one changed account costs (undo nodes, leaf record, previous state).
+const HISTORY_BYTES_PER_UPDATE: usize = 600;
+
+/// The slots of every run, in order, each size after warm-up slots that fill the history:
+/// 98% updates of existing keys, 2% new keys.
 fn measured_slots(a: &CommitArgs, owner: &Pubkey) -> Vec<Slot> {
     let mut rng = StdRng::seed_from_u64(8);
     let mut keys: Vec<Pubkey> = base_batches(a.accounts, owner)
@@ -122,8 +138,11 @@ fn measured_slots(a: &CommitArgs, owner: &Pubkey) -> Vec<Slot> {
         .collect();
     let mut out = Vec::new();
     for size in SLOT_SIZES {
-        for run in 0..a.runs {
-            for _ in 0..a.slots {
+        let warmup = ((a.history_mib << 20) / (size * HISTORY_BYTES_PER_UPDATE) + 1).min(40);
+        let runs = std::iter::repeat_n(WARMUP, warmup)
+            .chain((0..a.runs).flat_map(|r| std::iter::repeat_n(r, a.slots)));
+        for run in runs {
+            {
                 let accounts: Vec<(Pubkey, AccountSharedData)> = (0..size)
                     .map(|_| {
                         let k = if rng.gen_bool(0.02) {
@@ -153,6 +172,9 @@ fn measured_slots(a: &CommitArgs, owner: &Pubkey) -> Vec<Slot> {
 type Timings = std::collections::BTreeMap<(usize, usize), (usize, f64)>;
 
 fn add(t: &mut Timings, s: &Slot, secs: f64) {
+    if s.run == WARMUP {
+        return;
+    }
     let e = t.entry((s.size, s.run)).or_default();
     e.0 += s.accounts.len();
     e.1 += secs;
@@ -172,7 +194,10 @@ pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
 
     // Phase 1: ours. Each slot: the lattice delta (old and new states hashed), then the root.
     let rss_before = rss_bytes();
-    let mut commitment = Commitment::new(CommitmentConfig::default());
+    let mut commitment = Commitment::new(CommitmentConfig {
+        window_slots: 1024,
+        history_bytes: a.history_mib << 20,
+    });
     let mut current: std::collections::HashMap<Pubkey, AccountSharedData> = Default::default();
     let mut slot = 0u64;
     let load_start = Instant::now();
@@ -186,8 +211,11 @@ pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
     let tree_bytes = commitment.tree().memory_bytes();
     let (mut root, mut lat) = (Timings::new(), Timings::new());
     for s in &slots {
-        let old: Vec<Option<AccountSharedData>> =
-            s.accounts.iter().map(|(k, _)| current.get(k).cloned()).collect();
+        let old: Vec<Option<AccountSharedData>> = s
+            .accounts
+            .iter()
+            .map(|(k, _)| current.get(k).cloned())
+            .collect();
         slot += 1;
         let t = Instant::now();
         let delta = lattice::slot_delta(&s.accounts, &old);
@@ -254,7 +282,11 @@ pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
     for size in SLOT_SIZES {
         let r = median(rates(&root, size));
         let l = median(rates(&lat, size));
-        let p = if a.no_peer { 0.0 } else { median(rates(&peer_t, size)) };
+        let p = if a.no_peer {
+            0.0
+        } else {
+            median(rates(&peer_t, size))
+        };
         let ms = size as f64 / r * 1e3;
         if size == 100_000 {
             headline = (r, p);
@@ -278,8 +310,16 @@ pub fn run(a: &CommitArgs) -> anyhow::Result<Rows> {
     rows.push(("verify_us_p50", median(verify_us), "us"));
     rows.push(("tree_depth", depth as f64, "levels"));
     rows.push(("accounts", n_accounts as f64, "accounts"));
-    rows.push(("tree_bytes_per_account", tree_bytes as f64 / a.accounts as f64, "bytes"));
-    rows.push(("history_mib", history_mib, "MiB (undo records for older-slot proofs)"));
+    rows.push((
+        "tree_bytes_per_account",
+        tree_bytes as f64 / a.accounts as f64,
+        "bytes",
+    ));
+    rows.push((
+        "history_mib",
+        history_mib,
+        "MiB (undo records for older-slot proofs)",
+    ));
     rows.push((
         "rss_growth_mib",
         rss_ours as f64 / (1 << 20) as f64,

@@ -57,3 +57,19 @@ def test_device_file_is_formatted_once_and_foreign_data_refused(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "refusing to overwrite" in (proc.stdout + proc.stderr)
+
+
+def test_bench_commit_smoke():
+    out = subprocess.run(
+        [str(BINARY), "bench", "commit", "--accounts", "20000", "--slots", "1", "--runs", "1",
+         "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for f in ["updates_per_s", "peer_updates_per_s", "ratio_vs_peer", "proof_bytes_max",
+              "verify_us_p50"]:
+        assert isinstance(result[f], (int, float)) and result[f] > 0, f
+    # 20k accounts: depth 15, so every proof is 104 + 32 * 15 bytes or less.
+    assert result["tree_depth"] == 15
+    assert result["proof_bytes_max"] <= 104 + 32 * 15
