@@ -70,6 +70,8 @@ def test_bench_commit_smoke():
     for f in ["updates_per_s", "peer_updates_per_s", "ratio_vs_peer", "proof_bytes_max",
               "verify_us_p50"]:
         assert isinstance(result[f], (int, float)) and result[f] > 0, f
-    # 20k accounts: depth 15, so every proof is 104 + 32 * 15 bytes or less.
-    assert result["tree_depth"] == 15
-    assert result["proof_bytes_max"] <= 104 + 32 * 15
+    # The depth follows the account count (no deletions here: positions = accounts + the
+    # sentinel), and a proof is 104 + 32 bytes per level.
+    depth = int(result["accounts"]).bit_length()
+    assert result["tree_depth"] == depth
+    assert result["proof_bytes_max"] == 104 + 32 * depth
