@@ -66,6 +66,9 @@ pub fn run(
         counters
             .storage_device_write_bytes
             .store(reads.device_write_bytes, Ordering::Relaxed);
+        counters
+            .state_commitment_ns
+            .store(db.store().commitment_ns(), Ordering::Relaxed);
         counters.slot_durable.store(job.slot, Ordering::Relaxed);
         counters
             .slot_commit_latency

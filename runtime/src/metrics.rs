@@ -133,6 +133,8 @@ pub struct RuntimeCounters {
     /// Device I/O of the accounts engine (zero for the in-memory log store's reads).
     pub storage_device_reads: AtomicU64,
     pub storage_device_write_bytes: AtomicU64,
+    /// Time the accounts engine spent computing state roots and lattice hashes, ns.
+    pub state_commitment_ns: AtomicU64,
     pub received: AtomicU64,
     pub queued: AtomicU64,
     pub executed_ok: AtomicU64,
@@ -171,6 +173,7 @@ impl RuntimeCounters {
             account_cache_hits: AtomicU64::new(0),
             storage_device_reads: AtomicU64::new(0),
             storage_device_write_bytes: AtomicU64::new(0),
+            state_commitment_ns: AtomicU64::new(0),
             received: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             executed_ok: AtomicU64::new(0),

@@ -300,6 +300,16 @@ pub fn render(r: &MetricsRegion) -> String {
         "",
         get(&rt.storage_device_write_bytes),
     );
+    o.head(
+        "gigacompute_state_commitment_seconds_total",
+        "counter",
+        "Time slot commits spent computing the state root and lattice hash.",
+    );
+    o.line(
+        "gigacompute_state_commitment_seconds_total",
+        "",
+        get(&rt.state_commitment_ns) as f64 / 1e9,
+    );
 
     let apps: Vec<_> = rt
         .apps

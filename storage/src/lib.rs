@@ -97,6 +97,11 @@ pub trait AccountsStore: Send + Sync {
 
     fn account_count(&self) -> usize;
 
+    /// Time spent computing state commitments (roots, lattice hashes) in slot commits, ns.
+    fn commitment_ns(&self) -> u64 {
+        0
+    }
+
     /// The state commitment of `slot` (default: the newest committed).
     fn slot_commitment(
         &self,

@@ -31,7 +31,10 @@ impl ArrayStore {
             .iter()
             .map(|(k, _)| s.current(k).map(|v| v.map(|(a, _)| a)))
             .collect::<Result<Vec<_>, _>>()?;
+        let started = std::time::Instant::now();
         let staged = commitment.stage(slot, accounts, old);
+        s.commitment_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let result = self.write_slot(w, &staged, slot, accounts, meta);
         match result {
             Ok(()) => commitment.publish(staged),

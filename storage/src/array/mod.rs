@@ -75,6 +75,7 @@ struct Shared {
     live_bytes: AtomicU64,
     used_bytes: AtomicU64,
     hints_dropped: AtomicU64,
+    commitment_ns: AtomicU64,
 }
 
 pub struct ArrayStore {
@@ -407,6 +408,7 @@ impl ArrayStore {
             live_bytes: AtomicU64::new(0),
             used_bytes: AtomicU64::new(0),
             hints_dropped: AtomicU64::new(0),
+            commitment_ns: AtomicU64::new(0),
         });
         let sb = if fresh {
             let sb = Superblock {
@@ -614,6 +616,10 @@ impl AccountsStore for ArrayStore {
 
     fn account_count(&self) -> usize {
         self.shared.index.len()
+    }
+
+    fn commitment_ns(&self) -> u64 {
+        self.shared.commitment_ns.load(Ordering::Relaxed)
     }
 
     fn slot_commitment(&self, slot: Option<u64>) -> Result<SlotCommitment, ProofQueryError> {
