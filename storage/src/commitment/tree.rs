@@ -163,20 +163,12 @@ impl StateTree {
         self.order.is_empty()
     }
 
-    pub fn positions(&self) -> usize {
-        self.entries.len()
-    }
-
     pub fn depth(&self) -> usize {
         depth_for(self.entries.len())
     }
 
     pub fn root(&self) -> Hash {
         self.node(self.depth(), 0)
-    }
-
-    pub fn zero(&self, level: usize) -> Hash {
-        self.zero[level]
     }
 
     pub fn node(&self, level: usize, index: u32) -> Hash {
