@@ -301,8 +301,12 @@ fn survives_kill_9_at_random_points() {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(n) = line.strip_prefix("committed ") {
-                    last = n.trim().parse().expect("slot number");
+                // The first line also carries the test harness's "test crash_child ... ".
+                if let Some(at) = line.rfind("committed ") {
+                    last = line[at + "committed ".len()..]
+                        .trim()
+                        .parse()
+                        .expect("slot number");
                 }
             }
             last
