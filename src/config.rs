@@ -23,6 +23,9 @@ recv_buffer_bytes = 33554432
 packet_pool_size = 65536
 # Depth of each net -> verify ring; a full ring drops (counted) at ingest.
 verify_ring_depth = 8192
+# Each receiving core (the UDP net tile, every DPDK RX lcore) drops repeats of the exact bytes
+# it saw recently, before verification; this many are remembered (8 bytes each).
+recent_filter_entries = 524288
 
 [verify]
 # Signature verification tiles (threads).
@@ -110,6 +113,61 @@ max_body_bytes = 51200
 enabled = true
 bind = "127.0.0.1:7999"
 
+[dpdk]
+# The kernel-bypass packet path: DPDK poll-mode RX lcores on a NIC or a virtual device.
+# Needs a build with --features dpdk. Off: transactions arrive on the kernel UDP socket,
+# which stays bound either way.
+enabled = false
+# EAL. The main lcore does control work (port set-up, copying counters); rx_lcores[i] polls
+# RX queue i. Give them isolated cores, apart from runtime.worker_cores.
+main_lcore = 0
+rx_lcores = [1]
+# Names EAL's runtime files; two appliances on one host need different prefixes.
+file_prefix = "gigacompute"
+# The hugepage mount to use ("" = the one EAL finds). no_huge = true takes normal memory
+# instead (VMs without hugepages, tests): slower, and physical NICs need IOVA-as-VA.
+huge_dir = ""
+no_huge = false
+# Memory EAL reserves, MiB; the mbuf pool comes out of it.
+memory_mb = 1024
+# PCI devices to drive, e.g. ["0000:3b:00.0"]. Empty: every device bound to a DPDK driver,
+# or none when vdevs are given.
+pci_allow = []
+# Virtual devices, e.g. ["net_tap0,iface=gc0"] or ["net_pcap0,rx_pcap=/tmp/in.pcap"].
+vdevs = []
+# Further EAL arguments, verbatim.
+eal_args = []
+
+[dpdk.port]
+# The port, by the name EAL gives it (a PCI address or vdev name); "" = the first port.
+device = ""
+# Our IPv4 address on the port: ARP and ICMP echo are answered for it, and only UDP
+# datagrams to it and to udp_port are taken as transactions.
+ipv4 = "10.0.0.1"
+udp_port = 8003
+# One RX lcore per RX queue; tx_queues >= rx_queues (each RX lcore owns one TX queue).
+rx_queues = 1
+tx_queues = 1
+rx_descriptors = 1024
+tx_descriptors = 1024
+# Frames per receive call, 1..=128.
+burst = 32
+# With several RX queues, spread flows over them by a hash of the UDP 5-tuple.
+rss = true
+mtu = 1500
+promiscuous = false
+# mbufs in the pool (2^n - 1 is best) and the per-lcore cache. A transaction holds its
+# mbuf until it leaves the pipeline, so size the pool for the deepest backlog to absorb.
+mbuf_pool_size = 65535
+mbuf_cache = 256
+# Answer each transaction's sender: accepted, or dropped and why (format: dataplane README).
+replies = false
+# After 64 empty polls, sleep this long before each next poll, microseconds. 0 = spin (the
+# lowest latency, a whole core per RX queue).
+idle_sleep_us = 0
+# How often the device's counters are copied for `gigacompute nic stats`, ms.
+stats_interval_ms = 500
+
 [faucet]
 # requestAirdrop from a faucet account created at genesis. Turn off in production.
 enabled = true
@@ -129,7 +187,86 @@ pub struct Config {
     pub storage: StorageConfig,
     pub rpc: RpcConfig,
     pub metrics: MetricsConfig,
+    pub dpdk: DpdkConfig,
     pub faucet: FaucetConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpdkConfig {
+    pub enabled: bool,
+    pub main_lcore: u32,
+    pub rx_lcores: Vec<u32>,
+    pub file_prefix: String,
+    pub huge_dir: PathBuf,
+    pub no_huge: bool,
+    pub memory_mb: usize,
+    pub pci_allow: Vec<String>,
+    pub vdevs: Vec<String>,
+    pub eal_args: Vec<String>,
+    pub port: DpdkPortConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpdkPortConfig {
+    pub device: String,
+    pub ipv4: std::net::Ipv4Addr,
+    pub udp_port: u16,
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    pub rx_descriptors: u16,
+    pub tx_descriptors: u16,
+    pub burst: u16,
+    pub rss: bool,
+    pub mtu: u16,
+    pub promiscuous: bool,
+    pub mbuf_pool_size: u32,
+    pub mbuf_cache: u32,
+    pub replies: bool,
+    pub idle_sleep_us: u64,
+    pub stats_interval_ms: u64,
+}
+
+impl Default for DpdkConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            main_lcore: 0,
+            rx_lcores: vec![1],
+            file_prefix: "gigacompute".into(),
+            huge_dir: PathBuf::new(),
+            no_huge: false,
+            memory_mb: 1024,
+            pci_allow: Vec::new(),
+            vdevs: Vec::new(),
+            eal_args: Vec::new(),
+            port: DpdkPortConfig::default(),
+        }
+    }
+}
+
+impl Default for DpdkPortConfig {
+    fn default() -> Self {
+        Self {
+            device: String::new(),
+            ipv4: std::net::Ipv4Addr::new(10, 0, 0, 1),
+            udp_port: 8003,
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            burst: 32,
+            rss: true,
+            mtu: 1500,
+            promiscuous: false,
+            mbuf_pool_size: 65535,
+            mbuf_cache: 256,
+            replies: false,
+            idle_sleep_us: 0,
+            stats_interval_ms: 500,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +293,7 @@ pub struct NetConfig {
     pub recv_buffer_bytes: usize,
     pub packet_pool_size: usize,
     pub verify_ring_depth: usize,
+    pub recent_filter_entries: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +378,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             rpc: RpcConfig::default(),
             metrics: MetricsConfig::default(),
+            dpdk: DpdkConfig::default(),
             faucet: FaucetConfig::default(),
         }
     }
@@ -253,6 +392,7 @@ impl Default for NetConfig {
             recv_buffer_bytes: 32 << 20,
             packet_pool_size: 65536,
             verify_ring_depth: 8192,
+            recent_filter_entries: 1 << 19,
         }
     }
 }
@@ -376,6 +516,50 @@ impl Config {
             "net.packet_pool_size must be at least 256"
         );
         anyhow::ensure!(self.rpc.threads >= 1, "rpc.threads must be at least 1");
+        anyhow::ensure!(
+            self.net.recent_filter_entries >= 8,
+            "net.recent_filter_entries must be at least 8"
+        );
+        let d = &self.dpdk;
+        if d.enabled {
+            let p = &d.port;
+            anyhow::ensure!(
+                d.rx_lcores.len() == usize::from(p.rx_queues),
+                "dpdk.rx_lcores must name one lcore per RX queue ({} queues, {} lcores)",
+                p.rx_queues,
+                d.rx_lcores.len()
+            );
+            anyhow::ensure!(
+                (1..=dataplane::nic::MAX_QUEUES as u16).contains(&p.rx_queues)
+                    && p.tx_queues >= p.rx_queues,
+                "dpdk.port: rx_queues must be 1..={} and tx_queues at least rx_queues",
+                dataplane::nic::MAX_QUEUES
+            );
+            anyhow::ensure!(
+                (1..=128).contains(&p.burst),
+                "dpdk.port.burst must be 1..=128"
+            );
+            anyhow::ensure!(
+                p.rx_descriptors >= 32 && p.tx_descriptors >= 32,
+                "dpdk.port: descriptor rings need at least 32 entries"
+            );
+            anyhow::ensure!(
+                (68..=9600).contains(&p.mtu),
+                "dpdk.port.mtu must be 68..=9600"
+            );
+            anyhow::ensure!(
+                p.mbuf_pool_size >= 2 * (u32::from(p.rx_descriptors) * u32::from(p.rx_queues)),
+                "dpdk.port.mbuf_pool_size must be at least twice the RX descriptors of all queues"
+            );
+            anyhow::ensure!(
+                p.mbuf_cache <= 512 && p.mbuf_cache <= p.mbuf_pool_size / 2,
+                "dpdk.port.mbuf_cache must be at most 512 and half the pool"
+            );
+            anyhow::ensure!(
+                p.stats_interval_ms >= 10,
+                "dpdk.port.stats_interval_ms must be at least 10"
+            );
+        }
         let st = &self.storage;
         anyhow::ensure!(
             st.max_space_amplification > 1.0,

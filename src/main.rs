@@ -6,7 +6,9 @@ mod configure;
 mod keys;
 mod metrics;
 mod monitor;
+mod nic;
 mod proof_json;
+mod rawport;
 mod rpc;
 mod store;
 mod topology;
@@ -52,6 +54,17 @@ enum Command {
         /// Stop after this many refreshes (scripts, tests).
         #[arg(long)]
         frames: Option<u64>,
+    },
+    /// Raw (DPDK) ports of a running appliance: `nic list`, `nic stats`.
+    Nic {
+        #[command(subcommand)]
+        command: nic::NicCommand,
+        /// The running appliance's config file (to find its data dir).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// The running appliance's data dir (overrides the config's).
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
     },
     /// Prepare the host: hugepages, cpu, nic, limits, sysctl.
     Configure {
@@ -146,6 +159,25 @@ fn main() -> Result<()> {
                 cfg.data_dir = d;
             }
             monitor::run(metrics::MetricsRegion::open(&cfg.data_dir)?, frames)
+        }
+        Command::Nic {
+            command,
+            config,
+            data_dir,
+        } => {
+            let mut cfg = match config {
+                Some(p) => Config::load(&p)?,
+                None => Config::default(),
+            };
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            let text = nic::run(command, metrics::MetricsRegion::open(&cfg.data_dir)?);
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{text}");
+            }
+            Ok(())
         }
     }
 }

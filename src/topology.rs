@@ -10,8 +10,10 @@
 use crate::config::Config;
 use crate::keys;
 use crate::metrics::MetricsRegion;
+use crate::rawport::RawPort;
 use anyhow::{Context, Result};
 use dataplane::dedup::{Dedup, MAX_PROCESSING_AGE_SLOTS};
+use dataplane::recent::RecentFilter;
 use dataplane::socket::UdpReceiver;
 use dataplane::tiles::{VerifyTile, run_udp_net};
 use dataplane::{DataplaneCounters, Ingress, PacketPool};
@@ -32,6 +34,7 @@ pub struct Node {
     pub metrics: &'static MetricsRegion,
     pub faucet: Option<Keypair>,
     pub tpu_addr: SocketAddr,
+    raw_port: Option<RawPort>,
     shutdown: Arc<AtomicBool>,
     tiles: Vec<JoinHandle<()>>,
 }
@@ -60,7 +63,13 @@ impl Node {
             keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
         let store = crate::store::open(&config).context("opening the accounts store")?;
 
-        let pool = PacketPool::new(config.net.packet_pool_size);
+        // With a raw port, one descriptor packet per mbuf it can hold in flight.
+        let descriptors = if config.dpdk.enabled {
+            config.dpdk.port.mbuf_pool_size as usize
+        } else {
+            0
+        };
+        let pool = PacketPool::with_descriptors(config.net.packet_pool_size, descriptors);
         let shutdown = Arc::new(AtomicBool::new(false));
         let metrics = MetricsRegion::create(
             &config.data_dir,
@@ -125,12 +134,18 @@ impl Node {
         let tpu_addr = udp.local_addr()?;
         {
             let (ingress, stop) = (ingress.clone(), shutdown.clone());
+            let recent = RecentFilter::new(config.net.recent_filter_entries);
             tiles.push(
                 std::thread::Builder::new()
                     .name("gc-net".into())
-                    .spawn(move || run_udp_net(udp, ingress, stop))?,
+                    .spawn(move || run_udp_net(udp, ingress, recent, stop))?,
             );
         }
+        let raw_port = if config.dpdk.enabled {
+            Some(RawPort::start(&config, &ingress, metrics).context("starting the DPDK port")?)
+        } else {
+            None
+        };
         let node = Self {
             config,
             runtime,
@@ -139,6 +154,7 @@ impl Node {
             metrics,
             faucet,
             tpu_addr,
+            raw_port,
             shutdown,
             tiles,
         };
@@ -150,6 +166,7 @@ impl Node {
         let c = &self.config;
         tracing::info!(
             net = %format!("udp {} burst {}", self.tpu_addr, c.net.recv_burst),
+            raw_port = %self.raw_port.as_ref().map(RawPort::describe).unwrap_or_default(),
             verify_tiles = c.verify.tiles,
             workers = c.runtime.workers,
             worker_cores = ?(0..c.runtime.workers)
@@ -170,7 +187,10 @@ impl Node {
     }
 
     /// Stop ingest, let the bank close and commit its slot, stop everything.
-    pub fn shutdown(self) {
+    pub fn shutdown(mut self) {
+        if let Some(p) = self.raw_port.take() {
+            p.stop();
+        }
         self.shutdown.store(true, Ordering::Release);
         for t in self.tiles {
             let _ = t.join();

@@ -23,6 +23,8 @@ pub struct DataplaneCounters {
     pub verify_ring_full: AtomicU64,
     /// No free packet buffer: dropped at ingest.
     pub pool_exhausted: AtomicU64,
+    /// Same bytes as a recently received packet: dropped by the receiving core's filter.
+    pub rx_duplicates: AtomicU64,
     pub verify_in: AtomicU64,
     pub verify_ok: AtomicU64,
     pub bad_signature: AtomicU64,
@@ -46,6 +48,7 @@ impl DataplaneCounters {
             parse_drops: std::array::from_fn(|_| AtomicU64::new(0)),
             verify_ring_full: AtomicU64::new(0),
             pool_exhausted: AtomicU64::new(0),
+            rx_duplicates: AtomicU64::new(0),
             verify_in: AtomicU64::new(0),
             verify_ok: AtomicU64::new(0),
             bad_signature: AtomicU64::new(0),

@@ -7,6 +7,7 @@
 use crate::counters::DataplaneCounters;
 use crate::packet::{Packet, PacketPool, Source, monotonic_ns};
 use crate::parse::{ParseError, parse_transaction};
+use crate::recent::RecentFilter;
 use crossbeam_channel::{Sender, TrySendError};
 use std::sync::atomic::Ordering;
 
@@ -18,6 +19,8 @@ pub enum SubmitError {
     QueueFull,
     #[error("no free packet buffer")]
     PoolExhausted,
+    #[error("same bytes as a recent transaction")]
+    Duplicate,
 }
 
 #[derive(Clone)]
@@ -46,7 +49,7 @@ impl Ingress {
     /// Parse a received packet in place and route it; drops are counted and the buffer goes
     /// back to the pool.
     pub fn route(&self, mut p: Box<Packet>) -> Result<(), SubmitError> {
-        let desc = match parse_transaction(&p.data[..p.len]) {
+        let desc = match parse_transaction(p.bytes()) {
             Ok(d) => d,
             Err(e) => {
                 self.counters.parse_drop(e);
@@ -55,8 +58,37 @@ impl Ingress {
             }
         };
         p.desc = Some(desc);
+        self.forward(p)
+    }
+
+    /// A received packet: parse in place, drop it if the receiving core's `recent` filter
+    /// saw the same bytes lately, else route it.
+    pub fn admit(&self, mut p: Box<Packet>, recent: &mut RecentFilter) -> Result<(), SubmitError> {
+        let desc = match parse_transaction(p.bytes()) {
+            Ok(d) => d,
+            Err(e) => {
+                self.counters.parse_drop(e);
+                self.pool.give(p);
+                return Err(SubmitError::Parse(e));
+            }
+        };
+        if recent.insert(recent.tag(p.bytes())) {
+            self.counters.rx_duplicates.fetch_add(1, Ordering::Relaxed);
+            self.pool.give(p);
+            return Err(SubmitError::Duplicate);
+        }
+        p.desc = Some(desc);
+        self.forward(p)
+    }
+
+    /// Route a packet already parsed (its `desc` set) by a backend that parses in place.
+    pub fn forward(&self, p: Box<Packet>) -> Result<(), SubmitError> {
+        let Some(desc) = p.desc else {
+            self.pool.give(p);
+            return Err(SubmitError::Parse(ParseError::Empty));
+        };
         let tile =
-            (self.hasher.hash_one(desc.first_signature(&p.data)) as usize) % self.verify.len();
+            (self.hasher.hash_one(desc.first_signature(p.bytes())) as usize) % self.verify.len();
         match self.verify[tile].try_send(p) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(p)) | Err(TrySendError::Disconnected(p)) => {

@@ -4,9 +4,15 @@
 
 pub mod counters;
 pub mod dedup;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
+pub mod frame;
 pub mod ingress;
+pub mod nic;
 pub mod packet;
 pub mod parse;
+pub mod recent;
+pub mod reply;
 pub mod sigverify;
 pub mod socket;
 pub mod tiles;

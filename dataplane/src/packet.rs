@@ -1,14 +1,23 @@
-//! Packet buffers and their bounded pool.
+//! Packets and their bounded pool.
 //!
-//! A [`Packet`] is a fixed-size buffer large enough for the largest Solana transaction plus one
-//! byte (so an oversize datagram is detected, not silently truncated), with the descriptor
-//! parsed from it. Packets are allocated once at start-up into a [`PacketPool`]; the net tile
-//! takes them, fills them in place, and whoever is last to need a packet gives it back. A
-//! dry pool is an ingest-side drop, counted, never an allocation.
+//! A [`Packet`] is one transaction in flight: its bytes, the descriptor parsed from them, where
+//! it came from and when. The bytes live in one of two places:
+//!
+//! - a buffer the packet owns, large enough for the largest Solana transaction plus one byte
+//!   (so an oversize datagram is detected, not silently truncated): the socket backend
+//!   receives into it and the RPC copies into it;
+//! - a buffer someone else owns, a DPDK mbuf: the packet points at the transaction inside the
+//!   frame (parsed in place, never copied) and releases the mbuf when it goes back to the pool.
+//!
+//! Packets are allocated once at start-up into a [`PacketPool`] that keeps the two kinds on
+//! separate free lists; whoever is last to need a packet gives it back to the same pool, which
+//! files it by kind. A dry pool is an ingest-side drop, counted, never an allocation.
 
 use crate::parse::{PACKET_DATA_SIZE, TxDescriptor};
 use crossbeam_channel::{Receiver, Sender};
+use std::ffi::c_void;
 use std::net::SocketAddr;
+use std::ptr::NonNull;
 
 /// Receive buffer size: one byte more than the largest valid transaction.
 pub const PACKET_BUFFER_BYTES: usize = PACKET_DATA_SIZE + 1;
@@ -20,8 +29,22 @@ pub enum Source {
     Rpc,
 }
 
+/// Frees an external buffer (e.g. `rte_pktmbuf_free`). Must be callable from any thread.
+pub type ReleaseFn = unsafe fn(NonNull<c_void>);
+
+enum Storage {
+    Owned(Box<[u8; PACKET_BUFFER_BYTES]>),
+    External {
+        data: NonNull<u8>,
+        owner: NonNull<c_void>,
+        release: ReleaseFn,
+    },
+    /// A descriptor waiting for an external buffer.
+    Empty,
+}
+
 pub struct Packet {
-    pub data: [u8; PACKET_BUFFER_BYTES],
+    storage: Storage,
     pub len: usize,
     pub desc: Option<TxDescriptor>,
     pub source: Source,
@@ -29,10 +52,24 @@ pub struct Packet {
     pub received_ns: u64,
 }
 
+// SAFETY: an external buffer is owned by exactly one packet (the packet was given it by
+// `attach`, whose contract is exclusive ownership), and its release function is thread-safe.
+unsafe impl Send for Packet {}
+
 impl Packet {
+    /// A packet with its own zeroed buffer.
     pub fn zeroed() -> Self {
+        Self::with_storage(Storage::Owned(Box::new([0; PACKET_BUFFER_BYTES])))
+    }
+
+    /// A descriptor packet: no buffer until [`Packet::attach`] gives it one.
+    pub fn descriptor() -> Self {
+        Self::with_storage(Storage::Empty)
+    }
+
+    fn with_storage(storage: Storage) -> Self {
         Self {
-            data: [0; PACKET_BUFFER_BYTES],
+            storage,
             len: 0,
             desc: None,
             source: Source::Rpc,
@@ -41,61 +78,177 @@ impl Packet {
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.data[..self.len]
+        match &self.storage {
+            Storage::Owned(b) => &b[..self.len],
+            // SAFETY: `attach` promised `len` readable bytes at `data` until released.
+            Storage::External { data, .. } => unsafe {
+                std::slice::from_raw_parts(data.as_ptr(), self.len)
+            },
+            Storage::Empty => &[],
+        }
     }
 
-    /// Copy a transaction from elsewhere (RPC) into this buffer.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.storage {
+            Storage::Owned(b) => &mut b[..self.len],
+            // SAFETY: as in `bytes`, and the buffer is exclusively this packet's.
+            Storage::External { data, .. } => unsafe {
+                std::slice::from_raw_parts_mut(data.as_ptr(), self.len)
+            },
+            Storage::Empty => &mut [],
+        }
+    }
+
+    /// The whole owned buffer, for receiving into; None for descriptor packets.
+    pub fn receive_buffer(&mut self) -> Option<&mut [u8; PACKET_BUFFER_BYTES]> {
+        match &mut self.storage {
+            Storage::Owned(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Copy a transaction from elsewhere (RPC) into this packet's own buffer. False when it is
+    /// too long or this is a descriptor packet.
     pub fn fill(&mut self, bytes: &[u8]) -> bool {
+        let Storage::Owned(b) = &mut self.storage else {
+            return false;
+        };
         if bytes.len() > PACKET_DATA_SIZE {
             return false;
         }
-        self.data[..bytes.len()].copy_from_slice(bytes);
+        b[..bytes.len()].copy_from_slice(bytes);
         self.len = bytes.len();
         self.desc = None;
         true
     }
+
+    /// Point a descriptor packet at `len` bytes inside a buffer owned by `owner`; the packet
+    /// now owns `owner` and calls `release(owner)` when it is given back or dropped.
+    ///
+    /// # Safety
+    /// `data..data+len` must stay valid and unaliased until `release(owner)`, the caller must
+    /// hand over its ownership of `owner`, and `release` must be callable from any thread.
+    pub unsafe fn attach(
+        &mut self,
+        data: NonNull<u8>,
+        len: usize,
+        owner: NonNull<c_void>,
+        release: ReleaseFn,
+    ) {
+        self.release_external();
+        debug_assert!(matches!(self.storage, Storage::Empty));
+        self.storage = Storage::External {
+            data,
+            owner,
+            release,
+        };
+        self.len = len;
+        self.desc = None;
+    }
+
+    pub fn is_descriptor(&self) -> bool {
+        !matches!(self.storage, Storage::Owned(_))
+    }
+
+    fn release_external(&mut self) {
+        if let Storage::External { owner, release, .. } = self.storage {
+            self.storage = Storage::Empty;
+            // SAFETY: `attach`'s contract: we own `owner` and release it exactly once.
+            unsafe { release(owner) };
+        }
+    }
+
+    fn reset(&mut self) {
+        self.release_external();
+        self.desc = None;
+        self.len = 0;
+    }
 }
 
-/// Bounded free-list of packets. Cloning shares the pool.
-#[derive(Clone)]
-pub struct PacketPool {
-    free_tx: Sender<Box<Packet>>,
-    free_rx: Receiver<Box<Packet>>,
+impl Drop for Packet {
+    fn drop(&mut self) {
+        self.release_external();
+    }
+}
+
+struct FreeList {
+    tx: Sender<Box<Packet>>,
+    rx: Receiver<Box<Packet>>,
     capacity: usize,
 }
 
-impl PacketPool {
-    pub fn new(capacity: usize) -> Self {
-        let (free_tx, free_rx) = crossbeam_channel::bounded(capacity);
+impl FreeList {
+    fn new(capacity: usize, make: fn() -> Packet) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
         for _ in 0..capacity {
-            free_tx
-                .send(Box::new(Packet::zeroed()))
-                .expect("pool channel sized to capacity");
+            tx.send(Box::new(make()))
+                .expect("free list sized to capacity");
         }
+        Self { tx, rx, capacity }
+    }
+}
+
+/// Bounded free lists of packets: own-buffer packets (socket, RPC) and descriptor packets
+/// (DPDK). Cloning shares the pool.
+#[derive(Clone)]
+pub struct PacketPool {
+    owned: std::sync::Arc<FreeList>,
+    descriptors: std::sync::Arc<FreeList>,
+}
+
+impl PacketPool {
+    /// `capacity` packets with their own buffers, no descriptors.
+    pub fn new(capacity: usize) -> Self {
+        Self::with_descriptors(capacity, 0)
+    }
+
+    /// Also `descriptors` buffer-less packets for a zero-copy backend (one per mbuf it may
+    /// hold in flight).
+    pub fn with_descriptors(capacity: usize, descriptors: usize) -> Self {
         Self {
-            free_tx,
-            free_rx,
-            capacity,
+            owned: std::sync::Arc::new(FreeList::new(capacity, Packet::zeroed)),
+            descriptors: std::sync::Arc::new(FreeList::new(descriptors, Packet::descriptor)),
         }
     }
 
+    /// A packet with its own buffer.
     pub fn take(&self) -> Option<Box<Packet>> {
-        self.free_rx.try_recv().ok()
+        self.owned.rx.try_recv().ok()
     }
 
+    /// A descriptor packet, for [`Packet::attach`].
+    pub fn take_descriptor(&self) -> Option<Box<Packet>> {
+        self.descriptors.rx.try_recv().ok()
+    }
+
+    /// Back to the free list of its kind; an external buffer is released now.
     pub fn give(&self, mut p: Box<Packet>) {
-        p.desc = None;
-        p.len = 0;
-        // Cannot be full: every packet in circulation came from this pool.
-        let _ = self.free_tx.try_send(p);
+        p.reset();
+        let list = if p.is_descriptor() {
+            &self.descriptors
+        } else {
+            &self.owned
+        };
+        // Cannot be full: every packet in circulation came from this pool. Should one not
+        // have, it is dropped here rather than blocking.
+        let _ = list.tx.try_send(p);
     }
 
+    /// Own-buffer packets free now.
     pub fn available(&self) -> usize {
-        self.free_rx.len()
+        self.owned.rx.len()
     }
 
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.owned.capacity
+    }
+
+    pub fn descriptors_available(&self) -> usize {
+        self.descriptors.rx.len()
+    }
+
+    pub fn descriptor_capacity(&self) -> usize {
+        self.descriptors.capacity
     }
 }
 
@@ -106,4 +259,53 @@ pub fn monotonic_ns() -> u64 {
         .get_or_init(std::time::Instant::now)
         .elapsed()
         .as_nanos() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe fn count_release(owner: NonNull<c_void>) {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the test hands over a leaked Box<[u8; 64]>.
+        drop(unsafe { Box::from_raw(owner.as_ptr().cast::<[u8; 64]>()) });
+    }
+
+    fn external(pool: &PacketPool, byte: u8) -> Box<Packet> {
+        let mut p = pool.take_descriptor().expect("descriptor");
+        let buf = Box::leak(Box::new([byte; 64]));
+        let data = NonNull::from(&mut buf[8]);
+        // SAFETY: the leaked buffer is handed over; count_release frees it.
+        unsafe { p.attach(data, 10, NonNull::from(buf).cast(), count_release) };
+        p
+    }
+
+    /// External buffers are read in place and released exactly once, whether the packet
+    /// goes back to the pool or is dropped; each kind returns to its own free list.
+    #[test]
+    fn external_buffers_are_released_once_and_kinds_stay_apart() {
+        let pool = PacketPool::with_descriptors(2, 3);
+        let p = external(&pool, 7);
+        assert!(p.is_descriptor());
+        assert_eq!(p.bytes(), &[7u8; 10]);
+        assert!(!{
+            let mut q = pool.take_descriptor().unwrap();
+            let filled = q.fill(b"abc");
+            pool.give(q);
+            filled
+        });
+        let before = RELEASED.load(Ordering::SeqCst);
+        pool.give(p);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 1);
+        drop(external(&pool, 1));
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 2);
+        let mut o = pool.take().unwrap();
+        assert!(o.fill(b"abc"));
+        pool.give(o);
+        assert_eq!(pool.available(), 2);
+        assert_eq!(pool.descriptors_available(), 2); // one was dropped above
+    }
 }

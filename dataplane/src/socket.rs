@@ -60,7 +60,11 @@ impl UdpReceiver {
         let mut hdrs: [libc::mmsghdr; MAX_RECV_BURST] = unsafe { std::mem::zeroed() };
         for i in 0..n {
             iovs[i] = libc::iovec {
-                iov_base: packets[i].data.as_mut_ptr().cast(),
+                iov_base: packets[i]
+                    .receive_buffer()
+                    .expect("the net tile takes own-buffer packets")
+                    .as_mut_ptr()
+                    .cast(),
                 iov_len: PACKET_BUFFER_BYTES,
             };
             hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();

@@ -4,6 +4,7 @@ use crate::counters::DataplaneCounters;
 use crate::dedup::{Dedup, DedupOutcome};
 use crate::ingress::Ingress;
 use crate::packet::{Packet, PacketPool, monotonic_ns};
+use crate::recent::RecentFilter;
 use crate::sigverify::{BatchVerifier, SigCheck};
 use crate::socket::UdpReceiver;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -11,8 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Receive bursts, parse in place, route to verify. Returns on shutdown.
-pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>) {
+/// Receive bursts, parse in place, drop recent repeats, route to verify. Returns on shutdown.
+pub fn run_udp_net(
+    rx: UdpReceiver,
+    ingress: Ingress,
+    mut recent: RecentFilter,
+    shutdown: Arc<AtomicBool>,
+) {
     let burst = rx.burst();
     let mut bufs: Vec<Box<Packet>> = Vec::with_capacity(burst);
     // A private burst to drain the socket into (and count) when the pool is dry.
@@ -55,7 +61,7 @@ pub fn run_udp_net(rx: UdpReceiver, ingress: Ingress, shutdown: Arc<AtomicBool>)
         let mut routed = 0;
         for p in bufs.drain(..n) {
             counters.rx_bytes.fetch_add(p.len as u64, Ordering::Relaxed);
-            routed += u64::from(ingress.route(p).is_ok());
+            routed += u64::from(ingress.admit(p, &mut recent).is_ok());
         }
         counters.net.add_out(routed);
         clock.busy();
@@ -236,7 +242,7 @@ mod tests {
         let addr = rx.local_addr().unwrap();
         let net = {
             let (i, s) = (ingress.clone(), stop.clone());
-            std::thread::spawn(move || run_udp_net(rx, i, s))
+            std::thread::spawn(move || run_udp_net(rx, i, RecentFilter::new(1 << 12), s))
         };
         let tile = VerifyTile {
             index: 0,
@@ -256,7 +262,7 @@ mod tests {
             sock.send_to(g, addr).unwrap();
         }
         for g in &good[..5] {
-            sock.send_to(g, addr).unwrap(); // duplicates
+            sock.send_to(g, addr).unwrap(); // repeats: the net tile's filter drops them
         }
         let mut bad = tx_bytes();
         bad[5] ^= 1;
@@ -277,7 +283,7 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
         assert_eq!(counters.bad_signature.load(Ordering::Relaxed), 1);
-        assert_eq!(counters.duplicate.load(Ordering::Relaxed), 5);
+        assert_eq!(counters.rx_duplicates.load(Ordering::Relaxed), 5);
         assert_eq!(counters.parse_dropped(crate::ParseError::Truncated), 1);
         stop.store(true, Ordering::Release);
         net.join().unwrap();

@@ -123,6 +123,7 @@ pub fn render(r: &MetricsRegion) -> String {
     for (tile, reason, n) in [
         ("net", "verify_ring_full", &d.verify_ring_full),
         ("net", "pool_exhausted", &d.pool_exhausted),
+        ("net", "recent_duplicate", &d.rx_duplicates),
         ("verify", "bad_signature", &d.bad_signature),
         ("verify", "duplicate", &d.duplicate),
         ("verify", "dedup_full", &d.dedup_full),
@@ -369,5 +370,141 @@ pub fn render(r: &MetricsRegion) -> String {
         "",
         get(&r.metrics_scrapes),
     );
+    nic(&mut o, &r.nic);
     o.0
+}
+
+/// Raw (DPDK) ports: the device's counters per port, software counters per RX queue.
+fn nic(o: &mut Out, n: &dataplane::nic::NicCounters) {
+    let ports: Vec<_> = n.slots().iter().filter(|p| get(&p.in_use) == 1).collect();
+    if ports.is_empty() {
+        return;
+    }
+    let port_label = |p: &dataplane::nic::PortSlot| format!("port=\"{}\"", p.name.get());
+    for (name, help, f) in [
+        (
+            "gigacompute_nic_rx_packets_total",
+            "Frames the device received (rte_eth_stats ipackets).",
+            (|p| get(&p.ipackets)) as fn(&dataplane::nic::PortSlot) -> u64,
+        ),
+        (
+            "gigacompute_nic_rx_bytes_total",
+            "Bytes the device received.",
+            |p| get(&p.ibytes),
+        ),
+        (
+            "gigacompute_nic_rx_errors_total",
+            "Erroneous frames the device received (ierrors).",
+            |p| get(&p.ierrors),
+        ),
+        (
+            "gigacompute_nic_rx_missed_total",
+            "Frames the device dropped: RX queues full (imissed).",
+            |p| get(&p.imissed),
+        ),
+        (
+            "gigacompute_nic_rx_nombuf_total",
+            "RX mbuf allocation failures (rx_nombuf).",
+            |p| get(&p.rx_nombuf),
+        ),
+        (
+            "gigacompute_nic_tx_packets_total",
+            "Frames the device sent.",
+            |p| get(&p.opackets),
+        ),
+        (
+            "gigacompute_nic_tx_errors_total",
+            "Frames the device failed to send.",
+            |p| get(&p.oerrors),
+        ),
+        ("gigacompute_nic_link_up", "1 when the link is up.", |p| {
+            get(&p.link_up)
+        }),
+        (
+            "gigacompute_nic_mbufs_free",
+            "mbufs free in the port's pool.",
+            |p| get(&p.mbufs_free),
+        ),
+    ] {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        o.head(name, kind, help);
+        for p in &ports {
+            o.line(name, &port_label(p), f(p));
+        }
+    }
+    type Q = dataplane::nic::QueueCounters;
+    for (name, help, f) in [
+        (
+            "gigacompute_nic_queue_rx_packets_total",
+            "Frames taken from the RX queue.",
+            (|q| get(&q.packets)) as fn(&Q) -> u64,
+        ),
+        (
+            "gigacompute_nic_queue_rx_bytes_total",
+            "Bytes taken from the RX queue.",
+            |q| get(&q.bytes),
+        ),
+        (
+            "gigacompute_nic_queue_accepted_total",
+            "Transactions handed to verification.",
+            |q| get(&q.accepted),
+        ),
+        (
+            "gigacompute_nic_queue_ring_full_total",
+            "Transactions dropped: the ring to verification was full.",
+            |q| get(&q.ring_full),
+        ),
+        (
+            "gigacompute_nic_queue_recent_duplicates_total",
+            "Transactions dropped as repeats of recent bytes.",
+            |q| get(&q.duplicates),
+        ),
+        (
+            "gigacompute_nic_queue_no_descriptor_total",
+            "Transactions dropped: no descriptor free.",
+            |q| get(&q.no_descriptor),
+        ),
+        (
+            "gigacompute_nic_queue_replies_total",
+            "Verdict replies sent.",
+            |q| get(&q.verdict_replies),
+        ),
+        (
+            "gigacompute_nic_queue_tx_dropped_total",
+            "Replies not sent (TX full or no mbuf).",
+            |q| get(&q.tx_dropped),
+        ),
+    ] {
+        o.head(name, "counter", help);
+        for p in &ports {
+            for (i, q) in p.queues[..p.queue_count()].iter().enumerate() {
+                o.line(name, &format!("{},queue=\"{i}\"", port_label(p)), f(q));
+            }
+        }
+    }
+    let name = "gigacompute_nic_queue_drops_total";
+    o.head(name, "counter", "Frames dropped on an RX queue, by reason.");
+    for p in &ports {
+        for (i, q) in p.queues[..p.queue_count()].iter().enumerate() {
+            let l = format!("{},queue=\"{i}\"", port_label(p));
+            for r in dataplane::frame::FrameDrop::ALL {
+                o.line(
+                    name,
+                    &format!("{l},reason=\"{}\"", r.label()),
+                    get(&q.frame_drops[r as usize]),
+                );
+            }
+            for e in ParseError::ALL {
+                o.line(
+                    name,
+                    &format!("{l},reason=\"{}\"", e.name()),
+                    get(&q.parse_drops[e as usize]),
+                );
+            }
+        }
+    }
 }

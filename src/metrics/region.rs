@@ -5,6 +5,7 @@
 //! pointed at the same config or data dir finds it from another process.
 
 use dataplane::DataplaneCounters;
+use dataplane::nic::NicCounters;
 use runtime::metrics::RuntimeCounters;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 3;
+const VERSION: u64 = 4;
 
 #[repr(C)]
 pub struct MetricsRegion {
@@ -28,6 +29,8 @@ pub struct MetricsRegion {
     pub metrics_scrapes: AtomicU64,
     pub dataplane: DataplaneCounters,
     pub runtime: RuntimeCounters,
+    /// Raw (DPDK) ports, when the appliance runs them.
+    pub nic: NicCounters,
 }
 
 // SAFETY: atomics and ZeroValid members only.

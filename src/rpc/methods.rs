@@ -478,13 +478,14 @@ impl Rpc {
                 return Err(preflight_error(err, &sim.logs, sim.units_consumed));
             }
         }
-        self.ingress.submit(packet.bytes()).map_err(|e| match e {
-            SubmitError::Parse(e) => RpcError::invalid_params(e),
-            SubmitError::QueueFull | SubmitError::PoolExhausted => {
-                RpcError::new(-32005, format!("Node is unhealthy: {e}"))
+        match self.ingress.submit(packet.bytes()) {
+            // A repeat is already on its way: the caller gets its signature, as from Agave.
+            Ok(()) | Err(SubmitError::Duplicate) => Ok(json!(sig.to_string())),
+            Err(SubmitError::Parse(e)) => Err(RpcError::invalid_params(e)),
+            Err(e @ (SubmitError::QueueFull | SubmitError::PoolExhausted)) => {
+                Err(RpcError::new(-32005, format!("Node is unhealthy: {e}")))
             }
-        })?;
-        Ok(json!(sig.to_string()))
+        }
     }
 
     fn simulate_transaction(&self, p: &[Value]) -> RpcResult {
@@ -511,7 +512,7 @@ impl Rpc {
                 .latest_header(Commitment::Processed)
                 .ok_or_else(|| RpcError::internal("no slot yet"))?;
             let off = usize::from(packet.desc.as_ref().expect("parsed").blockhash_offset);
-            packet.data[off..off + 32].copy_from_slice(h.blockhash.as_ref());
+            packet.bytes_mut()[off..off + 32].copy_from_slice(h.blockhash.as_ref());
             replacement = json!({
                 "blockhash": h.blockhash.to_string(),
                 "lastValidBlockHeight": h.slot + dataplane::dedup::MAX_PROCESSING_AGE_SLOTS,

@@ -1,0 +1,211 @@
+//! The Environment Abstraction Layer: arguments built from settings, started once per
+//! process, and the launch of functions on its worker lcores.
+
+use super::{DpdkError, sys};
+use std::ffi::{CString, c_int, c_void};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EalSettings {
+    /// Main lcore (control: port set-up, stats). It is the thread that calls [`Eal::init`].
+    pub main_lcore: u32,
+    /// One lcore per RX queue, in queue order.
+    pub rx_lcores: Vec<u32>,
+    pub file_prefix: String,
+    /// Hugepage mount; None: EAL finds one.
+    pub huge_dir: Option<PathBuf>,
+    /// Normal memory instead of hugepages (tests, VMs without hugepages).
+    pub no_huge: bool,
+    /// Memory EAL reserves, MiB.
+    pub memory_mb: usize,
+    /// PCI allow list; empty with vdevs given: PCI is not scanned.
+    pub pci_allow: Vec<String>,
+    pub vdevs: Vec<String>,
+    /// Passed verbatim after the others.
+    pub extra: Vec<String>,
+}
+
+impl EalSettings {
+    /// argv for `rte_eal_init` (argv[0] included).
+    pub fn args(&self) -> Vec<String> {
+        let mut lcores = vec![self.main_lcore];
+        lcores.extend(self.rx_lcores.iter().copied());
+        let list: Vec<String> = lcores.iter().map(u32::to_string).collect();
+        let mut a = vec![
+            "gigacompute".to_string(),
+            "-l".into(),
+            list.join(","),
+            "--main-lcore".into(),
+            self.main_lcore.to_string(),
+            "--file-prefix".into(),
+            self.file_prefix.clone(),
+            "-m".into(),
+            self.memory_mb.to_string(),
+            // EAL's start-up chatter at INFO is not for the appliance's log.
+            "--log-level".into(),
+            "lib.eal:notice".into(),
+        ];
+        if self.no_huge {
+            a.push("--no-huge".into());
+        } else if let Some(d) = &self.huge_dir {
+            a.push("--huge-dir".into());
+            a.push(d.display().to_string());
+        }
+        if self.pci_allow.is_empty() && !self.vdevs.is_empty() {
+            a.push("--no-pci".into());
+        }
+        for p in &self.pci_allow {
+            a.push("-a".into());
+            a.push(p.clone());
+        }
+        for v in &self.vdevs {
+            a.push("--vdev".into());
+            a.push(v.clone());
+        }
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+
+    pub fn validate(&self) -> Result<(), DpdkError> {
+        let mut all = vec![self.main_lcore];
+        all.extend(&self.rx_lcores);
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != all.len() {
+            return Err(DpdkError::Setting(format!(
+                "lcores must be distinct (main {} and rx {:?})",
+                self.main_lcore, self.rx_lcores
+            )));
+        }
+        if self.rx_lcores.is_empty() {
+            return Err(DpdkError::Setting("at least one RX lcore".into()));
+        }
+        if self.file_prefix.is_empty() || self.file_prefix.contains('/') {
+            return Err(DpdkError::Setting(
+                "file_prefix must be a non-empty name without '/'".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// A started EAL. There is at most one per process.
+#[derive(Debug)]
+pub struct Eal {
+    pub settings: EalSettings,
+}
+
+impl Eal {
+    /// Start EAL. The calling thread becomes the main lcore for DPDK's purposes, but keeps
+    /// the CPU affinity it had: the appliance's other threads (spawned after) must not all
+    /// inherit the main lcore's single core.
+    pub fn init(settings: &EalSettings) -> Result<Self, DpdkError> {
+        settings.validate()?;
+        if STARTED.swap(true, Ordering::SeqCst) {
+            return Err(DpdkError::EalAgain);
+        }
+        let args = settings.args();
+        let cargs: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| DpdkError::Setting("an EAL argument contains a NUL byte".into()))?;
+        // EAL may permute argv; it gets its own array of pointers into `cargs`.
+        let mut argv: Vec<*mut std::ffi::c_char> =
+            cargs.iter().map(|c| c.as_ptr().cast_mut()).collect();
+        let saved = affinity();
+        // SAFETY: argv holds argc valid C strings that outlive the call.
+        let rc = unsafe { sys::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
+        if let Some(set) = saved {
+            restore_affinity(&set);
+        }
+        if rc < 0 {
+            return Err(DpdkError::EalInit(super::last_error(), args.join(" ")));
+        }
+        tracing::info!(args = %args.join(" "), "EAL started");
+        Ok(Self {
+            settings: settings.clone(),
+        })
+    }
+
+    /// Run `f` on worker lcore `lcore` (must be idle). [`Eal::wait`] joins it.
+    pub fn launch(&self, lcore: u32, f: Box<dyn FnOnce() + Send>) -> Result<(), DpdkError> {
+        extern "C" fn trampoline(arg: *mut c_void) -> c_int {
+            // SAFETY: `arg` is the Box<Box<dyn FnOnce>> leaked by `launch`, taken once.
+            let f = unsafe { Box::from_raw(arg.cast::<Box<dyn FnOnce() + Send>>()) };
+            f();
+            0
+        }
+        let arg = Box::into_raw(Box::new(f)).cast::<c_void>();
+        // SAFETY: trampoline matches lcore_function_t; arg stays valid until it runs.
+        let rc = unsafe { sys::rte_eal_remote_launch(Some(trampoline), arg, lcore) };
+        if rc != 0 {
+            // SAFETY: not launched, so still ours to free.
+            drop(unsafe { Box::from_raw(arg.cast::<Box<dyn FnOnce() + Send>>()) });
+            return Err(DpdkError::Lcore(lcore, super::strerror(rc)));
+        }
+        Ok(())
+    }
+
+    /// Wait for the function launched on `lcore` to return.
+    pub fn wait(&self, lcore: u32) {
+        // SAFETY: plain EAL call from the main lcore.
+        unsafe { sys::rte_eal_wait_lcore(lcore) };
+    }
+}
+
+fn affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data; the call fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0)
+            .then_some(set)
+    }
+}
+
+fn restore_affinity(set: &libc::cpu_set_t) {
+    // SAFETY: a cpu_set_t obtained from sched_getaffinity.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+    if rc != 0 {
+        tracing::warn!("could not restore the main thread's CPU affinity after EAL init");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_follow_the_settings() {
+        let s = EalSettings {
+            main_lcore: 0,
+            rx_lcores: vec![2, 3],
+            file_prefix: "gc-test".into(),
+            huge_dir: None,
+            no_huge: true,
+            memory_mb: 256,
+            pci_allow: vec![],
+            vdevs: vec!["net_null0".into()],
+            extra: vec![],
+        };
+        let a = s.args().join(" ");
+        assert!(
+            a.contains("-l 0,2,3 --main-lcore 0 --file-prefix gc-test -m 256"),
+            "{a}"
+        );
+        assert!(
+            a.contains("--no-huge") && a.contains("--no-pci --vdev net_null0"),
+            "{a}"
+        );
+        assert!(s.validate().is_ok());
+        let mut bad = s.clone();
+        bad.rx_lcores = vec![0];
+        assert!(bad.validate().is_err());
+        bad.rx_lcores = vec![];
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! The poll-mode loop of one RX queue, pinned to its own lcore.
+//!
+//! Per burst: receive; classify every frame ([`crate::frame`]); parse each datagram's
+//! transaction where the NIC wrote it; hash it and prefetch its filter bucket; then, for the
+//! whole burst, drop recent repeats and hand the rest to a [`Deliver`] (the appliance: a
+//! descriptor packet that owns the mbuf, routed to verification). ARP and ICMP echo requests
+//! are answered in place; verdict replies (when on) are written into fresh mbufs. Everything
+//! dropped is counted by reason and its mbuf freed in one bulk call.
+
+use super::port::MbufPool;
+use super::sys;
+use crate::counters::DataplaneCounters;
+use crate::frame::{self, Endpoint, Frame, FrameDrop, Peer};
+use crate::ingress::{Ingress, SubmitError};
+use crate::nic::{QueueCounters, bump};
+use crate::packet::{Source, monotonic_ns};
+use crate::parse::{TxDescriptor, parse_transaction};
+use crate::recent::RecentFilter;
+use crate::reply::{self, Verdict};
+use std::ffi::c_void;
+use std::net::SocketAddr;
+use std::ptr::{NonNull, null_mut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Largest burst one poll takes.
+pub const MAX_BURST: usize = 128;
+
+type Mbuf = *mut sys::rte_mbuf;
+
+/// Where a transaction that passed the RX checks goes. Takes ownership of the mbuf.
+pub trait Deliver {
+    /// `tx` points at the transaction's `desc.len` bytes inside `mbuf`.
+    fn deliver(
+        &mut self,
+        mbuf: NonNull<sys::rte_mbuf>,
+        tx: NonNull<u8>,
+        desc: TxDescriptor,
+        peer: &Peer,
+        received_ns: u64,
+    ) -> Verdict;
+}
+
+/// Frees an mbuf owned by a descriptor packet (from whichever thread finishes with it).
+///
+/// # Safety
+/// `owner` must be an mbuf this caller owns.
+pub unsafe fn release_mbuf(owner: NonNull<c_void>) {
+    // SAFETY: the caller owns the mbuf; rte_pktmbuf_free is thread-safe (mp/mc pool).
+    unsafe { sys::gc_pktmbuf_free(owner.as_ptr().cast()) };
+}
+
+/// The appliance's delivery: a descriptor packet takes the mbuf and goes to verification.
+pub struct ToIngress(pub Ingress);
+
+impl Deliver for ToIngress {
+    fn deliver(
+        &mut self,
+        mbuf: NonNull<sys::rte_mbuf>,
+        tx: NonNull<u8>,
+        desc: TxDescriptor,
+        peer: &Peer,
+        received_ns: u64,
+    ) -> Verdict {
+        let Some(mut p) = self.0.pool.take_descriptor() else {
+            // SAFETY: we own the mbuf and nobody else will see it.
+            unsafe { release_mbuf(mbuf.cast()) };
+            self.0
+                .counters
+                .pool_exhausted
+                .fetch_add(1, Ordering::Relaxed);
+            return Verdict::NoBuffer;
+        };
+        // SAFETY: the transaction's bytes live in the mbuf until it is freed, which the packet
+        // now does; the mbuf is handed over whole.
+        unsafe { p.attach(tx, usize::from(desc.len), mbuf.cast(), release_mbuf) };
+        p.desc = Some(desc);
+        p.source = Source::Udp(SocketAddr::V4(peer.addr));
+        p.received_ns = received_ns;
+        match self.0.forward(p) {
+            Ok(()) => Verdict::Accepted,
+            Err(SubmitError::QueueFull) => Verdict::QueueFull,
+            Err(SubmitError::PoolExhausted) => Verdict::NoBuffer,
+            Err(SubmitError::Parse(e)) => Verdict::Malformed(e),
+            Err(SubmitError::Duplicate) => Verdict::Duplicate,
+        }
+    }
+}
+
+/// One RX queue's loop state. Single-threaded: it lives on its lcore.
+pub struct RxQueue<D: Deliver> {
+    pub port: u16,
+    pub queue: u16,
+    pub burst: u16,
+    pub endpoint: Endpoint,
+    pub filter: RecentFilter,
+    /// Pool for verdict replies; None: no verdict replies (ARP and ICMP are always answered).
+    pub replies: Option<MbufPool>,
+    pub counters: &'static QueueCounters,
+    pub dataplane: &'static DataplaneCounters,
+    pub deliver: D,
+}
+
+struct Candidate {
+    mbuf: Mbuf,
+    tx: NonNull<u8>,
+    desc: TxDescriptor,
+    peer: Peer,
+    tag: u64,
+}
+
+/// The mbuf's checksum flags say the NIC found a bad IP or L4 checksum.
+fn hardware_says_bad(ol_flags: u64) -> bool {
+    let ip = ol_flags & u64::from(sys::RTE_MBUF_F_RX_IP_CKSUM_MASK);
+    let l4 = ol_flags & u64::from(sys::RTE_MBUF_F_RX_L4_CKSUM_MASK);
+    ip == u64::from(sys::RTE_MBUF_F_RX_IP_CKSUM_BAD)
+        || l4 == u64::from(sys::RTE_MBUF_F_RX_L4_CKSUM_BAD)
+}
+
+impl<D: Deliver> RxQueue<D> {
+    /// Poll until `shutdown`. After 64 empty polls in a row, sleep `idle_sleep` between polls
+    /// (zero: spin, the poll-mode default).
+    pub fn run(mut self, shutdown: &AtomicBool, idle_sleep: Duration) -> Self {
+        let mut empty = 0u32;
+        while !shutdown.load(Ordering::Relaxed) {
+            if self.poll() == 0 {
+                empty = empty.saturating_add(1);
+                if !idle_sleep.is_zero() && empty >= 64 {
+                    std::thread::sleep(idle_sleep);
+                }
+            } else {
+                empty = 0;
+            }
+        }
+        self
+    }
+
+    /// One burst. Returns the frames received.
+    pub fn poll(&mut self) -> usize {
+        let mut mbufs: [Mbuf; MAX_BURST] = [null_mut(); MAX_BURST];
+        let burst = self.burst.min(MAX_BURST as u16);
+        // SAFETY: mbufs has room for `burst` pointers.
+        let n = usize::from(unsafe {
+            sys::gc_rx_burst(self.port, self.queue, mbufs.as_mut_ptr(), burst)
+        });
+        let c = self.counters;
+        if n == 0 {
+            bump(&c.empty_polls, 1);
+            return 0;
+        }
+        bump(&c.busy_polls, 1);
+        let mut views = [sys::gc_mbuf_view::default(); MAX_BURST];
+        // SAFETY: the first n entries are mbufs the driver just gave us.
+        unsafe { sys::gc_mbuf_views(mbufs.as_ptr(), n as u16, views.as_mut_ptr()) };
+        let now = monotonic_ns();
+        let mut free: [Mbuf; MAX_BURST] = [null_mut(); MAX_BURST];
+        let mut nfree = 0;
+        // Replies: at most one per received frame.
+        let mut out: [Mbuf; MAX_BURST] = [null_mut(); MAX_BURST];
+        let mut nout = 0;
+        let mut cands: Vec<Candidate> = Vec::with_capacity(n);
+        let mut bytes = 0u64;
+
+        for i in 0..n {
+            let (m, v) = (mbufs[i], &views[i]);
+            bytes += u64::from(v.pkt_len);
+            let dropped = |reason: FrameDrop| bump(&c.frame_drops[reason as usize], 1);
+            if v.nb_segs != 1 {
+                dropped(FrameDrop::MultiSegment);
+                free[nfree] = m;
+                nfree += 1;
+                continue;
+            }
+            if hardware_says_bad(v.ol_flags) {
+                dropped(FrameDrop::HardwareChecksum);
+                free[nfree] = m;
+                nfree += 1;
+                continue;
+            }
+            // SAFETY: a single-segment mbuf holds data_len bytes at data, ours until freed.
+            let frame = unsafe { std::slice::from_raw_parts_mut(v.data, usize::from(v.data_len)) };
+            match frame::classify(frame, &self.endpoint) {
+                Err(reason) => {
+                    dropped(reason);
+                    free[nfree] = m;
+                    nfree += 1;
+                }
+                Ok(Frame::ArpRequest) => {
+                    let len = frame::answer_arp(frame, &self.endpoint);
+                    // SAFETY: our mbuf; the answer is no longer than the request buffer.
+                    unsafe { sys::gc_mbuf_set_len(m, len as u16) };
+                    bump(&c.arp_replies, 1);
+                    out[nout] = m;
+                    nout += 1;
+                }
+                Ok(Frame::EchoRequest) => {
+                    let len = frame::answer_echo(frame, &self.endpoint);
+                    // SAFETY: as above.
+                    unsafe { sys::gc_mbuf_set_len(m, len as u16) };
+                    bump(&c.echo_replies, 1);
+                    out[nout] = m;
+                    nout += 1;
+                }
+                Ok(Frame::Datagram { payload, peer }) => {
+                    let tx = &frame[payload];
+                    match parse_transaction(tx) {
+                        Err(e) => {
+                            bump(&c.parse_drops[e as usize], 1);
+                            self.dataplane.parse_drop(e);
+                            self.reply(&mut out, &mut nout, &peer, Verdict::Malformed(e), None);
+                            free[nfree] = m;
+                            nfree += 1;
+                        }
+                        Ok(desc) => {
+                            let tag = self.filter.tag(tx);
+                            self.filter.prefetch(tag);
+                            cands.push(Candidate {
+                                mbuf: m,
+                                tx: NonNull::from(&tx[0]),
+                                desc,
+                                peer,
+                                tag,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut accepted = 0u64;
+        for cand in cands {
+            // Copied now: once delivered, the mbuf may be freed by another tile.
+            let mut sig = [0u8; 64];
+            if self.replies.is_some() {
+                // SAFETY: desc was parsed from these bytes; still ours.
+                let tx = unsafe {
+                    std::slice::from_raw_parts(cand.tx.as_ptr(), usize::from(cand.desc.len))
+                };
+                sig.copy_from_slice(cand.desc.first_signature(tx));
+            }
+            let verdict = if self.filter.insert(cand.tag) {
+                bump(&c.duplicates, 1);
+                self.dataplane.rx_duplicates.fetch_add(1, Ordering::Relaxed);
+                free[nfree] = cand.mbuf;
+                nfree += 1;
+                Verdict::Duplicate
+            } else {
+                let mbuf = NonNull::new(cand.mbuf).expect("received mbufs are not null");
+                let v = self
+                    .deliver
+                    .deliver(mbuf, cand.tx, cand.desc, &cand.peer, now);
+                match v {
+                    Verdict::Accepted => {
+                        accepted += 1;
+                        bump(&c.accepted, 1);
+                    }
+                    Verdict::QueueFull => bump(&c.ring_full, 1),
+                    _ => bump(&c.no_descriptor, 1),
+                }
+                v
+            };
+            self.reply(&mut out, &mut nout, &cand.peer, verdict, Some(&sig));
+        }
+
+        if nout > 0 {
+            // SAFETY: out[..nout] are mbufs we own; the TX queue is this lcore's alone.
+            let sent = usize::from(unsafe {
+                sys::gc_tx_burst(self.port, self.queue, out.as_mut_ptr(), nout as u16)
+            });
+            for &m in &out[sent..nout] {
+                free[nfree] = m;
+                nfree += 1;
+            }
+            bump(&c.tx_dropped, (nout - sent) as u64);
+        }
+        if nfree > 0 {
+            // SAFETY: free[..nfree] are mbufs we own and nobody references.
+            unsafe { sys::rte_pktmbuf_free_bulk(free.as_mut_ptr(), nfree as u32) };
+        }
+        bump(&c.packets, n as u64);
+        bump(&c.bytes, bytes);
+        let d = self.dataplane;
+        d.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
+        d.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
+        d.net.add_in(n as u64);
+        d.net.add_out(accepted);
+        n
+    }
+
+    /// Queue a verdict reply to `peer` (when replies are on).
+    fn reply(
+        &self,
+        out: &mut [Mbuf; MAX_BURST],
+        nout: &mut usize,
+        peer: &Peer,
+        v: Verdict,
+        sig: Option<&[u8; 64]>,
+    ) {
+        let Some(pool) = self.replies else {
+            return;
+        };
+        if *nout >= MAX_BURST {
+            bump(&self.counters.tx_dropped, 1);
+            return;
+        }
+        // SAFETY: live pool.
+        let m = unsafe { sys::gc_pktmbuf_alloc(pool.0) };
+        if m.is_null() {
+            bump(&self.counters.tx_dropped, 1);
+            return;
+        }
+        let mut payload = [0u8; reply::MAX_REPLY];
+        let plen = reply::encode(v, sig.map(|s| &s[..]), &mut payload);
+        let mut buf = [0u8; frame::UDP_FRAME_OVERHEAD + reply::MAX_REPLY];
+        let len = frame::write_udp(&mut buf, &self.endpoint, peer, &payload[..plen])
+            .expect("reply buffer sized for the largest reply");
+        // SAFETY: a fresh mbuf has at least the default data room (2 KiB) past its headroom,
+        // far more than `len`; set_len checks it too.
+        unsafe {
+            if sys::gc_mbuf_set_len(m, len as u16) == 0 {
+                sys::gc_pktmbuf_free(m);
+                bump(&self.counters.tx_dropped, 1);
+                return;
+            }
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), sys::gc_mbuf_data(m), len);
+        }
+        bump(&self.counters.verdict_replies, 1);
+        out[*nout] = m;
+        *nout += 1;
+    }
+}

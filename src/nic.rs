@@ -1,0 +1,270 @@
+//! `gigacompute nic list|stats`: the raw ports of a running appliance, read from its shared
+//! metrics region (another process; the appliance does no work for it).
+
+use crate::metrics::MetricsRegion;
+use dataplane::ParseError;
+use dataplane::frame::FrameDrop;
+use dataplane::nic::{PortSlot, QueueCounters, get};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+#[derive(clap::Subcommand, Clone, Copy)]
+pub enum NicCommand {
+    /// Ports: name, driver, MAC, link, queues, RSS, address.
+    List {
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counters: the device's (per port) and the RX lcores' (per queue), drops by reason.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: NicCommand, r: &MetricsRegion) -> String {
+    let ports = r.nic.slots();
+    match cmd {
+        NicCommand::List { json: true } => json!({ "ports": ports.iter().map(port_json).collect::<Vec<_>>() }).to_string(),
+        NicCommand::Stats { json: true } => json!({ "ports": ports.iter().map(stats_json).collect::<Vec<_>>() }).to_string(),
+        _ if ports.is_empty() => {
+            "no DPDK ports: this appliance receives on its kernel UDP socket only ([dpdk] enabled = false)".into()
+        }
+        NicCommand::List { .. } => list_table(ports),
+        NicCommand::Stats { .. } => stats_table(ports),
+    }
+}
+
+fn rss_names(hf: u64) -> String {
+    if hf == 0 {
+        return "off".into();
+    }
+    let mut v = Vec::new();
+    if hf & (1 << 2) != 0 {
+        v.push("ipv4");
+    }
+    if hf & (1 << 5) != 0 {
+        v.push("ipv4-udp");
+    }
+    let rest = hf & !((1 << 2) | (1 << 5));
+    let mut s = v.join("+");
+    if rest != 0 {
+        let _ = write!(s, "+{rest:#x}");
+    }
+    s
+}
+
+fn link(p: &PortSlot) -> String {
+    if get(&p.link_up) == 0 {
+        return "down".into();
+    }
+    format!(
+        "up {} Mb/s {}",
+        get(&p.link_speed_mbps),
+        if get(&p.link_full_duplex) == 1 {
+            "full"
+        } else {
+            "half"
+        }
+    )
+}
+
+fn address(p: &PortSlot) -> String {
+    let ip = std::net::Ipv4Addr::from(get(&p.ipv4) as u32);
+    format!("{ip}:{}", get(&p.udp_port))
+}
+
+fn port_json(p: &PortSlot) -> Value {
+    json!({
+        "port_id": get(&p.port_id),
+        "name": p.name.get(),
+        "driver": p.driver.get(),
+        "mac": p.mac_string(),
+        "in_use": get(&p.in_use) == 1,
+        "link_up": get(&p.link_up) == 1,
+        "link_speed_mbps": get(&p.link_speed_mbps),
+        "full_duplex": get(&p.link_full_duplex) == 1,
+        "mtu": get(&p.mtu),
+        "promiscuous": get(&p.promiscuous) == 1,
+        "rx_queues": get(&p.rx_queues),
+        "tx_queues": get(&p.tx_queues),
+        "rx_descriptors": get(&p.rx_descriptors),
+        "tx_descriptors": get(&p.tx_descriptors),
+        "rss_hf": get(&p.rss_hf),
+        "rss": rss_names(get(&p.rss_hf)),
+        "rss_key_len": get(&p.rss_key_len),
+        "address": address(p),
+        "mbufs_total": get(&p.mbufs_total),
+    })
+}
+
+fn queue_json(q: &QueueCounters) -> Value {
+    let frame: serde_json::Map<String, Value> = FrameDrop::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.label().to_string(),
+                json!(get(&q.frame_drops[*r as usize])),
+            )
+        })
+        .collect();
+    let parse: serde_json::Map<String, Value> = ParseError::ALL
+        .iter()
+        .map(|e| {
+            (
+                e.name().to_string(),
+                json!(get(&q.parse_drops[*e as usize])),
+            )
+        })
+        .collect();
+    json!({
+        "packets": get(&q.packets),
+        "bytes": get(&q.bytes),
+        "accepted": get(&q.accepted),
+        "duplicates": get(&q.duplicates),
+        "ring_full": get(&q.ring_full),
+        "no_descriptor": get(&q.no_descriptor),
+        "frame_drops": frame,
+        "parse_drops": parse,
+        "arp_replies": get(&q.arp_replies),
+        "echo_replies": get(&q.echo_replies),
+        "verdict_replies": get(&q.verdict_replies),
+        "tx_dropped": get(&q.tx_dropped),
+        "busy_polls": get(&q.busy_polls),
+        "empty_polls": get(&q.empty_polls),
+    })
+}
+
+fn stats_json(p: &PortSlot) -> Value {
+    let n = p.queue_count();
+    json!({
+        "name": p.name.get(),
+        "in_use": get(&p.in_use) == 1,
+        "ipackets": get(&p.ipackets),
+        "ibytes": get(&p.ibytes),
+        "ierrors": get(&p.ierrors),
+        "imissed": get(&p.imissed),
+        "rx_nombuf": get(&p.rx_nombuf),
+        "opackets": get(&p.opackets),
+        "obytes": get(&p.obytes),
+        "oerrors": get(&p.oerrors),
+        "mbufs_free": get(&p.mbufs_free),
+        "mbufs_total": get(&p.mbufs_total),
+        "stats_unix_s": get(&p.stats_unix_s),
+        "queues": (0..n).map(|i| {
+            let mut q = queue_json(&p.queues[i]);
+            q["index"] = json!(i);
+            q["hw_packets"] = json!(get(&p.q_ipackets[i]));
+            q["hw_bytes"] = json!(get(&p.q_ibytes[i]));
+            q["hw_errors"] = json!(get(&p.q_errors[i]));
+            q
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn list_table(ports: &[PortSlot]) -> String {
+    let mut s = format!(
+        "{:<4} {:<20} {:<12} {:<17} {:<22} {:>3} {:>3} {:<14} {:>5}  {}\n",
+        "ID", "NAME", "DRIVER", "MAC", "LINK", "RXQ", "TXQ", "RSS", "MTU", "ADDRESS"
+    );
+    for p in ports {
+        let used = get(&p.in_use) == 1;
+        let _ = writeln!(
+            s,
+            "{:<4} {:<20} {:<12} {:<17} {:<22} {:>3} {:>3} {:<14} {:>5}  {}",
+            get(&p.port_id),
+            p.name.get(),
+            p.driver.get(),
+            p.mac_string(),
+            if used { link(p) } else { "-".into() },
+            get(&p.rx_queues),
+            get(&p.tx_queues),
+            if used {
+                rss_names(get(&p.rss_hf))
+            } else {
+                "-".into()
+            },
+            get(&p.mtu),
+            if used {
+                address(p)
+            } else {
+                "(not used)".into()
+            },
+        );
+    }
+    s
+}
+
+fn stats_table(ports: &[PortSlot]) -> String {
+    let mut s = String::new();
+    for p in ports.iter().filter(|p| get(&p.in_use) == 1) {
+        let _ = writeln!(
+            s,
+            "port {} ({}): ipackets {} ibytes {} ierrors {} imissed {} rx_nombuf {} | opackets {} oerrors {} | mbufs free {}/{}",
+            p.name.get(),
+            p.driver.get(),
+            get(&p.ipackets),
+            get(&p.ibytes),
+            get(&p.ierrors),
+            get(&p.imissed),
+            get(&p.rx_nombuf),
+            get(&p.opackets),
+            get(&p.oerrors),
+            get(&p.mbufs_free),
+            get(&p.mbufs_total),
+        );
+        let _ = writeln!(
+            s,
+            "  {:>5} {:>12} {:>14} {:>12} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
+            "QUEUE",
+            "PACKETS",
+            "BYTES",
+            "ACCEPTED",
+            "DUPLICATE",
+            "RING_FULL",
+            "NO_DESC",
+            "FRAME_DROP",
+            "PARSE_DROP",
+            "REPLIES"
+        );
+        let mut reasons: Vec<(String, u64)> = Vec::new();
+        for (i, q) in p.queues[..p.queue_count()].iter().enumerate() {
+            let frame: u64 = q.frame_drops.iter().map(get).sum();
+            let parse: u64 = q.parse_drops.iter().map(get).sum();
+            let _ = writeln!(
+                s,
+                "  {:>5} {:>12} {:>14} {:>12} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
+                i,
+                get(&q.packets),
+                get(&q.bytes),
+                get(&q.accepted),
+                get(&q.duplicates),
+                get(&q.ring_full),
+                get(&q.no_descriptor),
+                frame,
+                parse,
+                get(&q.verdict_replies) + get(&q.arp_replies) + get(&q.echo_replies),
+            );
+            for r in FrameDrop::ALL {
+                let n = get(&q.frame_drops[r as usize]);
+                if n > 0 {
+                    reasons.push((format!("queue {i} {}", r.label()), n));
+                }
+            }
+            for e in ParseError::ALL {
+                let n = get(&q.parse_drops[e as usize]);
+                if n > 0 {
+                    reasons.push((format!("queue {i} {}", e.name()), n));
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            let _ = writeln!(s, "  drops by reason:");
+            for (r, n) in reasons {
+                let _ = writeln!(s, "    {r:<40} {n}");
+            }
+        }
+    }
+    s
+}

@@ -1,0 +1,174 @@
+//! The DPDK packet path of a running appliance, built from `[dpdk]`: EAL, the port, one
+//! pinned RX lcore per queue feeding the same [`Ingress`] as the UDP socket, and the main
+//! lcore's thread copying the device's counters into the metrics region for `gigacompute nic`.
+
+use crate::config::Config;
+use crate::metrics::MetricsRegion;
+use dataplane::Ingress;
+
+#[cfg(feature = "dpdk")]
+pub use with_dpdk::RawPort;
+
+#[cfg(feature = "dpdk")]
+mod with_dpdk {
+    use super::*;
+    use anyhow::{Context, Result};
+    use dataplane::dpdk::eal::{Eal, EalSettings};
+    use dataplane::dpdk::port::{Port, PortSettings};
+    use dataplane::dpdk::rx::{RxQueue, ToIngress};
+    use dataplane::frame::Endpoint;
+    use dataplane::recent::RecentFilter;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    pub struct RawPort {
+        eal: Eal,
+        port: Arc<Port>,
+        stop: Arc<AtomicBool>,
+        stats: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl RawPort {
+        /// Start EAL and the port, launch the RX lcores. `stop` ends them.
+        pub fn start(
+            config: &Config,
+            ingress: &Ingress,
+            metrics: &'static MetricsRegion,
+        ) -> Result<Self> {
+            let d = &config.dpdk;
+            let p = &d.port;
+            let eal = Eal::init(&EalSettings {
+                main_lcore: d.main_lcore,
+                rx_lcores: d.rx_lcores.clone(),
+                file_prefix: d.file_prefix.clone(),
+                huge_dir: (!d.huge_dir.as_os_str().is_empty()).then(|| d.huge_dir.clone()),
+                no_huge: d.no_huge,
+                memory_mb: d.memory_mb,
+                pci_allow: d.pci_allow.clone(),
+                vdevs: d.vdevs.clone(),
+                extra: d.eal_args.clone(),
+            })?;
+            let port = Arc::new(Port::start(&PortSettings {
+                device: p.device.clone(),
+                rx_queues: p.rx_queues,
+                tx_queues: p.tx_queues,
+                rx_descriptors: p.rx_descriptors,
+                tx_descriptors: p.tx_descriptors,
+                rss: p.rss,
+                mtu: p.mtu,
+                promiscuous: p.promiscuous,
+                mbuf_pool_size: p.mbuf_pool_size,
+                mbuf_cache: p.mbuf_cache,
+            })?);
+            let nic = &metrics.nic;
+            describe_ports(nic, &port, p.ipv4, p.udp_port);
+            let slot = &nic.port[0];
+            let endpoint = Endpoint {
+                mac: port.mac,
+                ipv4: p.ipv4,
+                udp_port: p.udp_port,
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            for (q, &lcore) in d.rx_lcores.iter().enumerate() {
+                let rx = RxQueue {
+                    port: port.id,
+                    queue: q as u16,
+                    burst: p.burst,
+                    endpoint,
+                    filter: RecentFilter::new(config.net.recent_filter_entries),
+                    replies: p.replies.then(|| port.pool()),
+                    counters: &slot.queues[q],
+                    dataplane: &metrics.dataplane,
+                    deliver: ToIngress(ingress.clone()),
+                };
+                let (stop, idle) = (stop.clone(), Duration::from_micros(p.idle_sleep_us));
+                eal.launch(lcore, Box::new(move || drop(rx.run(&stop, idle))))
+                    .with_context(|| format!("launching RX queue {q} on lcore {lcore}"))?;
+            }
+            let stats = {
+                let (port, stop) = (port.clone(), stop.clone());
+                let every = Duration::from_millis(p.stats_interval_ms);
+                std::thread::Builder::new()
+                    .name("gc-nic-stats".into())
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            port.publish_stats(slot);
+                            std::thread::sleep(every);
+                        }
+                        port.publish_stats(slot);
+                    })?
+            };
+            Ok(Self {
+                eal,
+                port,
+                stop,
+                stats: Some(stats),
+            })
+        }
+
+        pub fn describe(&self) -> String {
+            let s = &self.port.settings;
+            format!(
+                "dpdk {} ({}) rx_queues {} burst-lcores {:?}",
+                self.port.name, self.port.driver, s.rx_queues, self.eal.settings.rx_lcores
+            )
+        }
+
+        /// Stop the RX lcores, then the port (in-flight packets keep their mbufs: the pool
+        /// lives until the process exits).
+        pub fn stop(mut self) {
+            self.stop.store(true, Ordering::Release);
+            for &l in &self.eal.settings.rx_lcores {
+                self.eal.wait(l);
+            }
+            if let Some(t) = self.stats.take() {
+                let _ = t.join();
+            }
+            self.port.close();
+        }
+    }
+
+    /// Slot 0 is the port we receive on; the others list what else EAL probed.
+    fn describe_ports(
+        nic: &dataplane::nic::NicCounters,
+        port: &Port,
+        ipv4: std::net::Ipv4Addr,
+        udp_port: u16,
+    ) {
+        port.describe(&nic.port[0], ipv4, udp_port);
+        let others = dataplane::dpdk::port::ports()
+            .into_iter()
+            .filter(|(id, _)| *id != port.id)
+            .take(dataplane::nic::MAX_PORTS - 1);
+        let mut n = 1;
+        for (id, _) in others {
+            dataplane::dpdk::port::describe_idle(id, &nic.port[n]);
+            n += 1;
+        }
+        nic.ports.store(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Without the `dpdk` feature there is no raw port; asking for one is a clear error.
+#[cfg(not(feature = "dpdk"))]
+pub struct RawPort;
+
+#[cfg(not(feature = "dpdk"))]
+impl RawPort {
+    pub fn start(
+        _config: &Config,
+        _ingress: &Ingress,
+        _metrics: &'static MetricsRegion,
+    ) -> anyhow::Result<Self> {
+        anyhow::bail!(
+            "[dpdk] enabled = true, but this gigacompute was built without DPDK: rebuild with `cargo build --release --features dpdk`"
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        String::new()
+    }
+
+    pub fn stop(self) {}
+}
