@@ -15,7 +15,7 @@ mod with_dpdk {
     use anyhow::{Context, Result};
     use dataplane::dpdk::eal::{Eal, EalSettings};
     use dataplane::dpdk::port::{Port, PortSettings};
-    use dataplane::dpdk::rx::{RxQueue, ToIngress};
+    use dataplane::dpdk::rx::{RxQueue, RxSetup, ToIngress};
     use dataplane::frame::Endpoint;
     use dataplane::recent::RecentFilter;
     use std::sync::Arc;
@@ -71,17 +71,19 @@ mod with_dpdk {
             };
             let stop = Arc::new(AtomicBool::new(false));
             for (q, &lcore) in d.rx_lcores.iter().enumerate() {
-                let rx = RxQueue {
-                    port: port.id,
-                    queue: q as u16,
-                    burst: p.burst,
-                    endpoint,
-                    filter: RecentFilter::new(config.net.recent_filter_entries),
-                    replies: p.replies.then(|| port.pool()),
-                    counters: &slot.queues[q],
-                    dataplane: &metrics.dataplane,
-                    deliver: ToIngress(ingress.clone()),
-                };
+                let rx = RxQueue::new(
+                    RxSetup {
+                        port: port.id,
+                        queue: q as u16,
+                        burst: p.burst,
+                        endpoint,
+                        filter: RecentFilter::new(config.net.recent_filter_entries),
+                        replies: p.replies.then(|| port.pool()),
+                        counters: &slot.queues[q],
+                        dataplane: &metrics.dataplane,
+                    },
+                    ToIngress(ingress.clone()),
+                );
                 let (stop, idle) = (stop.clone(), Duration::from_micros(p.idle_sleep_us));
                 eal.launch(lcore, Box::new(move || drop(rx.run(&stop, idle))))
                     .with_context(|| format!("launching RX queue {q} on lcore {lcore}"))?;

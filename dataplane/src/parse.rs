@@ -152,7 +152,17 @@ impl<'a> Reader<'a> {
     }
 
     /// Solana's compact-u16 (short_vec): 1–3 bytes, 7 bits each, canonical encoding only.
+    #[inline]
     fn compact_u16(&mut self) -> Result<u16, ParseError> {
+        // Nearly every length on the wire is below 128: one byte.
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                return Ok(u16::from(b));
+            }
+            None => return Err(ParseError::Truncated),
+            Some(_) => {}
+        }
         let mut value: u32 = 0;
         for i in 0..3 {
             let byte = *self.buf.get(self.pos).ok_or(ParseError::Truncated)?;
@@ -313,7 +323,12 @@ pub fn parse_transaction(buf: &[u8]) -> Result<TxDescriptor, ParseError> {
 /// Small sets: pairwise compare (no allocation); large sets: sort a stack copy of key prefixes.
 fn has_duplicate_keys(keys: &[u8]) -> bool {
     let n = keys.len() / PUBKEY_BYTES;
-    let key = |i: usize| &keys[i * PUBKEY_BYTES..(i + 1) * PUBKEY_BYTES];
+    // Fixed-size keys: compared inline, not through memcmp.
+    let key = |i: usize| -> &[u8; PUBKEY_BYTES] {
+        keys[i * PUBKEY_BYTES..(i + 1) * PUBKEY_BYTES]
+            .try_into()
+            .expect("32-byte key")
+    };
     if n <= 16 {
         for i in 0..n {
             for j in i + 1..n {

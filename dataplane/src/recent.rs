@@ -8,19 +8,24 @@
 //! sends, so it may forget: it is a set-associative table of 64-bit tags, 8 per cache line,
 //! where a new tag replaces a pseudo-random way of its bucket.
 //!
+//! The tag is foldhash with a per-filter random seed: it folds 16 bytes per multiply, about
+//! twice the rate of ahash's portable path on a 200-byte transaction, and an attacker who
+//! does not know the seed cannot aim a collision at someone else's transaction.
+//!
 //! Lookups come in bursts: [`RecentFilter::prefetch`] every tag of a burst first, then
 //! [`RecentFilter::insert`] them, so the cache misses of a table larger than L2 overlap.
+
+use std::hash::BuildHasher;
 
 const WAYS: usize = 8;
 
 #[repr(C, align(64))]
-#[derive(Clone, Copy)]
 struct Bucket([u64; WAYS]);
 
 pub struct RecentFilter {
-    buckets: Box<[Bucket]>,
+    buckets: BucketTable,
     mask: usize,
-    hasher: ahash::RandomState,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl RecentFilter {
@@ -28,9 +33,9 @@ impl RecentFilter {
     pub fn new(entries: usize) -> Self {
         let n = (entries / WAYS).max(1).next_power_of_two();
         Self {
-            buckets: vec![Bucket([0; WAYS]); n].into_boxed_slice(),
+            buckets: BucketTable::new(n),
             mask: n - 1,
-            hasher: ahash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -80,6 +85,67 @@ impl RecentFilter {
         false
     }
 }
+
+/// Zeroed buckets on 2 MiB-aligned memory the kernel is asked to back with transparent huge
+/// pages: every lookup lands on a random bucket, and with 4 KiB pages nearly every one also
+/// missed the TLB (measured: the prefetch stalled on the page walk).
+struct BucketTable {
+    ptr: std::ptr::NonNull<Bucket>,
+    len: usize,
+}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+impl BucketTable {
+    fn layout(len: usize) -> std::alloc::Layout {
+        let bytes = len * std::mem::size_of::<Bucket>();
+        let align = if bytes >= HUGE_PAGE { HUGE_PAGE } else { 64 };
+        std::alloc::Layout::from_size_align(bytes, align).expect("bucket table layout")
+    }
+
+    fn new(len: usize) -> Self {
+        let layout = Self::layout(len);
+        // SAFETY: non-zero size (len >= 1); zeroed buckets are empty buckets.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(ptr) = std::ptr::NonNull::new(raw.cast::<Bucket>()) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        if layout.align() == HUGE_PAGE {
+            // SAFETY: advice on memory we own; failure only means small pages.
+            unsafe { libc::madvise(raw.cast(), layout.size(), libc::MADV_HUGEPAGE) };
+        }
+        Self { ptr, len }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl std::ops::Deref for BucketTable {
+    type Target = [Bucket];
+    fn deref(&self) -> &[Bucket] {
+        // SAFETY: `len` initialised buckets owned by this table.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for BucketTable {
+    fn deref_mut(&mut self) -> &mut [Bucket] {
+        // SAFETY: as above, exclusively borrowed.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for BucketTable {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), Self::layout(self.len)) };
+    }
+}
+
+// SAFETY: the table owns its memory exclusively, like a Box<[Bucket]>.
+unsafe impl Send for BucketTable {}
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 //! `--json`, one JSON object as the last line. Figures are medians over `--runs` runs.
 
 mod commit;
+mod dataplane;
 mod exec;
 mod pipeline;
 mod sigverify;
@@ -23,6 +24,8 @@ pub enum BenchCommand {
     Storage(storage::StorageArgs),
     /// The state commitment (root updates, proofs) against jmt.
     Commit(commit::CommitArgs),
+    /// Receive + parse + dedup per core: the DPDK poll-mode path against the UDP socket.
+    Dataplane(dataplane::DataplaneArgs),
 }
 
 #[derive(Args, Clone)]
@@ -63,6 +66,10 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Commit(a) => {
             report("commit", &commit::run(&a)?, a.json);
+            return Ok(());
+        }
+        BenchCommand::Dataplane(a) => {
+            report("dataplane", &dataplane::run(&a)?, a.json);
             return Ok(());
         }
     };

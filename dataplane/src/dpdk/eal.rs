@@ -2,9 +2,11 @@
 //! process, and the launch of functions on its worker lcores.
 
 use super::{DpdkError, sys};
+use std::collections::HashMap;
 use std::ffi::{CString, c_int, c_void};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EalSettings {
@@ -97,6 +99,9 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 #[derive(Debug)]
 pub struct Eal {
     pub settings: EalSettings,
+    /// Per launched lcore: set when its function returns, so [`Eal::wait`] can sleep instead
+    /// of spinning the main lcore the way `rte_eal_wait_lcore` does.
+    finished: Mutex<HashMap<u32, Arc<AtomicBool>>>,
 }
 
 impl Eal {
@@ -129,6 +134,7 @@ impl Eal {
         tracing::info!(args = %args.join(" "), "EAL started");
         Ok(Self {
             settings: settings.clone(),
+            finished: Mutex::new(HashMap::new()),
         })
     }
 
@@ -140,6 +146,12 @@ impl Eal {
             f();
             0
         }
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let f: Box<dyn FnOnce() + Send> = Box::new(move || {
+            f();
+            flag.store(true, Ordering::Release);
+        });
         let arg = Box::into_raw(Box::new(f)).cast::<c_void>();
         // SAFETY: trampoline matches lcore_function_t; arg stays valid until it runs.
         let rc = unsafe { sys::rte_eal_remote_launch(Some(trampoline), arg, lcore) };
@@ -148,11 +160,25 @@ impl Eal {
             drop(unsafe { Box::from_raw(arg.cast::<Box<dyn FnOnce() + Send>>()) });
             return Err(DpdkError::Lcore(lcore, super::strerror(rc)));
         }
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(lcore, done);
         Ok(())
     }
 
-    /// Wait for the function launched on `lcore` to return.
+    /// Wait for the function launched on `lcore` to return (sleeping, 1 ms at a time).
     pub fn wait(&self, lcore: u32) {
+        let done = self
+            .finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&lcore);
+        if let Some(done) = done {
+            while !done.load(Ordering::Acquire) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
         // SAFETY: plain EAL call from the main lcore.
         unsafe { sys::rte_eal_wait_lcore(lcore) };
     }

@@ -317,6 +317,30 @@ impl Port {
     }
 }
 
+/// A port whose RX and TX queue are one `rte_ring` of `size` slots (a power of two): what is
+/// transmitted is received again. For benchmarks and tests; returns the port's name.
+pub fn loopback_ring(name: &str, size: u32) -> Result<String, DpdkError> {
+    let cname = CString::new(name).map_err(|_| DpdkError::Setting("ring name has a NUL".into()))?;
+    let flags = sys::RING_F_SP_ENQ | sys::RING_F_SC_DEQ;
+    // SAFETY: valid name; DPDK checks the size.
+    let ring = unsafe { sys::rte_ring_create(cname.as_ptr(), size, sys::SOCKET_ID_ANY, flags) };
+    if ring.is_null() {
+        return Err(DpdkError::Setting(format!(
+            "rte_ring_create({name}, {size}): {}",
+            super::last_error()
+        )));
+    }
+    // SAFETY: a live ring.
+    let id = unsafe { sys::rte_eth_from_ring(ring) };
+    if id < 0 {
+        return Err(DpdkError::Setting(format!(
+            "rte_eth_from_ring: {}",
+            super::last_error()
+        )));
+    }
+    Ok(port_name(id as u16))
+}
+
 /// Publish what is known of a probed port this appliance does not use (for `nic list`).
 pub fn describe_idle(id: u16, slot: &PortSlot) {
     slot.port_id.store(u64::from(id), Ordering::Relaxed);

@@ -87,8 +87,8 @@ impl Deliver for ToIngress {
     }
 }
 
-/// One RX queue's loop state. Single-threaded: it lives on its lcore.
-pub struct RxQueue<D: Deliver> {
+/// What an RX loop is given.
+pub struct RxSetup {
     pub port: u16,
     pub queue: u16,
     pub burst: u16,
@@ -98,7 +98,13 @@ pub struct RxQueue<D: Deliver> {
     pub replies: Option<MbufPool>,
     pub counters: &'static QueueCounters,
     pub dataplane: &'static DataplaneCounters,
+}
+
+/// One RX queue's loop state. Single-threaded: it lives on its lcore.
+pub struct RxQueue<D: Deliver> {
+    setup: RxSetup,
     pub deliver: D,
+    scratch: Box<Scratch>,
 }
 
 struct Candidate {
@@ -109,6 +115,21 @@ struct Candidate {
     tag: u64,
 }
 
+/// Per-burst working memory, allocated once: a poll neither allocates nor clears arrays.
+/// The pointers in it mean nothing between polls.
+struct Scratch {
+    mbufs: [Mbuf; MAX_BURST],
+    views: [sys::gc_mbuf_view; MAX_BURST],
+    /// To free in one bulk call at the end of the burst.
+    free: [Mbuf; MAX_BURST],
+    /// To transmit: answers and replies, at most one per received frame.
+    out: [Mbuf; MAX_BURST],
+    cands: Vec<Candidate>,
+}
+
+// SAFETY: between polls the scratch holds no live pointer; the loop owns it on one lcore.
+unsafe impl Send for Scratch {}
+
 /// The mbuf's checksum flags say the NIC found a bad IP or L4 checksum.
 fn hardware_says_bad(ol_flags: u64) -> bool {
     let ip = ol_flags & u64::from(sys::RTE_MBUF_F_RX_IP_CKSUM_MASK);
@@ -118,6 +139,24 @@ fn hardware_says_bad(ol_flags: u64) -> bool {
 }
 
 impl<D: Deliver> RxQueue<D> {
+    pub fn new(setup: RxSetup, deliver: D) -> Self {
+        Self {
+            setup,
+            deliver,
+            scratch: Box::new(Scratch {
+                mbufs: [null_mut(); MAX_BURST],
+                views: [sys::gc_mbuf_view::default(); MAX_BURST],
+                free: [null_mut(); MAX_BURST],
+                out: [null_mut(); MAX_BURST],
+                cands: Vec::with_capacity(MAX_BURST),
+            }),
+        }
+    }
+
+    pub fn counters(&self) -> &'static QueueCounters {
+        self.setup.counters
+    }
+
     /// Poll until `shutdown`. After 64 empty polls in a row, sleep `idle_sleep` between polls
     /// (zero: spin, the poll-mode default).
     pub fn run(mut self, shutdown: &AtomicBool, idle_sleep: Duration) -> Self {
@@ -137,68 +176,64 @@ impl<D: Deliver> RxQueue<D> {
 
     /// One burst. Returns the frames received.
     pub fn poll(&mut self) -> usize {
-        let mut mbufs: [Mbuf; MAX_BURST] = [null_mut(); MAX_BURST];
-        let burst = self.burst.min(MAX_BURST as u16);
+        let st = &mut self.setup;
+        let s = &mut *self.scratch;
+        let burst = st.burst.min(MAX_BURST as u16);
         // SAFETY: mbufs has room for `burst` pointers.
         let n = usize::from(unsafe {
-            sys::gc_rx_burst(self.port, self.queue, mbufs.as_mut_ptr(), burst)
+            sys::gc_rx_burst(st.port, st.queue, s.mbufs.as_mut_ptr(), burst)
         });
-        let c = self.counters;
+        let c = st.counters;
         if n == 0 {
             bump(&c.empty_polls, 1);
             return 0;
         }
         bump(&c.busy_polls, 1);
-        let mut views = [sys::gc_mbuf_view::default(); MAX_BURST];
         // SAFETY: the first n entries are mbufs the driver just gave us.
-        unsafe { sys::gc_mbuf_views(mbufs.as_ptr(), n as u16, views.as_mut_ptr()) };
+        unsafe { sys::gc_mbuf_views(s.mbufs.as_ptr(), n as u16, s.views.as_mut_ptr()) };
         let now = monotonic_ns();
-        let mut free: [Mbuf; MAX_BURST] = [null_mut(); MAX_BURST];
-        let mut nfree = 0;
-        // Replies: at most one per received frame.
-        let mut out: [Mbuf; MAX_BURST] = [null_mut(); MAX_BURST];
-        let mut nout = 0;
-        let mut cands: Vec<Candidate> = Vec::with_capacity(n);
+        let (mut nfree, mut nout) = (0, 0);
         let mut bytes = 0u64;
+        s.cands.clear();
 
         for i in 0..n {
-            let (m, v) = (mbufs[i], &views[i]);
+            let (m, v) = (s.mbufs[i], &s.views[i]);
             bytes += u64::from(v.pkt_len);
-            let dropped = |reason: FrameDrop| bump(&c.frame_drops[reason as usize], 1);
-            if v.nb_segs != 1 {
-                dropped(FrameDrop::MultiSegment);
-                free[nfree] = m;
-                nfree += 1;
-                continue;
-            }
-            if hardware_says_bad(v.ol_flags) {
-                dropped(FrameDrop::HardwareChecksum);
-                free[nfree] = m;
+            let reason = if v.nb_segs != 1 {
+                Some(FrameDrop::MultiSegment)
+            } else if hardware_says_bad(v.ol_flags) {
+                Some(FrameDrop::HardwareChecksum)
+            } else {
+                None
+            };
+            if let Some(r) = reason {
+                bump(&c.frame_drops[r as usize], 1);
+                s.free[nfree] = m;
                 nfree += 1;
                 continue;
             }
             // SAFETY: a single-segment mbuf holds data_len bytes at data, ours until freed.
             let frame = unsafe { std::slice::from_raw_parts_mut(v.data, usize::from(v.data_len)) };
-            match frame::classify(frame, &self.endpoint) {
-                Err(reason) => {
-                    dropped(reason);
-                    free[nfree] = m;
+            match frame::classify(frame, &st.endpoint) {
+                Err(r) => {
+                    bump(&c.frame_drops[r as usize], 1);
+                    s.free[nfree] = m;
                     nfree += 1;
                 }
                 Ok(Frame::ArpRequest) => {
-                    let len = frame::answer_arp(frame, &self.endpoint);
+                    let len = frame::answer_arp(frame, &st.endpoint);
                     // SAFETY: our mbuf; the answer is no longer than the request buffer.
                     unsafe { sys::gc_mbuf_set_len(m, len as u16) };
                     bump(&c.arp_replies, 1);
-                    out[nout] = m;
+                    s.out[nout] = m;
                     nout += 1;
                 }
                 Ok(Frame::EchoRequest) => {
-                    let len = frame::answer_echo(frame, &self.endpoint);
+                    let len = frame::answer_echo(frame, &st.endpoint);
                     // SAFETY: as above.
                     unsafe { sys::gc_mbuf_set_len(m, len as u16) };
                     bump(&c.echo_replies, 1);
-                    out[nout] = m;
+                    s.out[nout] = m;
                     nout += 1;
                 }
                 Ok(Frame::Datagram { payload, peer }) => {
@@ -206,15 +241,16 @@ impl<D: Deliver> RxQueue<D> {
                     match parse_transaction(tx) {
                         Err(e) => {
                             bump(&c.parse_drops[e as usize], 1);
-                            self.dataplane.parse_drop(e);
-                            self.reply(&mut out, &mut nout, &peer, Verdict::Malformed(e), None);
-                            free[nfree] = m;
+                            st.dataplane.parse_drop(e);
+                            nout +=
+                                st.reply(&mut s.out[nout..], &peer, Verdict::Malformed(e), None);
+                            s.free[nfree] = m;
                             nfree += 1;
                         }
                         Ok(desc) => {
-                            let tag = self.filter.tag(tx);
-                            self.filter.prefetch(tag);
-                            cands.push(Candidate {
+                            let tag = st.filter.tag(tx);
+                            st.filter.prefetch(tag);
+                            s.cands.push(Candidate {
                                 mbuf: m,
                                 tx: NonNull::from(&tx[0]),
                                 desc,
@@ -228,20 +264,20 @@ impl<D: Deliver> RxQueue<D> {
         }
 
         let mut accepted = 0u64;
-        for cand in cands {
+        for cand in s.cands.drain(..) {
             // Copied now: once delivered, the mbuf may be freed by another tile.
             let mut sig = [0u8; 64];
-            if self.replies.is_some() {
+            if st.replies.is_some() {
                 // SAFETY: desc was parsed from these bytes; still ours.
                 let tx = unsafe {
                     std::slice::from_raw_parts(cand.tx.as_ptr(), usize::from(cand.desc.len))
                 };
                 sig.copy_from_slice(cand.desc.first_signature(tx));
             }
-            let verdict = if self.filter.insert(cand.tag) {
+            let verdict = if st.filter.insert(cand.tag) {
                 bump(&c.duplicates, 1);
-                self.dataplane.rx_duplicates.fetch_add(1, Ordering::Relaxed);
-                free[nfree] = cand.mbuf;
+                st.dataplane.rx_duplicates.fetch_add(1, Ordering::Relaxed);
+                s.free[nfree] = cand.mbuf;
                 nfree += 1;
                 Verdict::Duplicate
             } else {
@@ -259,55 +295,51 @@ impl<D: Deliver> RxQueue<D> {
                 }
                 v
             };
-            self.reply(&mut out, &mut nout, &cand.peer, verdict, Some(&sig));
+            nout += st.reply(&mut s.out[nout..], &cand.peer, verdict, Some(&sig));
         }
 
         if nout > 0 {
             // SAFETY: out[..nout] are mbufs we own; the TX queue is this lcore's alone.
             let sent = usize::from(unsafe {
-                sys::gc_tx_burst(self.port, self.queue, out.as_mut_ptr(), nout as u16)
+                sys::gc_tx_burst(st.port, st.queue, s.out.as_mut_ptr(), nout as u16)
             });
-            for &m in &out[sent..nout] {
-                free[nfree] = m;
+            for i in sent..nout {
+                s.free[nfree] = s.out[i];
                 nfree += 1;
             }
             bump(&c.tx_dropped, (nout - sent) as u64);
         }
         if nfree > 0 {
             // SAFETY: free[..nfree] are mbufs we own and nobody references.
-            unsafe { sys::rte_pktmbuf_free_bulk(free.as_mut_ptr(), nfree as u32) };
+            unsafe { sys::rte_pktmbuf_free_bulk(s.free.as_mut_ptr(), nfree as u32) };
         }
         bump(&c.packets, n as u64);
         bump(&c.bytes, bytes);
-        let d = self.dataplane;
+        let d = st.dataplane;
         d.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
         d.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
         d.net.add_in(n as u64);
         d.net.add_out(accepted);
         n
     }
+}
 
-    /// Queue a verdict reply to `peer` (when replies are on).
-    fn reply(
-        &self,
-        out: &mut [Mbuf; MAX_BURST],
-        nout: &mut usize,
-        peer: &Peer,
-        v: Verdict,
-        sig: Option<&[u8; 64]>,
-    ) {
+impl RxSetup {
+    /// Write a verdict reply to `peer` into `out[0]` when replies are on; returns how many
+    /// mbufs it queued (0 or 1).
+    fn reply(&self, out: &mut [Mbuf], peer: &Peer, v: Verdict, sig: Option<&[u8; 64]>) -> usize {
         let Some(pool) = self.replies else {
-            return;
+            return 0;
         };
-        if *nout >= MAX_BURST {
+        if out.is_empty() {
             bump(&self.counters.tx_dropped, 1);
-            return;
+            return 0;
         }
         // SAFETY: live pool.
         let m = unsafe { sys::gc_pktmbuf_alloc(pool.0) };
         if m.is_null() {
             bump(&self.counters.tx_dropped, 1);
-            return;
+            return 0;
         }
         let mut payload = [0u8; reply::MAX_REPLY];
         let plen = reply::encode(v, sig.map(|s| &s[..]), &mut payload);
@@ -320,12 +352,12 @@ impl<D: Deliver> RxQueue<D> {
             if sys::gc_mbuf_set_len(m, len as u16) == 0 {
                 sys::gc_pktmbuf_free(m);
                 bump(&self.counters.tx_dropped, 1);
-                return;
+                return 0;
             }
             std::ptr::copy_nonoverlapping(buf.as_ptr(), sys::gc_mbuf_data(m), len);
         }
         bump(&self.counters.verdict_replies, 1);
-        out[*nout] = m;
-        *nout += 1;
+        out[0] = m;
+        1
     }
 }
