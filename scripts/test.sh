@@ -16,6 +16,10 @@ command -v losetup >/dev/null || need_apt+=(util-linux)
 # The RocksDB peer of `bench storage` links Debian's library; bindgen needs libclang.
 [ -e /usr/include/rocksdb/c.h ] || need_apt+=(librocksdb-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# The DPDK path (--features dpdk): Debian's DPDK 22.11 with its virtual PMDs (net_pcap,
+# net_tap, net_ring), and `ip` for the tap test.
+pkg-config --exists libdpdk 2>/dev/null || need_apt+=(dpdk-dev libdpdk-dev)
+command -v ip >/dev/null || need_apt+=(iproute2)
 if ((${#need_apt[@]})); then
     echo "installing Debian packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -40,9 +44,9 @@ vagrant validate
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
-cargo clippy --release --workspace --all-targets --locked --features rocksdb-peer -- -D warnings
+cargo clippy --release --workspace --all-targets --locked --features rocksdb-peer,dpdk -- -D warnings
 echo "== cargo test"
-cargo test --release --workspace --locked --features rocksdb-peer
+cargo test --release --workspace --locked --features rocksdb-peer,dpdk
 echo "== end-to-end (real binary, solana-py client)"
-cargo build --release --locked --bin gigacompute --features rocksdb-peer
+cargo build --release --locked --bin gigacompute --features rocksdb-peer,dpdk
 "$VENV/bin/pytest" -q tests/e2e

@@ -68,6 +68,26 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
             format!("add `isolcpus={list} nohz_full={list} rcu_nocbs={list}` to the kernel command line and set runtime.worker_cores"),
         ));
     }
+    if cfg.dpdk.enabled {
+        // `-l` maps EAL lcore N to CPU N.
+        let rx: BTreeSet<usize> = cfg.dpdk.rx_lcores.iter().map(|&c| c as usize).collect();
+        let rx_list = rx.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+        if !rx.is_disjoint(&workers) {
+            out.push(Finding::warn(
+                format!("DPDK RX lcores {rx_list} are also SVM worker cores: a poll loop and a worker on one core starve each other"),
+                "give dpdk.rx_lcores and runtime.worker_cores different cores",
+            ));
+        } else if rx.is_subset(&isolated) && rx.is_subset(&nohz) {
+            out.push(Finding::pass(format!(
+                "DPDK RX lcores {rx_list} isolated (isolcpus, nohz_full)"
+            )));
+        } else {
+            out.push(Finding::warn(
+                format!("DPDK RX lcores {rx_list} are shared with the OS scheduler: poll loops get preempted"),
+                format!("add `isolcpus={rx_list} nohz_full={rx_list} rcu_nocbs={rx_list}` to the kernel command line"),
+            ));
+        }
+    }
     let govs = governors();
     if govs.is_empty() {
         out.push(Finding::pass("cpufreq not exposed (VM or fixed frequency)"));
