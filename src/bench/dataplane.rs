@@ -19,10 +19,8 @@
 
 use super::{Rows, median, workload};
 use clap::Args;
-use dataplane::frame::{Endpoint, Peer};
 use dataplane::parse_transaction;
 use dataplane::recent::RecentFilter;
-use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 #[derive(Args, Clone)]
@@ -51,19 +49,6 @@ pub struct DataplaneArgs {
     pub hugepages: bool,
     #[arg(long)]
     pub json: bool,
-}
-
-const US: Endpoint = Endpoint {
-    mac: [0x02, 0, 0, 0, 0, 0x01],
-    ipv4: Ipv4Addr::new(10, 0, 0, 1),
-    udp_port: 8003,
-};
-
-fn sender() -> Peer {
-    Peer {
-        mac: [0x02, 0, 0, 0, 0, 0x02],
-        addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000),
-    }
 }
 
 /// Write `n` into the first signature (after its compact-u16 count): new bytes, same parse.
@@ -136,9 +121,11 @@ mod dpdk {
     use dataplane::dpdk::port::{Port, PortSettings};
     use dataplane::dpdk::rx::{Deliver, RxQueue, RxSetup};
     use dataplane::dpdk::sys;
+    use dataplane::frame::{Endpoint, Peer};
     use dataplane::nic::{QueueCounters, get};
     use dataplane::parse::TxDescriptor;
     use dataplane::reply::Verdict;
+    use std::net::{Ipv4Addr, SocketAddrV4};
     use std::ptr::NonNull;
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
@@ -165,6 +152,19 @@ mod dpdk {
             restamp(bytes, self.stamp);
             self.held.push(mbuf.as_ptr());
             Verdict::Accepted
+        }
+    }
+
+    const US: Endpoint = Endpoint {
+        mac: [0x02, 0, 0, 0, 0, 0x01],
+        ipv4: Ipv4Addr::new(10, 0, 0, 1),
+        udp_port: 8003,
+    };
+
+    fn sender() -> Peer {
+        Peer {
+            mac: [0x02, 0, 0, 0, 0, 0x02],
+            addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000),
         }
     }
 

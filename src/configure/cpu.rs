@@ -71,7 +71,11 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
     if cfg.dpdk.enabled {
         // `-l` maps EAL lcore N to CPU N.
         let rx: BTreeSet<usize> = cfg.dpdk.rx_lcores.iter().map(|&c| c as usize).collect();
-        let rx_list = rx.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+        let rx_list = rx
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         if !rx.is_disjoint(&workers) {
             out.push(Finding::warn(
                 format!("DPDK RX lcores {rx_list} are also SVM worker cores: a poll loop and a worker on one core starve each other"),
