@@ -115,16 +115,7 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run { config, data_dir } => {
-            let mut cfg = match config {
-                Some(p) => Config::load(&p)?,
-                None => Config::default(),
-            };
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
-            run(cfg)
-        }
+        Command::Run { config, data_dir } => run(load_config(config, data_dir)?),
         Command::Config {
             command: ConfigCommand::Default,
         } => {
@@ -151,13 +142,7 @@ fn main() -> Result<()> {
             data_dir,
             frames,
         } => {
-            let mut cfg = match config {
-                Some(p) => Config::load(&p)?,
-                None => Config::default(),
-            };
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
+            let cfg = load_config(config, data_dir)?;
             monitor::run(metrics::MetricsRegion::open(&cfg.data_dir)?, frames)
         }
         Command::Nic {
@@ -165,13 +150,7 @@ fn main() -> Result<()> {
             config,
             data_dir,
         } => {
-            let mut cfg = match config {
-                Some(p) => Config::load(&p)?,
-                None => Config::default(),
-            };
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
+            let cfg = load_config(config, data_dir)?;
             let text = nic::run(command, metrics::MetricsRegion::open(&cfg.data_dir)?);
             #[allow(clippy::print_stdout)]
             {
@@ -180,6 +159,18 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The config file (or the defaults), with `--data-dir` taking precedence over its data_dir.
+fn load_config(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Config> {
+    let mut cfg = match config {
+        Some(p) => Config::load(&p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = data_dir {
+        cfg.data_dir = d;
+    }
+    Ok(cfg)
 }
 
 fn verify_proof(root: &str, path: &std::path::Path) -> Result<()> {

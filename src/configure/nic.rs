@@ -152,6 +152,12 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
             }
         }
     }
+    if cfg.dpdk.enabled {
+        out.extend(dpdk_devices(
+            cfg,
+            std::path::Path::new("/sys/bus/pci/devices"),
+        ));
+    }
     let devbind = ["dpdk-devbind.py", "dpdk-devbind"]
         .into_iter()
         .find(|c| run(c, &["--help"]).is_some());
@@ -169,6 +175,48 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
         None => out.push(Finding::pass(
             "dpdk-devbind not installed: only the DPDK dataplane needs it (scripts/install-deps.sh)",
         )),
+    }
+    out
+}
+
+/// Drivers a DPDK poll-mode driver can use a PCI NIC through.
+const DPDK_DRIVERS: [&str; 3] = ["vfio-pci", "uio_pci_generic", "igb_uio"];
+
+/// Each PCI device in `[dpdk] pci_allow` exists and is bound to a DPDK-capable driver.
+pub fn dpdk_devices(cfg: &Config, sys_pci: &std::path::Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if cfg.dpdk.pci_allow.is_empty() {
+        out.push(Finding::pass(if cfg.dpdk.vdevs.is_empty() {
+            "dpdk: no PCI allow list (EAL takes every DPDK-bound device)".to_string()
+        } else {
+            format!("dpdk: virtual devices only ({})", cfg.dpdk.vdevs.join(", "))
+        }));
+        return out;
+    }
+    for addr in &cfg.dpdk.pci_allow {
+        let dev = sys_pci.join(addr);
+        if !dev.exists() {
+            out.push(Finding::fail(
+                format!("dpdk: PCI device {addr} not found"),
+                "fix dpdk.pci_allow (lspci -D lists the addresses)",
+            ));
+            continue;
+        }
+        let driver = std::fs::read_link(dev.join("driver"))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        match driver {
+            Some(d) if DPDK_DRIVERS.contains(&d.as_str()) => {
+                out.push(Finding::pass(format!("dpdk: {addr} bound to {d}")))
+            }
+            other => out.push(Finding::fail(
+                format!(
+                    "dpdk: {addr} is bound to {}, not a DPDK driver",
+                    other.as_deref().unwrap_or("no driver")
+                ),
+                format!("sudo scripts/bind-nic.sh bind {addr}   (vfio-pci)"),
+            )),
+        }
     }
     out
 }
@@ -224,5 +272,33 @@ mod tests {
         assert_eq!(offload(k, "rx-checksumming"), Some(true));
         assert_eq!(offload(k, "receive-hashing"), None);
         assert_eq!(offload(k, "rx-vlan-filter"), Some(false));
+    }
+
+    #[test]
+    fn dpdk_devices_must_exist_and_be_bound_to_a_dpdk_driver() {
+        let sys = tempfile::tempdir().unwrap();
+        let drivers = sys.path().join("drivers");
+        for (dev, drv) in [("0000:01:00.0", "vfio-pci"), ("0000:02:00.0", "ixgbe")] {
+            std::fs::create_dir_all(drivers.join(drv)).unwrap();
+            std::fs::create_dir_all(sys.path().join(dev)).unwrap();
+            std::os::unix::fs::symlink(drivers.join(drv), sys.path().join(dev).join("driver"))
+                .unwrap();
+        }
+        let mut cfg = Config::default();
+        cfg.dpdk.enabled = true;
+        cfg.dpdk.pci_allow = vec![
+            "0000:01:00.0".into(),
+            "0000:02:00.0".into(),
+            "0000:09:00.0".into(),
+        ];
+        let f = dpdk_devices(&cfg, sys.path());
+        assert_eq!(f.len(), 3);
+        assert!(f[0].what.contains("bound to vfio-pci"), "{}", f[0].what);
+        assert!(
+            f[1].what.contains("ixgbe, not a DPDK driver"),
+            "{}",
+            f[1].what
+        );
+        assert!(f[2].what.contains("not found"), "{}", f[2].what);
     }
 }
