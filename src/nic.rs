@@ -2,8 +2,6 @@
 //! metrics region (another process; the appliance does no work for it).
 
 use crate::metrics::MetricsRegion;
-use dataplane::ParseError;
-use dataplane::frame::FrameDrop;
 use dataplane::nic::{PortSlot, QueueCounters, get};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -100,24 +98,12 @@ fn port_json(p: &PortSlot) -> Value {
 }
 
 fn queue_json(q: &QueueCounters) -> Value {
-    let frame: serde_json::Map<String, Value> = FrameDrop::ALL
-        .iter()
-        .map(|r| {
-            (
-                r.label().to_string(),
-                json!(get(&q.frame_drops[*r as usize])),
-            )
-        })
-        .collect();
-    let parse: serde_json::Map<String, Value> = ParseError::ALL
-        .iter()
-        .map(|e| {
-            (
-                e.name().to_string(),
-                json!(get(&q.parse_drops[*e as usize])),
-            )
-        })
-        .collect();
+    let map =
+        |it: &mut dyn Iterator<Item = (&'static str, u64)>| -> serde_json::Map<String, Value> {
+            it.map(|(k, v)| (k.to_string(), json!(v))).collect()
+        };
+    let frame = map(&mut q.frame_drops_by_reason());
+    let parse = map(&mut q.parse_drops_by_reason());
     json!({
         "packets": get(&q.packets),
         "bytes": get(&q.bytes),
@@ -246,17 +232,12 @@ fn stats_table(ports: &[PortSlot]) -> String {
                 parse,
                 get(&q.verdict_replies) + get(&q.arp_replies) + get(&q.echo_replies),
             );
-            for r in FrameDrop::ALL {
-                let n = get(&q.frame_drops[r as usize]);
-                if n > 0 {
-                    reasons.push((format!("queue {i} {}", r.label()), n));
-                }
-            }
-            for e in ParseError::ALL {
-                let n = get(&q.parse_drops[e as usize]);
-                if n > 0 {
-                    reasons.push((format!("queue {i} {}", e.name()), n));
-                }
+            for (r, n) in q
+                .frame_drops_by_reason()
+                .chain(q.parse_drops_by_reason())
+                .filter(|(_, n)| *n > 0)
+            {
+                reasons.push((format!("queue {i} {r}"), n));
             }
         }
         if !reasons.is_empty() {

@@ -46,39 +46,37 @@ impl Ingress {
         }
     }
 
-    /// Parse a received packet in place and route it; drops are counted and the buffer goes
-    /// back to the pool.
-    pub fn route(&self, mut p: Box<Packet>) -> Result<(), SubmitError> {
-        let desc = match parse_transaction(p.bytes()) {
-            Ok(d) => d,
-            Err(e) => {
-                self.counters.parse_drop(e);
-                self.pool.give(p);
-                return Err(SubmitError::Parse(e));
-            }
-        };
-        p.desc = Some(desc);
-        self.forward(p)
+    /// Parse a packet in place and route it; drops are counted and the buffer goes back to
+    /// the pool.
+    pub fn route(&self, p: Box<Packet>) -> Result<(), SubmitError> {
+        self.forward(self.parse(p)?)
     }
 
     /// A received packet: parse in place, drop it if the receiving core's `recent` filter
     /// saw the same bytes lately, else route it.
-    pub fn admit(&self, mut p: Box<Packet>, recent: &mut RecentFilter) -> Result<(), SubmitError> {
-        let desc = match parse_transaction(p.bytes()) {
-            Ok(d) => d,
-            Err(e) => {
-                self.counters.parse_drop(e);
-                self.pool.give(p);
-                return Err(SubmitError::Parse(e));
-            }
-        };
+    pub fn admit(&self, p: Box<Packet>, recent: &mut RecentFilter) -> Result<(), SubmitError> {
+        let p = self.parse(p)?;
         if recent.insert(recent.tag(p.bytes())) {
             self.counters.rx_duplicates.fetch_add(1, Ordering::Relaxed);
             self.pool.give(p);
             return Err(SubmitError::Duplicate);
         }
-        p.desc = Some(desc);
         self.forward(p)
+    }
+
+    /// Set the packet's descriptor, or count the drop and give the packet back.
+    fn parse(&self, mut p: Box<Packet>) -> Result<Box<Packet>, SubmitError> {
+        match parse_transaction(p.bytes()) {
+            Ok(d) => {
+                p.desc = Some(d);
+                Ok(p)
+            }
+            Err(e) => {
+                self.counters.parse_drop(e);
+                self.pool.give(p);
+                Err(SubmitError::Parse(e))
+            }
+        }
     }
 
     /// Route a packet already parsed (its `desc` set) by a backend that parses in place.

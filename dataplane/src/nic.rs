@@ -70,6 +70,22 @@ pub struct QueueCounters {
     pub empty_polls: AtomicU64,
 }
 
+impl QueueCounters {
+    /// (metric label, count) for every frame drop reason.
+    pub fn frame_drops_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        FrameDrop::ALL
+            .into_iter()
+            .map(|r| (r.label(), get(&self.frame_drops[r as usize])))
+    }
+
+    /// (metric label, count) for every transaction parse drop reason.
+    pub fn parse_drops_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        ParseError::ALL
+            .into_iter()
+            .map(|e| (e.name(), get(&self.parse_drops[e as usize])))
+    }
+}
+
 /// Add to a counter that has one writer (plain load + store: no locked instruction).
 #[inline]
 pub fn bump(c: &AtomicU64, n: u64) {

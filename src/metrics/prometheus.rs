@@ -491,19 +491,8 @@ fn nic(o: &mut Out, n: &dataplane::nic::NicCounters) {
     for p in &ports {
         for (i, q) in p.queues[..p.queue_count()].iter().enumerate() {
             let l = format!("{},queue=\"{i}\"", port_label(p));
-            for r in dataplane::frame::FrameDrop::ALL {
-                o.line(
-                    name,
-                    &format!("{l},reason=\"{}\"", r.label()),
-                    get(&q.frame_drops[r as usize]),
-                );
-            }
-            for e in ParseError::ALL {
-                o.line(
-                    name,
-                    &format!("{l},reason=\"{}\"", e.name()),
-                    get(&q.parse_drops[e as usize]),
-                );
+            for (r, n) in q.frame_drops_by_reason().chain(q.parse_drops_by_reason()) {
+                o.line(name, &format!("{l},reason=\"{r}\""), n);
             }
         }
     }

@@ -220,19 +220,15 @@ impl<D: Deliver> RxQueue<D> {
                     s.free[nfree] = m;
                     nfree += 1;
                 }
-                Ok(Frame::ArpRequest) => {
-                    let len = frame::answer_arp(frame, &st.endpoint);
-                    // SAFETY: our mbuf; the answer is no longer than the request buffer.
+                Ok(kind @ (Frame::ArpRequest | Frame::EchoRequest)) => {
+                    let (len, answered) = if kind == Frame::ArpRequest {
+                        (frame::answer_arp(frame, &st.endpoint), &c.arp_replies)
+                    } else {
+                        (frame::answer_echo(frame, &st.endpoint), &c.echo_replies)
+                    };
+                    // SAFETY: our mbuf; the answer is no longer than the request was.
                     unsafe { sys::gc_mbuf_set_len(m, len as u16) };
-                    bump(&c.arp_replies, 1);
-                    s.out[nout] = m;
-                    nout += 1;
-                }
-                Ok(Frame::EchoRequest) => {
-                    let len = frame::answer_echo(frame, &st.endpoint);
-                    // SAFETY: as above.
-                    unsafe { sys::gc_mbuf_set_len(m, len as u16) };
-                    bump(&c.echo_replies, 1);
+                    bump(answered, 1);
                     s.out[nout] = m;
                     nout += 1;
                 }
