@@ -60,6 +60,7 @@ mod dpdk {
             .allowlist_function("rte_pktmbuf_pool_create|rte_pktmbuf_free_bulk")
             .allowlist_function("rte_mempool_(avail|in_use)_count|rte_mempool_free")
             .allowlist_function("rte_ring_(create|free)|rte_eth_from_ring")
+            .allowlist_function("rte_zmalloc_socket|rte_free")
             .allowlist_function(
                 "rte_eth_(dev_count_avail|find_next_owned_by|dev_get_port_by_name|dev_get_name_by_port)",
             )

@@ -29,16 +29,32 @@ mod with_dpdk {
         stats: Option<std::thread::JoinHandle<()>>,
     }
 
-    impl RawPort {
-        /// Start EAL and the port, launch the RX lcores. `stop` ends them.
+    /// EAL is up; the port is not yet. In between, the packet pool takes its descriptors
+    /// from [`EalStarted::arena`].
+    pub struct EalStarted(Eal);
+
+    impl EalStarted {
+        /// Where the descriptor packets go: EAL's heap (hugepages when reserved).
+        pub fn arena(&self) -> dataplane::Arena {
+            dataplane::dpdk::mem::EAL_ARENA
+        }
+
+        /// Start the port, launch the RX lcores. [`RawPort::stop`] ends them.
         pub fn start(
+            self,
             config: &Config,
             ingress: &Ingress,
             metrics: &'static MetricsRegion,
-        ) -> Result<Self> {
+        ) -> Result<RawPort> {
+            RawPort::start(self.0, config, ingress, metrics)
+        }
+    }
+
+    impl RawPort {
+        /// Start EAL from `[dpdk]` (once per process).
+        pub fn init_eal(config: &Config) -> Result<EalStarted> {
             let d = &config.dpdk;
-            let p = &d.port;
-            let eal = Eal::init(&EalSettings {
+            Ok(EalStarted(Eal::init(&EalSettings {
                 main_lcore: d.main_lcore,
                 rx_lcores: d.rx_lcores.clone(),
                 file_prefix: d.file_prefix.clone(),
@@ -48,7 +64,17 @@ mod with_dpdk {
                 pci_allow: d.pci_allow.clone(),
                 vdevs: d.vdevs.clone(),
                 extra: d.eal_args.clone(),
-            })?;
+            })?))
+        }
+
+        fn start(
+            eal: Eal,
+            config: &Config,
+            ingress: &Ingress,
+            metrics: &'static MetricsRegion,
+        ) -> Result<Self> {
+            let p = &config.dpdk.port;
+            let d = &config.dpdk;
             let port = Arc::new(Port::start(&PortSettings {
                 device: p.device.clone(),
                 rx_queues: p.rx_queues,
@@ -157,12 +183,27 @@ mod with_dpdk {
 pub struct RawPort;
 
 #[cfg(not(feature = "dpdk"))]
-impl RawPort {
+pub struct EalStarted;
+
+#[cfg(not(feature = "dpdk"))]
+impl EalStarted {
+    pub fn arena(&self) -> dataplane::Arena {
+        dataplane::Arena::HEAP
+    }
+
     pub fn start(
-        _config: &Config,
-        _ingress: &Ingress,
-        _metrics: &'static MetricsRegion,
-    ) -> anyhow::Result<Self> {
+        self,
+        _: &Config,
+        _: &Ingress,
+        _: &'static MetricsRegion,
+    ) -> anyhow::Result<RawPort> {
+        Ok(RawPort)
+    }
+}
+
+#[cfg(not(feature = "dpdk"))]
+impl RawPort {
+    pub fn init_eal(_config: &Config) -> anyhow::Result<EalStarted> {
         anyhow::bail!(
             "[dpdk] enabled = true, but this gigacompute was built without DPDK: rebuild with `cargo build --release --features dpdk`"
         )

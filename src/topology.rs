@@ -63,13 +63,21 @@ impl Node {
             keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
         let store = crate::store::open(&config).context("opening the accounts store")?;
 
-        // With a raw port, one descriptor packet per mbuf it can hold in flight.
-        let descriptors = if config.dpdk.enabled {
-            config.dpdk.port.mbuf_pool_size as usize
+        // With a raw port, EAL starts first: one descriptor packet per mbuf the port can hold
+        // in flight, in EAL's memory (hugepages when reserved), beside the mbufs.
+        let eal = if config.dpdk.enabled {
+            Some(RawPort::init_eal(&config).context("starting DPDK's EAL")?)
         } else {
-            0
+            None
         };
-        let pool = PacketPool::with_descriptors(config.net.packet_pool_size, descriptors);
+        let pool = match &eal {
+            Some(e) => PacketPool::with_descriptors(
+                config.net.packet_pool_size,
+                config.dpdk.port.mbuf_pool_size as usize,
+                e.arena(),
+            ),
+            None => PacketPool::new(config.net.packet_pool_size),
+        };
         let shutdown = Arc::new(AtomicBool::new(false));
         let metrics = MetricsRegion::create(
             &config.data_dir,
@@ -105,8 +113,10 @@ impl Node {
         let mut tiles = Vec::new();
         let mut verify_txs = Vec::new();
         for i in 0..config.verify.tiles {
-            let (tx, rx) = crossbeam_channel::bounded(config.net.verify_ring_depth);
-            verify_txs.push(tx);
+            // In EAL memory with DPDK (hugepages when reserved), like the descriptors.
+            let arena = eal.as_ref().map_or(dataplane::Arena::HEAP, |e| e.arena());
+            let rx = dataplane::ring::Ring::new(config.net.verify_ring_depth, arena);
+            verify_txs.push(rx.clone());
             let tile = VerifyTile {
                 index: i,
                 dedup: Dedup::new(config.verify.dedup_capacity, MAX_PROCESSING_AGE_SLOTS),
@@ -141,10 +151,12 @@ impl Node {
                     .spawn(move || run_udp_net(udp, ingress, recent, stop))?,
             );
         }
-        let raw_port = if config.dpdk.enabled {
-            Some(RawPort::start(&config, &ingress, metrics).context("starting the DPDK port")?)
-        } else {
-            None
+        let raw_port = match eal {
+            Some(e) => Some(
+                e.start(&config, &ingress, metrics)
+                    .context("starting the DPDK port")?,
+            ),
+            None => None,
         };
         let node = Self {
             config,

@@ -13,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_malloc.h>
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
 #include <rte_cycles.h>

@@ -5,10 +5,10 @@
 //! verify tile, whose dedup table therefore sees all of them.
 
 use crate::counters::DataplaneCounters;
-use crate::packet::{Packet, PacketPool, Source, monotonic_ns};
+use crate::packet::{PacketBox, PacketPool, Source, monotonic_ns};
 use crate::parse::{ParseError, parse_transaction};
 use crate::recent::RecentFilter;
-use crossbeam_channel::{Sender, TrySendError};
+use crate::ring::Ring;
 use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct Ingress {
     pub pool: PacketPool,
-    verify: Vec<Sender<Box<Packet>>>,
+    verify: Vec<Ring<PacketBox>>,
     pub counters: &'static DataplaneCounters,
     hasher: ahash::RandomState,
 }
@@ -34,7 +34,7 @@ pub struct Ingress {
 impl Ingress {
     pub fn new(
         pool: PacketPool,
-        verify: Vec<Sender<Box<Packet>>>,
+        verify: Vec<Ring<PacketBox>>,
         counters: &'static DataplaneCounters,
     ) -> Self {
         assert!(!verify.is_empty());
@@ -48,13 +48,13 @@ impl Ingress {
 
     /// Parse a packet in place and route it; drops are counted and the buffer goes back to
     /// the pool.
-    pub fn route(&self, p: Box<Packet>) -> Result<(), SubmitError> {
+    pub fn route(&self, p: PacketBox) -> Result<(), SubmitError> {
         self.forward(self.parse(p)?)
     }
 
     /// A received packet: parse in place, drop it if the receiving core's `recent` filter
     /// saw the same bytes lately, else route it.
-    pub fn admit(&self, p: Box<Packet>, recent: &mut RecentFilter) -> Result<(), SubmitError> {
+    pub fn admit(&self, p: PacketBox, recent: &mut RecentFilter) -> Result<(), SubmitError> {
         let p = self.parse(p)?;
         if recent.insert(recent.tag(p.bytes())) {
             self.counters.rx_duplicates.fetch_add(1, Ordering::Relaxed);
@@ -65,7 +65,7 @@ impl Ingress {
     }
 
     /// Set the packet's descriptor, or count the drop and give the packet back.
-    fn parse(&self, mut p: Box<Packet>) -> Result<Box<Packet>, SubmitError> {
+    fn parse(&self, mut p: PacketBox) -> Result<PacketBox, SubmitError> {
         match parse_transaction(p.bytes()) {
             Ok(d) => {
                 p.desc = Some(d);
@@ -80,16 +80,16 @@ impl Ingress {
     }
 
     /// Route a packet already parsed (its `desc` set) by a backend that parses in place.
-    pub fn forward(&self, p: Box<Packet>) -> Result<(), SubmitError> {
+    pub fn forward(&self, p: PacketBox) -> Result<(), SubmitError> {
         let Some(desc) = p.desc else {
             self.pool.give(p);
             return Err(SubmitError::Parse(ParseError::Empty));
         };
         let tile =
             (self.hasher.hash_one(desc.first_signature(p.bytes())) as usize) % self.verify.len();
-        match self.verify[tile].try_send(p) {
+        match self.verify[tile].push(p) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(p)) | Err(TrySendError::Disconnected(p)) => {
+            Err(p) => {
                 self.counters
                     .verify_ring_full
                     .fetch_add(1, Ordering::Relaxed);

@@ -13,11 +13,12 @@ pub mod packet;
 pub mod parse;
 pub mod recent;
 pub mod reply;
+pub mod ring;
 pub mod sigverify;
 pub mod socket;
 pub mod tiles;
 
 pub use counters::DataplaneCounters;
 pub use ingress::{Ingress, SubmitError};
-pub use packet::{Packet, PacketPool, Source, monotonic_ns};
+pub use packet::{Arena, Packet, PacketBox, PacketPool, Source, monotonic_ns};
 pub use parse::{ParseError, TxDescriptor, parse_transaction};

@@ -150,7 +150,7 @@ impl Packet {
         !matches!(self.storage, Storage::Owned(_))
     }
 
-    fn release_external(&mut self) {
+    pub(crate) fn release_external(&mut self) {
         if let Storage::External { owner, release, .. } = self.storage {
             self.storage = Storage::Empty;
             // SAFETY: `attach`'s contract: we own `owner` and release it exactly once.
@@ -171,20 +171,154 @@ impl Drop for Packet {
     }
 }
 
-struct FreeList {
-    tx: Sender<Box<Packet>>,
-    rx: Receiver<Box<Packet>>,
-    capacity: usize,
+/// A handle to one packet: either a slot of a pool's arena (goes back with
+/// [`PacketPool::give`]) or a standalone heap packet ([`PacketBox::new`], for the RPC's
+/// simulations and tests). It derefs to the [`Packet`].
+pub struct PacketBox {
+    ptr: NonNull<Packet>,
+    standalone: bool,
 }
 
-impl FreeList {
-    fn new(capacity: usize, make: fn() -> Packet) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-        for _ in 0..capacity {
-            tx.send(Box::new(make()))
-                .expect("free list sized to capacity");
+// SAFETY: a handle is the only way to its packet (arena slots are handed out once, a
+// standalone packet is a leaked Box), and Packet is Send.
+unsafe impl Send for PacketBox {}
+
+impl PacketBox {
+    /// A packet outside any pool, freed when the handle drops.
+    pub fn new(p: Packet) -> Self {
+        Self {
+            ptr: NonNull::from(Box::leak(Box::new(p))),
+            standalone: true,
         }
-        Self { tx, rx, capacity }
+    }
+}
+
+impl std::ops::Deref for PacketBox {
+    type Target = Packet;
+    fn deref(&self) -> &Packet {
+        // SAFETY: the handle owns a live packet.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl std::ops::DerefMut for PacketBox {
+    fn deref_mut(&mut self) -> &mut Packet {
+        // SAFETY: the handle owns a live packet, exclusively.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl Drop for PacketBox {
+    fn drop(&mut self) {
+        if self.standalone {
+            // SAFETY: made from a Box in `new`, dropped once.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+        } else {
+            // A pool slot that never went back: its mbuf (if any) must not leak; the slot
+            // itself stays in the arena, which is then never freed.
+            self.release_external();
+        }
+    }
+}
+
+/// Where a pool's packets live: the heap, or (the DPDK backend) memory from EAL, which is
+/// hugepages when they are reserved.
+#[derive(Clone, Copy)]
+pub struct Arena {
+    pub alloc: fn(std::alloc::Layout) -> Option<NonNull<u8>>,
+    /// # Safety: given a pointer `alloc` returned for the same layout.
+    pub free: unsafe fn(NonNull<u8>, std::alloc::Layout),
+}
+
+impl Arena {
+    pub const HEAP: Arena = Arena {
+        alloc: |l| {
+            // SAFETY: non-zero size (callers never ask for an empty arena).
+            NonNull::new(unsafe { std::alloc::alloc(l) })
+        },
+        free: |p, l| {
+            // SAFETY: per the field's contract.
+            unsafe { std::alloc::dealloc(p.as_ptr(), l) }
+        },
+    };
+}
+
+/// One kind of packet: `capacity` packets in one arena allocation, and a bounded free list of
+/// handles to them.
+struct FreeList {
+    tx: Sender<PacketBox>,
+    rx: Receiver<PacketBox>,
+    capacity: usize,
+    slots: Option<(NonNull<Packet>, std::alloc::Layout, Arena)>,
+}
+
+// SAFETY: the arena pointer is only dereferenced through handles, or in Drop once every
+// handle is back.
+unsafe impl Send for FreeList {}
+unsafe impl Sync for FreeList {}
+
+impl FreeList {
+    fn new(capacity: usize, make: fn() -> Packet, arena: Arena) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        let slots = (capacity > 0).then(|| {
+            let layout = std::alloc::Layout::array::<Packet>(capacity).expect("packet arena size");
+            let base = (arena.alloc)(layout)
+                .unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+                .cast::<Packet>();
+            for i in 0..capacity {
+                // SAFETY: slot i of a fresh allocation sized for `capacity` packets.
+                let ptr = unsafe {
+                    let slot = base.add(i);
+                    slot.write(make());
+                    slot
+                };
+                tx.send(PacketBox {
+                    ptr,
+                    standalone: false,
+                })
+                .expect("free list sized to capacity");
+            }
+            (base, layout, arena)
+        });
+        Self {
+            tx,
+            rx,
+            capacity,
+            slots,
+        }
+    }
+
+    fn owns(&self, p: &PacketBox) -> bool {
+        self.slots.is_some_and(|(base, _, _)| {
+            let at = p.ptr.as_ptr() as usize;
+            let start = base.as_ptr() as usize;
+            !p.standalone && at >= start && at < start + self.capacity * size_of::<Packet>()
+        })
+    }
+}
+
+impl Drop for FreeList {
+    /// Free the arena if every one of its packets is back; otherwise some are still in use
+    /// somewhere and the arena is left alone (pools normally live as long as the process).
+    fn drop(&mut self) {
+        let Some((base, layout, arena)) = self.slots else {
+            return;
+        };
+        let mut home = 0;
+        for p in self.rx.try_iter() {
+            if self.owns(&p) {
+                home += 1;
+                std::mem::forget(p);
+            }
+        }
+        if home == self.capacity {
+            for i in 0..self.capacity {
+                // SAFETY: every slot's handle is back (and forgotten): nothing refers to them.
+                unsafe { std::ptr::drop_in_place(base.add(i).as_ptr()) };
+            }
+            // SAFETY: allocated by this arena with this layout.
+            unsafe { (arena.free)(base.cast(), layout) };
+        }
     }
 }
 
@@ -199,38 +333,41 @@ pub struct PacketPool {
 impl PacketPool {
     /// `capacity` packets with their own buffers, no descriptors.
     pub fn new(capacity: usize) -> Self {
-        Self::with_descriptors(capacity, 0)
+        Self::with_descriptors(capacity, 0, Arena::HEAP)
     }
 
     /// Also `descriptors` buffer-less packets for a zero-copy backend (one per mbuf it may
-    /// hold in flight).
-    pub fn with_descriptors(capacity: usize, descriptors: usize) -> Self {
+    /// hold in flight), allocated from `arena`.
+    pub fn with_descriptors(capacity: usize, descriptors: usize, arena: Arena) -> Self {
         Self {
-            owned: std::sync::Arc::new(FreeList::new(capacity, Packet::zeroed)),
-            descriptors: std::sync::Arc::new(FreeList::new(descriptors, Packet::descriptor)),
+            owned: std::sync::Arc::new(FreeList::new(capacity, Packet::zeroed, Arena::HEAP)),
+            descriptors: std::sync::Arc::new(FreeList::new(descriptors, Packet::descriptor, arena)),
         }
     }
 
     /// A packet with its own buffer.
-    pub fn take(&self) -> Option<Box<Packet>> {
+    pub fn take(&self) -> Option<PacketBox> {
         self.owned.rx.try_recv().ok()
     }
 
     /// A descriptor packet, for [`Packet::attach`].
-    pub fn take_descriptor(&self) -> Option<Box<Packet>> {
+    pub fn take_descriptor(&self) -> Option<PacketBox> {
         self.descriptors.rx.try_recv().ok()
     }
 
-    /// Back to the free list of its kind; an external buffer is released now.
-    pub fn give(&self, mut p: Box<Packet>) {
+    /// Back to the free list of its kind; an external buffer is released now. A standalone
+    /// packet is dropped (freed) instead.
+    pub fn give(&self, mut p: PacketBox) {
         p.reset();
         let list = if p.is_descriptor() {
             &self.descriptors
         } else {
             &self.owned
         };
-        // Cannot be full: every packet in circulation came from this pool. Should one not
-        // have, it is dropped here rather than blocking.
+        if !list.owns(&p) {
+            return;
+        }
+        // Cannot be full: the list has room for every packet of its arena.
         let _ = list.tx.try_send(p);
     }
 
@@ -274,7 +411,7 @@ mod tests {
         drop(unsafe { Box::from_raw(owner.as_ptr().cast::<[u8; 64]>()) });
     }
 
-    fn external(pool: &PacketPool, byte: u8) -> Box<Packet> {
+    fn external(pool: &PacketPool, byte: u8) -> PacketBox {
         let mut p = pool.take_descriptor().expect("descriptor");
         let buf = Box::leak(Box::new([byte; 64]));
         let data = NonNull::from(&mut buf[8]);
@@ -287,7 +424,7 @@ mod tests {
     /// goes back to the pool or is dropped; each kind returns to its own free list.
     #[test]
     fn external_buffers_are_released_once_and_kinds_stay_apart() {
-        let pool = PacketPool::with_descriptors(2, 3);
+        let pool = PacketPool::with_descriptors(2, 3, Arena::HEAP);
         let p = external(&pool, 7);
         assert!(p.is_descriptor());
         assert_eq!(p.bytes(), &[7u8; 10]);
@@ -307,5 +444,8 @@ mod tests {
         pool.give(o);
         assert_eq!(pool.available(), 2);
         assert_eq!(pool.descriptors_available(), 2); // one was dropped above
+        // A standalone packet given to the pool is freed, not filed.
+        pool.give(PacketBox::new(Packet::zeroed()));
+        assert_eq!(pool.available(), 2);
     }
 }

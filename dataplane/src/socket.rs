@@ -1,6 +1,6 @@
 //! Kernel UDP socket backend with batched receive (`recvmmsg`).
 
-use crate::packet::{PACKET_BUFFER_BYTES, Packet, Source};
+use crate::packet::{PACKET_BUFFER_BYTES, PacketBox, Source};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -50,7 +50,7 @@ impl UdpReceiver {
     /// Receive up to `packets.len()` datagrams (at most the burst) straight into the packets'
     /// buffers. Returns how many were filled; 0 on timeout. A datagram longer than a valid
     /// transaction is reported with `len = PACKET_BUFFER_BYTES` (the parser rejects it).
-    pub fn recv_burst(&self, packets: &mut [Box<Packet>], now_ns: u64) -> io::Result<usize> {
+    pub fn recv_burst(&self, packets: &mut [PacketBox], now_ns: u64) -> io::Result<usize> {
         let n = packets.len().min(self.burst);
         if n == 0 {
             return Ok(0);
@@ -148,7 +148,7 @@ mod tests {
         }
         tx.send_to(&[7u8; 1500], addr).unwrap();
         let pool = PacketPool::new(64);
-        let mut bufs: Vec<Box<Packet>> = (0..64).map(|_| pool.take().unwrap()).collect();
+        let mut bufs: Vec<PacketBox> = (0..64).map(|_| pool.take().unwrap()).collect();
         let mut got = 0;
         let mut lens = Vec::new();
         while got < 11 {

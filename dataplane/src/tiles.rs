@@ -3,11 +3,12 @@
 use crate::counters::DataplaneCounters;
 use crate::dedup::{Dedup, DedupOutcome};
 use crate::ingress::Ingress;
-use crate::packet::{Packet, PacketPool, monotonic_ns};
+use crate::packet::{PacketBox, PacketPool, monotonic_ns};
 use crate::recent::RecentFilter;
+use crate::ring::Ring;
 use crate::sigverify::{BatchVerifier, SigCheck};
 use crate::socket::UdpReceiver;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ pub fn run_udp_net(
     shutdown: Arc<AtomicBool>,
 ) {
     let burst = rx.burst();
-    let mut bufs: Vec<Box<Packet>> = Vec::with_capacity(burst);
+    let mut bufs: Vec<PacketBox> = Vec::with_capacity(burst);
     // A private burst to drain the socket into (and count) when the pool is dry.
     let spare = PacketPool::new(burst);
     let counters = ingress.counters;
@@ -81,36 +82,35 @@ pub struct VerifyTile {
 
 impl VerifyTile {
     /// Verify batches; forward good packets to the bank (blocking: backpressure after
-    /// verification). Returns when `input` disconnects or on shutdown.
+    /// verification). Returns on shutdown or when the bank is gone.
     pub fn run(
         mut self,
-        input: Receiver<Box<Packet>>,
-        output: Sender<Box<Packet>>,
+        input: Ring<PacketBox>,
+        output: Sender<PacketBox>,
         shutdown: Arc<AtomicBool>,
     ) {
-        let mut batch: Vec<Box<Packet>> = Vec::with_capacity(self.batch_max);
+        let mut batch: Vec<PacketBox> = Vec::with_capacity(self.batch_max);
         let mut verifier = BatchVerifier::default();
         let mut results = Vec::new();
         let mut ok_flags = Vec::new();
         let stats = &self.counters.verify[self.index % crate::counters::MAX_VERIFY_TILES];
         let mut clock = telemetry::TileClock::new(stats);
         loop {
-            let got = input.recv_timeout(Duration::from_millis(50));
+            let got = input.pop_timeout(Duration::from_millis(50));
             clock.idle();
             match got {
-                Ok(p) => batch.push(p),
-                Err(RecvTimeoutError::Timeout) => {
+                Some(p) => batch.push(p),
+                None => {
                     if shutdown.load(Ordering::Relaxed) {
                         return;
                     }
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
             }
             while batch.len() < self.batch_max {
-                match input.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
+                match input.pop() {
+                    Some(p) => batch.push(p),
+                    None => break,
                 }
             }
             let started = Instant::now();
@@ -234,7 +234,8 @@ mod tests {
     fn net_and_verify_tiles_filter_and_count() {
         let pool = PacketPool::new(1024);
         let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
-        let (vtx, vrx) = crossbeam_channel::bounded(256);
+        let vrx = Ring::new(256, crate::packet::Arena::HEAP);
+        let vtx = vrx.clone();
         let (btx, brx) = crossbeam_channel::bounded(256);
         let ingress = Ingress::new(pool.clone(), vec![vtx], counters);
         let stop = Arc::new(AtomicBool::new(false));

@@ -109,9 +109,10 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
 
     // Three descriptors only, and a verify ring of two: the third and fourth transactions
     // find the ring full; later, with the descriptors held, one finds none free.
-    let pool = PacketPool::with_descriptors(16, 3);
+    let pool = PacketPool::with_descriptors(16, 3, dataplane::dpdk::mem::EAL_ARENA);
     let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
-    let (vtx, vrx) = crossbeam_channel::bounded(2);
+    let vrx = dataplane::ring::Ring::new(2, dataplane::dpdk::mem::EAL_ARENA);
+    let vtx = vrx.clone();
     let ingress = Ingress::new(pool.clone(), vec![vtx], counters);
     let queue: &'static QueueCounters = Box::leak(Box::default());
     let mut rx = RxQueue::new(
@@ -145,7 +146,7 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
     assert_eq!(get(&queue.no_descriptor), 0);
     // Two mbufs are held by the two packets in the verify ring; the rest are back.
     assert_eq!(free_mbufs(&port), idle - 2);
-    let got: Vec<_> = vrx.try_iter().collect();
+    let got: Vec<_> = std::iter::from_fn(|| vrx.pop()).collect();
     assert_eq!(got.len(), 2);
     for (p, want) in got.iter().zip(&txs) {
         assert!(p.is_descriptor());
@@ -161,7 +162,7 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
     assert_eq!(get(&queue.no_descriptor), 1);
     assert_eq!(free_mbufs(&port), idle - 3);
     // Leaving the pipeline frees the mbufs.
-    for p in got.into_iter().chain(vrx.try_iter()) {
+    for p in got.into_iter().chain(std::iter::from_fn(|| vrx.pop())) {
         pool.give(p);
     }
     assert_eq!(free_mbufs(&port), idle);

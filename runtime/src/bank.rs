@@ -18,7 +18,7 @@ use crate::worker::{BatchDone, Outcome, WorkBatch};
 use ahash::HashSet;
 use crossbeam_channel::{Receiver, Sender, select};
 use dataplane::dedup::MAX_PROCESSING_AGE_SLOTS;
-use dataplane::{Packet, PacketPool};
+use dataplane::{Packet, PacketBox, PacketPool};
 use sha2::{Digest, Sha256};
 use solana_account::{AccountSharedData, ReadableAccount, WritableAccount};
 use solana_clock::Slot;
@@ -150,13 +150,13 @@ impl Bank {
             .is_some_and(|s| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
     }
 
-    fn drop_packet(&self, p: Box<Packet>, why: RuntimeDrop) {
+    fn drop_packet(&self, p: PacketBox, why: RuntimeDrop) {
         self.counters.count_drop(why);
         self.pool.give(p);
     }
 
     /// Admit one verified packet into the sequencer.
-    pub fn admit(&mut self, p: Box<Packet>) {
+    pub fn admit(&mut self, p: PacketBox) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         self.counters.bank.add_in(1);
         let desc = p.desc.expect("verified packets carry a descriptor");
@@ -378,7 +378,7 @@ impl Bank {
     }
 
     /// The tile loop. Returns after `shutdown` is set, with the last slot closed.
-    pub fn run(mut self, verified: Receiver<Box<Packet>>, shutdown: Arc<AtomicBool>) {
+    pub fn run(mut self, verified: Receiver<PacketBox>, shutdown: Arc<AtomicBool>) {
         let counters = self.counters;
         let mut clock = telemetry::TileClock::new(&counters.bank);
         let slot_len = Duration::from_millis(self.params.slot_ms.max(1));

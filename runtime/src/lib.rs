@@ -26,7 +26,7 @@ use crate::simulate::Simulator;
 use crate::svm::SvmEnv;
 use crate::worker::Worker;
 use crossbeam_channel::Receiver;
-use dataplane::{Packet, PacketPool};
+use dataplane::{PacketBox, PacketPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -77,7 +77,7 @@ impl Runtime {
         config: &RuntimeConfig,
         store: Arc<dyn AccountsStore>,
         pool: PacketPool,
-        verified: Receiver<Box<Packet>>,
+        verified: Receiver<PacketBox>,
         counters: &'static RuntimeCounters,
     ) -> Result<Self, GenesisError> {
         let env = Arc::new(SvmEnv::new());

@@ -7,7 +7,7 @@
 //! transactions therefore never pushes out better-paying ones.
 
 use crate::compute_budget::TxBudget;
-use dataplane::Packet;
+use dataplane::PacketBox;
 use solana_pubkey::Pubkey;
 use solana_transaction::sanitized::SanitizedTransaction;
 use std::cmp::Reverse;
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub struct PreparedTx {
     pub sanitized: SanitizedTransaction,
     pub budget: TxBudget,
-    pub packet: Box<Packet>,
+    pub packet: PacketBox,
     /// Account locks: (key, writable), from the sanitized message (reserved keys demoted).
     pub locks: Vec<(Pubkey, bool)>,
 }
@@ -127,7 +127,7 @@ pub(crate) mod tests {
         );
         let sanitized = SanitizedTransaction::try_from_legacy_transaction(tx, &Default::default())
             .expect("valid transaction");
-        let mut packet = Box::new(Packet::zeroed());
+        let mut packet = PacketBox::new(dataplane::Packet::zeroed());
         packet.received_ns = id;
         let limits = ComputeBudgetLimits {
             compute_unit_limit: 1_000,

@@ -7,7 +7,7 @@ use crate::chain::{TokenBalance, TxStatus};
 use crate::sequencer::PreparedTx;
 use crate::svm::{Processor, SvmEnv};
 use crossbeam_channel::{Receiver, Sender};
-use dataplane::Packet;
+use dataplane::PacketBox;
 use solana_account::AccountSharedData;
 use solana_clock::Slot;
 use solana_hash::Hash;
@@ -36,7 +36,7 @@ pub enum Outcome {
 pub struct BatchDone {
     pub worker: usize,
     pub slot: Slot,
-    pub outcomes: Vec<(Outcome, Box<Packet>)>,
+    pub outcomes: Vec<(Outcome, PacketBox)>,
     pub written: Vec<Pubkey>,
     pub exec_ns: u64,
     pub compute_units: u64,

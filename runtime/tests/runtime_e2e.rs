@@ -1,7 +1,7 @@
 //! In-process runtime tests: verified packets in, Agave SVM execution, durable slots out.
 
 use crossbeam_channel::Sender;
-use dataplane::{Packet, PacketPool, parse_transaction};
+use dataplane::{PacketBox, PacketPool, parse_transaction};
 use runtime::genesis::GenesisConfig;
 use runtime::metrics::RuntimeDrop;
 use runtime::{Runtime, RuntimeConfig};
@@ -21,7 +21,7 @@ const FAUCET_LAMPORTS: u64 = 1_000_000_000_000;
 
 struct Harness {
     rt: Runtime,
-    tx: Sender<Box<Packet>>,
+    tx: Sender<PacketBox>,
     pool: PacketPool,
     faucet: Keypair,
 }

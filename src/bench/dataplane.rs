@@ -341,7 +341,7 @@ mod dpdk {
 
 mod socket {
     use super::*;
-    use dataplane::packet::{Packet, PacketPool};
+    use dataplane::packet::{PacketBox, PacketPool};
     use dataplane::socket::UdpReceiver;
     use std::os::fd::AsRawFd;
     use std::sync::Arc;
@@ -384,7 +384,7 @@ mod socket {
             std::thread::spawn(move || {
                 pin(core);
                 let pool = PacketPool::new(burst);
-                let mut bufs: Vec<Box<Packet>> = (0..burst).filter_map(|_| pool.take()).collect();
+                let mut bufs: Vec<PacketBox> = (0..burst).filter_map(|_| pool.take()).collect();
                 let mut filter = RecentFilter::new(entries);
                 let (mut got, mut dups) = (0u64, 0u64);
                 let cpu0 = telemetry::thread_cpu_ns();

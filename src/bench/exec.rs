@@ -3,7 +3,7 @@
 //! overlay exactly as in the appliance. Sanitization is the bank's job and is not timed.
 
 use super::{BenchArgs, Rows, median, workload};
-use dataplane::{Packet, parse_transaction};
+use dataplane::{Packet, PacketBox, parse_transaction};
 use runtime::accounts::AccountsDb;
 use runtime::genesis::{GenesisConfig, bootstrap};
 use runtime::prepare::prepare;
@@ -54,7 +54,7 @@ fn prepared(s: &Setup, raw: &[Vec<u8>]) -> Vec<PreparedTx> {
     let hashes = SlotHashes::new(&[(0, s.genesis)]);
     raw.iter()
         .map(|b| {
-            let mut p = Box::new(Packet::zeroed());
+            let mut p = PacketBox::new(Packet::zeroed());
             p.fill(b);
             p.desc = Some(parse_transaction(b).expect("valid"));
             let x = prepare(&s.env, &s.db, &p, 1, &hashes).expect("prepares");

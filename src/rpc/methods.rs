@@ -3,7 +3,7 @@
 use super::encode::{self, Encoding};
 use super::server::{RpcError, RpcResult};
 use base64::Engine;
-use dataplane::{Ingress, Packet, SubmitError, parse_transaction};
+use dataplane::{Ingress, Packet, PacketBox, SubmitError, parse_transaction};
 use runtime::accounts::AccountsDb;
 use runtime::chain::{ChainState, Commitment};
 use runtime::compute_budget;
@@ -387,7 +387,7 @@ impl Rpc {
         &self,
         p: &[Value],
         cfg: &serde_json::Map<String, Value>,
-    ) -> Result<Box<Packet>, RpcError> {
+    ) -> Result<PacketBox, RpcError> {
         let s = param(p, 0, "transaction")?
             .as_str()
             .ok_or_else(|| RpcError::invalid_params("transaction must be a string"))?;
@@ -433,7 +433,7 @@ impl Rpc {
         let desc = parse_transaction(&bytes).map_err(|e| {
             RpcError::invalid_params(format!("failed to deserialize transaction: {e}"))
         })?;
-        let mut packet = Box::new(Packet::zeroed());
+        let mut packet = PacketBox::new(Packet::zeroed());
         packet.fill(&bytes);
         packet.desc = Some(desc);
         Ok(packet)

@@ -10,10 +10,12 @@
 //!
 //! - [`sys`]: bindgen's bindings of `dataplane/dpdk/shim.h` and the C shim's wrappers.
 //! - [`eal`]: EAL arguments from settings, one init per process, lcore launch.
+//! - [`mem`]: EAL-heap memory (hugepages when reserved) for the descriptor packets.
 //! - [`port`]: one ethdev: mbuf pool, RSS, queues, MTU, promiscuous mode; stats and facts.
 //! - [`rx`]: the per-queue poll loop.
 
 pub mod eal;
+pub mod mem;
 pub mod port;
 pub mod rx;
 pub mod sys;
