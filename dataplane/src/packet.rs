@@ -404,6 +404,33 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     static RELEASED: AtomicUsize = AtomicUsize::new(0);
+    static ARENA_FREES: AtomicUsize = AtomicUsize::new(0);
+
+    const COUNTING: Arena = Arena {
+        alloc: Arena::HEAP.alloc,
+        free: |p, l| {
+            ARENA_FREES.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: allocated by the heap arena with this layout.
+            unsafe { (Arena::HEAP.free)(p, l) }
+        },
+    };
+
+    /// A pool frees its descriptor arena when dropped with every packet back, and never while
+    /// a packet is still out.
+    #[test]
+    fn arenas_are_freed_only_when_every_packet_is_home() {
+        let before = ARENA_FREES.load(Ordering::SeqCst);
+        let pool = PacketPool::with_descriptors(1, 4, COUNTING);
+        let p = pool.take_descriptor().unwrap();
+        pool.give(p);
+        drop(pool);
+        assert_eq!(ARENA_FREES.load(Ordering::SeqCst), before + 1);
+        let pool = PacketPool::with_descriptors(1, 4, COUNTING);
+        let out = pool.take_descriptor().unwrap();
+        drop(pool);
+        assert_eq!(ARENA_FREES.load(Ordering::SeqCst), before + 1, "a packet is still out");
+        assert!(out.is_descriptor(), "and it is still valid");
+    }
 
     unsafe fn count_release(owner: NonNull<c_void>) {
         RELEASED.fetch_add(1, Ordering::SeqCst);
