@@ -428,7 +428,11 @@ mod tests {
         let pool = PacketPool::with_descriptors(1, 4, COUNTING);
         let out = pool.take_descriptor().unwrap();
         drop(pool);
-        assert_eq!(ARENA_FREES.load(Ordering::SeqCst), before + 1, "a packet is still out");
+        assert_eq!(
+            ARENA_FREES.load(Ordering::SeqCst),
+            before + 1,
+            "a packet is still out"
+        );
         assert!(out.is_descriptor(), "and it is still valid");
     }
 
