@@ -50,9 +50,14 @@ impl EalSettings {
         ];
         if self.no_huge {
             a.push("--no-huge".into());
-        } else if let Some(d) = &self.huge_dir {
-            a.push("--huge-dir".into());
-            a.push(d.display().to_string());
+        } else {
+            // Unlinked as soon as mapped: a crash or kill leaves no hugepage files (and their
+            // pages) behind. We run no DPDK secondary processes, which would need them.
+            a.push("--huge-unlink".into());
+            if let Some(d) = &self.huge_dir {
+                a.push("--huge-dir".into());
+                a.push(d.display().to_string());
+            }
         }
         if self.pci_allow.is_empty() && !self.vdevs.is_empty() {
             a.push("--no-pci".into());
@@ -228,6 +233,14 @@ mod tests {
             "{a}"
         );
         assert!(s.validate().is_ok());
+        let mut huge = s.clone();
+        huge.no_huge = false;
+        huge.huge_dir = Some("/dev/hugepages".into());
+        let a = huge.args().join(" ");
+        assert!(
+            a.contains("--huge-unlink --huge-dir /dev/hugepages") && !a.contains("--no-huge"),
+            "{a}"
+        );
         let mut bad = s.clone();
         bad.rx_lcores = vec![0];
         assert!(bad.validate().is_err());
