@@ -138,7 +138,7 @@ mod with_dpdk {
         pub fn describe(&self) -> String {
             let s = &self.port.settings;
             format!(
-                "dpdk {} ({}) rx_queues {} burst-lcores {:?}",
+                "dpdk {} ({}) rx_queues {} on lcores {:?}",
                 self.port.name, self.port.driver, s.rx_queues, self.eal.settings.rx_lcores
             )
         }

@@ -1,7 +1,8 @@
 //! The one place the tiles are built and wired from the config.
 //!
 //! ```text
-//!  udp socket ─► [net] ─┬─► net_verify[i] ─► [verify i] ─┐
+//!  dpdk port ─► [rx-q] ─┐   (with [dpdk]: one per RX queue)
+//!  udp socket ─► [net] ─┼─► net_verify[i] ─► [verify i] ─┐
 //!  rpc sendTransaction ─┘   (drop when full)             ├─► verify_bank ─► [bank] ─► bank_worker[w] ─► [worker w]
 //!                                                         │  (backpressure)   │  ◄── worker_bank ◄────────────┘
 //!                                                         │                   └─► bank_commit ─► [commit] ─► store
