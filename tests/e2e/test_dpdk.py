@@ -243,8 +243,9 @@ def open_metrics(node) -> str:
 
 
 def test_tap_kernel_socket_gets_replies(tmp_path):
-    n = random.randint(10, 250)
-    ours, theirs = f"10.{n}.7.1", f"10.{n}.7.2"
+    # 198.18.0.0/15 is set aside for benchmarking (RFC 2544): no real network uses it.
+    n = random.randint(0, 255)
+    ours, theirs = f"198.18.{n}.1", f"198.18.{n}.2"
     iface = f"gct{os.getpid() % 100000}"
     node = Node(tmp_path, dpdk_config("gc-e2e-tap", f"net_tap0,iface={iface}", ours))
     node.start()
