@@ -36,6 +36,27 @@ pub struct Peer {
     pub addr: SocketAddrV4,
 }
 
+impl Endpoint {
+    /// This endpoint as the destination of a datagram.
+    pub fn as_peer(&self) -> Peer {
+        Peer {
+            mac: self.mac,
+            addr: SocketAddrV4::new(self.ipv4, self.udp_port),
+        }
+    }
+}
+
+impl Peer {
+    /// This peer as the sender of a datagram.
+    pub fn as_endpoint(&self) -> Endpoint {
+        Endpoint {
+            mac: self.mac,
+            ipv4: *self.addr.ip(),
+            udp_port: self.addr.port(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     /// A UDP datagram to our address and port: the payload's place in the frame.
@@ -313,16 +334,7 @@ mod tests {
     /// A datagram from `peer()` to us, built the way `write_udp` builds ours.
     fn datagram(payload: &[u8]) -> Vec<u8> {
         let mut f = vec![0u8; UDP_FRAME_OVERHEAD + payload.len()];
-        let from = Endpoint {
-            mac: peer().mac,
-            ipv4: *peer().addr.ip(),
-            udp_port: peer().addr.port(),
-        };
-        let to = Peer {
-            mac: US.mac,
-            addr: SocketAddrV4::new(US.ipv4, US.udp_port),
-        };
-        write_udp(&mut f, &from, &to, payload).unwrap();
+        write_udp(&mut f, &peer().as_endpoint(), &US.as_peer(), payload).unwrap();
         f
     }
 
@@ -443,11 +455,7 @@ mod tests {
         let mut out = [0u8; 128];
         let n = write_udp(&mut out, &US, &peer(), b"reply").unwrap();
         assert_eq!(checksum(&out[14..34]), 0);
-        let to_peer = Endpoint {
-            mac: peer().mac,
-            ipv4: *peer().addr.ip(),
-            udp_port: peer().addr.port(),
-        };
+        let to_peer = peer().as_endpoint();
         match classify(&out[..n], &to_peer).unwrap() {
             Frame::Datagram { payload, peer: p } => {
                 assert_eq!(&out[payload], b"reply");

@@ -91,18 +91,9 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
         mac: [2, 0, 0, 0, 0, 9],
         addr: SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 2), 5555),
     };
-    let to_us = Peer {
-        mac: us.mac,
-        addr: SocketAddrV4::new(us.ipv4, us.udp_port),
-    };
-    let from_them = Endpoint {
-        mac: them.mac,
-        ipv4: *them.addr.ip(),
-        udp_port: them.addr.port(),
-    };
     let frame = |payload: &[u8]| {
         let mut f = vec![0u8; 2048];
-        let n = write_udp(&mut f, &from_them, &to_us, payload).unwrap();
+        let n = write_udp(&mut f, &them.as_endpoint(), &us.as_peer(), payload).unwrap();
         f.truncate(n);
         f
     };

@@ -211,8 +211,13 @@ mod dpdk {
             let mut frame = vec![0u8; 2048];
             let mut loaded = Vec::with_capacity(txs.len());
             for tx in txs {
-                let n = dataplane::frame::write_udp(&mut frame, &to_us(), &from_us(), tx)
-                    .ok_or_else(|| anyhow::anyhow!("frame too large"))?;
+                let n = dataplane::frame::write_udp(
+                    &mut frame,
+                    &sender().as_endpoint(),
+                    &US.as_peer(),
+                    tx,
+                )
+                .ok_or_else(|| anyhow::anyhow!("frame too large"))?;
                 // SAFETY: a fresh mbuf from a live pool, 2 KiB of room checked by set_len.
                 unsafe {
                     let m = sys::gc_pktmbuf_alloc(pool.0);
@@ -300,22 +305,6 @@ mod dpdk {
             );
             let (frames, secs) = *result.lock().expect("bench lock");
             Ok(frames as f64 / secs)
-        }
-    }
-
-    fn to_us() -> Endpoint {
-        let s = sender();
-        Endpoint {
-            mac: s.mac,
-            ipv4: *s.addr.ip(),
-            udp_port: s.addr.port(),
-        }
-    }
-
-    fn from_us() -> Peer {
-        Peer {
-            mac: US.mac,
-            addr: SocketAddrV4::new(US.ipv4, US.udp_port),
         }
     }
 }
