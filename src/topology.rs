@@ -97,6 +97,7 @@ impl Node {
                 sequencer_capacity: rc.sequencer_capacity,
                 status_retention_slots: rc.status_retention_slots,
                 commit_queue_slots: rc.commit_queue_slots,
+                scheduler: config.scheduler.kind(Vec::new()),
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()

@@ -10,8 +10,9 @@ use crate::accounts::AccountsDb;
 use crate::chain::{ChainState, SlotHeader, SlotRecord, TxStatus};
 use crate::commit::CommitJob;
 use crate::metrics::{RuntimeCounters, RuntimeDrop};
+use crate::optimistic::{Validator, Verdict};
 use crate::prepare::{Rejection, prepare};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Completion, ExecMode, Scheduler};
 use crate::sequencer::{Admit, PreparedTx, Sequencer};
 use crate::svm::SvmEnv;
 use crate::worker::{BatchDone, Outcome, WorkBatch};
@@ -59,8 +60,10 @@ pub struct Bank {
     pub parent_blockhash: Hash,
     pub recent: VecDeque<(Slot, Hash)>,
     idle: Vec<bool>,
-    /// Accounts of each worker's batch in flight, released to the store's cache when done.
-    in_flight_keys: Vec<Vec<Pubkey>>,
+    /// Optimistic batches in flight or waiting to commit in order.
+    validator: Validator,
+    /// Optimistic batches that failed validation, to run again before anything else.
+    reruns: VecDeque<(u64, Vec<PreparedTx>)>,
     statuses: Vec<TxStatus>,
     received_ns: Vec<u64>,
     written: HashSet<Pubkey>,
@@ -110,7 +113,8 @@ impl Bank {
             parent_blockhash,
             recent,
             idle: vec![true; n],
-            in_flight_keys: vec![Vec::new(); n],
+            validator: Validator::default(),
+            reruns: VecDeque::new(),
             statuses: Vec::new(),
             received_ns: Vec::new(),
             written: HashSet::default(),
@@ -152,6 +156,9 @@ impl Bank {
 
     fn drop_packet(&self, p: PacketBox, why: RuntimeDrop) {
         self.counters.count_drop(why);
+        if let Some(app) = top_level_program(&p) {
+            self.counters.apps.record_drop(&app, why);
+        }
         self.pool.give(p);
     }
 
@@ -185,12 +192,8 @@ impl Bank {
         // The store reads them ahead and keeps them cached while the transaction is queued.
         self.db.prefetch(&keys);
         self.pending.insert(sig);
-        let tx = PreparedTx {
-            sanitized: prepared.sanitized,
-            budget: prepared.budget,
-            packet: p,
-            locks: prepared.locks,
-        };
+        let mut tx = PreparedTx::new(prepared.sanitized, prepared.budget, p, prepared.locks);
+        self.sched.route(&mut tx);
         match self.seq.push(tx) {
             Admit::Queued => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
@@ -214,53 +217,109 @@ impl Bank {
         self.db.release_queued(&keys);
     }
 
-    fn dispatch(&mut self) {
+    fn send(&mut self, worker: usize, id: u64, mode: ExecMode, txs: Vec<PreparedTx>) {
+        self.idle[worker] = false;
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.counters.bank.add_out(txs.len() as u64);
+        if mode == ExecMode::Optimistic {
+            self.counters
+                .optimistic_batches
+                .fetch_add(1, Ordering::Relaxed);
+            self.validator.dispatched(id, &txs);
+        }
+        let batch = WorkBatch {
+            slot: self.slot,
+            blockhash: self.parent_blockhash,
+            id,
+            mode,
+            txs,
+        };
+        if self.workers[worker].send(batch).is_err() {
+            tracing::error!(worker, "worker exited");
+        }
+    }
+
+    /// Optimistic batches to run again go first, to any idle worker.
+    fn dispatch_reruns(&mut self) -> bool {
+        let mut sent = false;
+        while !self.reruns.is_empty() {
+            let Some(w) = self.idle.iter().position(|&i| i) else {
+                break;
+            };
+            let (id, txs) = self.reruns.pop_front().expect("non-empty");
+            self.send(w, id, ExecMode::Optimistic, txs);
+            sent = true;
+        }
+        sent
+    }
+
+    /// Hand work to idle workers. Returns whether anything was sent.
+    fn dispatch(&mut self) -> bool {
+        let mut sent = self.dispatch_reruns();
         let idle: Vec<usize> = (0..self.idle.len()).filter(|&w| self.idle[w]).collect();
         if idle.is_empty() || self.seq.is_empty() {
-            return;
+            return sent;
         }
         let mut out = Vec::new();
         self.sched.schedule(&mut self.seq, &idle, &mut out);
-        for (w, txs) in out {
-            if txs.is_empty() {
-                self.sched.complete(w);
+        for b in out {
+            if b.txs.is_empty() {
                 continue;
             }
-            self.idle[w] = false;
-            self.in_flight_keys[w] = txs
-                .iter()
-                .flat_map(|t| t.locks.iter().map(|(k, _)| *k))
-                .collect();
-            self.counters.batches.fetch_add(1, Ordering::Relaxed);
-            self.counters.bank.add_out(txs.len() as u64);
-            let batch = WorkBatch {
-                slot: self.slot,
-                blockhash: self.parent_blockhash,
-                txs,
-            };
-            if self.workers[w].send(batch).is_err() {
-                tracing::error!(worker = w, "worker exited");
-            }
+            self.send(b.worker, b.id, b.mode, b.txs);
+            sent = true;
         }
         self.counters
             .sequencer_depth
             .store(self.seq.len() as u64, Ordering::Relaxed);
+        sent
     }
 
-    fn complete(&mut self, done: BatchDone) {
+    fn complete(&mut self, mut done: BatchDone) {
         debug_assert_eq!(done.slot, self.slot);
-        self.sched.complete(done.worker);
+        let cu = done.compute_units_per_tx();
+        self.sched.complete(&Completion {
+            worker: done.worker,
+            batch: done.id,
+            compute_units: &cu,
+        });
         self.idle[done.worker] = true;
-        let keys = std::mem::take(&mut self.in_flight_keys[done.worker]);
-        self.db.release_queued(&keys);
         self.counters
             .exec_ns
             .fetch_add(done.exec_ns, Ordering::Relaxed);
         self.counters
             .compute_units
             .fetch_add(done.compute_units, Ordering::Relaxed);
+        if done.mode == ExecMode::Locked {
+            return self.apply(done);
+        }
+        self.validator.finished(done);
+        while let Some(v) = self.validator.next_verdict() {
+            match v {
+                Verdict::Commit(d, reexecutions) => {
+                    done = d;
+                    for (k, a) in std::mem::take(&mut done.writes) {
+                        self.db.write(k, a, self.slot);
+                        self.written.insert(k);
+                    }
+                    let id = done.id;
+                    self.apply(done);
+                    self.sched.committed(id, reexecutions);
+                }
+                Verdict::Rerun(id, txs) => {
+                    self.counters.reexecutions.fetch_add(1, Ordering::Relaxed);
+                    self.reruns.push_back((id, txs));
+                }
+            }
+        }
+    }
+
+    /// Record a batch's outcomes in the slot (its account writes are already applied).
+    fn apply(&mut self, done: BatchDone) {
         self.written.extend(done.written);
-        for (outcome, packet) in done.outcomes {
+        for (outcome, tx) in done.outcomes.into_iter().zip(done.txs) {
+            self.release_queued(&tx);
+            let packet = tx.packet;
             match outcome {
                 Outcome::Processed(status) => {
                     let latency_us =
@@ -287,19 +346,16 @@ impl Bank {
                 }
                 Outcome::Dropped(err) => {
                     tracing::debug!(%err, "transaction rejected by the SVM");
-                    if let Some(d) = packet.desc {
-                        let sig =
-                            solana_signature::Signature::from(*d.first_signature(packet.bytes()));
-                        self.pending.remove(&sig);
-                    }
+                    self.pending.remove(tx.sanitized.signature());
                     self.drop_packet(packet, RuntimeDrop::SvmRejected);
                 }
             }
         }
     }
 
+    /// No batch in flight, none waiting to commit or to run again.
     fn all_idle(&self) -> bool {
-        self.idle.iter().all(|&i| i)
+        self.idle.iter().all(|&i| i) && self.validator.is_empty() && self.reruns.is_empty()
     }
 
     /// Close the current slot (all workers idle) and open the next.
@@ -314,6 +370,8 @@ impl Bank {
             self.db.write(key, acct, self.slot);
             self.written.insert(key);
         }
+        self.validator.slot_closed();
+        self.sched.slot_closed(&mut self.seq);
         let hasher = std::mem::replace(&mut self.hasher, Sha256::new());
         let blockhash = Hash::new_from_array(hasher.finalize().into());
         let header = SlotHeader {
@@ -408,9 +466,11 @@ impl Bank {
                     }
                 }
             }
-            if !closing {
-                self.dispatch();
-            }
+            let dispatched = if closing {
+                self.dispatch_reruns()
+            } else {
+                self.dispatch()
+            };
             if closing && !self.all_idle() {
                 // Only completions matter until the slot closes.
                 if let Ok(done) = self.done_rx.recv_timeout(Duration::from_millis(5)) {
@@ -418,8 +478,10 @@ impl Bank {
                 }
                 continue;
             }
+            // Keep dispatching while it makes progress; when a pass placed nothing (locks,
+            // CU caps) wait for a completion, a packet or the clock instead of spinning.
             let can_dispatch = !self.seq.is_empty() && self.idle.iter().any(|&i| i);
-            if can_dispatch && !closing {
+            if can_dispatch && dispatched && !closing {
                 continue;
             }
             let wait = deadline

@@ -176,6 +176,16 @@ impl ChainState {
         self.inner.read().statuses.get(sig).cloned()
     }
 
+    /// Signatures of a retained slot, in execution order.
+    pub fn slot_signatures(&self, slot: u64) -> Option<Vec<Signature>> {
+        let inner = self.inner.read();
+        inner
+            .by_slot
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, sigs)| sigs.clone())
+    }
+
     pub fn header(&self, slot: u64) -> Option<SlotHeader> {
         let inner = self.inner.read();
         let first = inner.headers.front()?.slot;

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod compute_budget;
 pub mod genesis;
 pub mod metrics;
+pub mod optimistic;
 pub mod prepare;
 pub mod scheduler;
 pub mod sequencer;
@@ -20,7 +21,7 @@ use crate::bank::{Bank, BankParams};
 use crate::chain::ChainState;
 use crate::genesis::GenesisConfig;
 use crate::metrics::RuntimeCounters;
-use crate::scheduler::LockScheduler;
+use crate::scheduler::SchedulerKind;
 use crate::sequencer::Sequencer;
 use crate::simulate::Simulator;
 use crate::svm::SvmEnv;
@@ -45,6 +46,7 @@ pub struct RuntimeConfig {
     pub status_retention_slots: usize,
     /// Closed slots waiting for the commit tile before the bank blocks.
     pub commit_queue_slots: usize,
+    pub scheduler: SchedulerKind,
     pub genesis: GenesisConfig,
 }
 
@@ -133,8 +135,13 @@ impl Runtime {
                 slot_ms: config.slot_ms,
                 fee_collector: config.genesis.fee_collector,
             },
-            Sequencer::new(config.sequencer_capacity),
-            Box::new(LockScheduler::new(config.workers.max(1), config.batch_max)),
+            Sequencer::new(config.sequencer_capacity, config.scheduler.eviction()),
+            config.scheduler.build(
+                config.workers.max(1),
+                config.batch_max,
+                config.slot_ms,
+                counters,
+            ),
             worker_txs,
             done_rx,
             commit_tx,

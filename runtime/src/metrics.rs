@@ -10,8 +10,11 @@ use telemetry::{LatencyHistogram, TileStats, ZeroValid};
 pub const MAX_WORKERS: usize = 64;
 /// Apps tracked individually; more share the overflow counter.
 pub const MAX_APPS: usize = 64;
+/// Islands with their own counters (more may exist; they are counted in the totals only).
+pub const MAX_ISLANDS: usize = 16;
 
-/// One app (top-level program) slot. The key is written once, before its counts.
+/// One app slot (keyed by the app key: top-level program by default). The key is written
+/// once, before its counts.
 #[repr(C, align(64))]
 #[derive(Default)]
 pub struct AppSlot {
@@ -23,15 +26,24 @@ pub struct AppSlot {
     pub compute_units: AtomicU64,
     /// Received to executed, summed (mean = sum / transactions).
     pub latency_us_sum: AtomicU64,
+    /// Admission to dispatch (hotspot scheduler).
+    pub queue_delay: LatencyHistogram,
+    /// Dropped transactions by [`RuntimeDrop`].
+    pub drops: [AtomicU64; RuntimeDrop::COUNT],
+    /// Transactions placed despite (chained behind, or optimistic beside) a declared lock
+    /// conflict.
+    pub conflicts: AtomicU64,
+    /// Optimistic batches of this app re-executed after failing validation.
+    pub reexecutions: AtomicU64,
+    /// Picks held back to a later slot by a compute-unit cap (per scheduling pass).
+    pub cu_deferred: AtomicU64,
+    /// 1 while the app runs optimistically.
+    pub optimistic: AtomicU64,
 }
 
 impl AppSlot {
     pub fn program(&self) -> Option<Pubkey> {
-        let mut b = [0u8; 32];
-        for (i, w) in self.key.iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&w.load(Ordering::Acquire).to_le_bytes());
-        }
-        (self.used.load(Ordering::Acquire) != 0).then(|| Pubkey::new_from_array(b))
+        (self.used.load(Ordering::Acquire) != 0).then(|| load_key(&self.key))
     }
 }
 
@@ -42,31 +54,109 @@ pub struct AppTable {
     pub overflow_transactions: AtomicU64,
 }
 
+fn key_words(key: &Pubkey) -> [u64; 4] {
+    std::array::from_fn(|i| {
+        u64::from_le_bytes(key.as_array()[i * 8..i * 8 + 8].try_into().expect("8"))
+    })
+}
+
+fn store_key(words: &[AtomicU64; 4], key: &Pubkey) {
+    for (w, v) in words.iter().zip(key_words(key)) {
+        w.store(v, Ordering::Relaxed);
+    }
+}
+
+fn load_key(words: &[AtomicU64; 4]) -> Pubkey {
+    let mut b = [0u8; 32];
+    for (i, w) in words.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&w.load(Ordering::Acquire).to_le_bytes());
+    }
+    Pubkey::new_from_array(b)
+}
+
 impl AppTable {
-    pub fn record(&self, program: &Pubkey, failed: bool, cu: u64, latency_us: u64) {
-        let words: [u64; 4] = std::array::from_fn(|i| {
-            u64::from_le_bytes(program.as_array()[i * 8..i * 8 + 8].try_into().expect("8"))
-        });
+    /// The slot of `key`, claimed if new; `None` once every slot is taken. One writer (the bank
+    /// thread) claims slots.
+    pub fn slot_index(&self, key: &Pubkey) -> Option<usize> {
+        let words = key_words(key);
         let start = (words[0] as usize) % MAX_APPS;
         for k in 0..MAX_APPS {
-            let slot = &self.slots[(start + k) % MAX_APPS];
-            let current: [u64; 4] = std::array::from_fn(|i| slot.key[i].load(Ordering::Relaxed));
+            let i = (start + k) % MAX_APPS;
+            let slot = &self.slots[i];
             if slot.used.load(Ordering::Relaxed) == 0 {
-                for (i, w) in words.iter().enumerate() {
-                    slot.key[i].store(*w, Ordering::Relaxed);
-                }
+                store_key(&slot.key, key);
                 slot.used.store(1, Ordering::Release);
-            } else if current != words {
-                continue;
+                return Some(i);
             }
-            slot.transactions.fetch_add(1, Ordering::Relaxed);
-            slot.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
-            slot.compute_units.fetch_add(cu, Ordering::Relaxed);
-            slot.latency_us_sum.fetch_add(latency_us, Ordering::Relaxed);
-            return;
+            let current: [u64; 4] = std::array::from_fn(|i| slot.key[i].load(Ordering::Relaxed));
+            if current == words {
+                return Some(i);
+            }
         }
-        self.overflow_transactions.fetch_add(1, Ordering::Relaxed);
+        None
     }
+
+    pub fn record(&self, program: &Pubkey, failed: bool, cu: u64, latency_us: u64) {
+        let Some(i) = self.slot_index(program) else {
+            self.overflow_transactions.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let slot = &self.slots[i];
+        slot.transactions.fetch_add(1, Ordering::Relaxed);
+        slot.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
+        slot.compute_units.fetch_add(cu, Ordering::Relaxed);
+        slot.latency_us_sum.fetch_add(latency_us, Ordering::Relaxed);
+    }
+
+    pub fn record_drop(&self, program: &Pubkey, why: RuntimeDrop) {
+        if let Some(i) = self.slot_index(program) {
+            self.slots[i].drops[why as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One hot-account island's counters (slot `i` is island lane `i`).
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct IslandSlot {
+    /// 1 while the island exists.
+    pub active: AtomicU64,
+    account: [AtomicU64; 4],
+    pub worker: AtomicU64,
+    /// Scheduler slot count when it formed.
+    pub formed_at: AtomicU64,
+    pub transactions: AtomicU64,
+    pub compute_units: AtomicU64,
+    pub queue_delay: LatencyHistogram,
+}
+
+impl IslandSlot {
+    /// Formed on `account` (counters restart), or dissolved (`None`).
+    pub fn set(&self, account: Option<Pubkey>, worker: u64, at: u64) {
+        match account {
+            Some(k) => {
+                store_key(&self.account, &k);
+                self.worker.store(worker, Ordering::Relaxed);
+                self.formed_at.store(at, Ordering::Relaxed);
+                self.transactions.store(0, Ordering::Relaxed);
+                self.compute_units.store(0, Ordering::Relaxed);
+                self.queue_delay.reset();
+                self.active.store(1, Ordering::Release);
+            }
+            None => self.active.store(0, Ordering::Release),
+        }
+    }
+
+    pub fn account(&self) -> Option<Pubkey> {
+        (self.active.load(Ordering::Acquire) != 0).then(|| load_key(&self.account))
+    }
+}
+
+#[repr(C)]
+pub struct IslandTable {
+    pub slots: [IslandSlot; MAX_ISLANDS],
+    pub formed: AtomicU64,
+    pub dissolved: AtomicU64,
 }
 
 /// Why the runtime dropped a verified transaction.
@@ -122,6 +212,7 @@ pub struct RuntimeCounters {
     pub workers: [TileStats; MAX_WORKERS],
     pub commit: TileStats,
     pub apps: AppTable,
+    pub islands: IslandTable,
     /// Received to executed.
     pub exec_latency: LatencyHistogram,
     pub slot_processed: AtomicU64,
@@ -143,6 +234,9 @@ pub struct RuntimeCounters {
     pub drops: [AtomicU64; RuntimeDrop::COUNT],
     pub slots_closed: AtomicU64,
     pub batches: AtomicU64,
+    /// Batches run optimistically, and re-runs of those that failed validation.
+    pub optimistic_batches: AtomicU64,
+    pub reexecutions: AtomicU64,
     pub exec_ns: AtomicU64,
     pub compute_units: AtomicU64,
     pub commit_ns: AtomicU64,
@@ -165,6 +259,11 @@ impl RuntimeCounters {
                 slots: std::array::from_fn(|_| AppSlot::default()),
                 overflow_transactions: AtomicU64::new(0),
             },
+            islands: IslandTable {
+                slots: std::array::from_fn(|_| IslandSlot::default()),
+                formed: AtomicU64::new(0),
+                dissolved: AtomicU64::new(0),
+            },
             exec_latency: LatencyHistogram::new(),
             slot_processed: AtomicU64::new(0),
             slot_durable: AtomicU64::new(0),
@@ -182,6 +281,8 @@ impl RuntimeCounters {
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             slots_closed: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            optimistic_batches: AtomicU64::new(0),
+            reexecutions: AtomicU64::new(0),
             exec_ns: AtomicU64::new(0),
             compute_units: AtomicU64::new(0),
             commit_ns: AtomicU64::new(0),

@@ -1,17 +1,34 @@
-//! Priority ordering of verified transactions.
+//! Priority ordering of verified transactions, in lanes.
 //!
 //! Priority is fee per requested compute unit ([`TxBudget::priority`]); ties go to the earlier
-//! arrival. The queue holds at most `capacity` transactions. Drop policy when full: a new
-//! transaction that outbids the lowest-priority queued one evicts it (that one is dropped and
-//! counted as `evicted`); otherwise the newcomer is dropped (`full`). A flood of cheap
-//! transactions therefore never pushes out better-paying ones.
+//! arrival. Every transaction sits in one lane, chosen by the scheduler when it is admitted:
+//! the plain lock scheduler keeps everything in lane 0 (one global priority order); the
+//! hotspot scheduler gives each app and each hot-account island its own lane.
+//!
+//! The queue holds at most `capacity` transactions. When full, a victim lane is chosen by the
+//! [`Eviction`] policy and its lowest-priority transaction is evicted (dropped, counted
+//! `evicted`) if the newcomer outbids it; otherwise the newcomer is dropped (`full`).
+//! - [`Eviction::Global`]: the victim lane is the one holding the globally worst transaction,
+//!   so a flood of cheap transactions never pushes out better-paying ones.
+//! - [`Eviction::LongestLane`]: the victim lane is the longest (the newcomer counted in its
+//!   own lane), and within it the newcomer is compared only against its own lane: an app
+//!   flooding the queue displaces its own transactions, not other apps' (fair queuing's
+//!   longest-queue drop).
 
 use crate::compute_budget::TxBudget;
+use ahash::HashMap;
 use dataplane::PacketBox;
 use solana_pubkey::Pubkey;
 use solana_transaction::sanitized::SanitizedTransaction;
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+
+/// A lane of the sequencer (an app, an island); its meaning belongs to the scheduler.
+pub type LaneId = u64;
+
+/// An app: a small id the scheduler interns app keys (top-level program, fee payer) to.
+pub type AppId = u32;
 
 /// A verified, sanitized transaction ready to be scheduled.
 pub struct PreparedTx {
@@ -20,9 +37,50 @@ pub struct PreparedTx {
     pub packet: PacketBox,
     /// Account locks: (key, writable), from the sanitized message (reserved keys demoted).
     pub locks: Vec<(Pubkey, bool)>,
+    pub app: AppId,
+    pub lane: LaneId,
+    /// When the bank admitted it (monotonic ns).
+    pub queued_ns: u64,
+    /// When a scheduling pass first had to pass over it for a lock conflict (0: never).
+    pub blocked_ns: Cell<u64>,
 }
 
-type Key = (Reverse<u64>, u64);
+impl PreparedTx {
+    /// Not yet routed (app 0, lane 0), queued now.
+    pub fn new(
+        sanitized: SanitizedTransaction,
+        budget: TxBudget,
+        packet: PacketBox,
+        locks: Vec<(Pubkey, bool)>,
+    ) -> Self {
+        Self {
+            sanitized,
+            budget,
+            packet,
+            locks,
+            app: 0,
+            lane: 0,
+            queued_ns: dataplane::monotonic_ns(),
+            blocked_ns: Cell::new(0),
+        }
+    }
+
+    pub fn writes(&self) -> impl Iterator<Item = &Pubkey> {
+        self.locks.iter().filter(|(_, w)| *w).map(|(k, _)| k)
+    }
+
+    pub fn requested_cu(&self) -> u64 {
+        u64::from(self.budget.limits.compute_unit_limit)
+    }
+}
+
+pub type SeqKey = (Reverse<u64>, u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    Global,
+    LongestLane,
+}
 
 pub enum Admit {
     Queued,
@@ -33,77 +91,157 @@ pub enum Admit {
 }
 
 pub struct Sequencer {
-    queue: BTreeMap<Key, PreparedTx>,
+    lanes: HashMap<LaneId, BTreeMap<SeqKey, PreparedTx>>,
+    len: usize,
     capacity: usize,
+    eviction: Eviction,
     next_arrival: u64,
 }
 
 impl Sequencer {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, eviction: Eviction) -> Self {
         assert!(capacity > 0);
         Self {
-            queue: BTreeMap::new(),
+            lanes: HashMap::default(),
+            len: 0,
             capacity,
+            eviction,
             next_arrival: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.len == 0
+    }
+
+    pub fn lane_len(&self, lane: LaneId) -> usize {
+        self.lanes.get(&lane).map_or(0, BTreeMap::len)
+    }
+
+    /// Non-empty lanes.
+    pub fn lanes(&self) -> impl Iterator<Item = LaneId> + '_ {
+        self.lanes
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(l, _)| *l)
     }
 
     pub fn push(&mut self, tx: PreparedTx) -> Admit {
         let key = (Reverse(tx.budget.priority()), self.next_arrival);
-        if self.queue.len() >= self.capacity {
-            let worst = *self
-                .queue
-                .keys()
-                .next_back()
-                .expect("full queue is non-empty");
-            if key >= worst {
+        let lane = tx.lane;
+        if self.len >= self.capacity {
+            let Some(victim) = self.victim_lane(lane, key) else {
+                return Admit::Rejected(Box::new(tx));
+            };
+            let q = self.lanes.get_mut(&victim).expect("victim lane exists");
+            let worst = *q.keys().next_back().expect("victim lane is non-empty");
+            if victim == lane && key >= worst {
                 return Admit::Rejected(Box::new(tx));
             }
-            let evicted = self.queue.remove(&worst).expect("worst exists");
+            let evicted = q.remove(&worst).expect("worst exists");
             self.next_arrival += 1;
-            self.queue.insert(key, tx);
+            self.lanes.entry(lane).or_default().insert(key, tx);
             return Admit::QueuedEvicting(Box::new(evicted));
         }
         self.next_arrival += 1;
-        self.queue.insert(key, tx);
+        self.len += 1;
+        self.lanes.entry(lane).or_default().insert(key, tx);
         Admit::Queued
     }
 
-    /// Best first.
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &PreparedTx)> {
-        self.queue.iter()
+    /// The lane to evict from when full, or `None` to reject the newcomer outright.
+    fn victim_lane(&self, lane: LaneId, key: SeqKey) -> Option<LaneId> {
+        match self.eviction {
+            Eviction::Global => self
+                .lanes
+                .iter()
+                .filter_map(|(l, q)| q.keys().next_back().map(|w| (*w, *l)))
+                .max()
+                .filter(|(worst, _)| key < *worst)
+                .map(|(_, l)| l),
+            Eviction::LongestLane => {
+                let own = self.lane_len(lane) + 1;
+                let (len, longest) = self
+                    .lanes
+                    .iter()
+                    .map(|(l, q)| (q.len(), *l))
+                    .max()
+                    .unwrap_or((0, lane));
+                if own >= len {
+                    (own > 1).then_some(lane)
+                } else {
+                    Some(longest)
+                }
+            }
+        }
     }
 
-    pub fn remove(&mut self, key: &Key) -> Option<PreparedTx> {
-        self.queue.remove(key)
+    /// Best first, within one lane.
+    pub fn lane_iter(&self, lane: LaneId) -> impl Iterator<Item = (&SeqKey, &PreparedTx)> {
+        self.lanes.get(&lane).into_iter().flat_map(|q| q.iter())
     }
 
-    /// Empty the queue (shutdown, or transactions whose blockhash expired).
+    /// Best first, within one lane, after `after`.
+    pub fn lane_iter_after(
+        &self,
+        lane: LaneId,
+        after: Option<SeqKey>,
+    ) -> impl Iterator<Item = (&SeqKey, &PreparedTx)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
+        self.lanes
+            .get(&lane)
+            .into_iter()
+            .flat_map(move |q| q.range((from, Unbounded)))
+    }
+
+    pub fn remove(&mut self, lane: LaneId, key: &SeqKey) -> Option<PreparedTx> {
+        let tx = self.lanes.get_mut(&lane)?.remove(key)?;
+        self.len -= 1;
+        Some(tx)
+    }
+
+    /// Move a queued transaction to another lane (its place in priority order is kept).
+    pub fn relane(&mut self, from: LaneId, key: &SeqKey, to: LaneId) {
+        if let Some(mut tx) = self.lanes.get_mut(&from).and_then(|q| q.remove(key)) {
+            tx.lane = to;
+            self.lanes.entry(to).or_default().insert(*key, tx);
+        }
+    }
+
+    /// Empty the queue (shutdown).
     pub fn drain(&mut self) -> impl Iterator<Item = PreparedTx> + '_ {
-        std::mem::take(&mut self.queue).into_values()
+        self.len = 0;
+        std::mem::take(&mut self.lanes)
+            .into_values()
+            .flat_map(BTreeMap::into_values)
     }
 
     /// Remove every queued transaction for which `expired` returns true.
     pub fn remove_if(&mut self, mut expired: impl FnMut(&PreparedTx) -> bool) -> Vec<PreparedTx> {
-        let keys: Vec<Key> = self
-            .queue
-            .iter()
-            .filter(|(_, t)| expired(t))
-            .map(|(k, _)| *k)
-            .collect();
-        keys.iter().filter_map(|k| self.queue.remove(k)).collect()
+        let mut out = Vec::new();
+        for q in self.lanes.values_mut() {
+            let keys: Vec<SeqKey> = q
+                .iter()
+                .filter(|(_, t)| expired(t))
+                .map(|(k, _)| *k)
+                .collect();
+            out.extend(keys.iter().filter_map(|k| q.remove(k)));
+        }
+        self.lanes.retain(|_, q| !q.is_empty());
+        self.len -= out.len();
+        out
+    }
+
+    /// Forget empty lanes (they accumulate as apps come and go).
+    pub fn prune_lanes(&mut self) {
+        self.lanes.retain(|_, q| !q.is_empty());
     }
 }
-
-pub type SeqKey = Key;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -114,6 +252,15 @@ pub(crate) mod tests {
     /// A transaction with the given priority (lamports of priority fee per 1,000 CU) and locks;
     /// `id` is kept in `packet.received_ns` so tests can follow it.
     pub(crate) fn fake_tx(id: u64, priority: u64, locks: Vec<(Pubkey, bool)>) -> PreparedTx {
+        fake_app_tx(id, priority, 0, locks)
+    }
+
+    pub(crate) fn fake_app_tx(
+        id: u64,
+        priority: u64,
+        app: AppId,
+        locks: Vec<(Pubkey, bool)>,
+    ) -> PreparedTx {
         let payer = solana_keypair::Keypair::new();
         let ix = solana_system_interface::instruction::transfer(
             &solana_signer::Signer::pubkey(&payer),
@@ -142,22 +289,31 @@ pub(crate) mod tests {
             },
             packet,
             locks,
+            app,
+            lane: LaneId::from(app),
+            queued_ns: 0,
+            blocked_ns: Cell::new(0),
         }
+    }
+
+    fn ids(s: &Sequencer, lane: LaneId) -> Vec<u64> {
+        s.lane_iter(lane)
+            .map(|(_, t)| t.packet.received_ns)
+            .collect()
     }
 
     #[test]
     fn priority_then_arrival_order() {
-        let mut s = Sequencer::new(10);
+        let mut s = Sequencer::new(10, Eviction::Global);
         for (id, prio) in [(1, 5), (2, 9), (3, 5), (4, 0)] {
             assert!(matches!(s.push(fake_tx(id, prio, vec![])), Admit::Queued));
         }
-        let order: Vec<u64> = s.iter().map(|(_, t)| t.packet.received_ns).collect();
-        assert_eq!(order, vec![2, 1, 3, 4]);
+        assert_eq!(ids(&s, 0), vec![2, 1, 3, 4]);
     }
 
     #[test]
     fn full_queue_evicts_only_for_a_better_payer() {
-        let mut s = Sequencer::new(2);
+        let mut s = Sequencer::new(2, Eviction::Global);
         let _ = s.push(fake_tx(1, 5, vec![]));
         let _ = s.push(fake_tx(2, 3, vec![]));
         match s.push(fake_tx(3, 3, vec![])) {
@@ -169,5 +325,48 @@ pub(crate) mod tests {
             _ => panic!("a better payer evicts the worst"),
         }
         assert_eq!(s.len(), 2);
+    }
+
+    /// A flooding app, even a better-paying one, displaces only its own transactions.
+    #[test]
+    fn longest_lane_eviction_protects_the_quiet_app() {
+        let mut s = Sequencer::new(10, Eviction::LongestLane);
+        for id in 0..3 {
+            let _ = s.push(fake_app_tx(id, 1, 1, vec![]));
+        }
+        for id in 10..17 {
+            let _ = s.push(fake_app_tx(id, 5, 2, vec![]));
+        }
+        // Full: a rich flooder's newcomer evicts its own lane's worst, never app 1's.
+        match s.push(fake_app_tx(20, 9, 2, vec![])) {
+            Admit::QueuedEvicting(t) => assert_eq!(t.app, 2),
+            _ => panic!("expected an eviction"),
+        }
+        // The flooder's cheaper newcomer is rejected outright.
+        assert!(matches!(
+            s.push(fake_app_tx(21, 0, 2, vec![])),
+            Admit::Rejected(_)
+        ));
+        // The quiet app's newcomer evicts from the longest lane.
+        match s.push(fake_app_tx(4, 0, 1, vec![])) {
+            Admit::QueuedEvicting(t) => assert_eq!(t.app, 2),
+            _ => panic!("expected an eviction"),
+        }
+        assert_eq!(s.lane_len(1), 4);
+        assert_eq!(s.len(), 10);
+    }
+
+    #[test]
+    fn relane_keeps_priority_and_remove_if_counts() {
+        let mut s = Sequencer::new(10, Eviction::LongestLane);
+        let _ = s.push(fake_app_tx(1, 5, 1, vec![]));
+        let _ = s.push(fake_app_tx(2, 7, 1, vec![]));
+        let key = *s.lane_iter(1).next().unwrap().0;
+        s.relane(1, &key, 99);
+        assert_eq!(ids(&s, 99), vec![2]);
+        assert_eq!(s.len(), 2);
+        let gone = s.remove_if(|t| t.packet.received_ns == 1);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(s.len(), 1);
     }
 }

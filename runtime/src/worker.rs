@@ -1,20 +1,27 @@
 //! SVM worker tile: executes scheduled batches with its own `TransactionBatchProcessor` (own
-//! program cache, so workers do not contend on one cache lock) and writes results into the
-//! accounts overlay while its scheduler locks are held.
+//! program cache, so workers do not contend on one cache lock).
+//!
+//! A locked batch ([`ExecMode::Locked`]) writes its results into the accounts overlay while its
+//! scheduler locks are held. An optimistic batch writes nothing: it hands back the accounts
+//! its transactions really changed (compared with what they read), which the bank applies once
+//! the batch validates.
 
 use crate::accounts::{AccountsDb, SvmCallback};
 use crate::chain::{TokenBalance, TxStatus};
+use crate::scheduler::ExecMode;
 use crate::sequencer::PreparedTx;
 use crate::svm::{Processor, SvmEnv};
+use ahash::HashMap;
 use crossbeam_channel::{Receiver, Sender};
-use dataplane::PacketBox;
 use solana_account::AccountSharedData;
 use solana_clock::Slot;
 use solana_hash::Hash;
 use solana_message::SanitizedMessage;
 use solana_pubkey::Pubkey;
 use solana_svm::transaction_processing_result::ProcessedTransaction;
+use solana_svm_callback::{InvokeContextCallback, TransactionProcessingCallback};
 use solana_transaction_error::TransactionError;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -23,6 +30,8 @@ pub struct WorkBatch {
     pub slot: Slot,
     /// The parent slot's blockhash (what durable nonces advance to).
     pub blockhash: Hash,
+    pub id: u64,
+    pub mode: ExecMode,
     pub txs: Vec<PreparedTx>,
 }
 
@@ -36,10 +45,83 @@ pub enum Outcome {
 pub struct BatchDone {
     pub worker: usize,
     pub slot: Slot,
-    pub outcomes: Vec<(Outcome, PacketBox)>,
+    pub id: u64,
+    pub mode: ExecMode,
+    /// The batch's transactions, back (an optimistic batch may have to run again).
+    pub txs: Vec<PreparedTx>,
+    /// One per transaction.
+    pub outcomes: Vec<Outcome>,
+    /// Locked batch: the accounts it wrote into the overlay.
     pub written: Vec<Pubkey>,
+    /// Optimistic batch: the accounts it changed, final values, in execution order.
+    pub writes: Vec<(Pubkey, AccountSharedData)>,
     pub exec_ns: u64,
     pub compute_units: u64,
+}
+
+impl BatchDone {
+    /// Compute units each transaction consumed.
+    pub fn compute_units_per_tx(&self) -> Vec<u64> {
+        self.outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Processed(s) => s.compute_units,
+                Outcome::Dropped(_) => 0,
+            })
+            .collect()
+    }
+}
+
+/// The SVM's view for an optimistic batch: the accounts view, remembering the first value
+/// of every account read, so the worker can tell real writes from declared ones.
+struct RecordingCallback<'a> {
+    db: &'a AccountsDb,
+    read: RefCell<HashMap<Pubkey, AccountSharedData>>,
+}
+
+impl InvokeContextCallback for RecordingCallback<'_> {}
+
+impl TransactionProcessingCallback for RecordingCallback<'_> {
+    fn get_account_shared_data(&self, pubkey: &Pubkey) -> Option<(AccountSharedData, Slot)> {
+        let v = self.db.get(pubkey);
+        self.read
+            .borrow_mut()
+            .entry(*pubkey)
+            .or_insert_with(|| v.as_ref().map(|(a, _)| a.clone()).unwrap_or_default());
+        v
+    }
+}
+
+/// Where a batch's account writes go.
+enum Sink<'a> {
+    /// Into the overlay now (locked batch).
+    Overlay {
+        db: &'a AccountsDb,
+        slot: Slot,
+        written: Vec<Pubkey>,
+    },
+    /// Kept for the bank when they differ from the value the batch last saw (optimistic).
+    Deferred {
+        current: HashMap<Pubkey, AccountSharedData>,
+        writes: Vec<(Pubkey, AccountSharedData)>,
+    },
+}
+
+impl Sink<'_> {
+    fn write(&mut self, key: Pubkey, account: AccountSharedData) {
+        match self {
+            Sink::Overlay { db, slot, written } => {
+                db.write(key, account, *slot);
+                written.push(key);
+            }
+            Sink::Deferred { current, writes } => {
+                if current.get(&key) != Some(&account) {
+                    current.insert(key, account.clone());
+                    writes.push((key, account));
+                }
+            }
+        }
+    }
 }
 
 /// Bumped whenever any worker's batch deployed or upgraded a program, so the other workers
@@ -103,36 +185,58 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
     let WorkBatch {
         slot,
         blockhash,
+        id,
+        mode,
         txs,
     } = batch;
     let sanitized: Vec<_> = txs.iter().map(|t| t.sanitized.clone()).collect();
     let checks = txs.iter().map(|t| w.env.check_result(&t.budget)).collect();
     let env = w.env.processing_environment(blockhash);
     let config = w.env.processing_config();
-    let out = p.load_and_execute_sanitized_transactions(
-        &SvmCallback(&w.db),
-        &sanitized,
-        checks,
-        &env,
-        &config,
-    );
+    let (out, mut sink) = match mode {
+        ExecMode::Locked => (
+            p.load_and_execute_sanitized_transactions(
+                &SvmCallback(&w.db),
+                &sanitized,
+                checks,
+                &env,
+                &config,
+            ),
+            Sink::Overlay {
+                db: &w.db,
+                slot,
+                written: Vec::new(),
+            },
+        ),
+        ExecMode::Optimistic => {
+            let cb = RecordingCallback {
+                db: &w.db,
+                read: RefCell::default(),
+            };
+            let out =
+                p.load_and_execute_sanitized_transactions(&cb, &sanitized, checks, &env, &config);
+            (
+                out,
+                Sink::Deferred {
+                    current: cb.read.into_inner(),
+                    writes: Vec::new(),
+                },
+            )
+        }
+    };
     let (native_pre, native_post, token_pre, token_post) = out
         .balance_collector
         .map(|b| b.into_vecs())
         .unwrap_or_default();
-    let mut written = Vec::new();
     let mut outcomes = Vec::with_capacity(txs.len());
     let mut modified = false;
     let mut compute_units = 0;
-    for (i, (result, tx)) in out.processing_results.into_iter().zip(txs).enumerate() {
+    for (i, (result, tx)) in out.processing_results.into_iter().zip(&txs).enumerate() {
         let msg = tx.sanitized.message();
-        let mut write = |key: Pubkey, account: AccountSharedData| {
-            w.db.write(key, account, slot);
-            written.push(key);
-        };
+        let mut write = |key: Pubkey, account: AccountSharedData| sink.write(key, account);
         let (err, fee, cu, logs) = match result {
             Err(e) => {
-                outcomes.push((Outcome::Dropped(e), tx.packet));
+                outcomes.push(Outcome::Dropped(e));
                 continue;
             }
             Ok(ProcessedTransaction::Executed(e)) => {
@@ -214,14 +318,22 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
             loaded_readonly,
             transaction: tx.packet.bytes().to_vec(),
         };
-        outcomes.push((Outcome::Processed(Box::new(status)), tx.packet));
+        outcomes.push(Outcome::Processed(Box::new(status)));
     }
+    let (written, writes) = match sink {
+        Sink::Overlay { written, .. } => (written, Vec::new()),
+        Sink::Deferred { writes, .. } => (Vec::new(), writes),
+    };
     (
         BatchDone {
             worker: w.id,
             slot,
+            id,
+            mode,
+            txs,
             outcomes,
             written,
+            writes,
             exec_ns: 0,
             compute_units,
         },

@@ -38,6 +38,7 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
         sequencer_capacity: 10_000,
         status_retention_slots: 512,
         commit_queue_slots: 4,
+        scheduler: runtime::scheduler::SchedulerKind::Hotspot(Default::default()),
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,

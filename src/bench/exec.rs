@@ -58,12 +58,7 @@ fn prepared(s: &Setup, raw: &[Vec<u8>]) -> Vec<PreparedTx> {
             p.fill(b);
             p.desc = Some(parse_transaction(b).expect("valid"));
             let x = prepare(&s.env, &s.db, &p, 1, &hashes).expect("prepares");
-            PreparedTx {
-                sanitized: x.sanitized,
-                budget: x.budget,
-                packet: p,
-                locks: x.locks,
-            }
+            PreparedTx::new(x.sanitized, x.budget, p, x.locks)
         })
         .collect()
 }
@@ -111,13 +106,15 @@ fn run_workers(s: &Setup, txs: Vec<PreparedTx>, workers: usize) -> (Vec<f64>, bo
                             WorkBatch {
                                 slot: 1,
                                 blockhash: genesis,
+                                id: 0,
+                                mode: runtime::scheduler::ExecMode::Locked,
                                 txs,
                             },
                         );
                         ok += done
                             .outcomes
                             .iter()
-                            .filter(|(o, _)| {
+                            .filter(|o| {
                                 matches!(o, runtime::worker::Outcome::Processed(s) if s.err.is_none())
                             })
                             .count();

@@ -1,7 +1,6 @@
-//! Scheduling: which queued transactions run next, on which worker.
-//!
-//! The [`Scheduler`] trait is the seam the hotspot-aware scheduler replaces. [`LockScheduler`]
-//! takes read/write account locks per worker: a transaction may go to worker `w` only if none
+//! The plain lock scheduler (`scheduler.kind = "lock"`), kept as the baseline the hotspot
+//! scheduler is measured against. One global priority order (everything in lane 0);
+//! [`LockScheduler`] takes read/write account locks per worker: a transaction may go to worker `w` only if none
 //! of its locks conflict with what any *other* worker holds (in flight) or is being given in the
 //! same pass. Transactions that touch the same accounts may share one worker's batch: the SVM
 //! executes a batch in order and carries account updates from one transaction to the next, so
@@ -11,49 +10,10 @@
 //! A transaction that cannot be placed is skipped and its accounts are reserved for the rest of
 //! the pass, so a lower-priority transaction touching them cannot overtake it.
 
+use super::locks::LockSet;
+use super::{Batch, Completion, ExecMode, Scheduler};
 use crate::sequencer::{PreparedTx, SeqKey, Sequencer};
-use ahash::{HashMap, HashSet};
-use solana_pubkey::Pubkey;
-
-pub trait Scheduler: Send {
-    /// Move transactions from `queue` into batches for the `idle` workers.
-    fn schedule(
-        &mut self,
-        queue: &mut Sequencer,
-        idle: &[usize],
-        out: &mut Vec<(usize, Vec<PreparedTx>)>,
-    );
-
-    /// `worker` finished its batch: release its locks.
-    fn complete(&mut self, worker: usize);
-
-    fn name(&self) -> &'static str;
-}
-
-#[derive(Default)]
-struct LockSet {
-    writes: HashSet<Pubkey>,
-    reads: HashSet<Pubkey>,
-}
-
-impl LockSet {
-    fn conflicts(&self, key: &Pubkey, writable: bool) -> bool {
-        self.writes.contains(key) || (writable && self.reads.contains(key))
-    }
-
-    fn add(&mut self, key: Pubkey, writable: bool) {
-        if writable {
-            self.writes.insert(key);
-        } else {
-            self.reads.insert(key);
-        }
-    }
-
-    fn clear(&mut self) {
-        self.writes.clear();
-        self.reads.clear();
-    }
-}
+use ahash::HashMap;
 
 pub struct LockScheduler {
     held: Vec<LockSet>,
@@ -61,6 +21,7 @@ pub struct LockScheduler {
     /// How far down the queue one pass looks for runnable transactions.
     lookahead: usize,
     reserved: LockSet,
+    next_batch: u64,
 }
 
 impl LockScheduler {
@@ -70,6 +31,7 @@ impl LockScheduler {
             batch_max: batch_max.max(1),
             lookahead: batch_max.max(1) * workers.max(1) * 4,
             reserved: LockSet::default(),
+            next_batch: 0,
         }
     }
 
@@ -77,7 +39,7 @@ impl LockScheduler {
     fn conflicting_workers(&self, tx: &PreparedTx, out: &mut Vec<usize>) {
         out.clear();
         for (w, held) in self.held.iter().enumerate() {
-            if tx.locks.iter().any(|(k, wr)| held.conflicts(k, *wr)) {
+            if held.conflicts_any(&tx.locks) {
                 out.push(w);
             }
         }
@@ -85,12 +47,11 @@ impl LockScheduler {
 }
 
 impl Scheduler for LockScheduler {
-    fn schedule(
-        &mut self,
-        queue: &mut Sequencer,
-        idle: &[usize],
-        out: &mut Vec<(usize, Vec<PreparedTx>)>,
-    ) {
+    fn route(&mut self, tx: &mut PreparedTx) {
+        tx.lane = 0;
+    }
+
+    fn schedule(&mut self, queue: &mut Sequencer, idle: &[usize], out: &mut Vec<Batch>) {
         if idle.is_empty() || queue.is_empty() {
             return;
         }
@@ -98,9 +59,9 @@ impl Scheduler for LockScheduler {
         let mut picked: HashMap<usize, Vec<SeqKey>> = HashMap::default();
         let mut conflicts = Vec::new();
         let mut full = 0;
-        for (key, tx) in queue.iter().take(self.lookahead) {
-            if tx.locks.iter().any(|(k, w)| self.reserved.conflicts(k, *w)) {
-                tx.locks.iter().for_each(|(k, w)| self.reserved.add(*k, *w));
+        for (key, tx) in queue.lane_iter(0).take(self.lookahead) {
+            if self.reserved.conflicts_any(&tx.locks) {
+                self.reserved.add_all(&tx.locks);
                 continue;
             }
             self.conflicting_workers(tx, &mut conflicts);
@@ -116,12 +77,10 @@ impl Scheduler for LockScheduler {
             };
             let Some(w) = target.filter(|w| picked.get(w).map_or(0, |v| v.len()) < self.batch_max)
             else {
-                tx.locks.iter().for_each(|(k, w)| self.reserved.add(*k, *w));
+                self.reserved.add_all(&tx.locks);
                 continue;
             };
-            for (k, wr) in &tx.locks {
-                self.held[w].add(*k, *wr);
-            }
+            self.held[w].add_all(&tx.locks);
             let batch = picked.entry(w).or_default();
             batch.push(*key);
             if batch.len() == self.batch_max {
@@ -132,13 +91,19 @@ impl Scheduler for LockScheduler {
             }
         }
         for (w, keys) in picked {
-            let txs: Vec<PreparedTx> = keys.iter().filter_map(|k| queue.remove(k)).collect();
-            out.push((w, txs));
+            let txs: Vec<PreparedTx> = keys.iter().filter_map(|k| queue.remove(0, k)).collect();
+            self.next_batch += 1;
+            out.push(Batch {
+                id: self.next_batch,
+                worker: w,
+                mode: ExecMode::Locked,
+                txs,
+            });
         }
     }
 
-    fn complete(&mut self, worker: usize) {
-        self.held[worker].clear();
+    fn complete(&mut self, done: &Completion) {
+        self.held[done.worker].clear();
     }
 
     fn name(&self) -> &'static str {
@@ -152,10 +117,9 @@ mod tests {
     use crate::sequencer::tests::fake_tx;
     use rand::{Rng, SeedableRng};
 
-    fn conflict(a: &[(Pubkey, bool)], b: &[(Pubkey, bool)]) -> bool {
-        a.iter()
-            .any(|(k, w)| b.iter().any(|(k2, w2)| k == k2 && (*w || *w2)))
-    }
+    use crate::scheduler::locks_conflict as conflict;
+    use crate::sequencer::Eviction;
+    use solana_pubkey::Pubkey;
 
     /// Random conflicting workloads: no two workers ever hold conflicting locks, and every
     /// transaction is eventually scheduled exactly once.
@@ -165,7 +129,7 @@ mod tests {
         let keys: Vec<Pubkey> = (0..12).map(|_| Pubkey::new_unique()).collect();
         let workers = 3;
         let mut sched = LockScheduler::new(workers, 4);
-        let mut seq = Sequencer::new(10_000);
+        let mut seq = Sequencer::new(10_000, Eviction::Global);
         let total: usize = 2_000;
         for i in 0..total {
             let n = rng.gen_range(1..4);
@@ -186,9 +150,9 @@ mod tests {
             let idle: Vec<usize> = (0..workers).filter(|w| in_flight[*w].is_none()).collect();
             let mut out = Vec::new();
             sched.schedule(&mut seq, &idle, &mut out);
-            for (w, txs) in out {
-                assert!(in_flight[w].is_none());
-                in_flight[w] = Some(txs);
+            for b in out {
+                assert!(in_flight[b.worker].is_none());
+                in_flight[b.worker] = Some(b.txs);
             }
             // Invariant over every pair of workers.
             for a in 0..workers {
@@ -210,7 +174,11 @@ mod tests {
             let busy: Vec<usize> = (0..workers).filter(|w| in_flight[*w].is_some()).collect();
             if let Some(&w) = busy.get(rng.gen_range(0..busy.len().max(1))) {
                 done += in_flight[w].take().expect("busy").len();
-                sched.complete(w);
+                sched.complete(&Completion {
+                    worker: w,
+                    batch: 0,
+                    compute_units: &[],
+                });
             }
         }
         assert!(seq.is_empty());
@@ -221,19 +189,19 @@ mod tests {
         let k = Pubkey::new_unique();
         let other = Pubkey::new_unique();
         let mut sched = LockScheduler::new(2, 8);
-        let mut seq = Sequencer::new(100);
+        let mut seq = Sequencer::new(100, Eviction::Global);
         let _ = seq.push(fake_tx(1, 1, vec![(k, true)]));
         let _ = seq.push(fake_tx(2, 9, vec![(k, true)]));
         let _ = seq.push(fake_tx(3, 5, vec![(other, true)]));
         // Worker 0 busy with k: nothing touching k may start elsewhere.
         let mut out = Vec::new();
         sched.schedule(&mut seq, &[0], &mut out);
-        let first: Vec<u64> = out[0].1.iter().map(|t| t.budget.priority()).collect();
+        let first: Vec<u64> = out[0].txs.iter().map(|t| t.budget.priority()).collect();
         assert!(first[0] >= first[first.len() - 1]);
         // Both k-writers chain on worker 0 in priority order; `other` too (free).
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].1.len(), 3);
-        let order: Vec<u64> = out[0].1.iter().map(|t| t.packet.received_ns).collect();
+        assert_eq!(out[0].txs.len(), 3);
+        let order: Vec<u64> = out[0].txs.iter().map(|t| t.packet.received_ns).collect();
         assert_eq!(order, vec![2, 3, 1]);
     }
 }

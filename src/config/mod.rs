@@ -1,6 +1,9 @@
 //! The appliance configuration: one TOML file, every knob documented in [`DEFAULT_TOML`].
 //! A test keeps that text and [`Config::default`] identical.
 
+mod scheduler;
+
+pub use scheduler::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +59,42 @@ sequencer_capacity = 100000
 status_retention_slots = 4096
 # Closed slots waiting to be made durable before slot production stalls.
 commit_queue_slots = 8
+
+[scheduler]
+# "hotspot": apps isolated from each other under load (weighted fair queuing across apps,
+# per-slot compute-unit caps, hot-account islands, hybrid concurrency). "lock": the plain
+# lock scheduler (one global priority order), kept for comparison.
+kind = "hotspot"
+# What makes an app: "program" (the top-level program) or "fee_payer".
+app_grouping = "program"
+# Fair-queuing weights by app key (default 1), e.g.
+#   [scheduler.app_weights]
+#   TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA = 2
+app_weights = {}
+# Compute units per slot. 0: Solana's limits (48M per block, 12M per writable account, for a
+# 400 ms slot) scaled to runtime.slot_ms; an app may use half the block.
+block_cu_limit = 0
+account_cu_limit = 0
+app_cu_limit = 0
+# An account becomes a hot island when the write CU demanded of it per slot (moving average)
+# reaches island_enter x account_cu_limit; it dissolves after island_cool_slots slots below
+# island_exit x account_cu_limit. Island batches hold at most island_batch_max transactions
+# and run one at a time.
+island_enter = 0.25
+island_exit = 0.1
+island_cool_slots = 20
+island_batch_max = 16
+max_islands = 64
+# Weight of the newest slot in the per-slot moving averages.
+ewma_alpha = 0.2
+# "hybrid": per app, optimistic execution (validated, re-executed on conflict) once its
+# declared locks collide in optimistic_enter of its transactions; back to pessimistic when
+# optimistic_exit of its batches re-execute, retrying after optimistic_backoff_slots (doubling).
+# "pessimistic" / "optimistic": every app so.
+concurrency = "hybrid"
+optimistic_enter = 0.3
+optimistic_exit = 0.25
+optimistic_backoff_slots = 50
 
 [storage]
 # Accounts engine: "array" (block-aligned records written through io_uring with O_DIRECT over
@@ -184,6 +223,7 @@ pub struct Config {
     pub net: NetConfig,
     pub verify: VerifyConfig,
     pub runtime: RuntimeSection,
+    pub scheduler: SchedulerConfig,
     pub storage: StorageConfig,
     pub rpc: RpcConfig,
     pub metrics: MetricsConfig,
@@ -375,6 +415,7 @@ impl Default for Config {
             net: NetConfig::default(),
             verify: VerifyConfig::default(),
             runtime: RuntimeSection::default(),
+            scheduler: SchedulerConfig::default(),
             storage: StorageConfig::default(),
             rpc: RpcConfig::default(),
             metrics: MetricsConfig::default(),
@@ -479,6 +520,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.scheduler.validate()?;
         let r = &self.runtime;
         anyhow::ensure!(r.slot_ms >= 1, "runtime.slot_ms must be at least 1");
         anyhow::ensure!(

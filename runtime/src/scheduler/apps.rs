@@ -1,0 +1,117 @@
+//! Apps: what the scheduler isolates from each other.
+//!
+//! By default an app is every transaction whose top-level program (first instruction that is
+//! not a compute-budget one) is the same; `scheduler.app_grouping = "fee_payer"` groups by
+//! payer instead. Each app key is interned to a small [`AppId`]; past `MAX_TRACKED_APPS` new
+//! keys share the overflow app, so a hostile stream of fresh programs cannot grow the tables.
+
+use crate::sequencer::AppId;
+use ahash::HashMap;
+use solana_message::SanitizedMessage;
+use solana_pubkey::Pubkey;
+
+pub const MAX_TRACKED_APPS: usize = 4096;
+/// Where apps beyond the tracked ones go.
+pub const OVERFLOW_APP: AppId = 0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppGrouping {
+    #[default]
+    TopLevelProgram,
+    FeePayer,
+}
+
+/// The key that names a transaction's app.
+pub fn app_key(message: &SanitizedMessage, grouping: AppGrouping) -> Pubkey {
+    match grouping {
+        AppGrouping::FeePayer => *message.fee_payer(),
+        AppGrouping::TopLevelProgram => top_level_program(message).unwrap_or_default(),
+    }
+}
+
+pub fn top_level_program(message: &SanitizedMessage) -> Option<Pubkey> {
+    message
+        .program_instructions_iter()
+        .map(|(p, _)| *p)
+        .find(|p| *p != solana_sdk_ids::compute_budget::ID)
+}
+
+/// Whether the transaction can deploy or change programs (these never run optimistically:
+/// a worker's program cache cannot be rolled back).
+pub fn touches_loader(locks: &[(Pubkey, bool)]) -> bool {
+    locks.iter().any(|(k, _)| {
+        *k == solana_sdk_ids::bpf_loader_upgradeable::ID
+            || *k == solana_sdk_ids::bpf_loader::ID
+            || *k == solana_sdk_ids::bpf_loader_deprecated::ID
+            || *k == solana_sdk_ids::loader_v4::ID
+    })
+}
+
+pub struct AppRegistry {
+    ids: HashMap<Pubkey, AppId>,
+    keys: Vec<Pubkey>,
+    weights: HashMap<Pubkey, f64>,
+}
+
+impl AppRegistry {
+    pub fn new(weights: &[(Pubkey, u32)]) -> Self {
+        Self {
+            ids: HashMap::default(),
+            // Id 0 is the overflow app.
+            keys: vec![Pubkey::default()],
+            weights: weights
+                .iter()
+                .map(|(k, w)| (*k, f64::from((*w).max(1))))
+                .collect(),
+        }
+    }
+
+    pub fn intern(&mut self, key: Pubkey) -> AppId {
+        if let Some(id) = self.ids.get(&key) {
+            return *id;
+        }
+        if self.keys.len() > MAX_TRACKED_APPS {
+            return OVERFLOW_APP;
+        }
+        let id = self.keys.len() as AppId;
+        self.keys.push(key);
+        self.ids.insert(key, id);
+        id
+    }
+
+    pub fn key(&self, app: AppId) -> Pubkey {
+        self.keys[app as usize]
+    }
+
+    pub fn weight(&self, app: AppId) -> f64 {
+        self.weights.get(&self.key(app)).copied().unwrap_or(1.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.len() <= 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_stable_and_bounded() {
+        let heavy = Pubkey::new_unique();
+        let mut r = AppRegistry::new(&[(heavy, 3)]);
+        let a = r.intern(heavy);
+        assert_eq!(r.intern(heavy), a);
+        assert_ne!(a, OVERFLOW_APP);
+        assert_eq!(r.weight(a), 3.0);
+        for _ in 0..MAX_TRACKED_APPS + 10 {
+            r.intern(Pubkey::new_unique());
+        }
+        assert_eq!(r.intern(Pubkey::new_unique()), OVERFLOW_APP);
+        assert_eq!(r.weight(OVERFLOW_APP), 1.0);
+    }
+}
