@@ -98,6 +98,7 @@ impl Node {
                 status_retention_slots: rc.status_retention_slots,
                 commit_queue_slots: rc.commit_queue_slots,
                 scheduler: config.scheduler.kind(Vec::new()),
+                apps: config.scheduler.classifier(),
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()

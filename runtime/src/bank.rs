@@ -33,12 +33,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Recent (slot, blockhash) pairs kept for SlotHashes and blockhash age checks.
 const RECENT_MAX: usize = 512;
-/// Verified packets admitted per loop turn before the bank looks at completions again.
-const ADMIT_BURST: usize = 1024;
+/// Verified packets admitted per loop turn before the bank looks at completions again. Small:
+/// a worker that finished its batch should not wait for a long admission run to get the next.
+const ADMIT_BURST: usize = 64;
 
 pub struct BankParams {
     pub slot_ms: u64,
     pub fee_collector: Pubkey,
+    pub apps: crate::scheduler::apps::AppClassifier,
 }
 
 pub struct Bank {
@@ -148,12 +150,15 @@ impl Bank {
 
     /// The blockhash is one of the last `MAX_PROCESSING_AGE_SLOTS` slots' (one map lookup:
     /// this runs for every admitted transaction and every queued one at each slot close).
-    fn blockhash_valid(&self, h: &[u8; 32]) -> bool {
+    /// The slot of a blockhash still within the window.
+    fn blockhash_slot(&self, h: &[u8; 32]) -> Option<Slot> {
         self.blockhash_slots
             .get(h)
-            .is_some_and(|s| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
+            .copied()
+            .filter(|s| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
     }
 
+    /// Drop a packet not yet classified (its app: the top-level program).
     fn drop_packet(&self, p: PacketBox, why: RuntimeDrop) {
         self.counters.count_drop(why);
         if let Some(app) = top_level_program(&p) {
@@ -162,15 +167,24 @@ impl Bank {
         self.pool.give(p);
     }
 
+    /// Drop an admitted transaction.
+    fn drop_tx(&mut self, tx: PreparedTx, why: RuntimeDrop) {
+        self.release_queued(&tx);
+        self.pending.remove(tx.sanitized.signature());
+        self.counters.count_drop(why);
+        self.counters.apps.record_drop(&tx.app_key, why);
+        self.pool.give(tx.packet);
+    }
+
     /// Admit one verified packet into the sequencer.
     pub fn admit(&mut self, p: PacketBox) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         self.counters.bank.add_in(1);
         let desc = p.desc.expect("verified packets carry a descriptor");
         let buf = p.bytes();
-        if !self.blockhash_valid(desc.recent_blockhash(buf)) {
+        let Some(blockhash_slot) = self.blockhash_slot(desc.recent_blockhash(buf)) else {
             return self.drop_packet(p, RuntimeDrop::BlockhashNotFound);
-        }
+        };
         let sig = solana_signature::Signature::from(*desc.first_signature(buf));
         if self.pending.contains(&sig) || self.chain.status(&sig).is_some() {
             return self.drop_packet(p, RuntimeDrop::AlreadyProcessed);
@@ -193,6 +207,8 @@ impl Bank {
         self.db.prefetch(&keys);
         self.pending.insert(sig);
         let mut tx = PreparedTx::new(prepared.sanitized, prepared.budget, p, prepared.locks);
+        tx.app_key = self.params.apps.classify(tx.sanitized.message());
+        tx.blockhash_slot = blockhash_slot;
         self.sched.route(&mut tx);
         match self.seq.push(tx) {
             Admit::Queued => {
@@ -200,15 +216,9 @@ impl Bank {
             }
             Admit::QueuedEvicting(old) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
-                self.release_queued(&old);
-                self.pending.remove(old.sanitized.signature());
-                self.drop_packet(old.packet, RuntimeDrop::SequencerEvicted);
+                self.drop_tx(*old, RuntimeDrop::SequencerEvicted);
             }
-            Admit::Rejected(new) => {
-                self.release_queued(&new);
-                self.pending.remove(new.sanitized.signature());
-                self.drop_packet(new.packet, RuntimeDrop::SequencerFull)
-            }
+            Admit::Rejected(new) => self.drop_tx(*new, RuntimeDrop::SequencerFull),
         }
     }
 
@@ -278,10 +288,17 @@ impl Bank {
     fn complete(&mut self, mut done: BatchDone) {
         debug_assert_eq!(done.slot, self.slot);
         let cu = done.compute_units_per_tx();
+        let real_writes: Vec<(u32, Pubkey)> = done
+            .write_txs
+            .iter()
+            .zip(&done.writes)
+            .map(|(i, (k, _))| (*i, *k))
+            .collect();
         self.sched.complete(&Completion {
             worker: done.worker,
             batch: done.id,
             compute_units: &cu,
+            real_writes: &real_writes,
         });
         self.idle[done.worker] = true;
         self.counters
@@ -318,21 +335,19 @@ impl Bank {
     fn apply(&mut self, done: BatchDone) {
         self.written.extend(done.written);
         for (outcome, tx) in done.outcomes.into_iter().zip(done.txs) {
-            self.release_queued(&tx);
-            let packet = tx.packet;
             match outcome {
                 Outcome::Processed(status) => {
+                    self.release_queued(&tx);
+                    let packet = tx.packet;
                     let latency_us =
                         dataplane::monotonic_ns().saturating_sub(packet.received_ns) / 1_000;
                     self.counters.exec_latency.record(latency_us);
-                    if let Some(app) = top_level_program(&packet) {
-                        self.counters.apps.record(
-                            &app,
-                            status.err.is_some(),
-                            status.compute_units,
-                            latency_us,
-                        );
-                    }
+                    self.counters.apps.record(
+                        &tx.app_key,
+                        status.err.is_some(),
+                        status.compute_units,
+                        latency_us,
+                    );
                     if status.err.is_none() {
                         self.counters.executed_ok.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -346,8 +361,7 @@ impl Bank {
                 }
                 Outcome::Dropped(err) => {
                     tracing::debug!(%err, "transaction rejected by the SVM");
-                    self.pending.remove(tx.sanitized.signature());
-                    self.drop_packet(packet, RuntimeDrop::SvmRejected);
+                    self.drop_tx(tx, RuntimeDrop::SvmRejected);
                 }
             }
         }
@@ -421,17 +435,11 @@ impl Bank {
         self.slot += 1;
         self.open_slot();
         // Queued transactions whose blockhash just aged out can never run.
-        let (slot, valid) = (self.slot, &self.blockhash_slots);
-        let expired = self.seq.remove_if(|t| {
-            let h = t.sanitized.message().recent_blockhash().as_bytes();
-            valid
-                .get(h)
-                .is_none_or(|s| s + MAX_PROCESSING_AGE_SLOTS < slot)
-        });
+        let expired = self
+            .seq
+            .remove_expired(self.slot.saturating_sub(MAX_PROCESSING_AGE_SLOTS));
         for t in expired {
-            self.release_queued(&t);
-            self.pending.remove(t.sanitized.signature());
-            self.drop_packet(t.packet, RuntimeDrop::Expired);
+            self.drop_tx(t, RuntimeDrop::Expired);
         }
     }
 
@@ -501,8 +509,7 @@ impl Bank {
             }
         }
         for t in self.seq.drain().collect::<Vec<_>>() {
-            self.counters.count_drop(RuntimeDrop::Shutdown);
-            self.pool.give(t.packet);
+            self.drop_tx(t, RuntimeDrop::Shutdown);
         }
         drop(self.workers);
     }

@@ -22,6 +22,7 @@ use crate::chain::ChainState;
 use crate::genesis::GenesisConfig;
 use crate::metrics::RuntimeCounters;
 use crate::scheduler::SchedulerKind;
+use crate::scheduler::apps::AppClassifier;
 use crate::sequencer::Sequencer;
 use crate::simulate::Simulator;
 use crate::svm::SvmEnv;
@@ -47,6 +48,8 @@ pub struct RuntimeConfig {
     /// Closed slots waiting for the commit tile before the bank blocks.
     pub commit_queue_slots: usize,
     pub scheduler: SchedulerKind,
+    /// What makes an app (for the scheduler and the per-app metrics).
+    pub apps: AppClassifier,
     pub genesis: GenesisConfig,
 }
 
@@ -134,6 +137,7 @@ impl Runtime {
             BankParams {
                 slot_ms: config.slot_ms,
                 fee_collector: config.genesis.fee_collector,
+                apps: config.apps.clone(),
             },
             Sequencer::new(config.sequencer_capacity, config.scheduler.eviction()),
             config.scheduler.build(

@@ -26,6 +26,8 @@ pub struct AppSlot {
     pub compute_units: AtomicU64,
     /// Received to executed, summed (mean = sum / transactions).
     pub latency_us_sum: AtomicU64,
+    /// Received to executed.
+    pub latency: LatencyHistogram,
     /// Admission to dispatch (hotspot scheduler).
     pub queue_delay: LatencyHistogram,
     /// Dropped transactions by [`RuntimeDrop`].
@@ -106,6 +108,7 @@ impl AppTable {
         slot.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
         slot.compute_units.fetch_add(cu, Ordering::Relaxed);
         slot.latency_us_sum.fetch_add(latency_us, Ordering::Relaxed);
+        slot.latency.record(latency_us);
     }
 
     pub fn record_drop(&self, program: &Pubkey, why: RuntimeDrop) {

@@ -37,10 +37,14 @@ pub struct PreparedTx {
     pub packet: PacketBox,
     /// Account locks: (key, writable), from the sanitized message (reserved keys demoted).
     pub locks: Vec<(Pubkey, bool)>,
+    /// The app's key ([`AppClassifier`](crate::scheduler::apps::AppClassifier)).
+    pub app_key: Pubkey,
     pub app: AppId,
     pub lane: LaneId,
     /// When the bank admitted it (monotonic ns).
     pub queued_ns: u64,
+    /// The slot of its recent blockhash (it expires 150 slots later).
+    pub blockhash_slot: u64,
     /// When a scheduling pass first had to pass over it for a lock conflict (0: never).
     pub blocked_ns: Cell<u64>,
 }
@@ -58,9 +62,11 @@ impl PreparedTx {
             budget,
             packet,
             locks,
+            app_key: Pubkey::default(),
             app: 0,
             lane: 0,
             queued_ns: dataplane::monotonic_ns(),
+            blockhash_slot: 0,
             blocked_ns: Cell::new(0),
         }
     }
@@ -92,6 +98,8 @@ pub enum Admit {
 
 pub struct Sequencer {
     lanes: HashMap<LaneId, BTreeMap<SeqKey, PreparedTx>>,
+    /// (blockhash slot, key) → lane: expiry visits only what expires.
+    by_age: BTreeMap<(u64, SeqKey), LaneId>,
     len: usize,
     capacity: usize,
     eviction: Eviction,
@@ -103,6 +111,7 @@ impl Sequencer {
         assert!(capacity > 0);
         Self {
             lanes: HashMap::default(),
+            by_age: BTreeMap::new(),
             len: 0,
             capacity,
             eviction,
@@ -143,12 +152,15 @@ impl Sequencer {
                 return Admit::Rejected(Box::new(tx));
             }
             let evicted = q.remove(&worst).expect("worst exists");
+            self.by_age.remove(&(evicted.blockhash_slot, worst));
             self.next_arrival += 1;
+            self.by_age.insert((tx.blockhash_slot, key), lane);
             self.lanes.entry(lane).or_default().insert(key, tx);
             return Admit::QueuedEvicting(Box::new(evicted));
         }
         self.next_arrival += 1;
         self.len += 1;
+        self.by_age.insert((tx.blockhash_slot, key), lane);
         self.lanes.entry(lane).or_default().insert(key, tx);
         Admit::Queued
     }
@@ -201,6 +213,7 @@ impl Sequencer {
 
     pub fn remove(&mut self, lane: LaneId, key: &SeqKey) -> Option<PreparedTx> {
         let tx = self.lanes.get_mut(&lane)?.remove(key)?;
+        self.by_age.remove(&(tx.blockhash_slot, *key));
         self.len -= 1;
         Some(tx)
     }
@@ -209,6 +222,7 @@ impl Sequencer {
     pub fn relane(&mut self, from: LaneId, key: &SeqKey, to: LaneId) {
         if let Some(mut tx) = self.lanes.get_mut(&from).and_then(|q| q.remove(key)) {
             tx.lane = to;
+            self.by_age.insert((tx.blockhash_slot, *key), to);
             self.lanes.entry(to).or_default().insert(*key, tx);
         }
     }
@@ -216,23 +230,22 @@ impl Sequencer {
     /// Empty the queue (shutdown).
     pub fn drain(&mut self) -> impl Iterator<Item = PreparedTx> + '_ {
         self.len = 0;
+        self.by_age.clear();
         std::mem::take(&mut self.lanes)
             .into_values()
             .flat_map(BTreeMap::into_values)
     }
 
-    /// Remove every queued transaction for which `expired` returns true.
-    pub fn remove_if(&mut self, mut expired: impl FnMut(&PreparedTx) -> bool) -> Vec<PreparedTx> {
-        let mut out = Vec::new();
-        for q in self.lanes.values_mut() {
-            let keys: Vec<SeqKey> = q
-                .iter()
-                .filter(|(_, t)| expired(t))
-                .map(|(k, _)| *k)
-                .collect();
-            out.extend(keys.iter().filter_map(|k| q.remove(k)));
-        }
-        self.lanes.retain(|_, q| !q.is_empty());
+    /// Remove every queued transaction whose blockhash slot is below `oldest_valid`.
+    pub fn remove_expired(&mut self, oldest_valid: u64) -> Vec<PreparedTx> {
+        let keep = self
+            .by_age
+            .split_off(&(oldest_valid, (Reverse(u64::MAX), 0)));
+        let expired = std::mem::replace(&mut self.by_age, keep);
+        let out: Vec<PreparedTx> = expired
+            .into_iter()
+            .filter_map(|((_, key), lane)| self.lanes.get_mut(&lane)?.remove(&key))
+            .collect();
         self.len -= out.len();
         out
     }
@@ -289,9 +302,11 @@ pub(crate) mod tests {
             },
             packet,
             locks,
+            app_key: Pubkey::default(),
             app,
             lane: LaneId::from(app),
             queued_ns: 0,
+            blockhash_slot: 0,
             blocked_ns: Cell::new(0),
         }
     }
@@ -357,16 +372,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn relane_keeps_priority_and_remove_if_counts() {
+    fn relane_keeps_priority_and_expiry_finds_relaned() {
         let mut s = Sequencer::new(10, Eviction::LongestLane);
-        let _ = s.push(fake_app_tx(1, 5, 1, vec![]));
-        let _ = s.push(fake_app_tx(2, 7, 1, vec![]));
+        for (id, prio, bh) in [(1, 5, 10), (2, 7, 3), (3, 1, 4)] {
+            let mut t = fake_app_tx(id, prio, 1, vec![]);
+            t.blockhash_slot = bh;
+            let _ = s.push(t);
+        }
         let key = *s.lane_iter(1).next().unwrap().0;
         s.relane(1, &key, 99);
         assert_eq!(ids(&s, 99), vec![2]);
-        assert_eq!(s.len(), 2);
-        let gone = s.remove_if(|t| t.packet.received_ns == 1);
-        assert_eq!(gone.len(), 1);
+        assert_eq!(s.len(), 3);
+        let mut gone: Vec<u64> = s
+            .remove_expired(5)
+            .iter()
+            .map(|t| t.packet.received_ns)
+            .collect();
+        gone.sort_unstable();
+        assert_eq!(gone, vec![2, 3]);
         assert_eq!(s.len(), 1);
+        assert!(s.remove_expired(5).is_empty());
+        let last = *s.lane_iter(1).next().unwrap().0;
+        assert_eq!(s.remove(1, &last).map(|t| t.packet.received_ns), Some(1));
+        assert!(s.remove_expired(u64::MAX).is_empty());
     }
 }

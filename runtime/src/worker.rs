@@ -53,8 +53,10 @@ pub struct BatchDone {
     pub outcomes: Vec<Outcome>,
     /// Locked batch: the accounts it wrote into the overlay.
     pub written: Vec<Pubkey>,
-    /// Optimistic batch: the accounts it changed, final values, in execution order.
+    /// Optimistic batch: the accounts it changed, final values, in execution order...
     pub writes: Vec<(Pubkey, AccountSharedData)>,
+    /// ...and the index of the transaction that made each change.
+    pub write_txs: Vec<u32>,
     pub exec_ns: u64,
     pub compute_units: u64,
 }
@@ -104,20 +106,26 @@ enum Sink<'a> {
     Deferred {
         current: HashMap<Pubkey, AccountSharedData>,
         writes: Vec<(Pubkey, AccountSharedData)>,
+        write_txs: Vec<u32>,
     },
 }
 
 impl Sink<'_> {
-    fn write(&mut self, key: Pubkey, account: AccountSharedData) {
+    fn write(&mut self, tx: usize, key: Pubkey, account: AccountSharedData) {
         match self {
             Sink::Overlay { db, slot, written } => {
                 db.write(key, account, *slot);
                 written.push(key);
             }
-            Sink::Deferred { current, writes } => {
+            Sink::Deferred {
+                current,
+                writes,
+                write_txs,
+            } => {
                 if current.get(&key) != Some(&account) {
                     current.insert(key, account.clone());
                     writes.push((key, account));
+                    write_txs.push(tx as u32);
                 }
             }
         }
@@ -220,6 +228,7 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
                 Sink::Deferred {
                     current: cb.read.into_inner(),
                     writes: Vec::new(),
+                    write_txs: Vec::new(),
                 },
             )
         }
@@ -233,7 +242,7 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
     let mut compute_units = 0;
     for (i, (result, tx)) in out.processing_results.into_iter().zip(&txs).enumerate() {
         let msg = tx.sanitized.message();
-        let mut write = |key: Pubkey, account: AccountSharedData| sink.write(key, account);
+        let mut write = |key: Pubkey, account: AccountSharedData| sink.write(i, key, account);
         let (err, fee, cu, logs) = match result {
             Err(e) => {
                 outcomes.push(Outcome::Dropped(e));
@@ -320,9 +329,11 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
         };
         outcomes.push(Outcome::Processed(Box::new(status)));
     }
-    let (written, writes) = match sink {
-        Sink::Overlay { written, .. } => (written, Vec::new()),
-        Sink::Deferred { writes, .. } => (Vec::new(), writes),
+    let (written, writes, write_txs) = match sink {
+        Sink::Overlay { written, .. } => (written, Vec::new(), Vec::new()),
+        Sink::Deferred {
+            writes, write_txs, ..
+        } => (Vec::new(), writes, write_txs),
     };
     (
         BatchDone {
@@ -334,6 +345,7 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
             outcomes,
             written,
             writes,
+            write_txs,
             exec_ns: 0,
             compute_units,
         },

@@ -39,6 +39,7 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
         status_retention_slots: 512,
         commit_queue_slots: 4,
         scheduler: runtime::scheduler::SchedulerKind::Hotspot(Default::default()),
+        apps: Default::default(),
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,

@@ -10,7 +10,7 @@ use runtime::chain::{Commitment, TxStatus};
 use runtime::genesis::{GenesisConfig, bootstrap};
 use runtime::metrics::RuntimeCounters;
 use runtime::prepare::prepare;
-use runtime::scheduler::apps::AppGrouping;
+use runtime::scheduler::apps::{AppClassifier, AppGrouping};
 use runtime::scheduler::hotspot::Concurrency;
 use runtime::scheduler::{ExecMode, HotspotConfig, SchedulerKind};
 use runtime::sequencer::PreparedTx;
@@ -153,6 +153,10 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerKind, seed: u64) -> (Run, Vec<
         status_retention_slots: 100_000,
         commit_queue_slots: 64,
         scheduler: kind,
+        apps: AppClassifier {
+            grouping: AppGrouping::FeePayer,
+            rules: Vec::new(),
+        },
         genesis: w.genesis(),
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx, counters).unwrap();
@@ -328,12 +332,12 @@ fn optimistic_execution_equals_serial() {
 #[test]
 fn hybrid_with_islands_equals_serial() {
     let cfg = HotspotConfig {
-        grouping: AppGrouping::FeePayer,
         // Islands and optimistic trials early, so both happen within the run; at most two
         // islands, so most transactions stay in their apps' lanes.
         island_enter: 0.002,
         island_exit: 0.001,
         island_cool_slots: 2,
+        island_min_writers: 2,
         max_islands: 2,
         optimistic_enter: 0.05,
         optimistic_backoff_slots: 2,
@@ -350,6 +354,7 @@ fn pessimistic_hotspot_and_plain_lock_equal_serial() {
         concurrency: Concurrency::Pessimistic,
         island_enter: 0.002,
         island_exit: 0.001,
+        island_min_writers: 2,
         ..HotspotConfig::default()
     };
     let run = assert_equivalent("pessimistic", SchedulerKind::Hotspot(cfg), 3);

@@ -1,11 +1,14 @@
 //! `gigacompute bench ...`: benchmarks over the real stages. Each prints a table and, with
 //! `--json`, one JSON object as the last line. Figures are medians over `--runs` runs.
 
+mod appliance;
 mod commit;
 mod dataplane;
 mod exec;
+mod isolation;
 mod pipeline;
 mod sigverify;
+mod spl;
 mod storage;
 mod workload;
 
@@ -26,6 +29,9 @@ pub enum BenchCommand {
     Commit(commit::CommitArgs),
     /// Receive + parse + dedup per core: the DPDK poll-mode path against the UDP socket.
     Dataplane(dataplane::DataplaneArgs),
+    /// Four apps, one flooding: per-app throughput and p99 under the hotspot scheduler and
+    /// the plain lock scheduler; worker scaling; hybrid against pessimistic concurrency.
+    Isolation(isolation::IsolationArgs),
 }
 
 #[derive(Args, Clone)]
@@ -70,6 +76,10 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Dataplane(a) => {
             report("dataplane", &dataplane::run(&a)?, a.json);
+            return Ok(());
+        }
+        BenchCommand::Isolation(a) => {
+            report("isolation", &isolation::run(&a)?, a.json);
             return Ok(());
         }
     };

@@ -65,8 +65,13 @@ commit_queue_slots = 8
 # per-slot compute-unit caps, hot-account islands, hybrid concurrency). "lock": the plain
 # lock scheduler (one global priority order), kept for comparison.
 kind = "hotspot"
-# What makes an app: "program" (the top-level program) or "fee_payer".
+# What makes an app: "program" (the top-level program) or "fee_payer". Rules carve finer
+# apps: transactions of `program` that reference `account` form the app named `account`, e.g.
+#   [[scheduler.apps]]
+#   program = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+#   account = "<a mint>"
 app_grouping = "program"
+apps = []
 # Fair-queuing weights by app key (default 1), e.g.
 #   [scheduler.app_weights]
 #   TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA = 2
@@ -77,13 +82,14 @@ block_cu_limit = 0
 account_cu_limit = 0
 app_cu_limit = 0
 # An account becomes a hot island when the write CU demanded of it per slot (moving average)
-# reaches island_enter x account_cu_limit; it dissolves after island_cool_slots slots below
-# island_exit x account_cu_limit. Island batches hold at most island_batch_max transactions
-# and run one at a time.
+# reaches island_enter x account_cu_limit, from at least island_min_writers transactions per
+# slot; it dissolves after island_cool_slots slots below island_exit x account_cu_limit.
+# Island batches hold at most island_batch_max transactions and run one at a time.
 island_enter = 0.25
 island_exit = 0.1
 island_cool_slots = 20
-island_batch_max = 16
+island_min_writers = 8
+island_batch_max = 64
 max_islands = 64
 # Weight of the newest slot in the per-slot moving averages.
 ewma_alpha = 0.2

@@ -1,6 +1,6 @@
 //! The `[scheduler]` section: which scheduler runs and how the hotspot scheduler is tuned.
 
-use runtime::scheduler::apps::AppGrouping;
+use runtime::scheduler::apps::{AppClassifier, AppGrouping, AppRule};
 use runtime::scheduler::hotspot::Concurrency;
 use runtime::scheduler::{HotspotConfig, SchedulerKind};
 use serde::{Deserialize, Serialize};
@@ -30,11 +30,20 @@ pub enum ConcurrencyChoice {
     Optimistic,
 }
 
+/// Transactions of `program` that reference `account` form the app named `account`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRuleConfig {
+    pub program: String,
+    pub account: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerConfig {
     pub kind: SchedulerChoice,
     pub app_grouping: Grouping,
+    pub apps: Vec<AppRuleConfig>,
     pub app_weights: BTreeMap<String, u32>,
     pub block_cu_limit: u64,
     pub account_cu_limit: u64,
@@ -42,6 +51,7 @@ pub struct SchedulerConfig {
     pub island_enter: f64,
     pub island_exit: f64,
     pub island_cool_slots: u32,
+    pub island_min_writers: u32,
     pub island_batch_max: usize,
     pub max_islands: usize,
     pub ewma_alpha: f64,
@@ -57,6 +67,7 @@ impl Default for SchedulerConfig {
         Self {
             kind: SchedulerChoice::Hotspot,
             app_grouping: Grouping::Program,
+            apps: Vec::new(),
             app_weights: BTreeMap::new(),
             block_cu_limit: h.block_cu_limit,
             account_cu_limit: h.account_cu_limit,
@@ -64,6 +75,7 @@ impl Default for SchedulerConfig {
             island_enter: h.island_enter,
             island_exit: h.island_exit,
             island_cool_slots: h.island_cool_slots,
+            island_min_writers: h.island_min_writers,
             island_batch_max: h.island_batch_max,
             max_islands: h.max_islands,
             ewma_alpha: h.ewma_alpha,
@@ -78,9 +90,11 @@ impl Default for SchedulerConfig {
 impl SchedulerConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         for k in self.app_weights.keys() {
-            Pubkey::from_str(k).map_err(|e| {
-                anyhow::anyhow!("scheduler.app_weights: {k:?} is not a pubkey: {e}")
-            })?;
+            pubkey("scheduler.app_weights", k)?;
+        }
+        for r in &self.apps {
+            pubkey("scheduler.apps.program", &r.program)?;
+            pubkey("scheduler.apps.account", &r.account)?;
         }
         let fraction = |v: f64| (0.0..=1.0).contains(&v);
         anyhow::ensure!(
@@ -104,15 +118,31 @@ impl SchedulerConfig {
         Ok(())
     }
 
+    /// What makes an app.
+    pub fn classifier(&self) -> AppClassifier {
+        AppClassifier {
+            grouping: match self.app_grouping {
+                Grouping::Program => AppGrouping::TopLevelProgram,
+                Grouping::FeePayer => AppGrouping::FeePayer,
+            },
+            rules: self
+                .apps
+                .iter()
+                .filter_map(|r| {
+                    Some(AppRule {
+                        program: Pubkey::from_str(&r.program).ok()?,
+                        account: Pubkey::from_str(&r.account).ok()?,
+                    })
+                })
+                .collect(),
+        }
+    }
+
     /// The runtime's scheduler. `island_workers`: workers island lanes prefer (placement).
     pub fn kind(&self, island_workers: Vec<usize>) -> SchedulerKind {
         match self.kind {
             SchedulerChoice::Lock => SchedulerKind::Lock,
             SchedulerChoice::Hotspot => SchedulerKind::Hotspot(HotspotConfig {
-                grouping: match self.app_grouping {
-                    Grouping::Program => AppGrouping::TopLevelProgram,
-                    Grouping::FeePayer => AppGrouping::FeePayer,
-                },
                 weights: self
                     .app_weights
                     .iter()
@@ -124,6 +154,7 @@ impl SchedulerConfig {
                 island_enter: self.island_enter,
                 island_exit: self.island_exit,
                 island_cool_slots: self.island_cool_slots,
+                island_min_writers: self.island_min_writers,
                 island_batch_max: self.island_batch_max,
                 max_islands: self.max_islands,
                 ewma_alpha: self.ewma_alpha,
@@ -139,4 +170,8 @@ impl SchedulerConfig {
             }),
         }
     }
+}
+
+fn pubkey(what: &str, s: &str) -> anyhow::Result<Pubkey> {
+    Pubkey::from_str(s).map_err(|e| anyhow::anyhow!("{what}: {s:?} is not a pubkey: {e}"))
 }

@@ -2,8 +2,12 @@
 //!
 //! By default an app is every transaction whose top-level program (first instruction that is
 //! not a compute-budget one) is the same; `scheduler.app_grouping = "fee_payer"` groups by
-//! payer instead. Each app key is interned to a small [`AppId`]; past `MAX_TRACKED_APPS` new
-//! keys share the overflow app, so a hostile stream of fresh programs cannot grow the tables.
+//! payer instead. Rules carve apps finer: a transaction of `program` that references `account`
+//! (one market of a DEX, one mint of the token program) belongs to the app named `account`.
+//! The bank classifies every admitted transaction ([`AppClassifier`]), so per-app metrics are
+//! the same whichever scheduler runs. The hotspot scheduler interns each app key to a small
+//! [`AppId`]; past `MAX_TRACKED_APPS` new keys share the overflow app, so a hostile stream of
+//! fresh programs cannot grow its tables.
 
 use crate::sequencer::AppId;
 use ahash::HashMap;
@@ -21,11 +25,31 @@ pub enum AppGrouping {
     FeePayer,
 }
 
-/// The key that names a transaction's app.
-pub fn app_key(message: &SanitizedMessage, grouping: AppGrouping) -> Pubkey {
-    match grouping {
-        AppGrouping::FeePayer => *message.fee_payer(),
-        AppGrouping::TopLevelProgram => top_level_program(message).unwrap_or_default(),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppRule {
+    pub program: Pubkey,
+    pub account: Pubkey,
+}
+
+/// Names the app of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppClassifier {
+    pub grouping: AppGrouping,
+    pub rules: Vec<AppRule>,
+}
+
+impl AppClassifier {
+    pub fn classify(&self, message: &SanitizedMessage) -> Pubkey {
+        let program = top_level_program(message);
+        if let Some(r) = self.rules.iter().find(|r| {
+            program == Some(r.program) && message.account_keys().iter().any(|k| *k == r.account)
+        }) {
+            return r.account;
+        }
+        match self.grouping {
+            AppGrouping::FeePayer => *message.fee_payer(),
+            AppGrouping::TopLevelProgram => program.unwrap_or_default(),
+        }
     }
 }
 

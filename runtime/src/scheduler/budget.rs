@@ -55,7 +55,15 @@ pub struct CuBudget {
 }
 
 impl CuBudget {
-    pub fn check(&self, limits: &CuLimits, tx: &PreparedTx) -> Result<(), CapHit> {
+    /// Whether `tx` fits. `declared_writes`: charge the accounts it declares writable (locked
+    /// execution); an optimistic transaction is charged on the accounts it really writes, once
+    /// it has run ([`CuBudget::charge_account`]).
+    pub fn check(
+        &self,
+        limits: &CuLimits,
+        tx: &PreparedTx,
+        declared_writes: bool,
+    ) -> Result<(), CapHit> {
         let cu = tx.requested_cu();
         if self.block + cu > limits.block {
             return Err(CapHit::Block);
@@ -63,22 +71,30 @@ impl CuBudget {
         if self.apps.get(&tx.app).copied().unwrap_or(0) + cu > limits.app {
             return Err(CapHit::App);
         }
-        if tx
-            .writes()
-            .any(|k| self.accounts.get(k).copied().unwrap_or(0) + cu > limits.account)
+        if declared_writes
+            && tx
+                .writes()
+                .any(|k| self.accounts.get(k).copied().unwrap_or(0) + cu > limits.account)
         {
             return Err(CapHit::Account);
         }
         Ok(())
     }
 
-    pub fn reserve(&mut self, tx: &PreparedTx) {
+    pub fn reserve(&mut self, tx: &PreparedTx, declared_writes: bool) {
         let cu = tx.requested_cu();
         self.block += cu;
         *self.apps.entry(tx.app).or_default() += cu;
-        for k in tx.writes() {
-            *self.accounts.entry(*k).or_default() += cu;
+        if declared_writes {
+            for k in tx.writes() {
+                *self.accounts.entry(*k).or_default() += cu;
+            }
         }
+    }
+
+    /// An optimistic transaction really wrote `key` using `cu`.
+    pub fn charge_account(&mut self, key: Pubkey, cu: u64) {
+        *self.accounts.entry(key).or_default() += cu;
     }
 
     /// Replace a reservation of `requested` by the `used` compute units.
@@ -141,18 +157,18 @@ mod tests {
         };
         let mut b = CuBudget::default();
         let tx = fake_app_tx(1, 0, 1, vec![(k, true)]); // requests 1,000
-        b.reserve(&tx);
-        b.reserve(&tx);
-        assert_eq!(b.check(&limits, &tx), Err(CapHit::Account));
+        b.reserve(&tx, true);
+        b.reserve(&tx, true);
+        assert_eq!(b.check(&limits, &tx, true), Err(CapHit::Account));
         // The first transaction used only 100 of its 1,000: room again.
         b.settle(1, &[k], 1_000, 100);
         assert_eq!(b.account_used(&k), 1_100);
-        assert!(b.check(&limits, &tx).is_ok());
+        assert!(b.check(&limits, &tx, true).is_ok());
         let other = fake_app_tx(2, 0, 1, vec![(Pubkey::new_unique(), true)]);
         for _ in 0..3 {
-            b.reserve(&other);
+            b.reserve(&other, true);
         }
-        assert_eq!(b.check(&limits, &other), Err(CapHit::App));
+        assert_eq!(b.check(&limits, &other, true), Err(CapHit::App));
         b.reset();
         assert_eq!(b.block_used(), 0);
     }

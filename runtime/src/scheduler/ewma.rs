@@ -27,6 +27,8 @@ impl Ewma {
 pub struct SlotSample {
     /// Requested CU of admitted transactions that write it (for an app: all of its own).
     pub demand_cu: u64,
+    /// How many transactions that was.
+    pub writers: u64,
     /// Transactions dispatched.
     pub dispatched: u64,
     /// Of those, how many found a declared lock conflict when placed.
@@ -35,6 +37,24 @@ pub struct SlotSample {
     pub lock_wait_ns: u64,
     /// Admission to dispatch, summed over dispatched transactions.
     pub queue_delay_ns: u64,
+    /// The one app whose transactions made up `demand_cu`, if it was just one.
+    pub sole_writer: Option<u32>,
+    pub many_writers: bool,
+}
+
+impl SlotSample {
+    pub fn add_demand(&mut self, app: u32, cu: u64) {
+        self.demand_cu += cu;
+        self.writers += 1;
+        match self.sole_writer {
+            None if !self.many_writers => self.sole_writer = Some(app),
+            Some(a) if a != app => {
+                self.sole_writer = None;
+                self.many_writers = true;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The four signals the scheduler steers by, as per-slot EWMAs.
@@ -42,6 +62,8 @@ pub struct SlotSample {
 pub struct Heat {
     /// Demanded write CU per slot.
     pub demand_cu: Ewma,
+    /// Transactions demanding it per slot.
+    pub writers: Ewma,
     /// Mean lock wait per dispatched transaction, µs.
     pub lock_wait_us: Ewma,
     /// Fraction of dispatched transactions that met a declared lock conflict.
@@ -57,6 +79,7 @@ impl Heat {
     pub fn roll(&mut self, alpha: f64) {
         let s = std::mem::take(&mut self.sample);
         self.demand_cu.update(s.demand_cu as f64, alpha);
+        self.writers.update(s.writers as f64, alpha);
         if s.dispatched > 0 {
             let n = s.dispatched as f64;
             self.conflict_rate.update(s.conflicted as f64 / n, alpha);

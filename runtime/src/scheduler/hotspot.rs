@@ -17,7 +17,7 @@
 //!   back-off before the next try. Hot-account and program-deploying transactions always run
 //!   pessimistically.
 
-use super::apps::{AppGrouping, AppRegistry, app_key, touches_loader};
+use super::apps::{AppRegistry, touches_loader};
 use super::budget::{CapHit, CuBudget, CuLimits};
 use super::ewma::{Ewma, Heat};
 use super::islands::{Change, IslandPolicy, Islands, is_island_lane};
@@ -40,7 +40,6 @@ pub enum Concurrency {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HotspotConfig {
-    pub grouping: AppGrouping,
     /// Fair-queuing weight per app key (default 1).
     pub weights: Vec<(Pubkey, u32)>,
     /// CU caps per slot; 0 = Solana's scaled to the slot length (app: half the block).
@@ -52,6 +51,8 @@ pub struct HotspotConfig {
     pub island_enter: f64,
     pub island_exit: f64,
     pub island_cool_slots: u32,
+    /// ...and only with at least this many writing transactions per slot.
+    pub island_min_writers: u32,
     pub island_batch_max: usize,
     pub max_islands: usize,
     /// Weight of the newest slot in every EWMA.
@@ -72,7 +73,6 @@ pub struct HotspotConfig {
 impl Default for HotspotConfig {
     fn default() -> Self {
         Self {
-            grouping: AppGrouping::TopLevelProgram,
             weights: Vec::new(),
             block_cu_limit: 0,
             account_cu_limit: 0,
@@ -80,7 +80,8 @@ impl Default for HotspotConfig {
             island_enter: 0.25,
             island_exit: 0.10,
             island_cool_slots: 20,
-            island_batch_max: 16,
+            island_min_writers: 8,
+            island_batch_max: 64,
             max_islands: 64,
             ewma_alpha: 0.2,
             concurrency: Concurrency::Hybrid,
@@ -186,6 +187,7 @@ impl HotspotScheduler {
             enter_cu: cfg.island_enter * limits.account as f64,
             exit_cu: cfg.island_exit.min(cfg.island_enter) * limits.account as f64,
             cool_slots: cfg.island_cool_slots.max(1),
+            min_writers: f64::from(cfg.island_min_writers),
             max_islands: cfg.max_islands,
         };
         let apps = AppRegistry::new(&cfg.weights);
@@ -299,7 +301,9 @@ impl HotspotScheduler {
         {
             return Pick::Relane(to);
         }
-        match self.budget.check(&self.limits, tx) {
+        let mode = self.mode_of(tx, lane);
+        let locked = mode == ExecMode::Locked;
+        match self.budget.check(&self.limits, tx, locked) {
             Ok(()) => {}
             Err(CapHit::Block) => return Pick::LaneDone,
             Err(CapHit::App) => {
@@ -322,7 +326,6 @@ impl HotspotScheduler {
         if self.reserved.conflicts_any(&tx.locks) {
             return self.blocked(tx);
         }
-        let mode = self.mode_of(tx, lane);
         let target = match mode {
             ExecMode::Locked => {
                 if self.optimistic.conflicts_any(&tx.locks) {
@@ -359,7 +362,8 @@ impl HotspotScheduler {
                     }),
                     _ => None,
                 };
-                self.note_conflict(tx, !conflicting.is_empty());
+                // An island's own serialisation is not a conflict the app could avoid.
+                self.note_conflict(tx, island.is_none() && !conflicting.is_empty());
                 t
             }
             ExecMode::Optimistic => {
@@ -395,7 +399,7 @@ impl HotspotScheduler {
             ExecMode::Locked => self.held[p.worker].add_all(&tx.locks),
             ExecMode::Optimistic => self.optimistic.add_all(&tx.locks),
         }
-        self.budget.reserve(tx);
+        self.budget.reserve(tx, locked);
         Pick::Placed(i)
     }
 
@@ -466,10 +470,10 @@ impl HotspotScheduler {
         let workers = self.workers;
         let mut changes = Vec::new();
         for (k, h) in &self.accounts {
-            let demand = h.demand_cu.get();
+            let (demand, writers) = (h.demand_cu.get(), h.writers.get());
             let next = &mut self.next_island_worker;
             let prefer = &self.cfg.island_workers;
-            if let Some(c) = self.islands.observe(k, demand, slot, || {
+            if let Some(c) = self.islands.observe(k, demand, writers, slot, || {
                 *next += 1;
                 if prefer.is_empty() {
                     workers - 1 - (*next - 1) % workers
@@ -488,7 +492,7 @@ impl HotspotScheduler {
             .filter(|k| !self.accounts.contains_key(k))
             .collect();
         for k in quiet {
-            if let Some(c) = self.islands.observe(&k, 0.0, slot, || 0) {
+            if let Some(c) = self.islands.observe(&k, 0.0, 0.0, slot, || 0) {
                 changes.push((k, c));
             }
         }
@@ -577,20 +581,27 @@ fn island_metric_index(lane: LaneId) -> Option<usize> {
 
 impl Scheduler for HotspotScheduler {
     fn route(&mut self, tx: &mut PreparedTx) {
-        let key = app_key(tx.sanitized.message(), self.cfg.grouping);
-        let app = self.apps.intern(key);
+        let app = self.apps.intern(tx.app_key);
         while self.app_state.len() <= app as usize {
             self.add_app_state();
         }
         tx.app = app;
         let cu = tx.requested_cu();
         self.app_state[app as usize].heat.sample.demand_cu += cu;
-        let mut island = None;
-        for k in tx.writes() {
-            self.accounts.entry(*k).or_default().sample.demand_cu += cu;
-            island = island.or_else(|| self.islands.lane_of(k));
-        }
+        let island = tx.writes().find_map(|k| self.islands.lane_of(k));
         tx.lane = island.unwrap_or(LaneId::from(app));
+        // Islands are for writes that contend under locks. An app running optimistically
+        // declares writes it may not make; its real conflicts show up as re-executions, which
+        // send it back to pessimistic mode, and its demand back into the count.
+        if island.is_some() || self.mode_of(tx, tx.lane) == ExecMode::Locked {
+            for k in tx.writes() {
+                self.accounts
+                    .entry(*k)
+                    .or_default()
+                    .sample
+                    .add_demand(app, cu);
+            }
+        }
     }
 
     fn schedule(&mut self, queue: &mut Sequencer, idle: &[usize], out: &mut Vec<Batch>) {
@@ -699,7 +710,11 @@ impl Scheduler for HotspotScheduler {
                         .map(|t| TxRecord {
                             app: t.app,
                             requested: t.requested_cu(),
-                            writes: t.writes().copied().collect(),
+                            // Optimistic: charged on real writes when it completes.
+                            writes: match mode {
+                                ExecMode::Locked => t.writes().copied().collect(),
+                                ExecMode::Optimistic => Vec::new(),
+                            },
                         })
                         .collect(),
                     island: plan.island,
@@ -728,6 +743,10 @@ impl Scheduler for HotspotScheduler {
             return; // a re-execution: the block was charged once
         }
         rec.settled = true;
+        for (i, k) in done.real_writes {
+            let used = done.compute_units.get(*i as usize).copied().unwrap_or(0);
+            self.budget.charge_account(*k, used);
+        }
         for (t, used) in rec.txs.iter().zip(done.compute_units) {
             self.budget.settle(t.app, &t.writes, t.requested, *used);
             let a = &mut self.app_state[t.app as usize];
@@ -775,13 +794,21 @@ impl Scheduler for HotspotScheduler {
                 a.cu_per_tx.update(cu as f64 / n as f64, alpha);
             }
         }
-        for h in self.accounts.values_mut() {
+        self.roll_modes();
+        for (k, h) in self.accounts.iter_mut() {
+            // Demand from an app that has just gone optimistic is not lock contention.
+            let optimistic_now = h
+                .sample
+                .sole_writer
+                .is_some_and(|a| self.app_state[a as usize].mode == ExecMode::Optimistic);
+            if optimistic_now && self.islands.lane_of(k).is_none() {
+                h.sample.demand_cu = 0;
+            }
             h.roll(alpha);
         }
         self.form_or_dissolve(queue);
         let floor = self.islands_exit_floor();
         self.accounts.retain(|_, h| !h.is_cold(floor));
-        self.roll_modes();
         self.budget.reset();
         queue.prune_lanes();
         let active: Vec<LaneId> = queue.lanes().collect();
@@ -831,14 +858,12 @@ mod tests {
             )
             .unwrap();
         t.budget.limits.compute_unit_limit = cu;
+        t.app_key = payer.pubkey();
         t
     }
 
     fn config() -> HotspotConfig {
-        HotspotConfig {
-            grouping: AppGrouping::FeePayer,
-            ..HotspotConfig::default()
-        }
+        HotspotConfig::default()
     }
 
     fn admit(s: &mut HotspotScheduler, q: &mut Sequencer, mut tx: PreparedTx) {
@@ -864,6 +889,7 @@ mod tests {
                     worker: b.worker,
                     batch: b.id,
                     compute_units: &cu,
+                    real_writes: &[],
                 });
                 if b.mode == ExecMode::Optimistic {
                     s.committed(b.id, 0);
@@ -956,6 +982,7 @@ mod tests {
                     worker: b.worker,
                     batch: b.id,
                     compute_units: &[],
+                    real_writes: &[],
                 });
             }
         }
@@ -1087,6 +1114,7 @@ mod tests {
             worker: other_worker,
             batch: done,
             compute_units: &cu,
+            real_writes: &[],
         });
         let mut more = Vec::new();
         s.schedule(&mut q, &[other_worker], &mut more);
@@ -1099,12 +1127,14 @@ mod tests {
             worker: ib.worker,
             batch: ib.id,
             compute_units: &cu,
+            real_writes: &[],
         });
         for b in &more {
             s.complete(&Completion {
                 worker: b.worker,
                 batch: b.id,
                 compute_units: &cu,
+                real_writes: &[],
             });
         }
 
@@ -1241,6 +1271,7 @@ mod tests {
                     worker: w,
                     batch: b.id,
                     compute_units: &cu,
+                    real_writes: &[],
                 });
                 if b.mode == ExecMode::Optimistic {
                     s.committed(b.id, 0);

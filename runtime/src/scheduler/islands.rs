@@ -1,6 +1,7 @@
 //! Hot-account islands with hysteresis.
 //!
-//! An account whose demanded write CU per slot (EWMA) reaches `enter_cu` becomes an island:
+//! An account whose demanded write CU per slot (EWMA) reaches `enter_cu`, from at least
+//! `min_writers` transactions per slot (one big transaction is not contention), becomes an island:
 //! transactions writing it queue in the island's own lane and run serialised there, under the
 //! account's CU cap. It dissolves only after its demand has stayed below `exit_cu` (lower than
 //! `enter_cu`) for `cool_slots` consecutive slots, so an account hovering at the threshold does
@@ -22,6 +23,7 @@ pub struct IslandPolicy {
     pub enter_cu: f64,
     pub exit_cu: f64,
     pub cool_slots: u32,
+    pub min_writers: f64,
     pub max_islands: usize,
 }
 
@@ -79,12 +81,13 @@ impl Islands {
         self.by_account.is_empty()
     }
 
-    /// Feed one account's demand EWMA at a slot boundary. `worker` picks the lane's worker if
-    /// the account becomes an island.
+    /// Feed one account's demand EWMAs (CU, transactions) at a slot boundary. `worker` picks
+    /// the lane's worker if the account becomes an island.
     pub fn observe(
         &mut self,
         account: &Pubkey,
         demand_cu: f64,
+        writers: f64,
         slot: u64,
         worker: impl FnOnce() -> usize,
     ) -> Option<Change> {
@@ -103,7 +106,10 @@ impl Islands {
             self.slots[i] = None;
             return Some(Change::Dissolved(lane));
         }
-        if demand_cu < self.policy.enter_cu || self.by_account.len() >= self.policy.max_islands {
+        if demand_cu < self.policy.enter_cu
+            || writers < self.policy.min_writers
+            || self.by_account.len() >= self.policy.max_islands
+        {
             return None;
         }
         let i = match self.slots.iter().position(Option::is_none) {
@@ -136,11 +142,18 @@ mod tests {
             enter_cu: 100.0,
             exit_cu: 40.0,
             cool_slots: 3,
+            min_writers: 2.0,
             max_islands: 4,
         });
+        let big = Pubkey::new_unique();
+        assert_eq!(
+            isl.observe(&big, 1000.0, 1.0, 1, || 0),
+            None,
+            "one big writer"
+        );
         let k = Pubkey::new_unique();
-        assert_eq!(isl.observe(&k, 99.0, 1, || 0), None);
-        let lane = match isl.observe(&k, 100.0, 2, || 1) {
+        assert_eq!(isl.observe(&k, 99.0, 10.0, 1, || 0), None);
+        let lane = match isl.observe(&k, 100.0, 10.0, 2, || 1) {
             Some(Change::Formed(l)) => l,
             other => panic!("expected an island, got {other:?}"),
         };
@@ -149,16 +162,16 @@ mod tests {
         assert_eq!(isl.get(lane).unwrap().worker, 1);
         // Between the thresholds: stays.
         for s in 3..20 {
-            assert_eq!(isl.observe(&k, 60.0, s, || 0), None);
+            assert_eq!(isl.observe(&k, 60.0, 10.0, s, || 0), None);
         }
         // Below exit, but warmed again before cooling long enough: stays.
-        assert_eq!(isl.observe(&k, 10.0, 20, || 0), None);
-        assert_eq!(isl.observe(&k, 10.0, 21, || 0), None);
-        assert_eq!(isl.observe(&k, 50.0, 22, || 0), None);
-        assert_eq!(isl.observe(&k, 10.0, 23, || 0), None);
-        assert_eq!(isl.observe(&k, 10.0, 24, || 0), None);
+        assert_eq!(isl.observe(&k, 10.0, 10.0, 20, || 0), None);
+        assert_eq!(isl.observe(&k, 10.0, 10.0, 21, || 0), None);
+        assert_eq!(isl.observe(&k, 50.0, 10.0, 22, || 0), None);
+        assert_eq!(isl.observe(&k, 10.0, 10.0, 23, || 0), None);
+        assert_eq!(isl.observe(&k, 10.0, 10.0, 24, || 0), None);
         assert_eq!(
-            isl.observe(&k, 10.0, 25, || 0),
+            isl.observe(&k, 10.0, 10.0, 25, || 0),
             Some(Change::Dissolved(lane))
         );
         assert_eq!(isl.lane_of(&k), None);
@@ -171,10 +184,11 @@ mod tests {
             enter_cu: 1.0,
             exit_cu: 0.5,
             cool_slots: 1,
+            min_writers: 1.0,
             max_islands: 2,
         });
         for _ in 0..5 {
-            isl.observe(&Pubkey::new_unique(), 10.0, 0, || 0);
+            isl.observe(&Pubkey::new_unique(), 10.0, 10.0, 0, || 0);
         }
         assert_eq!(isl.len(), 2);
     }

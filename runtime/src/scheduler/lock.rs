@@ -178,6 +178,7 @@ mod tests {
                     worker: w,
                     batch: 0,
                     compute_units: &[],
+                    real_writes: &[],
                 });
             }
         }

@@ -53,6 +53,8 @@ pub struct Completion<'a> {
     pub batch: u64,
     /// Compute units each transaction consumed (0 if the SVM rejected it), in batch order.
     pub compute_units: &'a [u64],
+    /// Optimistic batch: (transaction index, account) for every account it really changed.
+    pub real_writes: &'a [(u32, solana_pubkey::Pubkey)],
 }
 
 pub trait Scheduler: Send {
