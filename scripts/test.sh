@@ -20,12 +20,10 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 # net_tap, net_ring), and `ip` for the tap test.
 pkg-config --exists libdpdk 2>/dev/null || need_apt+=(dpdk-dev libdpdk-dev)
 command -v ip >/dev/null || need_apt+=(iproute2)
-if ((${#need_apt[@]})); then
-    echo "installing Debian packages: ${need_apt[*]}"
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
-fi
+# Machine topology (the scheduler's placement): hwloc, and libudev which Debian's hwloc links.
+[ -e /usr/include/hwloc.h ] || need_apt+=(libhwloc-dev)
+[ -e /usr/include/libudev.h ] || need_apt+=(libudev-dev)
+source scripts/apt-missing.sh
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install the Rust toolchain (rustup, 1.95 or newer) first" >&2
     exit 1

@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod configure;
+mod hwtopo;
 mod keys;
 mod metrics;
 mod monitor;
@@ -74,6 +75,13 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// The machine (hwloc: packages, NUMA nodes, cores, caches) and where the appliance's
+    /// threads go on it under this config.
+    Topology {
+        /// Configuration file. Without it, the documented defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Light-client tools for state proofs.
     Proof {
         #[command(subcommand)]
@@ -126,6 +134,16 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command),
+        Command::Topology { config } => {
+            let cfg = load_config(config, None)?;
+            let machine = hwtopo::Machine::discover()?;
+            let placement = hwtopo::Placement::new(&cfg, &machine);
+            #[allow(clippy::print_stdout)]
+            for line in placement.describe(&cfg, &machine) {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Proof {
             command: ProofCommand::Verify { root, proof },
         } => verify_proof(&root, &proof),

@@ -39,6 +39,7 @@ pub fn array_config(config: &Config) -> ArrayConfig {
             history_bytes: st.proof_history_mib << 20,
         },
         hot_app_share: st.hot_app_share,
+        io_cores: st.io_cores.clone(),
         pinned_apps: st
             .pinned_apps
             .iter()

@@ -88,6 +88,14 @@ impl Node {
         let counters = &metrics.dataplane;
         let (bank_tx, bank_rx) = crossbeam_channel::bounded(config.verify.bank_ring_depth);
         let rc = &config.runtime;
+        let machine = crate::hwtopo::Machine::discover();
+        if let Err(e) = &machine {
+            tracing::warn!(error = %e, "no hwloc topology: islands and workers placed by index");
+        }
+        let placement = machine
+            .as_ref()
+            .ok()
+            .map(|m| crate::hwtopo::Placement::new(&config, m));
         let runtime = Runtime::start(
             &RuntimeConfig {
                 slot_ms: rc.slot_ms,
@@ -97,7 +105,16 @@ impl Node {
                 sequencer_capacity: rc.sequencer_capacity,
                 status_retention_slots: rc.status_retention_slots,
                 commit_queue_slots: rc.commit_queue_slots,
-                scheduler: config.scheduler.kind(Vec::new()),
+                scheduler: config.scheduler.kind(
+                    placement
+                        .as_ref()
+                        .map(|p| p.island_workers.clone())
+                        .unwrap_or_default(),
+                ),
+                worker_numa: placement
+                    .as_ref()
+                    .map(|p| p.worker_numa.clone())
+                    .unwrap_or_default(),
                 apps: config.scheduler.classifier(),
                 genesis: GenesisConfig {
                     faucet: faucet
@@ -174,6 +191,11 @@ impl Node {
             tiles,
         };
         node.print_topology();
+        if let (Ok(m), Some(p)) = (&machine, &placement) {
+            for line in p.describe(&node.config, m) {
+                tracing::info!("placement: {line}");
+            }
+        }
         Ok(node)
     }
 
@@ -188,6 +210,7 @@ impl Node {
                 .map(|i| runtime::worker_core(&c.runtime.worker_cores, i))
                 .collect::<Vec<_>>(),
             slot_ms = c.runtime.slot_ms,
+            scheduler = ?c.scheduler.kind,
             storage = %match c.storage.engine {
                 crate::config::StorageEngine::Array => format!(
                     "device array {:?}",

@@ -42,6 +42,8 @@ pub struct RuntimeConfig {
     pub workers: usize,
     /// Core per worker; empty = do not pin.
     pub worker_cores: Vec<usize>,
+    /// NUMA node each worker's memory is bound to (placement; empty or `None`: not bound).
+    pub worker_numa: Vec<Option<usize>>,
     pub batch_max: usize,
     pub sequencer_capacity: usize,
     pub status_retention_slots: usize,
@@ -109,10 +111,11 @@ impl Runtime {
             };
             let done = done_tx.clone();
             let core = worker_core(&config.worker_cores, id);
+            let numa = config.worker_numa.get(id).copied().flatten();
             tiles.push(
                 std::thread::Builder::new()
                     .name(format!("gc-worker-{id}"))
-                    .spawn(move || w.run(rx, done, core))
+                    .spawn(move || w.run(rx, done, core, numa))
                     .expect("spawn worker"),
             );
         }

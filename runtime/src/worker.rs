@@ -145,11 +145,22 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn run(self, rx: Receiver<WorkBatch>, done: Sender<BatchDone>, core: Option<usize>) {
+    pub fn run(
+        self,
+        rx: Receiver<WorkBatch>,
+        done: Sender<BatchDone>,
+        core: Option<usize>,
+        numa: Option<usize>,
+    ) {
         if let Some(core) = core
             && !core_affinity::set_for_current(core_affinity::CoreId { id: core })
         {
             tracing::warn!(worker = self.id, core, "could not pin worker");
+        }
+        if let Some(node) = numa
+            && let Err(e) = prefer_numa_node(node)
+        {
+            tracing::warn!(worker = self.id, node, error = %e, "could not bind worker memory");
         }
         let mut processor: Option<(Processor, u64)> = None;
         let stats = &self.counters.workers[self.id % crate::metrics::MAX_WORKERS];
@@ -178,6 +189,31 @@ impl Worker {
                 break;
             }
         }
+    }
+}
+
+/// Allocate this thread's new memory on `node` (falling back elsewhere only when it is full):
+/// a worker's accounts, program caches and an island's batches live beside its core.
+fn prefer_numa_node(node: usize) -> std::io::Result<()> {
+    const MPOL_PREFERRED: libc::c_long = 1;
+    if node >= 16 * 64 {
+        return Err(std::io::Error::other("NUMA node out of range"));
+    }
+    let mask: [libc::c_ulong; 16] =
+        std::array::from_fn(|i| if i == node / 64 { 1 << (node % 64) } else { 0 });
+    // SAFETY: set_mempolicy reads `maxnode` bits from a live mask.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            MPOL_PREFERRED,
+            mask.as_ptr(),
+            (16 * 64) as libc::c_ulong,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

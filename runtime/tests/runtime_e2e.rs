@@ -34,6 +34,7 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
         slot_ms: 20,
         workers,
         worker_cores: vec![],
+        worker_numa: vec![],
         batch_max: 16,
         sequencer_capacity: 10_000,
         status_retention_slots: 512,

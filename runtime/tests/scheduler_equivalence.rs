@@ -148,6 +148,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerKind, seed: u64) -> (Run, Vec<
         slot_ms: 5,
         workers: 2,
         worker_cores: vec![],
+        worker_numa: vec![],
         batch_max: 8,
         sequencer_capacity: 10_000,
         status_retention_slots: 100_000,

@@ -50,6 +50,7 @@ impl Appliance {
             slot_ms: SLOT_MS,
             workers,
             worker_cores: Vec::new(),
+            worker_numa: Vec::new(),
             batch_max: BATCH_MAX,
             sequencer_capacity: SEQUENCER_CAPACITY,
             status_retention_slots: 512,

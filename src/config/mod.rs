@@ -132,6 +132,9 @@ max_space_amplification = 2.0
 # An app (account owner program) writing more than this share of the bytes gets a device of
 # its own while it stays above half of it (needs two or more devices).
 hot_app_share = 0.5
+# Core each device's I/O thread (reads, prefetch) is pinned to, device i to io_cores[i % n];
+# hot-account islands then prefer the workers sharing a cache with them. Empty: unpinned.
+io_cores = []
 # Operator placement, repeatable: this program's accounts go to these devices only.
 #   [[storage.pinned_apps]]
 #   program = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
@@ -378,6 +381,7 @@ pub struct StorageConfig {
     pub direct_io: bool,
     pub max_space_amplification: f64,
     pub hot_app_share: f64,
+    pub io_cores: Vec<usize>,
     pub pinned_apps: Vec<PinnedApp>,
     pub log_compaction_min_bytes: u64,
     pub proof_window_slots: usize,
@@ -484,6 +488,7 @@ impl Default for StorageConfig {
             direct_io: true,
             max_space_amplification: 2.0,
             hot_app_share: 0.5,
+            io_cores: Vec::new(),
             pinned_apps: Vec::new(),
             log_compaction_min_bytes: 64 << 20,
             proof_window_slots: 1024,

@@ -3,6 +3,7 @@
 
 pub mod prometheus;
 pub mod region;
+mod scheduler;
 pub mod server;
 
 pub use region::MetricsRegion;

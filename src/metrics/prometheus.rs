@@ -14,17 +14,17 @@ const BUCKETS_US: [u64; 14] = [
     1_000_000, 5_000_000,
 ];
 
-fn get(a: &AtomicU64) -> u64 {
+pub(super) fn get(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
 }
 
-struct Out(String);
+pub(super) struct Out(String);
 
 impl Out {
-    fn head(&mut self, name: &str, kind: &str, help: &str) {
+    pub(super) fn head(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
-    fn line(&mut self, name: &str, labels: &str, v: impl std::fmt::Display) {
+    pub(super) fn line(&mut self, name: &str, labels: &str, v: impl std::fmt::Display) {
         if labels.is_empty() {
             let _ = writeln!(self.0, "{name} {v}");
         } else {
@@ -312,41 +312,7 @@ pub fn render(r: &MetricsRegion) -> String {
         get(&rt.state_commitment_ns) as f64 / 1e9,
     );
 
-    let apps: Vec<_> = rt
-        .apps
-        .slots
-        .iter()
-        .filter_map(|s| s.program().map(|p| (p, s)))
-        .collect();
-    type AppValue = fn(&runtime::metrics::AppSlot) -> f64;
-    let app_series: [(&str, &str, AppValue); 4] = [
-        (
-            "gigacompute_app_transactions_total",
-            "Transactions per app (top-level program).",
-            |s| get(&s.transactions) as f64,
-        ),
-        (
-            "gigacompute_app_errors_total",
-            "Failed transactions per app.",
-            |s| get(&s.errors) as f64,
-        ),
-        (
-            "gigacompute_app_compute_units_total",
-            "Compute units per app.",
-            |s| get(&s.compute_units) as f64,
-        ),
-        (
-            "gigacompute_app_latency_seconds_total",
-            "Receipt-to-execution time summed per app.",
-            |s| get(&s.latency_us_sum) as f64 / 1e6,
-        ),
-    ];
-    for (name, help, value) in app_series {
-        o.head(name, "counter", help);
-        for (p, s) in &apps {
-            o.line(name, &format!("program=\"{p}\""), value(s));
-        }
-    }
+    super::scheduler::write(&mut o, rt);
 
     o.head(
         "gigacompute_rpc_requests_total",

@@ -54,8 +54,13 @@ def test_metrics_move_with_traffic(node):
             before, "gigacompute_transaction_latency_seconds_count", stage=stage)
         assert delta == 7, stage
     system = "11111111111111111111111111111111"
-    assert value(after, "gigacompute_app_transactions_total", program=system) - value(
-        before, "gigacompute_app_transactions_total", program=system) == 7
+    assert value(after, "gigacompute_app_transactions_total", app=system) - value(
+        before, "gigacompute_app_transactions_total", app=system) == 7
+    # The hotspot scheduler measured each one's admission-to-dispatch delay.
+    assert value(after, "gigacompute_app_queue_delay_observations_total", app=system) - value(
+        before, "gigacompute_app_queue_delay_observations_total", app=system) == 7
+    assert ("gigacompute_islands_formed_total", ()) in after
+    assert ("gigacompute_reexecutions_total", ()) in after
     assert value(after, "gigacompute_slot", state="durable") > value(before, "gigacompute_slot", state="durable")
     assert value(after, "gigacompute_storage_commits_total") > value(before, "gigacompute_storage_commits_total")
     busy = sum(v for (n, _), v in after.items() if n == "gigacompute_tile_busy_seconds_total")
@@ -128,7 +133,7 @@ def test_grafana_dashboard_queries_only_exported_metrics(node):
     assert len(dash["panels"]) >= 10
     for p in dash["panels"]:
         for t in p["targets"]:
-            for m in re.findall(r"gigacompute_[a-z_]+", t["expr"]):
+            for m in re.findall(r"gigacompute_[a-z0-9_]+", t["expr"]):
                 assert m in names or m in families, f"panel {p['title']!r} queries unknown {m}"
 
 

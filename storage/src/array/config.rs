@@ -44,6 +44,9 @@ pub struct ArrayConfig {
     pub hot_app_share: f64,
     /// Operator placement: this owner's accounts go to these device indexes.
     pub pinned_apps: Vec<(Pubkey, Vec<usize>)>,
+    /// Core each device's I/O thread (reads, prefetch) is pinned to: device i to
+    /// `io_cores[i % len]`. Empty: not pinned.
+    pub io_cores: Vec<usize>,
     /// Tests: wrap device i with these faults.
     pub faults: Vec<Option<Arc<FaultPlan>>>,
 }
@@ -80,6 +83,7 @@ impl Default for ArrayConfig {
             commitment: CommitmentConfig::default(),
             hot_app_share: 0.5,
             pinned_apps: Vec::new(),
+            io_cores: Vec::new(),
             faults: Vec::new(),
         }
     }

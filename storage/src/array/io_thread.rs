@@ -35,17 +35,26 @@ pub struct IoThread {
 }
 
 impl IoThread {
+    /// `core`: pin the thread there (placement puts the islands' workers beside it).
     pub fn spawn(
         name: String,
         mut dev: Box<dyn DeviceIo>,
         counters: Arc<DeviceCounters>,
+        core: Option<usize>,
     ) -> IoThread {
         let (tx, rx) = unbounded::<Job>();
         let c = counters;
         let kind = dev.kind();
         let handle = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(&mut *dev, &rx, &c))
+            .spawn(move || {
+                if let Some(core) = core
+                    && !pin_current_thread(core)
+                {
+                    tracing::warn!(core, "could not pin the storage I/O thread");
+                }
+                run(&mut *dev, &rx, &c)
+            })
             .expect("spawn storage I/O thread");
         IoThread {
             tx: Some(tx),
@@ -126,5 +135,17 @@ pub fn record(c: &DeviceCounters, ops: &[IoOp]) {
         if op.error().is_some() {
             c.errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+fn pin_current_thread(core: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays within it for core < 1024.
+    unsafe {
+        if core >= libc::CPU_SETSIZE as usize {
+            return false;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
     }
 }

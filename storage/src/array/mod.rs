@@ -385,7 +385,8 @@ impl ArrayStore {
                 segments = seg_counts[i], "storage device opened"
             );
             let counters = Arc::new(DeviceCounters::default());
-            let io = IoThread::spawn(format!("gc-io-{i}"), reader, counters.clone());
+            let core = (!cfg.io_cores.is_empty()).then(|| cfg.io_cores[i % cfg.io_cores.len()]);
+            let io = IoThread::spawn(format!("gc-io-{i}"), reader, counters.clone(), core);
             devices.push(Device {
                 path: p,
                 io,
