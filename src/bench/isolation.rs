@@ -290,6 +290,8 @@ struct AppFigures {
     p99_us: f64,
     /// Received by the bank → executed by a worker, p99.
     exec_p99_us: f64,
+    /// Dropped by the runtime in the window (any reason).
+    dropped: u64,
 }
 
 /// How long after a phase its last transactions may still be processed.
@@ -368,6 +370,7 @@ fn phase(
     let mut not_sent = 0u64;
     let start = Instant::now();
     let mut window: Option<(Instant, [u64; 4])> = None;
+    let mut drops_before: Vec<Vec<u64>> = Vec::new();
     loop {
         let t = start.elapsed().as_secs_f64();
         if t >= total {
@@ -379,6 +382,10 @@ fn phase(
                 s.latency.reset();
             }
             let counts = std::array::from_fn(|k| slots[k].transactions.load(Ordering::Relaxed));
+            drops_before = slots
+                .iter()
+                .map(|s| s.drops.iter().map(|d| d.load(Ordering::Relaxed)).collect())
+                .collect();
             window = Some((Instant::now(), counts));
         }
         for k in 0..4 {
@@ -397,10 +404,29 @@ fn phase(
         std::thread::sleep(Duration::from_micros(250));
     }
     let (t0, counts) = window.expect("the phase outlasts its warm-up");
+    let drops = |s: &runtime::metrics::AppSlot| -> Vec<u64> {
+        s.drops.iter().map(|d| d.load(Ordering::Relaxed)).collect()
+    };
     let elapsed = t0.elapsed().as_secs_f64();
     let executed: [u64; 4] =
         std::array::from_fn(|k| slots[k].transactions.load(Ordering::Relaxed) - counts[k]);
     let exec_p99: [u64; 4] = std::array::from_fn(|k| slots[k].latency.quantile(0.99));
+    let dropped: [u64; 4] = std::array::from_fn(|k| {
+        let now = drops(slots[k]);
+        let mut total = 0;
+        for (i, (n, b)) in now.iter().zip(&drops_before[k]).enumerate() {
+            if n > b {
+                tracing::info!(
+                    app = APPS[k].name(),
+                    reason = runtime::metrics::RuntimeDrop::ALL[i].name(),
+                    dropped = n - b,
+                    "phase drops"
+                );
+                total += n - b;
+            }
+        }
+        total
+    });
     if not_sent > 0 {
         tracing::warn!(
             not_sent,
@@ -434,6 +460,7 @@ fn phase(
         tps: executed[k] as f64 / elapsed,
         p99_us: percentile(&mut latencies[k], 0.99),
         exec_p99_us: exec_p99[k] as f64,
+        dropped: dropped[k],
     }))
 }
 
@@ -666,7 +693,7 @@ fn report_run(run: usize, hotspot: bool, r: &SchedulerRun) {
         .enumerate()
         .map(|(k, app)| {
             format!(
-                "{} {:.0}/{:.0} tx/s p99 {:.1}/{:.1} ms exec p99 {:.2}/{:.2} ms",
+                "{} {:.0}/{:.0} tx/s p99 {:.1}/{:.1} ms exec p99 {:.2}/{:.2} ms dropped {}/{}",
                 app.name(),
                 r.a[k].tps,
                 r.b[k].tps,
@@ -674,6 +701,8 @@ fn report_run(run: usize, hotspot: bool, r: &SchedulerRun) {
                 r.b[k].p99_us / 1e3,
                 r.a[k].exec_p99_us / 1e3,
                 r.b[k].exec_p99_us / 1e3,
+                r.a[k].dropped,
+                r.b[k].dropped,
             )
         })
         .collect();

@@ -129,6 +129,9 @@ struct Plan {
     worker: usize,
     mode: Option<ExecMode>,
     island: Option<LaneId>,
+    /// An optimistic batch holds one app's transactions: its re-executions are that app's
+    /// measure, and another app's real conflicts never re-run it.
+    app: Option<AppId>,
     max: usize,
     picks: Vec<(LaneId, SeqKey)>,
 }
@@ -376,7 +379,10 @@ impl HotspotScheduler {
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| {
-                        !p.full() && p.island.is_none() && p.mode.is_none_or(|m| m == mode)
+                        !p.full()
+                            && p.island.is_none()
+                            && p.mode.is_none_or(|m| m == mode)
+                            && p.app.is_none_or(|a| a == tx.app)
                     })
                     .min_by_key(|(_, p)| p.picks.len())
                     .map(|(i, _)| i)
@@ -389,6 +395,7 @@ impl HotspotScheduler {
         if p.mode.is_none() {
             p.mode = Some(mode);
             p.island = island;
+            p.app = (mode == ExecMode::Optimistic).then_some(tx.app);
             p.max = if island.is_some() {
                 self.cfg.island_batch_max.max(1)
             } else {
@@ -530,6 +537,20 @@ impl HotspotScheduler {
         }
     }
 
+    /// Whether the app runs optimistically after this slot unless its re-executions say
+    /// otherwise: forced, already so, or about to start a trial.
+    fn wants_optimistic(&self, a: &AppState) -> bool {
+        match self.cfg.concurrency {
+            Concurrency::Optimistic => true,
+            Concurrency::Pessimistic => false,
+            Concurrency::Hybrid => {
+                a.mode == ExecMode::Optimistic
+                    || (a.heat.conflict_rate.get() >= self.cfg.optimistic_enter
+                        && self.slot_index >= a.optimistic_after)
+            }
+        }
+    }
+
     fn roll_modes(&mut self) {
         let slot = self.slot_index;
         let cfg = &self.cfg;
@@ -616,6 +637,7 @@ impl Scheduler for HotspotScheduler {
                 worker,
                 mode: None,
                 island: None,
+                app: None,
                 max: self.batch_max,
                 picks: Vec::new(),
             })
@@ -794,19 +816,22 @@ impl Scheduler for HotspotScheduler {
                 a.cu_per_tx.update(cu as f64 / n as f64, alpha);
             }
         }
-        self.roll_modes();
+        // An app about to try optimistic execution: its declared writes this slot are not yet
+        // evidence of contention (the trial tells); one already failing it counts in full.
+        let trying: Vec<bool> = self
+            .app_state
+            .iter()
+            .map(|a| self.wants_optimistic(a))
+            .collect();
         for (k, h) in self.accounts.iter_mut() {
-            // Demand from an app that has just gone optimistic is not lock contention.
-            let optimistic_now = h
-                .sample
-                .sole_writer
-                .is_some_and(|a| self.app_state[a as usize].mode == ExecMode::Optimistic);
-            if optimistic_now && self.islands.lane_of(k).is_none() {
+            let trial = h.sample.sole_writer.is_some_and(|a| trying[a as usize]);
+            if trial && self.islands.lane_of(k).is_none() {
                 h.sample.demand_cu = 0;
             }
             h.roll(alpha);
         }
         self.form_or_dissolve(queue);
+        self.roll_modes();
         let floor = self.islands_exit_floor();
         self.accounts.retain(|_, h| !h.is_cold(floor));
         self.budget.reset();
@@ -1164,6 +1189,38 @@ mod tests {
         );
         assert_eq!(q.lane_len(lane), 0);
         assert!(q.lane_len(LaneId::from(s.apps.intern(minter.pubkey()))) > 0);
+    }
+
+    /// Optimistic batches never mix apps: one app's real conflicts cannot re-run another's
+    /// transactions or count against its re-execution rate.
+    #[test]
+    fn optimistic_batches_hold_one_app() {
+        let (a, b) = (Keypair::new(), Keypair::new());
+        let cfg = HotspotConfig {
+            concurrency: Concurrency::Optimistic,
+            ..config()
+        };
+        let mut s = HotspotScheduler::new(cfg, 2, 8, 400);
+        let mut q = Sequencer::new(10_000, Eviction::LongestLane);
+        let shared = Pubkey::new_unique();
+        for i in 0..40 {
+            let payer = if i % 2 == 0 { &a } else { &b };
+            admit(
+                &mut s,
+                &mut q,
+                app_tx(i, payer, vec![(shared, true)], 1_000),
+            );
+        }
+        let batches = drive(&mut s, &mut q, 2, |_| false);
+        assert_eq!(batches.iter().map(|b| b.txs.len()).sum::<usize>(), 40);
+        for b in &batches {
+            assert_eq!(b.mode, ExecMode::Optimistic);
+            assert!(
+                b.txs.iter().all(|t| t.app == b.txs[0].app),
+                "batch {} mixes apps",
+                b.id
+            );
+        }
     }
 
     /// The per-account cap bounds what a hot account's island runs per slot.
