@@ -5,13 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
-command -v cc >/dev/null || need_apt+=(gcc)
-command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-[ -e /usr/include/hwloc.h ] || need_apt+=(libhwloc-dev)
-[ -e /usr/include/libudev.h ] || need_apt+=(libudev-dev)
-source scripts/apt-missing.sh
-if ! command -v cargo >/dev/null; then
-    echo "cargo not found: install the Rust toolchain (rustup, 1.95 or newer) first" >&2
-    exit 1
-fi
+source scripts/build-deps.sh
+source scripts/install-missing.sh
 exec cargo run --release --locked -- run "$@"

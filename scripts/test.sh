@@ -6,8 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v cc >/dev/null || need_apt+=(gcc)
-command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+source scripts/build-deps.sh
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v mount >/dev/null || need_apt+=(mount)
 command -v tmux >/dev/null || need_apt+=(tmux)
@@ -20,14 +19,7 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 # net_tap, net_ring), and `ip` for the tap test.
 pkg-config --exists libdpdk 2>/dev/null || need_apt+=(dpdk-dev libdpdk-dev)
 command -v ip >/dev/null || need_apt+=(iproute2)
-# Machine topology (the scheduler's placement): hwloc, and libudev which Debian's hwloc links.
-[ -e /usr/include/hwloc.h ] || need_apt+=(libhwloc-dev)
-[ -e /usr/include/libudev.h ] || need_apt+=(libudev-dev)
-source scripts/apt-missing.sh
-if ! command -v cargo >/dev/null; then
-    echo "cargo not found: install the Rust toolchain (rustup, 1.95 or newer) first" >&2
-    exit 1
-fi
+source scripts/install-missing.sh
 
 VENV=tests/e2e/.venv
 if [ ! -x "$VENV/bin/pytest" ]; then

@@ -1,0 +1,7 @@
+# Sourced by scripts/run.sh and scripts/test.sh: adds to `need_apt` what building the binary
+# needs and is missing: a C toolchain, pkg-config, and hwloc (machine topology) with libudev,
+# which Debian's hwloc links.
+command -v cc >/dev/null || need_apt+=(gcc)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+[ -e /usr/include/hwloc.h ] || need_apt+=(libhwloc-dev)
+[ -e /usr/include/libudev.h ] || need_apt+=(libudev-dev)
