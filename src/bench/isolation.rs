@@ -33,7 +33,7 @@ pub struct IsolationArgs {
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
     /// Seconds per phase.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
     /// Phase A rate of each app, transactions per second.
     #[arg(long, default_value_t = 3_000.0)]
@@ -295,6 +295,9 @@ struct AppFigures {
     dropped: u64,
 }
 
+/// 120 of the 150 slots a blockhash is valid for, at the appliance's 50 ms.
+const BLOCKHASH_BUDGET: Duration = Duration::from_secs(6);
+
 /// How long after a phase its last transactions may still be processed.
 const STRAGGLER_WAIT: Duration = Duration::from_secs(3);
 
@@ -343,6 +346,7 @@ fn phase(
 ) -> anyhow::Result<PhaseFigures> {
     let total = warm + seconds;
     let bh = a.blockhash();
+    let signed_at = Instant::now();
     let wire: Vec<Vec<Vec<u8>>> = APPS
         .iter()
         .enumerate()
@@ -404,6 +408,15 @@ fn phase(
         }
         std::thread::sleep(Duration::from_micros(250));
     }
+    // Signing (two signatures per mint_to) plus the phase must stay well inside the 150-slot
+    // blockhash window, or late transactions are dropped for their blockhash, not by the
+    // scheduler.
+    let age = signed_at.elapsed();
+    anyhow::ensure!(
+        age < BLOCKHASH_BUDGET,
+        "signing and sending took {age:?}, past the {BLOCKHASH_BUDGET:?} a blockhash is safe \
+         for at 50 ms slots: lower --rate or --seconds"
+    );
     let (t0, counts) = window.expect("the phase outlasts its warm-up");
     let drops = |s: &runtime::metrics::AppSlot| -> Vec<u64> {
         s.drops.iter().map(|d| d.load(Ordering::Relaxed)).collect()
