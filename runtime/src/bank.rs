@@ -148,9 +148,8 @@ impl Bank {
         }
     }
 
-    /// The blockhash is one of the last `MAX_PROCESSING_AGE_SLOTS` slots' (one map lookup:
-    /// this runs for every admitted transaction and every queued one at each slot close).
-    /// The slot of a blockhash still within the window.
+    /// The slot of a blockhash still within the last `MAX_PROCESSING_AGE_SLOTS` slots (one map
+    /// lookup: this runs for every admitted transaction).
     fn blockhash_slot(&self, h: &[u8; 32]) -> Option<Slot> {
         self.blockhash_slots
             .get(h)
@@ -232,9 +231,6 @@ impl Bank {
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
         self.counters.bank.add_out(txs.len() as u64);
         if mode == ExecMode::Optimistic {
-            self.counters
-                .optimistic_batches
-                .fetch_add(1, Ordering::Relaxed);
             self.validator.dispatched(id, &txs);
         }
         let batch = WorkBatch {
@@ -275,6 +271,12 @@ impl Bank {
         for b in out {
             if b.txs.is_empty() {
                 continue;
+            }
+            if b.mode == ExecMode::Optimistic {
+                // First runs only; re-runs are counted as `reexecutions`.
+                self.counters
+                    .optimistic_batches
+                    .fetch_add(1, Ordering::Relaxed);
             }
             self.send(b.worker, b.id, b.mode, b.txs);
             sent = true;
