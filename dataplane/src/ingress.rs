@@ -6,9 +6,10 @@
 
 use crate::counters::DataplaneCounters;
 use crate::packet::{PacketBox, PacketPool, Source, monotonic_ns};
-use crate::parse::{ParseError, parse_transaction};
+use crate::parse::{ParseError, TxDescriptor, parse_transaction};
 use crate::recent::RecentFilter;
 use crate::ring::Ring;
+use crate::verified::VerifiedTx;
 use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,8 +100,24 @@ impl Ingress {
         }
     }
 
-    /// A transaction from the RPC.
-    pub fn submit(&self, bytes: &[u8]) -> Result<(), SubmitError> {
+    /// A transaction from the RPC whose signatures the RPC checked (it answers a bad one with
+    /// its own error) and which it already parsed and decoded for preflight: the copy goes
+    /// through dedup in its verify tile without a second check, parse or decode.
+    pub fn submit_checked(
+        &self,
+        bytes: &[u8],
+        desc: TxDescriptor,
+        verified: Box<VerifiedTx>,
+    ) -> Result<(), SubmitError> {
+        let mut p = self.take_for_rpc(bytes)?;
+        p.desc = Some(desc);
+        p.verified = Some(verified);
+        p.signatures_checked = true;
+        self.forward(p)
+    }
+
+    /// A pool packet holding a copy of `bytes`, stamped as an RPC submission.
+    fn take_for_rpc(&self, bytes: &[u8]) -> Result<PacketBox, SubmitError> {
         let Some(mut p) = self.pool.take() else {
             self.counters.pool_exhausted.fetch_add(1, Ordering::Relaxed);
             return Err(SubmitError::PoolExhausted);
@@ -113,6 +130,12 @@ impl Ingress {
         p.source = Source::Rpc;
         p.received_ns = monotonic_ns();
         self.counters.rpc_submitted.fetch_add(1, Ordering::Relaxed);
+        Ok(p)
+    }
+
+    /// A transaction from the RPC, checked like one from the network (e.g. an airdrop).
+    pub fn submit(&self, bytes: &[u8]) -> Result<(), SubmitError> {
+        let p = self.take_for_rpc(bytes)?;
         self.route(p)
     }
 }

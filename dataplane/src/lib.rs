@@ -17,8 +17,10 @@ pub mod ring;
 pub mod sigverify;
 pub mod socket;
 pub mod tiles;
+pub mod verified;
 
 pub use counters::DataplaneCounters;
 pub use ingress::{Ingress, SubmitError};
 pub use packet::{Arena, Packet, PacketBox, PacketPool, Source, monotonic_ns};
 pub use parse::{ParseError, TxDescriptor, parse_transaction};
+pub use verified::VerifiedTx;

@@ -14,6 +14,7 @@
 //! files it by kind. A dry pool is an ingest-side drop, counted, never an allocation.
 
 use crate::parse::{PACKET_DATA_SIZE, TxDescriptor};
+use crate::verified::VerifiedTx;
 use crossbeam_channel::{Receiver, Sender};
 use std::ffi::c_void;
 use std::net::SocketAddr;
@@ -47,6 +48,12 @@ pub struct Packet {
     storage: Storage,
     pub len: usize,
     pub desc: Option<TxDescriptor>,
+    /// Set by the verify tile once the signatures passed: the transaction deserialized and
+    /// its message hashed, the only time that happens on its way to execution.
+    pub verified: Option<Box<VerifiedTx>>,
+    /// The signatures were already checked by whoever submitted it (the RPC, which must
+    /// answer a bad signature itself): the verify tile dedups it without checking again.
+    pub signatures_checked: bool,
     pub source: Source,
     /// Monotonic receive time, for receive-to-commit latency.
     pub received_ns: u64,
@@ -72,6 +79,8 @@ impl Packet {
             storage,
             len: 0,
             desc: None,
+            verified: None,
+            signatures_checked: false,
             source: Source::Rpc,
             received_ns: 0,
         }
@@ -119,6 +128,8 @@ impl Packet {
         b[..bytes.len()].copy_from_slice(bytes);
         self.len = bytes.len();
         self.desc = None;
+        self.verified = None;
+        self.signatures_checked = false;
         true
     }
 
@@ -144,6 +155,23 @@ impl Packet {
         };
         self.len = len;
         self.desc = None;
+        self.verified = None;
+        self.signatures_checked = false;
+    }
+
+    /// Copy `bytes` in, parse and decode them: the packet as the verify tile hands it on,
+    /// without the signature check. For feeding the runtime directly (its tests, the
+    /// in-process benchmarks); false when the bytes are not a transaction.
+    pub fn fill_verified(&mut self, bytes: &[u8]) -> bool {
+        if !self.fill(bytes) {
+            return false;
+        }
+        let Ok(desc) = crate::parse::parse_transaction(bytes) else {
+            return false;
+        };
+        self.desc = Some(desc);
+        self.verified = VerifiedTx::decode(bytes, desc.message(bytes));
+        self.verified.is_some()
     }
 
     pub fn is_descriptor(&self) -> bool {
@@ -161,6 +189,8 @@ impl Packet {
     fn reset(&mut self) {
         self.release_external();
         self.desc = None;
+        self.verified = None;
+        self.signatures_checked = false;
         self.len = 0;
     }
 }

@@ -49,10 +49,14 @@ pub enum ParseError {
     TooManyAccounts,
     #[error("address table lookup selects no accounts")]
     EmptyLookup,
+    /// The wire parser accepted it and bincode did not (found when the verify tile
+    /// deserializes a verified transaction; the parser is meant to make this impossible).
+    #[error("transaction does not deserialize")]
+    Undecodable,
 }
 
 impl ParseError {
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
     pub const ALL: [ParseError; Self::COUNT] = [
         ParseError::Empty,
         ParseError::Oversize,
@@ -67,6 +71,7 @@ impl ParseError {
         ParseError::TrailingBytes,
         ParseError::TooManyAccounts,
         ParseError::EmptyLookup,
+        ParseError::Undecodable,
     ];
 
     /// Stable snake_case name, used as a metric label.
@@ -85,6 +90,7 @@ impl ParseError {
             ParseError::TrailingBytes => "trailing_bytes",
             ParseError::TooManyAccounts => "too_many_accounts",
             ParseError::EmptyLookup => "empty_lookup",
+            ParseError::Undecodable => "undecodable",
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::recent::RecentFilter;
 use crate::ring::Ring;
 use crate::sigverify::{BatchVerifier, SigCheck};
 use crate::socket::UdpReceiver;
+use crate::verified::VerifiedTx;
 use crossbeam_channel::Sender;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -135,7 +136,7 @@ impl VerifyTile {
             }
             {
                 let mut checks = Vec::with_capacity(batch.len() * 2);
-                for p in &batch {
+                for p in batch.iter().filter(|p| !p.signatures_checked) {
                     let d = p.desc.as_ref().expect("parsed");
                     let buf = p.bytes();
                     let msg = d.message(buf);
@@ -151,6 +152,10 @@ impl VerifyTile {
                 ok_flags.clear();
                 let mut at = 0;
                 for p in &batch {
+                    if p.signatures_checked {
+                        ok_flags.push(true);
+                        continue;
+                    }
                     let n = usize::from(p.desc.as_ref().expect("parsed").num_signatures);
                     ok_flags.push(results[at..at + n].iter().all(|&b| b));
                     at += n;
@@ -159,13 +164,23 @@ impl VerifyTile {
             self.counters
                 .verify_ns
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            for (p, ok) in batch.drain(..).zip(ok_flags.iter().copied()) {
+            for (mut p, ok) in batch.drain(..).zip(ok_flags.iter().copied()) {
                 if !ok {
                     self.counters.bad_signature.fetch_add(1, Ordering::Relaxed);
                     self.pool.give(p);
                     continue;
                 }
-                let sig = p.desc.as_ref().expect("parsed").first_signature(p.bytes());
+                let desc = p.desc.expect("parsed");
+                if p.verified.is_none() {
+                    let bytes = p.bytes();
+                    p.verified = VerifiedTx::decode(bytes, desc.message(bytes));
+                    if p.verified.is_none() {
+                        self.counters.parse_drop(crate::ParseError::Undecodable);
+                        self.pool.give(p);
+                        continue;
+                    }
+                }
+                let sig = desc.first_signature(p.bytes());
                 match self.dedup.insert(sig, slot) {
                     DedupOutcome::New => {
                         self.counters.verify_ok.fetch_add(1, Ordering::Relaxed);
@@ -228,6 +243,102 @@ mod tests {
         bincode::serialize(&tx).unwrap()
     }
 
+    /// Runs a verify tile over `ring` until `stop`; returns its thread.
+    fn spawn_verify(
+        ring: Ring<PacketBox>,
+        out: crossbeam_channel::Sender<PacketBox>,
+        pool: &PacketPool,
+        counters: &'static DataplaneCounters,
+        stop: &Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        let tile = VerifyTile {
+            index: 0,
+            dedup: Dedup::new(1000, MAX_PROCESSING_AGE_SLOTS),
+            batch_max: 64,
+            current_slot: Arc::new(AtomicU64::new(1)),
+            counters,
+            pool: pool.clone(),
+        };
+        let s = stop.clone();
+        std::thread::spawn(move || tile.run(ring, out, s))
+    }
+
+    /// What leaves the verify tile is decoded once, there: the transaction the bytes hold and
+    /// the message hash Agave computes. A transaction the RPC already checked is not checked
+    /// again (a bad signature under that flag goes through: the flag is the RPC's word), but
+    /// it is still deduplicated; nobody else can set the flag, since the pool clears it.
+    #[test]
+    fn verify_tile_decodes_once_and_trusts_only_rpc_checks() {
+        let pool = PacketPool::new(64);
+        let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
+        let ring = Ring::new(64, crate::packet::Arena::HEAP);
+        let (btx, brx) = crossbeam_channel::bounded(64);
+        let ingress = Ingress::new(pool.clone(), vec![ring.clone()], counters);
+        let stop = Arc::new(AtomicBool::new(false));
+        let verify = spawn_verify(ring, btx, &pool, counters, &stop);
+
+        let good = tx_bytes();
+        ingress.submit(&good).unwrap();
+        let p = brx.recv_timeout(Duration::from_secs(5)).expect("verified");
+        let v = p.verified.as_deref().expect("decoded by the verify tile");
+        let tx: solana_transaction::versioned::VersionedTransaction =
+            bincode::deserialize(&good).unwrap();
+        assert_eq!(v.tx, tx);
+        assert_eq!(v.message_hash, tx.message.hash());
+        pool.give(p);
+
+        // Checked by the RPC: a flipped signature byte is not looked at again...
+        let mut forged = tx_bytes();
+        forged[5] ^= 1;
+        let desc = crate::parse_transaction(&forged).unwrap();
+        let decoded = VerifiedTx::decode(&forged, desc.message(&forged)).unwrap();
+        ingress
+            .submit_checked(&forged, desc, decoded.clone())
+            .unwrap();
+        let p = brx.recv_timeout(Duration::from_secs(5)).expect("passed on");
+        assert_eq!(p.bytes(), &forged[..]);
+        assert_eq!(
+            p.verified.as_deref().unwrap().message_hash,
+            decoded.message_hash
+        );
+        pool.give(p);
+        // ...but it is deduplicated like any other.
+        ingress.submit_checked(&forged, desc, decoded).unwrap();
+        // The same bytes from the network: a duplicate before any check is spent on them.
+        ingress.submit(&forged).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(brx.try_recv().is_err());
+        assert_eq!(counters.duplicate.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.bad_signature.load(Ordering::Relaxed), 0);
+        // Other forged bytes from the network are checked, and fail.
+        let mut unchecked = tx_bytes();
+        unchecked[5] ^= 1;
+        ingress.submit(&unchecked).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(brx.try_recv().is_err());
+        assert_eq!(counters.bad_signature.load(Ordering::Relaxed), 1);
+
+        // The flag does not outlive the packet.
+        let mut p = pool.take().unwrap();
+        p.signatures_checked = true;
+        p.verified = Some(
+            VerifiedTx::decode(
+                &good,
+                crate::parse_transaction(&good).unwrap().message(&good),
+            )
+            .unwrap(),
+        );
+        pool.give(p);
+        let all: Vec<PacketBox> = (0..pool.capacity()).map(|_| pool.take().unwrap()).collect();
+        assert!(
+            all.iter()
+                .all(|p| !p.signatures_checked && p.verified.is_none())
+        );
+        all.into_iter().for_each(|p| pool.give(p));
+        stop.store(true, Ordering::Release);
+        verify.join().unwrap();
+    }
+
     /// UDP in, through the net and verify tiles: good transactions come out once; bad
     /// signatures, duplicates and garbage are counted and dropped.
     #[test]
@@ -245,18 +356,7 @@ mod tests {
             let (i, s) = (ingress.clone(), stop.clone());
             std::thread::spawn(move || run_udp_net(rx, i, RecentFilter::new(1 << 12), s))
         };
-        let tile = VerifyTile {
-            index: 0,
-            dedup: Dedup::new(1000, MAX_PROCESSING_AGE_SLOTS),
-            batch_max: 64,
-            current_slot: Arc::new(AtomicU64::new(1)),
-            counters,
-            pool: pool.clone(),
-        };
-        let verify = {
-            let s = stop.clone();
-            std::thread::spawn(move || tile.run(vrx, btx, s))
-        };
+        let verify = spawn_verify(vrx, btx, &pool, counters, &stop);
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let good: Vec<Vec<u8>> = (0..20).map(|_| tx_bytes()).collect();
         for g in &good {

@@ -176,10 +176,14 @@ impl Bank {
     }
 
     /// Admit one verified packet into the sequencer.
-    pub fn admit(&mut self, p: PacketBox) {
+    pub fn admit(&mut self, mut p: PacketBox) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         self.counters.bank.add_in(1);
         let desc = p.desc.expect("verified packets carry a descriptor");
+        // The verify tile deserialized it and hashed its message; the bank does neither.
+        let Some(verified) = p.verified.take() else {
+            return self.drop_packet(p, RuntimeDrop::Sanitize);
+        };
         let buf = p.bytes();
         let Some(blockhash_slot) = self.blockhash_slot(desc.recent_blockhash(buf)) else {
             return self.drop_packet(p, RuntimeDrop::BlockhashNotFound);
@@ -188,7 +192,15 @@ impl Bank {
         if self.pending.contains(&sig) || self.chain.status(&sig).is_some() {
             return self.drop_packet(p, RuntimeDrop::AlreadyProcessed);
         }
-        let prepared = match prepare(&self.env, &self.db, &p, self.slot, &self.slot_hashes) {
+        let prepared = match prepare(
+            &self.env,
+            &self.db,
+            &desc,
+            p.bytes(),
+            *verified,
+            self.slot,
+            &self.slot_hashes,
+        ) {
             Ok(x) => x,
             Err(r) => {
                 let why = match r {

@@ -5,7 +5,7 @@
 use crate::accounts::AccountsDb;
 use crate::compute_budget::{self, TxBudget};
 use crate::svm::SvmEnv;
-use dataplane::{Packet, TxDescriptor};
+use dataplane::{TxDescriptor, VerifiedTx};
 use solana_account::ReadableAccount;
 use solana_address_lookup_table_interface::state::AddressLookupTable;
 use solana_clock::Slot;
@@ -13,7 +13,6 @@ use solana_message::{SimpleAddressLoader, v0::LoadedAddresses};
 use solana_pubkey::Pubkey;
 use solana_slot_hashes::SlotHashes;
 use solana_transaction::sanitized::{MessageHash, SanitizedTransaction};
-use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 
 /// Why a verified transaction was not queued. Each has a drop counter.
@@ -85,21 +84,18 @@ pub fn resolve_lookups(
     Ok(loaded)
 }
 
+/// Prepare a verified transaction: `desc` and `buf` are its parsed wire form, `verified` its
+/// one deserialization (made by the verify tile, or by the RPC for a simulation).
 pub fn prepare(
     env: &SvmEnv,
     db: &AccountsDb,
-    packet: &Packet,
+    desc: &TxDescriptor,
+    buf: &[u8],
+    verified: VerifiedTx,
     slot: Slot,
     slot_hashes: &SlotHashes,
 ) -> Result<Prepared, Rejection> {
-    let buf = packet.bytes();
-    let desc = packet
-        .desc
-        .as_ref()
-        .expect("verified packets carry a descriptor");
     let budget = compute_budget::parse(desc, buf).map_err(Rejection::ComputeBudget)?;
-    let vtx: VersionedTransaction = bincode::deserialize(buf)
-        .map_err(|_| Rejection::Sanitize(TransactionError::SanitizeFailure))?;
     // Every v0 message goes through the loader, even with no lookups (a disabled loader
     // rejects v0 as an unsupported version).
     let loader = if desc.version == dataplane::parse::MessageVersion::V0 {
@@ -110,8 +106,8 @@ pub fn prepare(
         SimpleAddressLoader::Disabled
     };
     let sanitized = SanitizedTransaction::try_create(
-        vtx,
-        MessageHash::Compute,
+        verified.tx,
+        MessageHash::Precomputed(verified.message_hash),
         Some(false),
         loader,
         &env.reserved_keys,

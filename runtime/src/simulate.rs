@@ -71,7 +71,21 @@ impl Simulator {
             .filter_map(|s| self.chain.header(s).map(|h| (s, h.blockhash)))
             .collect();
         let slot_hashes = SlotHashes::new(&hashes);
-        let prepared = prepare(&self.env, &self.db, packet, slot, &slot_hashes)?;
+        // The RPC decoded it once; the simulation works on a copy (the RPC may submit it).
+        let verified = packet
+            .verified
+            .as_deref()
+            .cloned()
+            .ok_or(Rejection::Sanitize(TransactionError::SanitizeFailure))?;
+        let prepared = prepare(
+            &self.env,
+            &self.db,
+            desc,
+            packet.bytes(),
+            verified,
+            slot,
+            &slot_hashes,
+        )?;
         let blockhash = self
             .chain
             .header(head)

@@ -1,7 +1,7 @@
 //! In-process runtime tests: verified packets in, Agave SVM execution, durable slots out.
 
 use crossbeam_channel::Sender;
-use dataplane::{PacketBox, PacketPool, parse_transaction};
+use dataplane::{PacketBox, PacketPool};
 use runtime::genesis::GenesisConfig;
 use runtime::metrics::RuntimeDrop;
 use runtime::{Runtime, RuntimeConfig};
@@ -75,8 +75,7 @@ impl Harness {
     fn send(&self, tx: &Transaction) {
         let bytes = bincode::serialize(tx).unwrap();
         let mut p = self.pool.take().unwrap();
-        assert!(p.fill(&bytes));
-        p.desc = Some(parse_transaction(&bytes).unwrap());
+        assert!(p.fill_verified(&bytes));
         self.tx.send(p).unwrap();
     }
 

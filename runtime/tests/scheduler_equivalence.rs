@@ -3,7 +3,7 @@
 //! the account states and transaction statuses of executing the same transactions one at a
 //! time, in the order the runtime recorded them, with the real SVM.
 
-use dataplane::{Packet, PacketBox, PacketPool, parse_transaction};
+use dataplane::{Packet, PacketBox, PacketPool};
 use rand::{Rng, SeedableRng};
 use runtime::accounts::AccountsDb;
 use runtime::chain::{Commitment, TxStatus};
@@ -171,8 +171,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerKind, seed: u64) -> (Run, Vec<
         for t in chunk {
             let bytes = bincode::serialize(t).unwrap();
             let mut p = pool.take().unwrap();
-            assert!(p.fill(&bytes));
-            p.desc = Some(parse_transaction(&bytes).unwrap());
+            assert!(p.fill_verified(&bytes));
             tx.send(p).unwrap();
         }
         std::thread::sleep(Duration::from_millis(3));
@@ -240,9 +239,10 @@ fn run_serial(w: &Workload, txs: &[Transaction], order: &[Signature]) -> Run {
     for sig in order {
         let bytes = bincode::serialize(by_sig[sig]).unwrap();
         let mut p = PacketBox::new(Packet::zeroed());
-        assert!(p.fill(&bytes));
-        p.desc = Some(parse_transaction(&bytes).unwrap());
-        let x = prepare(&env, &db, &p, 1, &hashes).expect("prepares");
+        assert!(p.fill_verified(&bytes));
+        let verified = *p.verified.take().expect("decoded");
+        let desc = p.desc.expect("parsed");
+        let x = prepare(&env, &db, &desc, p.bytes(), verified, 1, &hashes).expect("prepares");
         let (done, _) = execute(
             &worker,
             &processor,

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use crossbeam_channel::Sender;
-use dataplane::{PacketBox, PacketPool, parse_transaction};
+use dataplane::{PacketBox, PacketPool};
 use runtime::chain::Commitment;
 use runtime::genesis::GenesisConfig;
 use runtime::metrics::RuntimeCounters;
@@ -83,14 +83,14 @@ impl Appliance {
             .blockhash
     }
 
-    /// A packet holding `wire`, parsed; `None` when the packet pool is exhausted.
+    /// A packet holding `wire`, parsed and decoded; `None` when the packet pool is exhausted
+    /// (or `wire` is not a transaction, which the workloads never send).
     fn packet(&self, wire: &[u8]) -> Option<PacketBox> {
         let mut p = self.pool.take()?;
-        if !p.fill(wire) {
+        if !p.fill_verified(wire) {
             self.pool.give(p);
             return None;
         }
-        p.desc = parse_transaction(wire).ok();
         Some(p)
     }
 

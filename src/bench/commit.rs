@@ -13,7 +13,7 @@
 //! slot, half present and half absent: generation time, encoded size, verification time with
 //! the standalone verifier.
 
-use super::Rows;
+use super::{Rows, median};
 use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -52,11 +52,6 @@ fn account(rng: &mut StdRng, owner: &Pubkey) -> AccountSharedData {
     let mut a = AccountSharedData::new(rng.gen_range(1..1 << 40), 165, owner);
     rng.fill(a.data_as_mut_slice());
     a
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn peer_value(a: &AccountSharedData) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! overlay exactly as in the appliance. Sanitization is the bank's job and is not timed.
 
 use super::{BenchArgs, Rows, median, workload};
-use dataplane::{Packet, PacketBox, parse_transaction};
+use dataplane::{Packet, PacketBox};
 use runtime::accounts::AccountsDb;
 use runtime::genesis::{GenesisConfig, bootstrap};
 use runtime::prepare::prepare;
@@ -55,9 +55,10 @@ fn prepared(s: &Setup, raw: &[Vec<u8>]) -> Vec<PreparedTx> {
     raw.iter()
         .map(|b| {
             let mut p = PacketBox::new(Packet::zeroed());
-            p.fill(b);
-            p.desc = Some(parse_transaction(b).expect("valid"));
-            let x = prepare(&s.env, &s.db, &p, 1, &hashes).expect("prepares");
+            assert!(p.fill_verified(b));
+            let verified = *p.verified.take().expect("decoded");
+            let desc = p.desc.expect("parsed");
+            let x = prepare(&s.env, &s.db, &desc, b, verified, 1, &hashes).expect("prepares");
             PreparedTx::new(x.sanitized, x.budget, p, x.locks)
         })
         .collect()

@@ -13,7 +13,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 5;
+const VERSION: u64 = 6;
 
 #[repr(C)]
 pub struct MetricsRegion {

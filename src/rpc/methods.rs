@@ -3,7 +3,7 @@
 use super::encode::{self, Encoding};
 use super::server::{RpcError, RpcResult};
 use base64::Engine;
-use dataplane::{Ingress, Packet, PacketBox, SubmitError, parse_transaction};
+use dataplane::{Ingress, Packet, PacketBox, SubmitError, VerifiedTx, parse_transaction};
 use runtime::accounts::AccountsDb;
 use runtime::chain::{ChainState, Commitment};
 use runtime::compute_budget;
@@ -433,9 +433,15 @@ impl Rpc {
         let desc = parse_transaction(&bytes).map_err(|e| {
             RpcError::invalid_params(format!("failed to deserialize transaction: {e}"))
         })?;
+        // The one deserialization (and message hash) of this transaction: preflight and the
+        // runtime both use it.
+        let verified = VerifiedTx::decode(&bytes, desc.message(&bytes)).ok_or_else(|| {
+            RpcError::invalid_params("failed to deserialize transaction: not a valid transaction")
+        })?;
         let mut packet = PacketBox::new(Packet::zeroed());
         packet.fill(&bytes);
         packet.desc = Some(desc);
+        packet.verified = Some(verified);
         Ok(packet)
     }
 
@@ -454,7 +460,7 @@ impl Rpc {
 
     fn send_transaction(&self, p: &[Value]) -> RpcResult {
         let cfg = config(p, 1)?;
-        let packet = self.decode_tx(p, &cfg)?;
+        let mut packet = self.decode_tx(p, &cfg)?;
         let sig = Signature::from(
             *packet
                 .desc
@@ -478,7 +484,11 @@ impl Rpc {
                 return Err(preflight_error(err, &sim.logs, sim.units_consumed));
             }
         }
-        match self.ingress.submit(packet.bytes()) {
+        let (desc, verified) = (
+            packet.desc.expect("parsed"),
+            packet.verified.take().expect("decoded"),
+        );
+        match self.ingress.submit_checked(packet.bytes(), desc, verified) {
             // A repeat is already on its way: the caller gets its signature, as from Agave.
             Ok(()) | Err(SubmitError::Duplicate) => Ok(json!(sig.to_string())),
             Err(SubmitError::Parse(e)) => Err(RpcError::invalid_params(e)),
@@ -513,6 +523,9 @@ impl Rpc {
                 .ok_or_else(|| RpcError::internal("no slot yet"))?;
             let off = usize::from(packet.desc.as_ref().expect("parsed").blockhash_offset);
             packet.bytes_mut()[off..off + 32].copy_from_slice(h.blockhash.as_ref());
+            // The message changed: decode it again (its hash differs).
+            let (desc, bytes) = (packet.desc.expect("parsed"), packet.bytes());
+            packet.verified = VerifiedTx::decode(bytes, desc.message(bytes));
             replacement = json!({
                 "blockhash": h.blockhash.to_string(),
                 "lastValidBlockHeight": h.slot + dataplane::dedup::MAX_PROCESSING_AGE_SLOTS,
