@@ -13,6 +13,7 @@ mod rawport;
 mod rpc;
 mod store;
 mod topology;
+mod wiring;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -75,12 +76,15 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
-    /// The machine (hwloc: packages, NUMA nodes, cores, caches) and where the appliance's
-    /// threads go on it under this config.
+    /// The tiles and links this config wires, the machine (hwloc: packages, NUMA nodes,
+    /// cores, caches) and where the appliance's threads go on it.
     Topology {
         /// Configuration file. Without it, the documented defaults.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Print only the tile and link tables (Markdown, as in ARCHITECTURE.md).
+        #[arg(long)]
+        tables: bool,
     },
     /// Light-client tools for state proofs.
     Proof {
@@ -134,13 +138,20 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command),
-        Command::Topology { config } => {
+        Command::Topology { config, tables } => {
             let cfg = load_config(config, None)?;
-            let machine = hwtopo::Machine::discover()?;
-            let placement = hwtopo::Placement::new(&cfg, &machine);
+            let wiring = wiring::Wiring::from_config(&cfg);
+            if !tables {
+                let machine = hwtopo::Machine::discover()?;
+                let placement = hwtopo::Placement::new(&cfg, &machine);
+                #[allow(clippy::print_stdout)]
+                for line in placement.describe(&cfg, &machine) {
+                    println!("{line}");
+                }
+            }
             #[allow(clippy::print_stdout)]
-            for line in placement.describe(&cfg, &machine) {
-                println!("{line}");
+            {
+                println!("\n{}\n{}", wiring.tiles_table(), wiring.links_table());
             }
             Ok(())
         }

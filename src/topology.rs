@@ -1,31 +1,25 @@
-//! The one place the tiles are built and wired from the config.
-//!
-//! ```text
-//!  dpdk port ─► [rx-q] ─┐   (with [dpdk]: one per RX queue)
-//!  udp socket ─► [net] ─┼─► net_verify[i] ─► [verify i] ─┐
-//!  rpc sendTransaction ─┘   (drop when full)             ├─► verify_bank ─► [bank] ─► bank_worker[w] ─► [worker w]
-//!                                                         │  (backpressure)   │  ◄── worker_bank ◄────────────┘
-//!                                                         │                   └─► bank_commit ─► [commit] ─► store
-//! ```
+//! Starts the node: the tiles and links `crate::wiring` declares for the config (link depths
+//! come from there), each tile run by the common lifecycle (`telemetry::lifecycle`) in
+//! stages that stop in order: net, verify, then the runtime's bank, workers, commit.
+//! ARCHITECTURE.md has the picture; `gigacompute topology` prints the declaration.
 
 use crate::config::Config;
 use crate::keys;
 use crate::metrics::MetricsRegion;
 use crate::rawport::RawPort;
+use crate::wiring::{LinkDecl, Wiring};
 use anyhow::{Context, Result};
 use dataplane::dedup::{Dedup, MAX_PROCESSING_AGE_SLOTS};
 use dataplane::recent::RecentFilter;
 use dataplane::socket::UdpReceiver;
-use dataplane::tiles::{VerifyTile, run_udp_net};
+use dataplane::tiles::{NetTile, VerifyTile};
 use dataplane::{DataplaneCounters, Ingress, PacketPool};
 use runtime::genesis::GenesisConfig;
 use runtime::{Runtime, RuntimeConfig};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use telemetry::{Placement, Stage};
 
 pub struct Node {
     pub config: Config,
@@ -36,8 +30,8 @@ pub struct Node {
     pub faucet: Option<Keypair>,
     pub tpu_addr: SocketAddr,
     raw_port: Option<RawPort>,
-    shutdown: Arc<AtomicBool>,
-    tiles: Vec<JoinHandle<()>>,
+    /// The dataplane's tiles, in the order they stop (the runtime's follow).
+    stages: Vec<Stage>,
 }
 
 impl Node {
@@ -51,6 +45,7 @@ impl Node {
         genesis_accounts: Vec<(solana_pubkey::Pubkey, u64)>,
     ) -> Result<Self> {
         config.validate()?;
+        let wiring = Wiring::from_config(&config);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let faucet = if config.faucet.enabled {
@@ -79,14 +74,14 @@ impl Node {
             ),
             None => PacketPool::new(config.net.packet_pool_size),
         };
-        let shutdown = Arc::new(AtomicBool::new(false));
         let metrics = MetricsRegion::create(
             &config.data_dir,
             config.verify.tiles,
             config.runtime.workers,
         );
         let counters = &metrics.dataplane;
-        let (bank_tx, bank_rx) = crossbeam_channel::bounded(config.verify.bank_ring_depth);
+        let (verify_bank_tx, verify_bank_rx) =
+            crossbeam_channel::bounded(bounded_depth(wiring.link("verify_bank")));
         let rc = &config.runtime;
         let machine = crate::hwtopo::Machine::discover();
         if let Err(e) = &machine {
@@ -126,34 +121,38 @@ impl Node {
             },
             store,
             pool.clone(),
-            bank_rx,
+            verify_bank_rx,
             &metrics.runtime,
         )?;
 
-        let mut tiles = Vec::new();
-        let mut verify_txs = Vec::new();
+        // Stopped in this order (the runtime's own stages after them): ingest, verification.
+        let mut net_stage = Stage::new("net");
+        let mut verify_stage = Stage::new("verify");
+        let mut net_verify = Vec::new();
         for i in 0..config.verify.tiles {
             // In EAL memory with DPDK (hugepages when reserved), like the descriptors.
             let arena = eal.as_ref().map_or(dataplane::Arena::HEAP, |e| e.arena());
-            let rx = dataplane::ring::Ring::new(config.net.verify_ring_depth, arena);
-            verify_txs.push(rx.clone());
-            let tile = VerifyTile {
-                index: i,
-                dedup: Dedup::new(config.verify.dedup_capacity, MAX_PROCESSING_AGE_SLOTS),
-                batch_max: config.verify.batch_max,
-                current_slot: runtime.current_slot.clone(),
+            let ring = dataplane::ring::Ring::new(bounded_depth(wiring.link("net_verify")), arena);
+            net_verify.push(ring.clone());
+            let tile = VerifyTile::new(
+                i,
+                Dedup::new(config.verify.dedup_capacity, MAX_PROCESSING_AGE_SLOTS),
+                config.verify.batch_max,
+                runtime.current_slot.clone(),
                 counters,
-                pool: pool.clone(),
-            };
-            let (out, stop) = (bank_tx.clone(), shutdown.clone());
-            tiles.push(
-                std::thread::Builder::new()
-                    .name(format!("gc-verify-{i}"))
-                    .spawn(move || tile.run(rx, out, stop))?,
+                pool.clone(),
+                ring,
+                verify_bank_tx.clone(),
             );
+            verify_stage.launch(
+                format!("gc-verify-{i}"),
+                tile,
+                VerifyTile::stats(counters, i),
+                Placement::default(),
+            )?;
         }
-        drop(bank_tx);
-        let ingress = Ingress::new(pool, verify_txs, counters);
+        drop(verify_bank_tx);
+        let ingress = Ingress::new(pool, net_verify, counters);
 
         let udp = UdpReceiver::bind(
             config.net.bind,
@@ -162,15 +161,16 @@ impl Node {
         )
         .with_context(|| format!("binding transaction port {}", config.net.bind))?;
         let tpu_addr = udp.local_addr()?;
-        {
-            let (ingress, stop) = (ingress.clone(), shutdown.clone());
-            let recent = RecentFilter::new(config.net.recent_filter_entries);
-            tiles.push(
-                std::thread::Builder::new()
-                    .name("gc-net".into())
-                    .spawn(move || run_udp_net(udp, ingress, recent, stop))?,
-            );
-        }
+        net_stage.launch(
+            "gc-net",
+            NetTile::new(
+                udp,
+                ingress.clone(),
+                RecentFilter::new(config.net.recent_filter_entries),
+            ),
+            NetTile::stats(counters),
+            Placement::default(),
+        )?;
         let raw_port = match eal {
             Some(e) => Some(
                 e.start(&config, &ingress, metrics)
@@ -187,8 +187,7 @@ impl Node {
             faucet,
             tpu_addr,
             raw_port,
-            shutdown,
-            tiles,
+            stages: vec![net_stage, verify_stage],
         };
         node.print_topology();
         if let (Ok(m), Some(p)) = (&machine, &placement) {
@@ -204,11 +203,6 @@ impl Node {
         tracing::info!(
             net = %format!("udp {} burst {}", self.tpu_addr, c.net.recv_burst),
             raw_port = %self.raw_port.as_ref().map(RawPort::describe).unwrap_or_default(),
-            verify_tiles = c.verify.tiles,
-            workers = c.runtime.workers,
-            worker_cores = ?(0..c.runtime.workers)
-                .map(|i| runtime::worker_core(&c.runtime.worker_cores, i))
-                .collect::<Vec<_>>(),
             slot_ms = c.runtime.slot_ms,
             scheduler = ?c.scheduler.kind,
             storage = %match c.storage.engine {
@@ -218,9 +212,8 @@ impl Node {
                 ),
                 crate::config::StorageEngine::Log => format!("log store in {}", c.data_dir.display()),
             },
-            "topology: net -> verify x{} -> bank -> worker x{} -> commit",
-            c.verify.tiles,
-            c.runtime.workers,
+            "topology: {}",
+            Wiring::from_config(c).summary(),
         );
     }
 
@@ -229,12 +222,17 @@ impl Node {
         if let Some(p) = self.raw_port.take() {
             p.stop();
         }
-        self.shutdown.store(true, Ordering::Release);
-        for t in self.tiles {
-            let _ = t.join();
+        for stage in self.stages {
+            stage.stop();
         }
         drop(self.ingress);
         self.runtime.shutdown();
         MetricsRegion::unlink(&self.config.data_dir);
     }
+}
+
+/// The depth of a bounded link.
+fn bounded_depth(link: &LinkDecl) -> usize {
+    link.depth
+        .unwrap_or_else(|| panic!("link {} is declared unbounded", link.name))
 }

@@ -1,4 +1,5 @@
-//! Tile loops of the dataplane: the UDP net tile and the verify tiles.
+//! Tiles of the dataplane: the UDP net tile and the verify tiles (each a `telemetry::Tile`;
+//! the lifecycle runs their loops).
 
 use crate::counters::DataplaneCounters;
 use crate::dedup::{Dedup, DedupOutcome};
@@ -11,34 +12,59 @@ use crate::socket::UdpReceiver;
 use crate::verified::VerifiedTx;
 use crossbeam_channel::Sender;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use telemetry::{Tile, TileClock, TileStats, Turn};
 
-/// Receive bursts, parse in place, drop recent repeats, route to verify. Returns on shutdown.
-pub fn run_udp_net(
+/// The UDP net tile: receive bursts, parse in place, drop recent repeats, route to verify.
+pub struct NetTile {
     rx: UdpReceiver,
     ingress: Ingress,
-    mut recent: RecentFilter,
-    shutdown: Arc<AtomicBool>,
-) {
-    let burst = rx.burst();
-    let mut bufs: Vec<PacketBox> = Vec::with_capacity(burst);
-    // A private burst to drain the socket into (and count) when the pool is dry.
-    let spare = PacketPool::new(burst);
-    let counters = ingress.counters;
-    let mut clock = telemetry::TileClock::new(&counters.net);
-    while !shutdown.load(Ordering::Relaxed) {
-        while bufs.len() < burst {
+    recent: RecentFilter,
+    bufs: Vec<PacketBox>,
+    /// A private burst to drain the socket into (and count) when the pool is dry.
+    spare: PacketPool,
+}
+
+impl NetTile {
+    pub fn new(rx: UdpReceiver, ingress: Ingress, recent: RecentFilter) -> Self {
+        let burst = rx.burst();
+        Self {
+            rx,
+            ingress,
+            recent,
+            bufs: Vec::with_capacity(burst),
+            spare: PacketPool::new(burst),
+        }
+    }
+
+    /// Its counter slot.
+    pub fn stats(counters: &'static DataplaneCounters) -> &'static TileStats {
+        &counters.net
+    }
+}
+
+impl Tile for NetTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
+        let ingress = &self.ingress;
+        if stopping {
+            self.bufs.drain(..).for_each(|p| ingress.pool.give(p));
+            return Turn::Done;
+        }
+        let burst = self.rx.burst();
+        while self.bufs.len() < burst {
             match ingress.pool.take() {
-                Some(p) => bufs.push(p),
+                Some(p) => self.bufs.push(p),
                 None => break,
             }
         }
-        let dry = bufs.is_empty();
+        let dry = self.bufs.is_empty();
         if dry {
-            bufs.extend((0..burst).filter_map(|_| spare.take()));
+            self.bufs
+                .extend((0..burst).filter_map(|_| self.spare.take()));
         }
-        let n = match rx.recv_burst(&mut bufs, monotonic_ns()) {
+        // Waits at most the socket's read timeout (50 ms), so a stop is seen promptly.
+        let n = match self.rx.recv_burst(&mut self.bufs, monotonic_ns()) {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "udp receive failed");
@@ -49,174 +75,209 @@ pub fn run_udp_net(
         // Time inside recvmmsg is mostly waiting for the first datagram: idle.
         clock.idle();
         if n == 0 {
-            continue;
+            return Turn::Continue;
         }
+        let counters = ingress.counters;
         counters.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
         counters.net.add_in(n as u64);
         if dry {
             counters
                 .pool_exhausted
                 .fetch_add(n as u64, Ordering::Relaxed);
-            bufs.drain(..).for_each(|p| spare.give(p));
-            continue;
+            self.bufs.drain(..).for_each(|p| self.spare.give(p));
+            return Turn::Continue;
         }
         let mut routed = 0;
-        for p in bufs.drain(..n) {
+        for p in self.bufs.drain(..n) {
             counters.rx_bytes.fetch_add(p.len as u64, Ordering::Relaxed);
-            routed += u64::from(ingress.admit(p, &mut recent).is_ok());
+            routed += u64::from(ingress.admit(p, &mut self.recent).is_ok());
         }
         counters.net.add_out(routed);
         clock.busy();
+        Turn::Continue
     }
-    bufs.into_iter().for_each(|p| ingress.pool.give(p));
 }
 
+/// A verify tile: dedup, batched signature checks, the one decode, forward to the bank
+/// (blocking: backpressure after verification).
 pub struct VerifyTile {
     /// Index of this tile's counter slot.
-    pub index: usize,
-    pub dedup: Dedup,
-    pub batch_max: usize,
-    pub current_slot: Arc<AtomicU64>,
-    pub counters: &'static DataplaneCounters,
-    pub pool: PacketPool,
+    index: usize,
+    dedup: Dedup,
+    batch_max: usize,
+    current_slot: Arc<AtomicU64>,
+    counters: &'static DataplaneCounters,
+    pool: PacketPool,
+    input: Ring<PacketBox>,
+    output: Sender<PacketBox>,
+    batch: Vec<PacketBox>,
+    verifier: BatchVerifier,
+    results: Vec<bool>,
+    ok_flags: Vec<bool>,
 }
 
+/// How long a verify tile waits for its first packet before looking at the stop flag.
+const VERIFY_WAIT: Duration = Duration::from_millis(50);
+
 impl VerifyTile {
-    /// Verify batches; forward good packets to the bank (blocking: backpressure after
-    /// verification). Returns on shutdown or when the bank is gone.
-    pub fn run(
-        mut self,
+    pub fn new(
+        index: usize,
+        dedup: Dedup,
+        batch_max: usize,
+        current_slot: Arc<AtomicU64>,
+        counters: &'static DataplaneCounters,
+        pool: PacketPool,
         input: Ring<PacketBox>,
         output: Sender<PacketBox>,
-        shutdown: Arc<AtomicBool>,
-    ) {
-        let mut batch: Vec<PacketBox> = Vec::with_capacity(self.batch_max);
-        let mut verifier = BatchVerifier::default();
-        let mut results = Vec::new();
-        let mut ok_flags = Vec::new();
-        let stats = &self.counters.verify[self.index % crate::counters::MAX_VERIFY_TILES];
-        let mut clock = telemetry::TileClock::new(stats);
-        loop {
-            let got = input.pop_timeout(Duration::from_millis(50));
-            clock.idle();
-            match got {
+    ) -> Self {
+        Self {
+            index,
+            dedup,
+            batch_max,
+            current_slot,
+            counters,
+            pool,
+            input,
+            output,
+            batch: Vec::with_capacity(batch_max),
+            verifier: BatchVerifier::default(),
+            results: Vec::new(),
+            ok_flags: Vec::new(),
+        }
+    }
+
+    /// The counter slot of verify tile `index`.
+    pub fn stats(counters: &'static DataplaneCounters, index: usize) -> &'static TileStats {
+        &counters.verify[index % crate::counters::MAX_VERIFY_TILES]
+    }
+}
+
+impl Tile for VerifyTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
+        let stats = Self::stats(self.counters, self.index);
+        let got = self.input.pop_timeout(VERIFY_WAIT);
+        clock.idle();
+        match got {
+            Some(p) => self.batch.push(p),
+            None if stopping => return Turn::Done,
+            None => return Turn::Continue,
+        }
+        let batch = &mut self.batch;
+        while batch.len() < self.batch_max {
+            match self.input.pop() {
                 Some(p) => batch.push(p),
-                None => {
-                    if shutdown.load(Ordering::Relaxed) {
-                        return;
-                    }
+                None => break,
+            }
+        }
+        let started = Instant::now();
+        stats.add_in(batch.len() as u64);
+        stats.set_queue_depth(self.input.len());
+        let slot = self.current_slot.load(Ordering::Relaxed);
+        self.counters
+            .verify_in
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        // Seen before: no need to spend a verification on it.
+        let mut i = 0;
+        while i < batch.len() {
+            let p = &batch[i];
+            let d = p.desc.as_ref().expect("routed packets are parsed");
+            if self.dedup.contains(d.first_signature(p.bytes())) {
+                self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+                let p = batch.swap_remove(i);
+                self.pool.give(p);
+            } else {
+                i += 1;
+            }
+        }
+        {
+            let mut checks = Vec::with_capacity(batch.len() * 2);
+            for p in batch.iter().filter(|p| !p.signatures_checked) {
+                let d = p.desc.as_ref().expect("parsed");
+                let buf = p.bytes();
+                let msg = d.message(buf);
+                for (k, sig) in d.signatures(buf).enumerate() {
+                    checks.push(SigCheck {
+                        pubkey: d.static_key(buf, k),
+                        signature: sig,
+                        message: msg,
+                    });
+                }
+            }
+            self.verifier.verify(&checks, &mut self.results);
+            self.ok_flags.clear();
+            let mut at = 0;
+            for p in batch.iter() {
+                if p.signatures_checked {
+                    self.ok_flags.push(true);
                     continue;
                 }
+                let n = usize::from(p.desc.as_ref().expect("parsed").num_signatures);
+                self.ok_flags
+                    .push(self.results[at..at + n].iter().all(|&b| b));
+                at += n;
             }
-            while batch.len() < self.batch_max {
-                match input.pop() {
-                    Some(p) => batch.push(p),
-                    None => break,
-                }
+        }
+        self.counters
+            .verify_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        for (mut p, ok) in batch.drain(..).zip(self.ok_flags.iter().copied()) {
+            if !ok {
+                self.counters.bad_signature.fetch_add(1, Ordering::Relaxed);
+                self.pool.give(p);
+                continue;
             }
-            let started = Instant::now();
-            stats.add_in(batch.len() as u64);
-            stats.set_queue_depth(input.len());
-            let slot = self.current_slot.load(Ordering::Relaxed);
-            self.counters
-                .verify_in
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            // Seen before: no need to spend a verification on it.
-            let mut i = 0;
-            while i < batch.len() {
-                let p = &batch[i];
-                let d = p.desc.as_ref().expect("routed packets are parsed");
-                if self.dedup.contains(d.first_signature(p.bytes())) {
-                    self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
-                    let p = batch.swap_remove(i);
-                    self.pool.give(p);
-                } else {
-                    i += 1;
-                }
-            }
-            {
-                let mut checks = Vec::with_capacity(batch.len() * 2);
-                for p in batch.iter().filter(|p| !p.signatures_checked) {
-                    let d = p.desc.as_ref().expect("parsed");
-                    let buf = p.bytes();
-                    let msg = d.message(buf);
-                    for (k, sig) in d.signatures(buf).enumerate() {
-                        checks.push(SigCheck {
-                            pubkey: d.static_key(buf, k),
-                            signature: sig,
-                            message: msg,
-                        });
-                    }
-                }
-                verifier.verify(&checks, &mut results);
-                ok_flags.clear();
-                let mut at = 0;
-                for p in &batch {
-                    if p.signatures_checked {
-                        ok_flags.push(true);
-                        continue;
-                    }
-                    let n = usize::from(p.desc.as_ref().expect("parsed").num_signatures);
-                    ok_flags.push(results[at..at + n].iter().all(|&b| b));
-                    at += n;
-                }
-            }
-            self.counters
-                .verify_ns
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            for (mut p, ok) in batch.drain(..).zip(ok_flags.iter().copied()) {
-                if !ok {
-                    self.counters.bad_signature.fetch_add(1, Ordering::Relaxed);
-                    self.pool.give(p);
-                    continue;
-                }
-                let desc = p.desc.expect("parsed");
+            let desc = p.desc.expect("parsed");
+            if p.verified.is_none() {
+                let bytes = p.bytes();
+                p.verified = VerifiedTx::decode(bytes, desc.message(bytes));
                 if p.verified.is_none() {
-                    let bytes = p.bytes();
-                    p.verified = VerifiedTx::decode(bytes, desc.message(bytes));
-                    if p.verified.is_none() {
-                        self.counters.parse_drop(crate::ParseError::Undecodable);
-                        self.pool.give(p);
-                        continue;
-                    }
+                    self.counters.parse_drop(crate::ParseError::Undecodable);
+                    self.pool.give(p);
+                    continue;
                 }
-                let sig = desc.first_signature(p.bytes());
-                match self.dedup.insert(sig, slot) {
-                    DedupOutcome::New => {
-                        self.counters.verify_ok.fetch_add(1, Ordering::Relaxed);
-                        self.counters
-                            .verify_latency
-                            .record(monotonic_ns().saturating_sub(p.received_ns) / 1_000);
-                        stats.add_out(1);
-                        match output.try_send(p) {
-                            Ok(()) => {}
-                            Err(crossbeam_channel::TrySendError::Full(p)) => {
-                                clock.busy();
-                                let sent = output.send(p);
-                                clock.backpressure();
-                                if let Err(e) = sent {
-                                    self.pool.give(e.into_inner());
-                                    return;
-                                }
-                            }
-                            Err(crossbeam_channel::TrySendError::Disconnected(p)) => {
-                                self.pool.give(p);
-                                return;
+            }
+            let sig = desc.first_signature(p.bytes());
+            match self.dedup.insert(sig, slot) {
+                DedupOutcome::New => {
+                    self.counters.verify_ok.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .verify_latency
+                        .record(monotonic_ns().saturating_sub(p.received_ns) / 1_000);
+                    stats.add_out(1);
+                    match self.output.try_send(p) {
+                        Ok(()) => {}
+                        Err(crossbeam_channel::TrySendError::Full(p)) => {
+                            clock.busy();
+                            let sent = self.output.send(p);
+                            clock.backpressure();
+                            if let Err(e) = sent {
+                                self.pool.give(e.into_inner());
+                                return Turn::Done;
                             }
                         }
-                    }
-                    DedupOutcome::Duplicate => {
-                        self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
-                        self.pool.give(p);
-                    }
-                    DedupOutcome::Full => {
-                        self.counters.dedup_full.fetch_add(1, Ordering::Relaxed);
-                        self.pool.give(p);
+                        Err(crossbeam_channel::TrySendError::Disconnected(p)) => {
+                            self.pool.give(p);
+                            return Turn::Done;
+                        }
                     }
                 }
+                DedupOutcome::Duplicate => {
+                    self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+                    self.pool.give(p);
+                }
+                DedupOutcome::Full => {
+                    self.counters.dedup_full.fetch_add(1, Ordering::Relaxed);
+                    self.pool.give(p);
+                }
             }
-            clock.busy();
         }
+        clock.busy();
+        Turn::Continue
+    }
+
+    fn on_stop(&mut self) {
+        // A batch cut short by a gone bank: its packets go back.
+        self.batch.drain(..).for_each(|p| self.pool.give(p));
     }
 }
 
@@ -230,6 +291,7 @@ mod tests {
     use solana_pubkey::Pubkey;
     use solana_signer::Signer;
     use solana_transaction::Transaction;
+    use telemetry::{Placement, Stage};
 
     fn tx_bytes() -> Vec<u8> {
         let kp = Keypair::new();
@@ -243,24 +305,33 @@ mod tests {
         bincode::serialize(&tx).unwrap()
     }
 
-    /// Runs a verify tile over `ring` until `stop`; returns its thread.
+    /// A stage running one verify tile over `ring`.
     fn spawn_verify(
         ring: Ring<PacketBox>,
         out: crossbeam_channel::Sender<PacketBox>,
         pool: &PacketPool,
         counters: &'static DataplaneCounters,
-        stop: &Arc<AtomicBool>,
-    ) -> std::thread::JoinHandle<()> {
-        let tile = VerifyTile {
-            index: 0,
-            dedup: Dedup::new(1000, MAX_PROCESSING_AGE_SLOTS),
-            batch_max: 64,
-            current_slot: Arc::new(AtomicU64::new(1)),
+    ) -> Stage {
+        let tile = VerifyTile::new(
+            0,
+            Dedup::new(1000, MAX_PROCESSING_AGE_SLOTS),
+            64,
+            Arc::new(AtomicU64::new(1)),
             counters,
-            pool: pool.clone(),
-        };
-        let s = stop.clone();
-        std::thread::spawn(move || tile.run(ring, out, s))
+            pool.clone(),
+            ring,
+            out,
+        );
+        let mut stage = Stage::new("verify");
+        stage
+            .launch(
+                "gc-verify-0",
+                tile,
+                VerifyTile::stats(counters, 0),
+                Placement::default(),
+            )
+            .unwrap();
+        stage
     }
 
     /// What leaves the verify tile is decoded once, there: the transaction the bytes hold and
@@ -274,8 +345,7 @@ mod tests {
         let ring = Ring::new(64, crate::packet::Arena::HEAP);
         let (btx, brx) = crossbeam_channel::bounded(64);
         let ingress = Ingress::new(pool.clone(), vec![ring.clone()], counters);
-        let stop = Arc::new(AtomicBool::new(false));
-        let verify = spawn_verify(ring, btx, &pool, counters, &stop);
+        let verify = spawn_verify(ring, btx, &pool, counters);
 
         let good = tx_bytes();
         ingress.submit(&good).unwrap();
@@ -335,8 +405,7 @@ mod tests {
                 .all(|p| !p.signatures_checked && p.verified.is_none())
         );
         all.into_iter().for_each(|p| pool.give(p));
-        stop.store(true, Ordering::Release);
-        verify.join().unwrap();
+        assert!(verify.stop());
     }
 
     /// UDP in, through the net and verify tiles: good transactions come out once; bad
@@ -349,14 +418,17 @@ mod tests {
         let vtx = vrx.clone();
         let (btx, brx) = crossbeam_channel::bounded(256);
         let ingress = Ingress::new(pool.clone(), vec![vtx], counters);
-        let stop = Arc::new(AtomicBool::new(false));
         let rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), 32, 1 << 20).unwrap();
         let addr = rx.local_addr().unwrap();
-        let net = {
-            let (i, s) = (ingress.clone(), stop.clone());
-            std::thread::spawn(move || run_udp_net(rx, i, RecentFilter::new(1 << 12), s))
-        };
-        let verify = spawn_verify(vrx, btx, &pool, counters, &stop);
+        let mut net = Stage::new("net");
+        net.launch(
+            "gc-net",
+            NetTile::new(rx, ingress.clone(), RecentFilter::new(1 << 12)),
+            NetTile::stats(counters),
+            Placement::default(),
+        )
+        .unwrap();
+        let verify = spawn_verify(vrx, btx, &pool, counters);
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let good: Vec<Vec<u8>> = (0..20).map(|_| tx_bytes()).collect();
         for g in &good {
@@ -386,9 +458,8 @@ mod tests {
         assert_eq!(counters.bad_signature.load(Ordering::Relaxed), 1);
         assert_eq!(counters.rx_duplicates.load(Ordering::Relaxed), 5);
         assert_eq!(counters.parse_dropped(crate::ParseError::Truncated), 1);
-        stop.store(true, Ordering::Release);
-        net.join().unwrap();
-        verify.join().unwrap();
+        assert!(net.stop());
+        assert!(verify.stop());
         // Every buffer is back in the pool: nothing leaked.
         assert_eq!(pool.available(), pool.capacity());
     }

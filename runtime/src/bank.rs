@@ -28,8 +28,9 @@ use solana_pubkey::Pubkey;
 use solana_slot_hashes::SlotHashes;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use telemetry::{Tile, TileClock, Turn};
 
 /// Recent (slot, blockhash) pairs kept for SlotHashes and blockhash age checks.
 const RECENT_MAX: usize = 512;
@@ -456,76 +457,103 @@ impl Bank {
             self.drop_tx(t, RuntimeDrop::Expired);
         }
     }
+}
 
-    /// The tile loop. Returns after `shutdown` is set, with the last slot closed.
-    pub fn run(mut self, verified: Receiver<PacketBox>, shutdown: Arc<AtomicBool>) {
-        let counters = self.counters;
-        let mut clock = telemetry::TileClock::new(&counters.bank);
-        let slot_len = Duration::from_millis(self.params.slot_ms.max(1));
-        let mut deadline = Instant::now() + slot_len;
-        let mut closing = false;
-        loop {
-            let stopping = shutdown.load(Ordering::Acquire);
-            if Instant::now() >= deadline || stopping {
-                closing = true;
-            }
-            if closing && self.all_idle() {
-                self.close_slot();
-                closing = false;
-                deadline = Instant::now().max(deadline) + slot_len;
-                if stopping {
-                    break;
-                }
-            }
-            while let Ok(done) = self.done_rx.try_recv() {
-                self.complete(done);
-            }
-            if !stopping {
-                for _ in 0..ADMIT_BURST {
-                    match verified.try_recv() {
-                        Ok(p) => self.admit(p),
-                        Err(_) => break,
-                    }
-                }
-            }
-            let dispatched = if closing {
-                self.dispatch_reruns()
-            } else {
-                self.dispatch()
-            };
-            if closing && !self.all_idle() {
-                // Only completions matter until the slot closes.
-                if let Ok(done) = self.done_rx.recv_timeout(Duration::from_millis(5)) {
-                    self.complete(done);
-                }
-                continue;
-            }
-            // Keep dispatching while it makes progress; when a pass placed nothing (locks,
-            // CU caps) wait for a completion, a packet or the clock instead of spinning.
-            let can_dispatch = !self.seq.is_empty() && self.idle.iter().any(|&i| i);
-            if can_dispatch && dispatched && !closing {
-                continue;
-            }
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(20));
-            counters.bank.set_queue_depth(verified.len());
-            clock.busy();
-            let _idle = IdleOnDrop(&mut clock);
-            select! {
-                recv(self.done_rx) -> d => if let Ok(d) = d { self.complete(d) },
-                recv(verified) -> p => match p {
-                    Ok(p) => self.admit(p),
-                    // Every verify tile is gone (shutdown in progress): just keep the clock.
-                    Err(_) => std::thread::sleep(wait),
-                },
-                default(wait) => {},
+/// The bank tile: the bank, its input from the verify tiles and its slot clock. When stopped
+/// it closes and hands off its last slot, then closes the workers' input.
+pub struct BankTile {
+    bank: Bank,
+    verified: Receiver<PacketBox>,
+    slot_len: Duration,
+    deadline: Instant,
+    /// The slot is due: dispatch nothing new until in-flight batches finish and it closes.
+    closing: bool,
+}
+
+impl BankTile {
+    pub fn new(bank: Bank, verified: Receiver<PacketBox>) -> Self {
+        let slot_len = Duration::from_millis(bank.params.slot_ms.max(1));
+        Self {
+            bank,
+            verified,
+            slot_len,
+            deadline: Instant::now() + slot_len,
+            closing: false,
+        }
+    }
+}
+
+impl Tile for BankTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
+        let bank = &mut self.bank;
+        let verified = &self.verified;
+        if Instant::now() >= self.deadline || stopping {
+            self.closing = true;
+        }
+        if self.closing && bank.all_idle() {
+            bank.close_slot();
+            self.closing = false;
+            self.deadline = Instant::now().max(self.deadline) + self.slot_len;
+            if stopping {
+                return Turn::Done;
             }
         }
-        for t in self.seq.drain().collect::<Vec<_>>() {
-            self.drop_tx(t, RuntimeDrop::Shutdown);
+        while let Ok(done) = bank.done_rx.try_recv() {
+            bank.complete(done);
         }
-        drop(self.workers);
+        if !stopping {
+            for _ in 0..ADMIT_BURST {
+                match verified.try_recv() {
+                    Ok(p) => bank.admit(p),
+                    Err(_) => break,
+                }
+            }
+        }
+        let dispatched = if self.closing {
+            bank.dispatch_reruns()
+        } else {
+            bank.dispatch()
+        };
+        if self.closing && !bank.all_idle() {
+            // Only completions matter until the slot closes.
+            if let Ok(done) = bank.done_rx.recv_timeout(Duration::from_millis(5)) {
+                bank.complete(done);
+            }
+            return Turn::Continue;
+        }
+        // Keep dispatching while it makes progress; when a pass placed nothing (locks,
+        // CU caps) wait for a completion, a packet or the clock instead of spinning.
+        let can_dispatch = !bank.seq.is_empty() && bank.idle.iter().any(|&i| i);
+        if can_dispatch && dispatched && !self.closing {
+            return Turn::Continue;
+        }
+        let wait = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(20));
+        bank.counters.bank.set_queue_depth(verified.len());
+        clock.busy();
+        let _idle = IdleOnDrop(clock);
+        select! {
+            recv(bank.done_rx) -> d => if let Ok(d) = d { bank.complete(d) },
+            recv(verified) -> p => match p {
+                Ok(p) => bank.admit(p),
+                // Every verify tile is gone (shutdown in progress): just keep the clock.
+                Err(_) => std::thread::sleep(wait),
+            },
+            default(wait) => {},
+        }
+        Turn::Continue
+    }
+
+    fn on_stop(&mut self) {
+        let bank = &mut self.bank;
+        for t in bank.seq.drain().collect::<Vec<_>>() {
+            bank.drop_tx(t, RuntimeDrop::Shutdown);
+        }
+        // Closing the workers' input stops them. The commit tile stops once the bank is
+        // dropped (its input closes) and it has made every closed slot durable.
+        bank.workers.clear();
     }
 }
 

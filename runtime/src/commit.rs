@@ -7,7 +7,7 @@
 use crate::accounts::AccountsDb;
 use crate::chain::ChainState;
 use crate::metrics::RuntimeCounters;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use dataplane::monotonic_ns;
 use solana_account::AccountSharedData;
 use solana_clock::Slot;
@@ -15,6 +15,7 @@ use solana_pubkey::Pubkey;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use telemetry::{Tile, TileClock, Turn};
 
 pub struct CommitJob {
     pub slot: Slot,
@@ -28,14 +29,45 @@ pub struct CommitJob {
 
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
-pub fn run(
+/// How long an idle commit tile waits for a closed slot before looking again.
+const COMMIT_WAIT: Duration = Duration::from_millis(50);
+
+/// The commit tile. It stops when the bank is gone and every slot it closed is durable (its
+/// input closed and drained), or when the store is poisoned.
+pub struct CommitTile {
     jobs: Receiver<CommitJob>,
     db: Arc<AccountsDb>,
     chain: Arc<ChainState>,
     counters: &'static RuntimeCounters,
-) {
-    let mut clock = telemetry::TileClock::new(&counters.commit);
-    while let Ok(job) = jobs.recv() {
+}
+
+impl CommitTile {
+    pub fn new(
+        jobs: Receiver<CommitJob>,
+        db: Arc<AccountsDb>,
+        chain: Arc<ChainState>,
+        counters: &'static RuntimeCounters,
+    ) -> Self {
+        Self {
+            jobs,
+            db,
+            chain,
+            counters,
+        }
+    }
+}
+
+impl Tile for CommitTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
+        let (jobs, db, chain, counters) = (&self.jobs, &self.db, &self.chain, self.counters);
+        let job = match jobs.recv_timeout(COMMIT_WAIT) {
+            Ok(j) => j,
+            Err(RecvTimeoutError::Timeout) => {
+                clock.idle();
+                return Turn::Continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        };
         clock.idle();
         counters.commit.add_in(1);
         counters.commit.set_queue_depth(jobs.len());
@@ -49,7 +81,7 @@ pub fn run(
                     std::thread::sleep(RETRY_BACKOFF);
                     if matches!(e, storage::StoreError::Poisoned) {
                         // Nothing more can become durable; stop confirming.
-                        return;
+                        return Turn::Done;
                     }
                 }
             }
@@ -88,5 +120,6 @@ pub fn run(
                 .record(now.saturating_sub(*r) / 1_000);
         }
         clock.busy();
+        Turn::Continue
     }
 }

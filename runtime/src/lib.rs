@@ -17,8 +17,9 @@ pub mod svm;
 pub mod worker;
 
 use crate::accounts::AccountsDb;
-use crate::bank::{Bank, BankParams};
+use crate::bank::{Bank, BankParams, BankTile};
 use crate::chain::ChainState;
+use crate::commit::CommitTile;
 use crate::genesis::GenesisConfig;
 use crate::metrics::RuntimeCounters;
 use crate::scheduler::SchedulerKind;
@@ -26,15 +27,24 @@ use crate::scheduler::apps::AppClassifier;
 use crate::sequencer::Sequencer;
 use crate::simulate::Simulator;
 use crate::svm::SvmEnv;
-use crate::worker::Worker;
+use crate::worker::{Worker, WorkerTile};
 use crossbeam_channel::Receiver;
 use dataplane::{PacketBox, PacketPool};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::AtomicU64;
 use storage::AccountsStore;
+use telemetry::{Placement, Stage};
 
 pub use genesis::GenesisError;
+
+/// Why the runtime did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    #[error("starting a runtime tile: {0}")]
+    Spawn(std::io::Error),
+}
 
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -74,9 +84,8 @@ pub struct Runtime {
     pub counters: &'static RuntimeCounters,
     pub current_slot: Arc<AtomicU64>,
     pub simulator: Arc<Simulator>,
-    shutdown: Arc<AtomicBool>,
-    bank: Option<JoinHandle<()>>,
-    tiles: Vec<JoinHandle<()>>,
+    /// The runtime's tiles, in the order they stop.
+    stages: Vec<Stage>,
 }
 
 impl Runtime {
@@ -86,7 +95,7 @@ impl Runtime {
         pool: PacketPool,
         verified: Receiver<PacketBox>,
         counters: &'static RuntimeCounters,
-    ) -> Result<Self, GenesisError> {
+    ) -> Result<Self, StartError> {
         let env = Arc::new(SvmEnv::new());
         let db = Arc::new(AccountsDb::new(store, counters));
         let (chain, recent) =
@@ -94,14 +103,17 @@ impl Runtime {
         let chain = Arc::new(chain);
         let generation = Arc::new(AtomicU64::new(0));
         let current_slot = Arc::new(AtomicU64::new(0));
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let mut tiles = Vec::new();
+        // Stages stop in this order: the bank closes its last slot and closes the workers'
+        // input, the workers finish, the commit tile makes every closed slot durable.
+        let mut bank_stage = Stage::new("bank");
+        let mut worker_stage = Stage::new("worker");
+        let mut commit_stage = Stage::new("commit");
 
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let mut worker_txs = Vec::new();
+        let (worker_bank_tx, worker_bank_rx) = crossbeam_channel::unbounded();
+        let mut bank_workers = Vec::new();
         for id in 0..config.workers.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            worker_txs.push(tx);
+            bank_workers.push(tx);
             let w = Worker {
                 id,
                 counters,
@@ -109,27 +121,31 @@ impl Runtime {
                 db: db.clone(),
                 generation: generation.clone(),
             };
-            let done = done_tx.clone();
-            let core = worker_core(&config.worker_cores, id);
-            let numa = config.worker_numa.get(id).copied().flatten();
-            tiles.push(
-                std::thread::Builder::new()
-                    .name(format!("gc-worker-{id}"))
-                    .spawn(move || w.run(rx, done, core, numa))
-                    .expect("spawn worker"),
-            );
+            let placement = Placement {
+                core: worker_core(&config.worker_cores, id),
+                numa: config.worker_numa.get(id).copied().flatten(),
+            };
+            worker_stage
+                .launch(
+                    format!("gc-worker-{id}"),
+                    WorkerTile::new(w, rx, worker_bank_tx.clone()),
+                    WorkerTile::stats(counters, id),
+                    placement,
+                )
+                .map_err(StartError::Spawn)?;
         }
+        drop(worker_bank_tx);
 
-        let (commit_tx, commit_rx) = crossbeam_channel::bounded(config.commit_queue_slots.max(1));
-        {
-            let (db, chain) = (db.clone(), chain.clone());
-            tiles.push(
-                std::thread::Builder::new()
-                    .name("gc-commit".into())
-                    .spawn(move || commit::run(commit_rx, db, chain, counters))
-                    .expect("spawn commit"),
-            );
-        }
+        let (bank_commit_tx, bank_commit_rx) =
+            crossbeam_channel::bounded(config.commit_queue_slots.max(1));
+        commit_stage
+            .launch(
+                "gc-commit",
+                CommitTile::new(bank_commit_rx, db.clone(), chain.clone(), counters),
+                &counters.commit,
+                Placement::default(),
+            )
+            .map_err(StartError::Spawn)?;
 
         let bank = Bank::new(
             env.clone(),
@@ -149,17 +165,20 @@ impl Runtime {
                 config.slot_ms,
                 counters,
             ),
-            worker_txs,
-            done_rx,
-            commit_tx,
+            bank_workers,
+            worker_bank_rx,
+            bank_commit_tx,
             current_slot.clone(),
             recent,
         );
-        let stop = shutdown.clone();
-        let bank = std::thread::Builder::new()
-            .name("gc-bank".into())
-            .spawn(move || bank.run(verified, stop))
-            .expect("spawn bank");
+        bank_stage
+            .launch(
+                "gc-bank",
+                BankTile::new(bank, verified),
+                &counters.bank,
+                Placement::default(),
+            )
+            .map_err(StartError::Spawn)?;
         let simulator = Arc::new(Simulator::new(
             env.clone(),
             db.clone(),
@@ -173,21 +192,14 @@ impl Runtime {
             counters,
             current_slot,
             simulator,
-            shutdown,
-            bank: Some(bank),
-            tiles,
+            stages: vec![bank_stage, worker_stage, commit_stage],
         })
     }
 
     /// Close the current slot, wait until it is durable, stop every runtime tile.
-    pub fn shutdown(mut self) {
-        self.shutdown.store(true, Ordering::Release);
-        if let Some(b) = self.bank.take() {
-            let _ = b.join();
-        }
-        // The bank dropped the worker and commit senders: the tiles drain and exit.
-        for t in self.tiles.drain(..) {
-            let _ = t.join();
+    pub fn shutdown(self) {
+        for stage in self.stages {
+            stage.stop();
         }
     }
 }

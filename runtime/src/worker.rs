@@ -12,7 +12,7 @@ use crate::scheduler::ExecMode;
 use crate::sequencer::PreparedTx;
 use crate::svm::{Processor, SvmEnv};
 use ahash::HashMap;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use solana_account::AccountSharedData;
 use solana_clock::Slot;
 use solana_hash::Hash;
@@ -24,7 +24,8 @@ use solana_transaction_error::TransactionError;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use telemetry::{Tile, TileClock, Turn};
 
 pub struct WorkBatch {
     pub slot: Slot,
@@ -136,6 +137,9 @@ impl Sink<'_> {
 /// rebuild their program caches.
 pub type ProgramGeneration = Arc<AtomicU64>;
 
+/// How long an idle worker waits for a batch before looking again.
+const WORKER_WAIT: Duration = Duration::from_millis(50);
+
 pub struct Worker {
     pub id: usize,
     pub counters: &'static crate::metrics::RuntimeCounters,
@@ -144,76 +148,69 @@ pub struct Worker {
     pub generation: ProgramGeneration,
 }
 
-impl Worker {
-    pub fn run(
-        self,
-        rx: Receiver<WorkBatch>,
-        done: Sender<BatchDone>,
-        core: Option<usize>,
-        numa: Option<usize>,
-    ) {
-        if let Some(core) = core
-            && !core_affinity::set_for_current(core_affinity::CoreId { id: core })
-        {
-            tracing::warn!(worker = self.id, core, "could not pin worker");
+/// The worker tile: one batch in flight from the bank, executed by its own processor.
+/// Stops when the bank is gone (its input closed) or its results have nowhere to go.
+pub struct WorkerTile {
+    worker: Worker,
+    input: Receiver<WorkBatch>,
+    done: Sender<BatchDone>,
+    /// The processor of the slot (and program generation) it last ran, reused while both hold.
+    processor: Option<(Processor, u64)>,
+}
+
+impl WorkerTile {
+    pub fn new(worker: Worker, input: Receiver<WorkBatch>, done: Sender<BatchDone>) -> Self {
+        Self {
+            worker,
+            input,
+            done,
+            processor: None,
         }
-        if let Some(node) = numa
-            && let Err(e) = prefer_numa_node(node)
-        {
-            tracing::warn!(worker = self.id, node, error = %e, "could not bind worker memory");
-        }
-        let mut processor: Option<(Processor, u64)> = None;
-        let stats = &self.counters.workers[self.id % crate::metrics::MAX_WORKERS];
-        let mut clock = telemetry::TileClock::new(stats);
-        while let Ok(batch) = rx.recv() {
-            clock.idle();
-            stats.add_in(batch.txs.len() as u64);
-            let started = Instant::now();
-            let generation = self.generation.load(Ordering::Acquire);
-            let p = match processor.take() {
-                Some((p, g)) if g == generation && p_slot(&p) == batch.slot => (p, g),
-                Some((p, g)) if g == generation => (self.env.advance(&p, batch.slot, &self.db), g),
-                _ => (self.env.new_processor(batch.slot, &self.db), generation),
-            };
-            let (done_batch, modified) = execute(&self, &p.0, batch);
-            let mut p = p;
-            if modified {
-                p.1 = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-            }
-            processor = Some(p);
-            let mut done_batch = done_batch;
-            done_batch.exec_ns = started.elapsed().as_nanos() as u64;
-            stats.add_out(done_batch.outcomes.len() as u64);
-            clock.busy();
-            if done.send(done_batch).is_err() {
-                break;
-            }
-        }
+    }
+
+    /// The counter slot of worker `id`.
+    pub fn stats(
+        counters: &'static crate::metrics::RuntimeCounters,
+        id: usize,
+    ) -> &'static telemetry::TileStats {
+        &counters.workers[id % crate::metrics::MAX_WORKERS]
     }
 }
 
-/// Allocate this thread's new memory on `node` (falling back elsewhere only when it is full):
-/// a worker's accounts, program caches and an island's batches live beside its core.
-fn prefer_numa_node(node: usize) -> std::io::Result<()> {
-    const MPOL_PREFERRED: libc::c_long = 1;
-    if node >= 16 * 64 {
-        return Err(std::io::Error::other("NUMA node out of range"));
-    }
-    let mask: [libc::c_ulong; 16] =
-        std::array::from_fn(|i| if i == node / 64 { 1 << (node % 64) } else { 0 });
-    // SAFETY: set_mempolicy reads `maxnode` bits from a live mask.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_set_mempolicy,
-            MPOL_PREFERRED,
-            mask.as_ptr(),
-            (16 * 64) as libc::c_ulong,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+impl Tile for WorkerTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
+        // Workers stop when the bank does: it closes their input after its last slot.
+        let batch = match self.input.recv_timeout(WORKER_WAIT) {
+            Ok(b) => b,
+            Err(RecvTimeoutError::Timeout) => {
+                clock.idle();
+                return Turn::Continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        };
+        clock.idle();
+        let w = &self.worker;
+        let stats = Self::stats(w.counters, w.id);
+        stats.add_in(batch.txs.len() as u64);
+        let started = Instant::now();
+        let generation = w.generation.load(Ordering::Acquire);
+        let mut p = match self.processor.take() {
+            Some((p, g)) if g == generation && p_slot(&p) == batch.slot => (p, g),
+            Some((p, g)) if g == generation => (w.env.advance(&p, batch.slot, &w.db), g),
+            _ => (w.env.new_processor(batch.slot, &w.db), generation),
+        };
+        let (mut done_batch, modified) = execute(w, &p.0, batch);
+        if modified {
+            p.1 = w.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        }
+        self.processor = Some(p);
+        done_batch.exec_ns = started.elapsed().as_nanos() as u64;
+        stats.add_out(done_batch.outcomes.len() as u64);
+        clock.busy();
+        if self.done.send(done_batch).is_err() {
+            return Turn::Done;
+        }
+        Turn::Continue
     }
 }
 

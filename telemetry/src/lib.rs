@@ -6,10 +6,12 @@
 //! path, it only loads cache lines the writers own.
 
 mod histogram;
+pub mod lifecycle;
 mod region;
 mod tile;
 
 pub use histogram::LatencyHistogram;
+pub use lifecycle::{Placement, Stage, Tile, Turn};
 pub use region::{RegionError, SharedRegion, ZeroValid};
 pub use tile::{TileClock, TileStats};
 

@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use compaction::{Evacuation, Space};
 pub use config::{ArrayConfig, ArrayStats, DeviceSpec};
 pub use io_thread::DeviceCounters;
+pub use prefetch::HINT_QUEUE as PREFETCH_QUEUE_DEPTH;
 use superblock_io::{format_label, read_superblock, segments_on, write_superblock};
 
 struct Device {

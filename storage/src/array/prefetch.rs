@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-const HINT_QUEUE: usize = 65_536;
+/// Depth of the bank -> prefetch hint queue; a full queue drops the hint (counted).
+pub const HINT_QUEUE: usize = 65_536;
 
 pub enum Hint {
     Queue(Vec<Pubkey>),
