@@ -1,5 +1,8 @@
 //! `gigacompute`: the appliance binary. Wires the crates; holds no pipeline logic.
 
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod bench;
 mod config;
 mod configure;

@@ -233,7 +233,7 @@ impl Wiring {
                 c.rpc.threads,
                 "rpc.threads",
                 "gigacompute (src/rpc)",
-                Runs::OwnThread,
+                Runs::Lifecycle,
                 unpinned(c.rpc.threads),
                 "unpinned",
                 &["HTTP"],
@@ -244,7 +244,7 @@ impl Wiring {
                 usize::from(c.metrics.enabled),
                 "metrics.enabled",
                 "gigacompute (src/metrics)",
-                Runs::OwnThread,
+                Runs::Lifecycle,
                 unpinned(usize::from(c.metrics.enabled)),
                 "unpinned",
                 &["HTTP", "the metrics region"],
@@ -443,6 +443,34 @@ mod tests {
             };
             assert!(named(|t| &t.outputs), "{} has no producer", l.name);
             assert!(named(|t| &t.inputs), "{} has no consumer", l.name);
+        }
+    }
+
+    /// README's layout section names every top-level folder of the repository.
+    #[test]
+    fn layout_lists_every_top_level_folder() {
+        let readme = include_str!("../README.md");
+        let layout = &readme[readme.find("## Layout").expect("a layout section")..];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(root).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Build output, local state and caches, all in .gitignore.
+            let ignored = [
+                "target",
+                ".git",
+                "gigacompute-data",
+                ".vagrant",
+                ".venv",
+                ".pytest_cache",
+            ];
+            if !entry.file_type().unwrap().is_dir() || ignored.contains(&name.as_str()) {
+                continue;
+            }
+            assert!(
+                layout.contains(&format!("- `{name}/`")),
+                "README's layout does not list {name}/"
+            );
         }
     }
 

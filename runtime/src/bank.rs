@@ -1,31 +1,30 @@
-//! The bank tile: admits verified transactions into the sequencer, drives the scheduler,
-//! collects worker results, and closes slots on the slot clock.
+//! The bank tile: admits verified transactions into the sequencer (`admission`), drives the
+//! scheduler and validates optimistic batches (dispatch), collects worker results into the
+//! open slot (`slot::OpenSlot`), and closes slots on the slot clock.
 //!
 //! Slot close: stop dispatching, wait for in-flight batches, credit the slot's fees to the fee
-//! collector, fix the blockhash (SHA-256 over the parent blockhash, the slot number and the
-//! signatures in execution order), publish the slot at processed commitment and hand its
-//! account writes to the commit tile, then open the next slot with fresh sysvars.
+//! collector, close the open slot (its blockhash: `slot.rs`), publish it at processed
+//! commitment and hand its account writes to the commit tile, then open the next slot with
+//! fresh sysvars.
 
 use crate::accounts::AccountsDb;
-use crate::chain::{ChainState, SlotHeader, SlotRecord, TxStatus};
+use crate::admission::Admission;
+use crate::chain::ChainState;
 use crate::commit::CommitJob;
 use crate::metrics::{RuntimeCounters, RuntimeDrop};
 use crate::optimistic::{Validator, Verdict};
-use crate::prepare::{Rejection, prepare};
 use crate::scheduler::{Completion, ExecMode, Scheduler};
 use crate::sequencer::{Admit, PreparedTx, Sequencer};
+use crate::slot::OpenSlot;
 use crate::svm::SvmEnv;
 use crate::worker::{BatchDone, Outcome, WorkBatch};
-use ahash::HashSet;
 use crossbeam_channel::{Receiver, Sender, select};
 use dataplane::dedup::MAX_PROCESSING_AGE_SLOTS;
 use dataplane::{Packet, PacketBox, PacketPool};
-use sha2::{Digest, Sha256};
 use solana_account::{AccountSharedData, ReadableAccount, WritableAccount};
 use solana_clock::Slot;
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
-use solana_slot_hashes::SlotHashes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,26 +57,16 @@ pub struct Bank {
     pub commit_tx: Sender<CommitJob>,
     /// Shared with the verify tiles (dedup windows) and the RPC.
     pub current_slot: Arc<AtomicU64>,
-    // Slot state.
-    pub slot: Slot,
-    pub parent_blockhash: Hash,
+    /// The slot being built: what it processed and wrote so far.
+    open: OpenSlot,
+    /// Recent (slot, blockhash) pairs, oldest first, ending with the open slot's parent.
     pub recent: VecDeque<(Slot, Hash)>,
+    admission: Admission,
     idle: Vec<bool>,
     /// Optimistic batches in flight or waiting to commit in order.
     validator: Validator,
     /// Optimistic batches that failed validation, to run again before anything else.
     reruns: VecDeque<(u64, Vec<PreparedTx>)>,
-    statuses: Vec<TxStatus>,
-    received_ns: Vec<u64>,
-    written: HashSet<Pubkey>,
-    /// Signatures queued, in flight, or processed in the open slot: a second copy is a
-    /// duplicate even before the first reaches the status cache.
-    pending: HashSet<solana_signature::Signature>,
-    fees: u64,
-    hasher: Sha256,
-    slot_hashes: SlotHashes,
-    /// Blockhash → its slot, for the slots in `recent`.
-    blockhash_slots: ahash::HashMap<[u8; 32], Slot>,
 }
 
 impl Bank {
@@ -112,50 +101,27 @@ impl Bank {
             done_rx,
             commit_tx,
             current_slot,
-            slot: parent_slot + 1,
-            parent_blockhash,
+            open: OpenSlot::open(parent_slot + 1, parent_blockhash),
             recent,
+            admission: Admission::default(),
             idle: vec![true; n],
             validator: Validator::default(),
             reruns: VecDeque::new(),
-            statuses: Vec::new(),
-            received_ns: Vec::new(),
-            written: HashSet::default(),
-            pending: HashSet::default(),
-            fees: 0,
-            hasher: Sha256::new(),
-            slot_hashes: SlotHashes::new(&[]),
-            blockhash_slots: ahash::HashMap::default(),
         };
         bank.open_slot();
         bank
     }
 
+    /// Publish the open slot's number and write its sysvars.
     fn open_slot(&mut self) {
-        self.current_slot.store(self.slot, Ordering::Release);
-        self.blockhash_slots = self
-            .recent
-            .iter()
-            .map(|(s, h)| (h.to_bytes(), *s))
-            .collect();
-        self.hasher = Sha256::new();
-        self.hasher.update(self.parent_blockhash.as_ref());
-        self.hasher.update(self.slot.to_le_bytes());
+        let slot = self.open.slot();
+        self.current_slot.store(slot, Ordering::Release);
         let recent: Vec<_> = self.recent.iter().copied().collect();
-        self.slot_hashes = SlotHashes::new(&recent.iter().rev().copied().collect::<Vec<_>>());
-        for (k, a) in self.env.sysvar_accounts(self.slot, unix_now(), &recent) {
-            self.db.write(k, a, self.slot);
-            self.written.insert(k);
+        self.admission.open_slot(slot, &recent);
+        for (k, a) in self.env.sysvar_accounts(slot, unix_now(), &recent) {
+            self.db.write(k, a, slot);
+            self.open.wrote(k);
         }
-    }
-
-    /// The slot of a blockhash still within the last `MAX_PROCESSING_AGE_SLOTS` slots (one map
-    /// lookup: this runs for every admitted transaction).
-    fn blockhash_slot(&self, h: &[u8; 32]) -> Option<Slot> {
-        self.blockhash_slots
-            .get(h)
-            .copied()
-            .filter(|s| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
     }
 
     /// Drop a packet not yet classified (its app: the top-level program).
@@ -170,7 +136,7 @@ impl Bank {
     /// Drop an admitted transaction.
     fn drop_tx(&mut self, tx: PreparedTx, why: RuntimeDrop) {
         self.release_queued(&tx);
-        self.pending.remove(tx.sanitized.signature());
+        self.admission.forget(tx.sanitized.signature());
         self.counters.count_drop(why);
         self.counters.apps.record_drop(&tx.app_key, why);
         self.pool.give(tx.packet);
@@ -180,47 +146,20 @@ impl Bank {
     pub fn admit(&mut self, mut p: PacketBox) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         self.counters.bank.add_in(1);
-        let desc = p.desc.expect("verified packets carry a descriptor");
-        // The verify tile deserialized it and hashed its message; the bank does neither.
-        let Some(verified) = p.verified.take() else {
-            return self.drop_packet(p, RuntimeDrop::Sanitize);
+        let admitted = match self
+            .admission
+            .admit(&self.env, &self.db, &self.chain, &mut p)
+        {
+            Ok(a) => a,
+            Err(why) => return self.drop_packet(p, why),
         };
-        let buf = p.bytes();
-        let Some(blockhash_slot) = self.blockhash_slot(desc.recent_blockhash(buf)) else {
-            return self.drop_packet(p, RuntimeDrop::BlockhashNotFound);
-        };
-        let sig = solana_signature::Signature::from(*desc.first_signature(buf));
-        if self.pending.contains(&sig) || self.chain.status(&sig).is_some() {
-            return self.drop_packet(p, RuntimeDrop::AlreadyProcessed);
-        }
-        let prepared = match prepare(
-            &self.env,
-            &self.db,
-            &desc,
-            p.bytes(),
-            *verified,
-            self.slot,
-            &self.slot_hashes,
-        ) {
-            Ok(x) => x,
-            Err(r) => {
-                let why = match r {
-                    Rejection::BlockhashNotFound => RuntimeDrop::BlockhashNotFound,
-                    Rejection::AlreadyProcessed => RuntimeDrop::AlreadyProcessed,
-                    Rejection::ComputeBudget(_) => RuntimeDrop::ComputeBudget,
-                    Rejection::Lookup(_) => RuntimeDrop::Lookup,
-                    Rejection::Sanitize(_) => RuntimeDrop::Sanitize,
-                };
-                return self.drop_packet(p, why);
-            }
-        };
+        let prepared = admitted.prepared;
         let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
         // The store reads them ahead and keeps them cached while the transaction is queued.
         self.db.prefetch(&keys);
-        self.pending.insert(sig);
         let mut tx = PreparedTx::new(prepared.sanitized, prepared.budget, p, prepared.locks);
         tx.app_key = self.params.apps.classify(tx.sanitized.message());
-        tx.blockhash_slot = blockhash_slot;
+        tx.blockhash_slot = admitted.blockhash_slot;
         self.sched.route(&mut tx);
         match self.seq.push(tx) {
             Admit::Queued => {
@@ -247,8 +186,8 @@ impl Bank {
             self.validator.dispatched(id, &txs);
         }
         let batch = WorkBatch {
-            slot: self.slot,
-            blockhash: self.parent_blockhash,
+            slot: self.open.slot(),
+            blockhash: self.open.parent_blockhash(),
             id,
             mode,
             txs,
@@ -301,7 +240,7 @@ impl Bank {
     }
 
     fn complete(&mut self, mut done: BatchDone) {
-        debug_assert_eq!(done.slot, self.slot);
+        debug_assert_eq!(done.slot, self.open.slot());
         let cu = done.compute_units_per_tx();
         let real_writes: Vec<(u32, Pubkey)> = done
             .write_txs
@@ -331,8 +270,8 @@ impl Bank {
                 Verdict::Commit(d, reexecutions) => {
                     done = d;
                     for (k, a) in std::mem::take(&mut done.writes) {
-                        self.db.write(k, a, self.slot);
-                        self.written.insert(k);
+                        self.db.write(k, a, self.open.slot());
+                        self.open.wrote(k);
                     }
                     let id = done.id;
                     self.apply(done);
@@ -348,7 +287,7 @@ impl Bank {
 
     /// Record a batch's outcomes in the slot (its account writes are already applied).
     fn apply(&mut self, done: BatchDone) {
-        self.written.extend(done.written);
+        self.open.wrote_all(done.written);
         for (outcome, tx) in done.outcomes.into_iter().zip(done.txs) {
             match outcome {
                 Outcome::Processed(status) => {
@@ -368,10 +307,7 @@ impl Bank {
                     } else {
                         self.counters.executed_err.fetch_add(1, Ordering::Relaxed);
                     }
-                    self.hasher.update(status.signature.as_ref());
-                    self.fees = self.fees.saturating_add(status.fee);
-                    self.received_ns.push(packet.received_ns);
-                    self.statuses.push(*status);
+                    self.open.processed(*status, packet.received_ns);
                     self.pool.give(packet);
                 }
                 Outcome::Dropped(err) => {
@@ -390,50 +326,38 @@ impl Bank {
     /// Close the current slot (all workers idle) and open the next.
     pub fn close_slot(&mut self) {
         assert!(self.all_idle(), "slot closed with batches in flight");
-        if self.fees > 0 {
+        let slot = self.open.slot();
+        let fees = self.open.fees();
+        if fees > 0 {
             let key = self.params.fee_collector;
             let mut acct = self.db.get(&key).map(|(a, _)| a).unwrap_or_else(|| {
                 AccountSharedData::new(0, 0, &solana_sdk_ids::system_program::ID)
             });
-            acct.set_lamports(acct.lamports().saturating_add(self.fees));
-            self.db.write(key, acct, self.slot);
-            self.written.insert(key);
+            acct.set_lamports(acct.lamports().saturating_add(fees));
+            self.db.write(key, acct, slot);
+            self.open.wrote(key);
         }
         self.validator.slot_closed();
         self.sched.slot_closed(&mut self.seq);
-        let hasher = std::mem::replace(&mut self.hasher, Sha256::new());
-        let blockhash = Hash::new_from_array(hasher.finalize().into());
-        let header = SlotHeader {
-            slot: self.slot,
-            parent_blockhash: self.parent_blockhash,
-            blockhash,
-            transaction_count: self.statuses.len() as u64,
-            unix_timestamp: unix_now(),
-        };
-        let statuses = std::mem::take(&mut self.statuses);
-        let record = SlotRecord {
-            header: header.clone(),
-            genesis_hash: self.chain.genesis_hash(),
-            statuses,
-        };
-        let keys: Vec<Pubkey> = self.written.drain().collect();
-        let accounts = self.db.snapshot(&keys);
-        let meta = record.encode();
-        for s in &record.statuses {
-            self.pending.remove(&s.signature);
+        let closed = self
+            .open
+            .close_and_open_next(unix_now(), self.chain.genesis_hash());
+        let blockhash = closed.header.blockhash;
+        let accounts = self.db.snapshot(&closed.written);
+        let meta = closed.record.encode();
+        for s in &closed.record.statuses {
+            self.admission.forget(&s.signature);
         }
-        self.chain.push_slot(header, record.statuses);
+        self.chain.push_slot(closed.header, closed.record.statuses);
         let job = CommitJob {
-            slot: self.slot,
+            slot,
             accounts,
-            keys,
+            keys: closed.written,
             meta,
-            received_ns: std::mem::take(&mut self.received_ns),
+            received_ns: closed.received_ns,
             closed_ns: dataplane::monotonic_ns(),
         };
-        self.counters
-            .slot_processed
-            .store(self.slot, Ordering::Relaxed);
+        self.counters.slot_processed.store(slot, Ordering::Relaxed);
         // Blocks when the commit tile is behind: backpressure instead of unbounded memory.
         let mut clock = telemetry::TileClock::new(&self.counters.bank);
         if self.commit_tx.send(job).is_err() {
@@ -441,18 +365,15 @@ impl Bank {
         }
         clock.backpressure();
         self.counters.slots_closed.fetch_add(1, Ordering::Relaxed);
-        self.recent.push_back((self.slot, blockhash));
+        self.recent.push_back((slot, blockhash));
         while self.recent.len() > RECENT_MAX {
             self.recent.pop_front();
         }
-        self.parent_blockhash = blockhash;
-        self.fees = 0;
-        self.slot += 1;
         self.open_slot();
         // Queued transactions whose blockhash just aged out can never run.
         let expired = self
             .seq
-            .remove_expired(self.slot.saturating_sub(MAX_PROCESSING_AGE_SLOTS));
+            .remove_expired(self.open.slot().saturating_sub(MAX_PROCESSING_AGE_SLOTS));
         for t in expired {
             self.drop_tx(t, RuntimeDrop::Expired);
         }

@@ -2,6 +2,7 @@
 //! production and commit. Input: verified transaction packets. Output: durable slots.
 
 pub mod accounts;
+pub mod admission;
 pub mod bank;
 pub mod chain;
 pub mod commit;
@@ -13,6 +14,7 @@ pub mod prepare;
 pub mod scheduler;
 pub mod sequencer;
 pub mod simulate;
+pub mod slot;
 pub mod svm;
 pub mod worker;
 

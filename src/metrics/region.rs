@@ -24,6 +24,8 @@ pub struct MetricsRegion {
     pub verify_tiles: AtomicU64,
     pub workers: AtomicU64,
     pub rpc: TileStats,
+    /// The Prometheus endpoint's thread.
+    pub metrics_endpoint: TileStats,
     pub rpc_requests: AtomicU64,
     pub rpc_errors: AtomicU64,
     pub metrics_scrapes: AtomicU64,
@@ -116,6 +118,7 @@ impl MetricsRegion {
         }
         out.push(("commit".to_string(), &self.runtime.commit));
         out.push(("rpc".to_string(), &self.rpc));
+        out.push(("metrics".to_string(), &self.metrics_endpoint));
         out
     }
 }

@@ -2,16 +2,15 @@
 
 use super::{MetricsRegion, prometheus};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use telemetry::{Placement, Stage, Tile, TileClock, Turn};
 
 pub struct MetricsServer {
     server: Arc<tiny_http::Server>,
-    thread: JoinHandle<()>,
-    stop: Arc<AtomicBool>,
+    stage: Stage,
     /// CPU time the endpoint thread has used, ns (what serving scrapes costs).
-    cpu_ns: Arc<std::sync::atomic::AtomicU64>,
+    cpu_ns: Arc<AtomicU64>,
     pub addr: std::net::SocketAddr,
 }
 
@@ -28,37 +27,27 @@ impl MetricsServer {
             .server_addr()
             .to_ip()
             .ok_or_else(|| anyhow::anyhow!("metrics endpoint is not on an IP socket"))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let cpu_ns = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (srv, st, cpu) = (server.clone(), stop.clone(), cpu_ns.clone());
-        let thread = std::thread::Builder::new()
-            .name("gc-metrics".into())
-            .spawn(move || {
-                let ctype =
-                    tiny_http::Header::from_bytes("Content-Type", "text/plain; version=0.0.4")
-                        .expect("static header");
-                while !st.load(Ordering::Acquire) {
-                    let req = match srv.recv_timeout(Duration::from_millis(200)) {
-                        Ok(Some(r)) => r,
-                        Ok(None) => continue,
-                        Err(_) => break,
-                    };
-                    let resp = if req.url() == "/metrics" {
-                        region.metrics_scrapes.fetch_add(1, Ordering::Relaxed);
-                        tiny_http::Response::from_string(prometheus::render(region))
-                            .with_header(ctype.clone())
-                    } else {
-                        tiny_http::Response::from_string("see /metrics\n").with_status_code(404)
-                    };
-                    let _ = req.respond(resp);
-                    cpu.store(telemetry::thread_cpu_ns(), Ordering::Relaxed);
-                }
-            })?;
+        let cpu_ns = Arc::new(AtomicU64::new(0));
+        let mut stage = Stage::new("metrics");
+        stage.launch(
+            "gc-metrics",
+            MetricsTile {
+                server: server.clone(),
+                region,
+                cpu_ns: cpu_ns.clone(),
+                content_type: tiny_http::Header::from_bytes(
+                    "Content-Type",
+                    "text/plain; version=0.0.4",
+                )
+                .expect("static header"),
+            },
+            &region.metrics_endpoint,
+            Placement::default(),
+        )?;
         tracing::info!(%addr, "metrics endpoint listening (/metrics)");
         Ok(Self {
             server,
-            thread,
-            stop,
+            stage,
             cpu_ns,
             addr,
         })
@@ -69,8 +58,46 @@ impl MetricsServer {
     }
 
     pub fn shutdown(self) {
-        self.stop.store(true, Ordering::Release);
         self.server.unblock();
-        let _ = self.thread.join();
+        self.stage.stop();
+    }
+}
+
+/// How long the endpoint waits for a scrape before looking at its stop flag.
+const SCRAPE_WAIT: Duration = Duration::from_millis(200);
+
+struct MetricsTile {
+    server: Arc<tiny_http::Server>,
+    region: &'static MetricsRegion,
+    cpu_ns: Arc<AtomicU64>,
+    content_type: tiny_http::Header,
+}
+
+impl Tile for MetricsTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
+        if stopping {
+            return Turn::Done;
+        }
+        let got = self.server.recv_timeout(SCRAPE_WAIT);
+        clock.idle();
+        let req = match got {
+            Ok(Some(r)) => r,
+            Ok(None) => return Turn::Continue,
+            Err(_) => return Turn::Done,
+        };
+        self.region.metrics_endpoint.add_in(1);
+        let resp = if req.url() == "/metrics" {
+            self.region.metrics_scrapes.fetch_add(1, Ordering::Relaxed);
+            tiny_http::Response::from_string(prometheus::render(self.region))
+                .with_header(self.content_type.clone())
+        } else {
+            tiny_http::Response::from_string("see /metrics\n").with_status_code(404)
+        };
+        let _ = req.respond(resp);
+        self.region.metrics_endpoint.add_out(1);
+        self.cpu_ns
+            .store(telemetry::thread_cpu_ns(), Ordering::Relaxed);
+        clock.busy();
+        Turn::Continue
     }
 }

@@ -4,9 +4,9 @@ use super::methods::Rpc;
 use serde_json::{Value, json};
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use telemetry::{Placement, Stage, Tile, TileClock, Turn};
 
 /// Largest JSON-RPC batch accepted.
 const MAX_BATCH: usize = 100;
@@ -115,8 +115,8 @@ pub fn handle_body(rpc: &Rpc, body: &[u8]) -> Value {
 
 pub struct RpcServer {
     server: Arc<tiny_http::Server>,
-    threads: Vec<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
+    /// `rpc.threads` RPC tiles sharing one listening socket.
+    stage: Stage,
     pub addr: std::net::SocketAddr,
 }
 
@@ -135,46 +135,61 @@ impl RpcServer {
             .server_addr()
             .to_ip()
             .ok_or_else(|| anyhow::anyhow!("RPC is not on an IP socket"))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut handles = Vec::new();
+        let mut stage = Stage::new("rpc");
         for i in 0..threads {
-            let (server, rpc, stop) = (server.clone(), rpc.clone(), stop.clone());
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("gc-rpc-{i}"))
-                    .spawn(move || serve(&server, &rpc, &stop, max_body_bytes))?,
-            );
+            let metrics = rpc.metrics;
+            let tile = RpcTile {
+                server: server.clone(),
+                rpc: rpc.clone(),
+                max_body_bytes,
+                json_header: tiny_http::Header::from_bytes("Content-Type", "application/json")
+                    .expect("static header"),
+            };
+            // Several RPC tiles share one slot: its counters are sums over them.
+            stage.launch(
+                format!("gc-rpc-{i}"),
+                tile,
+                &metrics.rpc,
+                Placement::default(),
+            )?;
         }
         tracing::info!(%addr, "JSON-RPC listening");
         Ok(Self {
             server,
-            threads: handles,
-            stop,
+            stage,
             addr,
         })
     }
 
     pub fn shutdown(self) {
-        self.stop.store(true, Ordering::Release);
         self.server.unblock();
-        for t in self.threads {
-            let _ = t.join();
-        }
+        self.stage.stop();
     }
 }
 
-fn serve(server: &tiny_http::Server, rpc: &Rpc, stop: &AtomicBool, max_body_bytes: usize) {
-    let json_header =
-        tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
-    // Several RPC threads share one tile slot: its counters are sums over the threads.
-    let mut clock = telemetry::TileClock::new(&rpc.metrics.rpc);
-    while !stop.load(Ordering::Acquire) {
-        let got = server.recv_timeout(Duration::from_millis(200));
+/// How long an RPC tile waits for a request before looking at its stop flag.
+const RPC_WAIT: Duration = Duration::from_millis(200);
+
+/// One RPC thread: takes a request from the shared socket, answers it.
+struct RpcTile {
+    server: Arc<tiny_http::Server>,
+    rpc: Arc<Rpc>,
+    max_body_bytes: usize,
+    json_header: tiny_http::Header,
+}
+
+impl Tile for RpcTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
+        if stopping {
+            return Turn::Done;
+        }
+        let (rpc, max_body_bytes) = (&self.rpc, self.max_body_bytes);
+        let got = self.server.recv_timeout(RPC_WAIT);
         clock.idle();
         let mut req = match got {
             Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(_) => break,
+            Ok(None) => return Turn::Continue,
+            Err(_) => return Turn::Done,
         };
         rpc.metrics.rpc.add_in(1);
         let (status, body) = if *req.method() != tiny_http::Method::Post {
@@ -212,9 +227,10 @@ fn serve(server: &tiny_http::Server, rpc: &Rpc, stop: &AtomicBool, max_body_byte
         };
         let resp = tiny_http::Response::from_string(body.to_string())
             .with_status_code(status)
-            .with_header(json_header.clone());
+            .with_header(self.json_header.clone());
         let _ = req.respond(resp);
         rpc.metrics.rpc.add_out(1);
         clock.busy();
+        Turn::Continue
     }
 }
