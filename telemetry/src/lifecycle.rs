@@ -34,6 +34,24 @@ pub trait Tile: Send + 'static {
     fn on_stop(&mut self) {}
 }
 
+/// Where a tile's counters live: a slot of the shared metrics region (`&'static`), or one its
+/// owner keeps (`Arc`, e.g. a storage device's).
+pub trait StatsSlot: Send + 'static {
+    fn slot(&self) -> &TileStats;
+}
+
+impl StatsSlot for &'static TileStats {
+    fn slot(&self) -> &TileStats {
+        self
+    }
+}
+
+impl StatsSlot for Arc<TileStats> {
+    fn slot(&self) -> &TileStats {
+        self
+    }
+}
+
 /// Where a tile runs: the core it is pinned to and the NUMA node its memory prefers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Placement {
@@ -65,7 +83,7 @@ impl TileHandle {
 pub fn launch<T: Tile>(
     name: impl Into<String>,
     mut tile: T,
-    stats: &'static TileStats,
+    stats: impl StatsSlot,
     placement: Placement,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<TileHandle> {
@@ -76,7 +94,7 @@ pub fn launch<T: Tile>(
         .spawn(move || {
             apply_placement(&thread_name, placement);
             tile.on_start();
-            let mut clock = TileClock::new(stats);
+            let mut clock = TileClock::new(stats.slot());
             while tile.turn(&mut clock, stop.load(Ordering::Acquire)) == Turn::Continue {}
             tile.on_stop();
         })?;
@@ -160,7 +178,7 @@ impl Stage {
         &mut self,
         name: impl Into<String>,
         tile: T,
-        stats: &'static TileStats,
+        stats: impl StatsSlot,
         placement: Placement,
     ) -> std::io::Result<()> {
         let h = launch(name, tile, stats, placement, self.stop.clone())?;

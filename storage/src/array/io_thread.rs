@@ -1,13 +1,14 @@
-//! One read thread per device, owning a ring of its own. Callers hand it jobs (a batch of ops
+//! One read tile per device (`telemetry::Tile`), owning a ring of its own. Callers hand it jobs (a batch of ops
 //! and a completion); each round it submits everything waiting in one batch. Account reads
 //! (gets, prefetches, compaction scans) go here; slot commits write through the commit
 //! thread's own rings (`Shared::execute`), so reads never queue behind a commit's writes.
 
 use super::device::{DeviceIo, IoOp, OpKind};
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::time::Duration;
+use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn};
 
 pub type Completion = Box<dyn FnOnce(Vec<IoOp>) + Send>;
 
@@ -26,11 +27,13 @@ pub struct DeviceCounters {
     pub syncs: AtomicU64,
     pub errors: AtomicU64,
     pub rounds: AtomicU64,
+    /// The I/O tile's own slot (jobs in and out, busy and idle time).
+    pub tile: Arc<TileStats>,
 }
 
 pub struct IoThread {
     tx: Option<Sender<Job>>,
-    handle: Option<JoinHandle<()>>,
+    stage: Option<Stage>,
     pub kind: &'static str,
 }
 
@@ -38,27 +41,25 @@ impl IoThread {
     /// `core`: pin the thread there (placement puts the islands' workers beside it).
     pub fn spawn(
         name: String,
-        mut dev: Box<dyn DeviceIo>,
+        dev: Box<dyn DeviceIo>,
         counters: Arc<DeviceCounters>,
         core: Option<usize>,
     ) -> IoThread {
         let (tx, rx) = unbounded::<Job>();
-        let c = counters;
         let kind = dev.kind();
-        let handle = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                if let Some(core) = core
-                    && !pin_current_thread(core)
-                {
-                    tracing::warn!(core, "could not pin the storage I/O thread");
-                }
-                run(&mut *dev, &rx, &c)
-            })
+        let mut stage = Stage::new("storage-io");
+        let stats = counters.tile.clone();
+        stage
+            .launch(
+                name,
+                IoTile { dev, rx, counters },
+                stats,
+                Placement { core, numa: None },
+            )
             .expect("spawn storage I/O thread");
         IoThread {
             tx: Some(tx),
-            handle: Some(handle),
+            stage: Some(stage),
             kind,
         }
     }
@@ -91,27 +92,54 @@ impl IoThread {
 
 impl Drop for IoThread {
     fn drop(&mut self) {
+        // Closing the queue ends the tile once it has completed every job already queued.
         self.tx.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        if let Some(stage) = self.stage.take() {
+            stage.stop();
         }
     }
 }
 
-fn run(dev: &mut dyn DeviceIo, rx: &Receiver<Job>, c: &DeviceCounters) {
-    while let Ok(first) = rx.recv() {
+/// How long an idle I/O tile waits for a job before looking again.
+const IO_WAIT: Duration = Duration::from_millis(50);
+
+/// A device's I/O tile: each turn submits everything waiting, in one batch.
+struct IoTile {
+    dev: Box<dyn DeviceIo>,
+    rx: Receiver<Job>,
+    counters: Arc<DeviceCounters>,
+}
+
+impl Tile for IoTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
+        // Every queued job completes: the tile ends only when its queue is closed and empty.
+        let first = match self.rx.recv_timeout(IO_WAIT) {
+            Ok(j) => j,
+            Err(RecvTimeoutError::Timeout) => {
+                clock.idle();
+                return Turn::Continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        };
+        clock.idle();
+        let c = &self.counters;
         let mut round = vec![first];
-        round.extend(rx.try_iter());
+        round.extend(self.rx.try_iter());
+        c.tile.add_in(round.len() as u64);
         let sizes: Vec<usize> = round.iter().map(|j| j.ops.len()).collect();
         let mut all: Vec<IoOp> = round.iter_mut().flat_map(|j| j.ops.drain(..)).collect();
-        dev.execute(&mut all);
+        self.dev.execute(&mut all);
         c.rounds.fetch_add(1, Ordering::Relaxed);
         record(c, &all);
         let mut it = all.into_iter();
+        let jobs = round.len() as u64;
         for (job, n) in round.into_iter().zip(sizes) {
             let ops: Vec<IoOp> = it.by_ref().take(n).collect();
             (job.done)(ops);
         }
+        c.tile.add_out(jobs);
+        clock.busy();
+        Turn::Continue
     }
 }
 
@@ -135,17 +163,5 @@ pub fn record(c: &DeviceCounters, ops: &[IoOp]) {
         if op.error().is_some() {
             c.errors.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-fn pin_current_thread(core: usize) -> bool {
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays within it for core < 1024.
-    unsafe {
-        if core >= libc::CPU_SETSIZE as usize {
-            return false;
-        }
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
     }
 }

@@ -9,11 +9,12 @@ use super::Shared;
 use super::device::IoOp;
 use super::index::Loc;
 use super::{layout, read_span};
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use solana_pubkey::Pubkey;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::thread::JoinHandle;
+use std::time::Duration;
+use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn};
 
 /// Depth of the bank -> prefetch hint queue; a full queue drops the hint (counted).
 pub const HINT_QUEUE: usize = 65_536;
@@ -27,19 +28,24 @@ pub enum Hint {
 
 pub struct Prefetcher {
     tx: Option<Sender<Hint>>,
-    handle: Option<JoinHandle<()>>,
+    stage: Option<Stage>,
 }
 
 impl Prefetcher {
     pub fn start(shared: Arc<Shared>) -> Prefetcher {
         let (tx, rx) = bounded(HINT_QUEUE);
-        let handle = std::thread::Builder::new()
-            .name("gc-prefetch".into())
-            .spawn(move || run(&shared, &rx))
+        let mut stage = Stage::new("storage-prefetch");
+        stage
+            .launch(
+                "gc-prefetch",
+                PrefetchTile { shared, rx },
+                Arc::new(TileStats::default()),
+                Placement::default(),
+            )
             .expect("spawn prefetch thread");
         Prefetcher {
             tx: Some(tx),
-            handle: Some(handle),
+            stage: Some(stage),
         }
     }
 
@@ -68,15 +74,34 @@ impl Prefetcher {
 
 impl Drop for Prefetcher {
     fn drop(&mut self) {
+        // Closing the queue ends the tile once it has acted on every hint already queued.
         self.tx.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        if let Some(stage) = self.stage.take() {
+            stage.stop();
         }
     }
 }
 
-fn run(s: &Arc<Shared>, rx: &Receiver<Hint>) {
-    while let Ok(h) = rx.recv() {
+/// How long an idle prefetch tile waits for a hint before looking again.
+const HINT_WAIT: Duration = Duration::from_millis(50);
+
+struct PrefetchTile {
+    shared: Arc<Shared>,
+    rx: Receiver<Hint>,
+}
+
+impl Tile for PrefetchTile {
+    fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
+        let h = match self.rx.recv_timeout(HINT_WAIT) {
+            Ok(h) => h,
+            Err(RecvTimeoutError::Timeout) => {
+                clock.idle();
+                return Turn::Continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        };
+        clock.idle();
+        let s = &self.shared;
         match h {
             Hint::Queue(keys) => start_reads(s, &keys),
             Hint::Release(keys) => {
@@ -88,6 +113,8 @@ fn run(s: &Arc<Shared>, rx: &Receiver<Hint>) {
                 let _ = done.send(());
             }
         }
+        clock.busy();
+        Turn::Continue
     }
 }
 
