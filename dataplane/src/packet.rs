@@ -244,9 +244,10 @@ impl Drop for PacketBox {
             // SAFETY: made from a Box in `new`, dropped once.
             drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
         } else {
-            // A pool slot that never went back: its mbuf (if any) must not leak; the slot
-            // itself stays in the arena, which is then never freed.
+            // A pool slot that never went back: its mbuf and decoded transaction (if any)
+            // must not leak; the slot itself stays in the arena, which is then never freed.
             self.release_external();
+            self.verified = None;
         }
     }
 }

@@ -74,17 +74,19 @@ impl Tile for NetTile {
         };
         // Time inside recvmmsg is mostly waiting for the first datagram: idle.
         clock.idle();
-        if n == 0 {
-            return Turn::Continue;
-        }
         let counters = ingress.counters;
         counters.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
         counters.net.add_in(n as u64);
         if dry {
+            // Drained into the spare burst and counted; the spares go back whether or not
+            // anything came (so they never travel down the pipeline).
             counters
                 .pool_exhausted
                 .fetch_add(n as u64, Ordering::Relaxed);
             self.bufs.drain(..).for_each(|p| self.spare.give(p));
+            return Turn::Continue;
+        }
+        if n == 0 {
             return Turn::Continue;
         }
         let mut routed = 0;
@@ -220,7 +222,8 @@ impl Tile for VerifyTile {
         self.counters
             .verify_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        for (mut p, ok) in batch.drain(..).zip(self.ok_flags.iter().copied()) {
+        let mut pending = batch.drain(..).zip(self.ok_flags.iter().copied());
+        while let Some((mut p, ok)) = pending.next() {
             if !ok {
                 self.counters.bad_signature.fetch_add(1, Ordering::Relaxed);
                 self.pool.give(p);
@@ -251,12 +254,15 @@ impl Tile for VerifyTile {
                             let sent = self.output.send(p);
                             clock.backpressure();
                             if let Err(e) = sent {
+                                // The bank is gone: the rest of the batch goes back too.
                                 self.pool.give(e.into_inner());
+                                pending.for_each(|(p, _)| self.pool.give(p));
                                 return Turn::Done;
                             }
                         }
                         Err(crossbeam_channel::TrySendError::Disconnected(p)) => {
                             self.pool.give(p);
+                            pending.for_each(|(p, _)| self.pool.give(p));
                             return Turn::Done;
                         }
                     }
@@ -276,8 +282,10 @@ impl Tile for VerifyTile {
     }
 
     fn on_stop(&mut self) {
-        // A batch cut short by a gone bank: its packets go back.
-        self.batch.drain(..).for_each(|p| self.pool.give(p));
+        // What is still queued for this tile goes back to the pool.
+        while let Some(p) = self.input.pop() {
+            self.pool.give(p);
+        }
     }
 }
 
@@ -406,6 +414,45 @@ mod tests {
         );
         all.into_iter().for_each(|p| pool.give(p));
         assert!(verify.stop());
+    }
+
+    /// With the pool dry, datagrams are drained into the net tile's spare burst and counted as
+    /// pool-exhausted drops, also after receive timeouts: the spares never go down the
+    /// pipeline (where the pool they do not belong to would lose them).
+    #[test]
+    fn a_dry_pool_drains_and_counts_across_timeouts() {
+        let pool = PacketPool::new(4);
+        let held: Vec<PacketBox> = (0..4).map(|_| pool.take().unwrap()).collect();
+        let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
+        let ring = Ring::new(16, crate::packet::Arena::HEAP);
+        let ingress = Ingress::new(pool.clone(), vec![ring.clone()], counters);
+        let rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), 8, 1 << 20).unwrap();
+        let addr = rx.local_addr().unwrap();
+        let mut net = Stage::new("net");
+        net.launch(
+            "gc-net",
+            NetTile::new(rx, ingress, RecentFilter::new(1 << 10)),
+            NetTile::stats(counters),
+            Placement::default(),
+        )
+        .unwrap();
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for round in 1..=3u64 {
+            // Longer than the socket's 50 ms timeout: empty receives come between rounds.
+            std::thread::sleep(Duration::from_millis(120));
+            sock.send_to(&tx_bytes(), addr).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while counters.pool_exhausted.load(Ordering::Relaxed) < round
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(counters.pool_exhausted.load(Ordering::Relaxed), round);
+        }
+        assert_eq!(ring.len(), 0, "nothing went on while the pool was dry");
+        assert!(net.stop());
+        held.into_iter().for_each(|p| pool.give(p));
+        assert_eq!(pool.available(), pool.capacity());
     }
 
     /// UDP in, through the net and verify tiles: good transactions come out once; bad

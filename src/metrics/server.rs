@@ -58,6 +58,7 @@ impl MetricsServer {
     }
 
     pub fn shutdown(self) {
+        self.stage.request_stop();
         self.server.unblock();
         self.stage.stop();
     }

@@ -162,6 +162,7 @@ impl RpcServer {
     }
 
     pub fn shutdown(self) {
+        self.stage.request_stop();
         self.server.unblock();
         self.stage.stop();
     }

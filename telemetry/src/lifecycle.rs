@@ -186,10 +186,16 @@ impl Stage {
         Ok(())
     }
 
+    /// Ask every tile of the stage to finish, without waiting (e.g. before waking tiles
+    /// blocked on a socket, so that they see the request when they wake).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
     /// Ask every tile of the stage to finish, and wait until they have. False when one
     /// panicked.
     pub fn stop(self) -> bool {
-        self.stop.store(true, Ordering::Release);
+        self.request_stop();
         let mut clean = true;
         for t in self.tiles {
             clean &= t.join();
