@@ -7,7 +7,7 @@
 use crate::accounts::AccountsDb;
 use crate::chain::ChainState;
 use crate::metrics::RuntimeCounters;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use dataplane::monotonic_ns;
 use solana_account::AccountSharedData;
 use solana_clock::Slot;
@@ -15,7 +15,7 @@ use solana_pubkey::Pubkey;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use telemetry::{Tile, TileClock, Turn};
+use telemetry::{Tile, TileClock, Turn, next_input};
 
 pub struct CommitJob {
     pub slot: Slot,
@@ -28,9 +28,6 @@ pub struct CommitJob {
 }
 
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
-
-/// How long an idle commit tile waits for a closed slot before looking again.
-const COMMIT_WAIT: Duration = Duration::from_millis(50);
 
 /// The commit tile. It stops when the bank is gone and every slot it closed is durable (its
 /// input closed and drained), or when the store is poisoned.
@@ -60,15 +57,10 @@ impl CommitTile {
 impl Tile for CommitTile {
     fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
         let (jobs, db, chain, counters) = (&self.jobs, &self.db, &self.chain, self.counters);
-        let job = match jobs.recv_timeout(COMMIT_WAIT) {
-            Ok(j) => j,
-            Err(RecvTimeoutError::Timeout) => {
-                clock.idle();
-                return Turn::Continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        let job = match next_input(jobs, clock) {
+            Ok(x) => x,
+            Err(turn) => return turn,
         };
-        clock.idle();
         counters.commit.add_in(1);
         counters.commit.set_queue_depth(jobs.len());
         let started = Instant::now();

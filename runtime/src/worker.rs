@@ -12,7 +12,7 @@ use crate::scheduler::ExecMode;
 use crate::sequencer::PreparedTx;
 use crate::svm::{Processor, SvmEnv};
 use ahash::HashMap;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use solana_account::AccountSharedData;
 use solana_clock::Slot;
 use solana_hash::Hash;
@@ -24,8 +24,8 @@ use solana_transaction_error::TransactionError;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use telemetry::{Tile, TileClock, Turn};
+use std::time::Instant;
+use telemetry::{Tile, TileClock, Turn, next_input};
 
 pub struct WorkBatch {
     pub slot: Slot,
@@ -137,9 +137,6 @@ impl Sink<'_> {
 /// rebuild their program caches.
 pub type ProgramGeneration = Arc<AtomicU64>;
 
-/// How long an idle worker waits for a batch before looking again.
-const WORKER_WAIT: Duration = Duration::from_millis(50);
-
 pub struct Worker {
     pub id: usize,
     pub counters: &'static crate::metrics::RuntimeCounters,
@@ -180,15 +177,10 @@ impl WorkerTile {
 impl Tile for WorkerTile {
     fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
         // Workers stop when the bank does: it closes their input after its last slot.
-        let batch = match self.input.recv_timeout(WORKER_WAIT) {
-            Ok(b) => b,
-            Err(RecvTimeoutError::Timeout) => {
-                clock.idle();
-                return Turn::Continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        let batch = match next_input(&self.input, clock) {
+            Ok(x) => x,
+            Err(turn) => return turn,
         };
-        clock.idle();
         let w = &self.worker;
         let stats = Self::stats(w.counters, w.id);
         stats.add_in(batch.txs.len() as u64);

@@ -11,7 +11,7 @@ mod region;
 mod tile;
 
 pub use histogram::LatencyHistogram;
-pub use lifecycle::{Placement, Stage, StatsSlot, Tile, Turn};
+pub use lifecycle::{Placement, Stage, StatsSlot, Tile, Turn, next_input};
 pub use region::{RegionError, SharedRegion, ZeroValid};
 pub use tile::{TileClock, TileStats};
 

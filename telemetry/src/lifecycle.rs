@@ -7,9 +7,11 @@
 //! everything around it.
 
 use crate::{TileClock, TileStats};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// What a turn of a tile's loop says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,22 @@ pub trait Tile: Send + 'static {
 
     /// Once, on the tile's thread, after the last turn.
     fn on_stop(&mut self) {}
+}
+
+/// How long a tile waits for input before its turn ends (so it sees a stop request).
+pub const INPUT_WAIT: Duration = Duration::from_millis(50);
+
+/// The next item on a tile's input link, waiting at most [`INPUT_WAIT`] (counted as idle).
+/// `Err` is the turn to return: `Continue` when nothing came, `Done` when the link is closed
+/// and empty, which is how a tile downstream of another learns that it must stop.
+pub fn next_input<T>(input: &Receiver<T>, clock: &mut TileClock<'_>) -> Result<T, Turn> {
+    let got = input.recv_timeout(INPUT_WAIT);
+    clock.idle();
+    match got {
+        Ok(item) => Ok(item),
+        Err(RecvTimeoutError::Timeout) => Err(Turn::Continue),
+        Err(RecvTimeoutError::Disconnected) => Err(Turn::Done),
+    }
 }
 
 /// Where a tile's counters live: a slot of the shared metrics region (`&'static`), or one its
@@ -212,7 +230,6 @@ impl Stage {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
-    use std::time::Duration;
 
     /// A stand-in link: items to take, or None once closed.
     type Input = Arc<std::sync::Mutex<Option<Vec<u64>>>>;

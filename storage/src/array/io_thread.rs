@@ -4,11 +4,10 @@
 //! thread's own rings (`Shared::execute`), so reads never queue behind a commit's writes.
 
 use super::device::{DeviceIo, IoOp, OpKind};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn};
+use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn, next_input};
 
 pub type Completion = Box<dyn FnOnce(Vec<IoOp>) + Send>;
 
@@ -100,9 +99,6 @@ impl Drop for IoThread {
     }
 }
 
-/// How long an idle I/O tile waits for a job before looking again.
-const IO_WAIT: Duration = Duration::from_millis(50);
-
 /// A device's I/O tile: each turn submits everything waiting, in one batch.
 struct IoTile {
     dev: Box<dyn DeviceIo>,
@@ -113,15 +109,10 @@ struct IoTile {
 impl Tile for IoTile {
     fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
         // Every queued job completes: the tile ends only when its queue is closed and empty.
-        let first = match self.rx.recv_timeout(IO_WAIT) {
-            Ok(j) => j,
-            Err(RecvTimeoutError::Timeout) => {
-                clock.idle();
-                return Turn::Continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        let first = match next_input(&self.rx, clock) {
+            Ok(x) => x,
+            Err(turn) => return turn,
         };
-        clock.idle();
         let c = &self.counters;
         let mut round = vec![first];
         round.extend(self.rx.try_iter());

@@ -9,12 +9,11 @@ use super::Shared;
 use super::device::IoOp;
 use super::index::Loc;
 use super::{layout, read_span};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use solana_pubkey::Pubkey;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
-use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn};
+use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn, next_input};
 
 /// Depth of the bank -> prefetch hint queue; a full queue drops the hint (counted).
 pub const HINT_QUEUE: usize = 65_536;
@@ -82,9 +81,6 @@ impl Drop for Prefetcher {
     }
 }
 
-/// How long an idle prefetch tile waits for a hint before looking again.
-const HINT_WAIT: Duration = Duration::from_millis(50);
-
 struct PrefetchTile {
     shared: Arc<Shared>,
     rx: Receiver<Hint>,
@@ -92,15 +88,10 @@ struct PrefetchTile {
 
 impl Tile for PrefetchTile {
     fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
-        let h = match self.rx.recv_timeout(HINT_WAIT) {
-            Ok(h) => h,
-            Err(RecvTimeoutError::Timeout) => {
-                clock.idle();
-                return Turn::Continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => return Turn::Done,
+        let h = match next_input(&self.rx, clock) {
+            Ok(x) => x,
+            Err(turn) => return turn,
         };
-        clock.idle();
         let s = &self.shared;
         match h {
             Hint::Queue(keys) => start_reads(s, &keys),
