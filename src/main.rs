@@ -14,7 +14,6 @@ mod nic;
 mod proof_json;
 mod rawport;
 mod rpc;
-mod store;
 mod topology;
 mod wiring;
 

@@ -13,8 +13,8 @@ pub use with_dpdk::RawPort;
 mod with_dpdk {
     use super::*;
     use anyhow::{Context, Result};
-    use dataplane::dpdk::eal::{Eal, EalSettings};
-    use dataplane::dpdk::port::{Port, PortSettings};
+    use dataplane::dpdk::eal::Eal;
+    use dataplane::dpdk::port::Port;
     use dataplane::dpdk::rx::{RxQueue, RxSetup, ToIngress};
     use dataplane::frame::Endpoint;
     use dataplane::recent::RecentFilter;
@@ -53,18 +53,7 @@ mod with_dpdk {
     impl RawPort {
         /// Start EAL from `[dpdk]` (once per process).
         pub fn init_eal(config: &Config) -> Result<EalStarted> {
-            let d = &config.dpdk;
-            Ok(EalStarted(Eal::init(&EalSettings {
-                main_lcore: d.main_lcore,
-                rx_lcores: d.rx_lcores.clone(),
-                file_prefix: d.file_prefix.clone(),
-                huge_dir: (!d.huge_dir.as_os_str().is_empty()).then(|| d.huge_dir.clone()),
-                no_huge: d.no_huge,
-                memory_mb: d.memory_mb,
-                pci_allow: d.pci_allow.clone(),
-                vdevs: d.vdevs.clone(),
-                extra: d.eal_args.clone(),
-            })?))
+            Ok(EalStarted(Eal::init(&config.dpdk)?))
         }
 
         fn start(
@@ -75,18 +64,7 @@ mod with_dpdk {
         ) -> Result<Self> {
             let p = &config.dpdk.port;
             let d = &config.dpdk;
-            let port = Arc::new(Port::start(&PortSettings {
-                device: p.device.clone(),
-                rx_queues: p.rx_queues,
-                tx_queues: p.tx_queues,
-                rx_descriptors: p.rx_descriptors,
-                tx_descriptors: p.tx_descriptors,
-                rss: p.rss,
-                mtu: p.mtu,
-                promiscuous: p.promiscuous,
-                mbuf_pool_size: p.mbuf_pool_size,
-                mbuf_cache: p.mbuf_cache,
-            })?);
+            let port = Arc::new(Port::start(p)?);
             let nic = &metrics.nic;
             describe_ports(nic, &port, p.ipv4, p.udp_port);
             let slot = &nic.port[0];

@@ -3,7 +3,7 @@
 //! stages that stop in order: net, verify, then the runtime's bank, workers, commit.
 //! ARCHITECTURE.md has the picture; `gigacompute topology` prints the declaration.
 
-use crate::config::Config;
+use crate::config::{Config, StorageEngine};
 use crate::keys;
 use crate::metrics::MetricsRegion;
 use crate::rawport::RawPort;
@@ -15,7 +15,8 @@ use dataplane::socket::UdpReceiver;
 use dataplane::tiles::{NetTile, VerifyTile};
 use dataplane::{DataplaneCounters, Ingress, PacketPool};
 use runtime::genesis::GenesisConfig;
-use runtime::{Runtime, RuntimeConfig};
+use runtime::scheduler::SchedulerConfig;
+use runtime::{Runtime, RuntimeSetup};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::net::SocketAddr;
@@ -57,7 +58,10 @@ impl Node {
         };
         let fee_collector =
             keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
-        let store = crate::store::open(&config).context("opening the accounts store")?;
+        let store = config
+            .storage
+            .open(&config.data_dir, config.runtime.status_retention_slots)
+            .context("opening the accounts store")?;
 
         // With a raw port, EAL starts first: one descriptor packet per mbuf the port can hold
         // in flight, in EAL's memory (hugepages when reserved), beside the mbufs.
@@ -82,7 +86,6 @@ impl Node {
         let counters = &metrics.dataplane;
         let (verify_bank_tx, verify_bank_rx) =
             crossbeam_channel::bounded(bounded_depth(wiring.link("verify_bank")));
-        let rc = &config.runtime;
         let machine = crate::hwtopo::Machine::discover();
         if let Err(e) = &machine {
             tracing::warn!(error = %e, "no hwloc topology: islands and workers placed by index");
@@ -92,25 +95,19 @@ impl Node {
             .ok()
             .map(|m| crate::hwtopo::Placement::new(&config, m));
         let runtime = Runtime::start(
-            &RuntimeConfig {
-                slot_ms: rc.slot_ms,
-                workers: rc.workers,
-                worker_cores: rc.worker_cores.clone(),
-                batch_max: rc.batch_max,
-                sequencer_capacity: rc.sequencer_capacity,
-                status_retention_slots: rc.status_retention_slots,
-                commit_queue_slots: rc.commit_queue_slots,
-                scheduler: config.scheduler.kind(
-                    placement
+            &RuntimeSetup {
+                runtime: config.runtime.clone(),
+                scheduler: SchedulerConfig {
+                    island_workers: placement
                         .as_ref()
                         .map(|p| p.island_workers.clone())
                         .unwrap_or_default(),
-                ),
+                    ..config.scheduler.clone()
+                },
                 worker_numa: placement
                     .as_ref()
                     .map(|p| p.worker_numa.clone())
                     .unwrap_or_default(),
-                apps: config.scheduler.classifier(),
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()
@@ -206,11 +203,10 @@ impl Node {
             slot_ms = c.runtime.slot_ms,
             scheduler = ?c.scheduler.kind,
             storage = %match c.storage.engine {
-                crate::config::StorageEngine::Array => format!(
-                    "device array {:?}",
-                    crate::store::array_config(c).devices.iter().map(|d| &d.path).collect::<Vec<_>>()
-                ),
-                crate::config::StorageEngine::Log => format!("log store in {}", c.data_dir.display()),
+                StorageEngine::Array => {
+                    format!("device array {:?}", c.storage.device_paths(&c.data_dir))
+                }
+                StorageEngine::Log => format!("log store in {}", c.data_dir.display()),
             },
             "topology: {}",
             Wiring::from_config(c).summary(),

@@ -94,7 +94,7 @@ impl Wiring {
             .map(|i| runtime::worker_core(&c.runtime.worker_cores, i))
             .collect();
         let devices = match c.storage.engine {
-            StorageEngine::Array => crate::store::array_config(c).devices.len(),
+            StorageEngine::Array => c.storage.device_paths(&c.data_dir).len(),
             StorageEngine::Log => 0,
         };
         let io_cores = (0..devices)

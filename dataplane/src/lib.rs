@@ -2,6 +2,7 @@
 //! verification. Knows nothing of accounts: its output is a verified transaction descriptor
 //! pointing into the packet that carried it.
 
+pub mod config;
 pub mod counters;
 pub mod dedup;
 #[cfg(feature = "dpdk")]

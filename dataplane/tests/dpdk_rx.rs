@@ -4,8 +4,9 @@
 
 #![cfg(feature = "dpdk")]
 
-use dataplane::dpdk::eal::{Eal, EalSettings};
-use dataplane::dpdk::port::{Port, PortSettings, loopback_ring};
+use dataplane::config::{DpdkConfig, PortConfig};
+use dataplane::dpdk::eal::Eal;
+use dataplane::dpdk::port::{Port, loopback_ring};
 use dataplane::dpdk::rx::{RxQueue, RxSetup, ToIngress};
 use dataplane::dpdk::sys;
 use dataplane::frame::{Endpoint, Peer, write_udp};
@@ -52,16 +53,14 @@ fn inject(port: &Port, frames: &[Vec<u8>]) {
 
 #[test]
 fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
-    let _eal = Eal::init(&EalSettings {
+    let _eal = Eal::init(&DpdkConfig {
         main_lcore: 0,
         rx_lcores: vec![1],
         file_prefix: format!("gc-test-rx-{}", std::process::id()),
-        huge_dir: None,
         no_huge: true,
         memory_mb: 128,
-        pci_allow: vec![],
-        vdevs: vec![],
-        extra: vec!["--no-pci".into()],
+        eal_args: vec!["--no-pci".into()],
+        ..DpdkConfig::default()
     })
     .expect("EAL starts without hugepages");
     assert!(matches!(
@@ -69,17 +68,14 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
         Err(dataplane::dpdk::DpdkError::EalAgain)
     ));
     let name = loopback_ring("gc_test_rx", 1024).unwrap();
-    let port = Port::start(&PortSettings {
+    let port = Port::start(&PortConfig {
         device: name,
-        rx_queues: 1,
-        tx_queues: 1,
         rx_descriptors: 64,
         tx_descriptors: 64,
         rss: false,
-        mtu: 1500,
-        promiscuous: false,
         mbuf_pool_size: 1023,
         mbuf_cache: 0,
+        ..PortConfig::default()
     })
     .unwrap();
     let us = Endpoint {

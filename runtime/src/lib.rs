@@ -7,6 +7,7 @@ pub mod bank;
 pub mod chain;
 pub mod commit;
 pub mod compute_budget;
+pub mod config;
 pub mod genesis;
 pub mod metrics;
 pub mod optimistic;
@@ -22,10 +23,7 @@ use crate::accounts::AccountsDb;
 use crate::bank::{Bank, BankParams, BankTile};
 use crate::chain::ChainState;
 use crate::commit::CommitTile;
-use crate::genesis::GenesisConfig;
 use crate::metrics::RuntimeCounters;
-use crate::scheduler::SchedulerKind;
-use crate::scheduler::apps::AppClassifier;
 use crate::sequencer::Sequencer;
 use crate::simulate::Simulator;
 use crate::svm::SvmEnv;
@@ -37,6 +35,7 @@ use std::sync::atomic::AtomicU64;
 use storage::AccountsStore;
 use telemetry::{Placement, Stage};
 
+pub use config::{RuntimeConfig, RuntimeSetup};
 pub use genesis::GenesisError;
 
 /// Why the runtime did not start.
@@ -46,25 +45,6 @@ pub enum StartError {
     Genesis(#[from] GenesisError),
     #[error("starting a runtime tile: {0}")]
     Spawn(std::io::Error),
-}
-
-#[derive(Debug, Clone)]
-pub struct RuntimeConfig {
-    pub slot_ms: u64,
-    pub workers: usize,
-    /// Core per worker; empty = do not pin.
-    pub worker_cores: Vec<usize>,
-    /// NUMA node each worker's memory is bound to (placement; empty or `None`: not bound).
-    pub worker_numa: Vec<Option<usize>>,
-    pub batch_max: usize,
-    pub sequencer_capacity: usize,
-    pub status_retention_slots: usize,
-    /// Closed slots waiting for the commit tile before the bank blocks.
-    pub commit_queue_slots: usize,
-    pub scheduler: SchedulerKind,
-    /// What makes an app (for the scheduler and the per-app metrics).
-    pub apps: AppClassifier,
-    pub genesis: GenesisConfig,
 }
 
 /// Core for worker `id`: from the config when given; otherwise spread from the last core down,
@@ -92,16 +72,17 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn start(
-        config: &RuntimeConfig,
+        setup: &RuntimeSetup,
         store: Arc<dyn AccountsStore>,
         pool: PacketPool,
         verified: Receiver<PacketBox>,
         counters: &'static RuntimeCounters,
     ) -> Result<Self, StartError> {
+        let config = &setup.runtime;
         let env = Arc::new(SvmEnv::new());
         let db = Arc::new(AccountsDb::new(store, counters));
         let (chain, recent) =
-            genesis::bootstrap(&env, &db, &config.genesis, config.status_retention_slots)?;
+            genesis::bootstrap(&env, &db, &setup.genesis, config.status_retention_slots)?;
         let chain = Arc::new(chain);
         let generation = Arc::new(AtomicU64::new(0));
         let current_slot = Arc::new(AtomicU64::new(0));
@@ -125,7 +106,7 @@ impl Runtime {
             };
             let placement = Placement {
                 core: worker_core(&config.worker_cores, id),
-                numa: config.worker_numa.get(id).copied().flatten(),
+                numa: setup.worker_numa.get(id).copied().flatten(),
             };
             worker_stage
                 .launch(
@@ -157,11 +138,11 @@ impl Runtime {
             pool,
             BankParams {
                 slot_ms: config.slot_ms,
-                fee_collector: config.genesis.fee_collector,
-                apps: config.apps.clone(),
+                fee_collector: setup.genesis.fee_collector,
+                apps: setup.scheduler.classifier(),
             },
-            Sequencer::new(config.sequencer_capacity, config.scheduler.eviction()),
-            config.scheduler.build(
+            Sequencer::new(config.sequencer_capacity, setup.scheduler.eviction()),
+            setup.scheduler.build(
                 config.workers.max(1),
                 config.batch_max,
                 config.slot_ms,

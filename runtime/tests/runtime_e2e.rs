@@ -4,7 +4,7 @@ use crossbeam_channel::Sender;
 use dataplane::{PacketBox, PacketPool};
 use runtime::genesis::GenesisConfig;
 use runtime::metrics::RuntimeDrop;
-use runtime::{Runtime, RuntimeConfig};
+use runtime::{Runtime, RuntimeConfig, RuntimeSetup};
 use solana_account::ReadableAccount;
 use solana_hash::Hash;
 use solana_keypair::Keypair;
@@ -30,17 +30,18 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
     let store = Arc::new(LogStore::open(dir, LogStoreConfig::default()).unwrap());
     let pool = PacketPool::new(4096);
     let (tx, rx) = crossbeam_channel::bounded(4096);
-    let config = RuntimeConfig {
-        slot_ms: 20,
-        workers,
-        worker_cores: vec![],
+    let config = RuntimeSetup {
+        runtime: RuntimeConfig {
+            slot_ms: 20,
+            workers,
+            worker_cores: vec![],
+            batch_max: 16,
+            sequencer_capacity: 10_000,
+            status_retention_slots: 512,
+            commit_queue_slots: 4,
+        },
+        scheduler: Default::default(),
         worker_numa: vec![],
-        batch_max: 16,
-        sequencer_capacity: 10_000,
-        status_retention_slots: 512,
-        commit_queue_slots: 4,
-        scheduler: runtime::scheduler::SchedulerKind::Hotspot(Default::default()),
-        apps: Default::default(),
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,

@@ -10,13 +10,13 @@ use runtime::chain::{Commitment, TxStatus};
 use runtime::genesis::{GenesisConfig, bootstrap};
 use runtime::metrics::RuntimeCounters;
 use runtime::prepare::prepare;
-use runtime::scheduler::apps::{AppClassifier, AppGrouping};
+use runtime::scheduler::apps::AppGrouping;
 use runtime::scheduler::hotspot::Concurrency;
-use runtime::scheduler::{ExecMode, HotspotConfig, SchedulerKind};
+use runtime::scheduler::{ExecMode, SchedulerConfig};
 use runtime::sequencer::PreparedTx;
 use runtime::svm::SvmEnv;
 use runtime::worker::{Outcome, WorkBatch, Worker, execute};
-use runtime::{Runtime, RuntimeConfig};
+use runtime::{Runtime, RuntimeConfig, RuntimeSetup};
 use solana_account::ReadableAccount;
 use solana_hash::Hash;
 use solana_instruction::AccountMeta;
@@ -138,26 +138,27 @@ struct Run {
     islands_formed: u64,
 }
 
-fn run_scheduled(w: &mut Workload, kind: SchedulerKind, seed: u64) -> (Run, Vec<Transaction>) {
+fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Vec<Transaction>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(LogStore::open(dir.path(), LogStoreConfig::default()).unwrap());
     let pool = PacketPool::new(8192);
     let (tx, rx) = crossbeam_channel::bounded(8192);
     let counters: &'static RuntimeCounters = telemetry::SharedRegion::private();
-    let config = RuntimeConfig {
-        slot_ms: 5,
-        workers: 2,
-        worker_cores: vec![],
-        worker_numa: vec![],
-        batch_max: 8,
-        sequencer_capacity: 10_000,
-        status_retention_slots: 100_000,
-        commit_queue_slots: 64,
-        scheduler: kind,
-        apps: AppClassifier {
-            grouping: AppGrouping::FeePayer,
-            rules: Vec::new(),
+    let config = RuntimeSetup {
+        runtime: RuntimeConfig {
+            slot_ms: 5,
+            workers: 2,
+            worker_cores: vec![],
+            batch_max: 8,
+            sequencer_capacity: 10_000,
+            status_retention_slots: 100_000,
+            commit_queue_slots: 64,
         },
+        scheduler: SchedulerConfig {
+            app_grouping: AppGrouping::FeePayer,
+            ..kind
+        },
+        worker_numa: vec![],
         genesis: w.genesis(),
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx, counters).unwrap();
@@ -279,7 +280,7 @@ fn run_serial(w: &Workload, txs: &[Transaction], order: &[Signature]) -> Run {
     }
 }
 
-fn assert_equivalent(name: &str, kind: SchedulerKind, seed: u64) -> Run {
+fn assert_equivalent(name: &str, kind: SchedulerConfig, seed: u64) -> Run {
     let mut w = Workload::new();
     let (scheduled, txs) = run_scheduled(&mut w, kind, seed);
     assert_eq!(
@@ -318,11 +319,11 @@ fn assert_equivalent(name: &str, kind: SchedulerKind, seed: u64) -> Run {
 
 #[test]
 fn optimistic_execution_equals_serial() {
-    let cfg = HotspotConfig {
+    let cfg = SchedulerConfig {
         concurrency: Concurrency::Optimistic,
-        ..HotspotConfig::default()
+        ..SchedulerConfig::default()
     };
-    let run = assert_equivalent("optimistic", SchedulerKind::Hotspot(cfg), 1);
+    let run = assert_equivalent("optimistic", cfg, 1);
     assert!(run.optimistic_batches > 0);
     assert!(
         run.reexecutions > 0,
@@ -332,7 +333,7 @@ fn optimistic_execution_equals_serial() {
 
 #[test]
 fn hybrid_with_islands_equals_serial() {
-    let cfg = HotspotConfig {
+    let cfg = SchedulerConfig {
         // Islands and optimistic trials early, so both happen within the run; at most two
         // islands, so most transactions stay in their apps' lanes.
         island_enter: 0.002,
@@ -342,23 +343,23 @@ fn hybrid_with_islands_equals_serial() {
         max_islands: 2,
         optimistic_enter: 0.05,
         optimistic_backoff_slots: 2,
-        ..HotspotConfig::default()
+        ..SchedulerConfig::default()
     };
-    let run = assert_equivalent("hybrid", SchedulerKind::Hotspot(cfg), 2);
+    let run = assert_equivalent("hybrid", cfg, 2);
     assert!(run.islands_formed > 0, "no island formed");
     assert!(run.optimistic_batches > 0, "no app went optimistic");
 }
 
 #[test]
 fn pessimistic_hotspot_and_plain_lock_equal_serial() {
-    let cfg = HotspotConfig {
+    let cfg = SchedulerConfig {
         concurrency: Concurrency::Pessimistic,
         island_enter: 0.002,
         island_exit: 0.001,
         island_min_writers: 2,
-        ..HotspotConfig::default()
+        ..SchedulerConfig::default()
     };
-    let run = assert_equivalent("pessimistic", SchedulerKind::Hotspot(cfg), 3);
+    let run = assert_equivalent("pessimistic", cfg, 3);
     assert_eq!(run.optimistic_batches, 0);
-    assert_equivalent("lock", SchedulerKind::Lock, 4);
+    assert_equivalent("lock", SchedulerConfig::lock(), 4);
 }

@@ -8,9 +8,8 @@ use dataplane::{PacketBox, PacketPool};
 use runtime::chain::Commitment;
 use runtime::genesis::GenesisConfig;
 use runtime::metrics::RuntimeCounters;
-use runtime::scheduler::SchedulerKind;
-use runtime::scheduler::apps::AppClassifier;
-use runtime::{Runtime, RuntimeConfig};
+use runtime::scheduler::SchedulerConfig;
+use runtime::{Runtime, RuntimeConfig, RuntimeSetup};
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
@@ -35,8 +34,7 @@ pub struct Appliance {
 
 impl Appliance {
     pub fn start(
-        scheduler: SchedulerKind,
-        apps: AppClassifier,
+        scheduler: SchedulerConfig,
         workers: usize,
         accounts: Vec<(Pubkey, u64)>,
     ) -> anyhow::Result<Self> {
@@ -46,17 +44,18 @@ impl Appliance {
         let pool = PacketPool::new(SEQUENCER_CAPACITY + 32_768);
         let (tx, rx) = crossbeam_channel::bounded(16_384);
         let counters: &'static RuntimeCounters = telemetry::SharedRegion::private();
-        let config = RuntimeConfig {
-            slot_ms: SLOT_MS,
-            workers,
-            worker_cores: Vec::new(),
-            worker_numa: Vec::new(),
-            batch_max: BATCH_MAX,
-            sequencer_capacity: SEQUENCER_CAPACITY,
-            status_retention_slots: 512,
-            commit_queue_slots: 8,
+        let config = RuntimeSetup {
+            runtime: RuntimeConfig {
+                slot_ms: SLOT_MS,
+                workers,
+                worker_cores: Vec::new(),
+                batch_max: BATCH_MAX,
+                sequencer_capacity: SEQUENCER_CAPACITY,
+                status_retention_slots: 512,
+                commit_queue_slots: 8,
+            },
             scheduler,
-            apps,
+            worker_numa: Vec::new(),
             genesis: GenesisConfig {
                 faucet: None,
                 fee_collector: Pubkey::new_unique(),

@@ -117,8 +117,9 @@ pub fn run(a: &DataplaneArgs) -> anyhow::Result<Rows> {
 mod dpdk {
     use super::*;
     use dataplane::DataplaneCounters;
-    use dataplane::dpdk::eal::{Eal, EalSettings};
-    use dataplane::dpdk::port::{Port, PortSettings};
+    use dataplane::config::{DpdkConfig, PortConfig};
+    use dataplane::dpdk::eal::Eal;
+    use dataplane::dpdk::port::Port;
     use dataplane::dpdk::rx::{Deliver, RxQueue, RxSetup};
     use dataplane::dpdk::sys;
     use dataplane::frame::{Endpoint, Peer};
@@ -181,30 +182,22 @@ mod dpdk {
 
     impl Bench {
         pub fn start(a: &DataplaneArgs, main: u32, txs: &[Vec<u8>]) -> anyhow::Result<Self> {
-            let eal = Eal::init(&EalSettings {
+            let eal = Eal::init(&DpdkConfig {
                 main_lcore: main,
                 rx_lcores: vec![a.core],
                 file_prefix: format!("gc-bench-{}", std::process::id()),
-                huge_dir: None,
                 no_huge: !a.hugepages,
                 memory_mb: 1024,
-                pci_allow: vec![],
-                vdevs: vec![],
-                extra: vec!["--no-pci".into()],
+                eal_args: vec!["--no-pci".into()],
+                ..DpdkConfig::default()
             })?;
             let ring_size = (txs.len() + 1024).next_power_of_two() as u32;
             let name = dataplane::dpdk::port::loopback_ring("gc_bench", ring_size)?;
-            let port = Port::start(&PortSettings {
+            let port = Port::start(&PortConfig {
                 device: name,
-                rx_queues: 1,
-                tx_queues: 1,
-                rx_descriptors: 1024,
-                tx_descriptors: 1024,
                 rss: false,
-                mtu: 1500,
-                promiscuous: false,
                 mbuf_pool_size: (2 * ring_size - 1).max(8191),
-                mbuf_cache: 256,
+                ..PortConfig::default()
             })?;
             // Load the ring: one frame per transaction.
             let pool = port.pool();

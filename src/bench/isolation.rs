@@ -13,9 +13,9 @@
 
 use super::appliance::Appliance;
 use super::{Rows, median, spl};
-use runtime::scheduler::apps::{AppClassifier, AppGrouping, AppRule};
+use runtime::scheduler::apps::{AppGrouping, AppRule};
 use runtime::scheduler::hotspot::Concurrency;
-use runtime::scheduler::{HotspotConfig, SchedulerKind};
+use runtime::scheduler::{SchedulerChoice, SchedulerConfig};
 use solana_hash::Hash;
 use solana_instruction::AccountMeta;
 use solana_keypair::Keypair;
@@ -130,15 +130,17 @@ impl Cast {
             .collect()
     }
 
-    /// Token transfers and mint_to are both the token program's: the rule on the shared mint
-    /// makes mint_to its own app.
-    fn apps(&self) -> AppClassifier {
-        AppClassifier {
-            grouping: AppGrouping::TopLevelProgram,
-            rules: vec![AppRule {
+    /// `kind`, with apps by top-level program. Token transfers and mint_to are both the token
+    /// program's: the rule on the shared mint makes mint_to its own app.
+    fn scheduler(&self, kind: SchedulerChoice) -> SchedulerConfig {
+        SchedulerConfig {
+            kind,
+            app_grouping: AppGrouping::TopLevelProgram,
+            apps: vec![AppRule {
                 program: spl::TOKEN,
                 account: self.mint_b.pubkey(),
             }],
+            ..SchedulerConfig::default()
         }
     }
 
@@ -510,9 +512,9 @@ impl SchedulerRun {
 fn isolation_run(
     args: &IsolationArgs,
     cast: &Cast,
-    kind: SchedulerKind,
+    kind: SchedulerChoice,
 ) -> anyhow::Result<SchedulerRun> {
-    let a = Appliance::start(kind, cast.apps(), WORKERS, cast.genesis())?;
+    let a = Appliance::start(cast.scheduler(kind), WORKERS, cast.genesis())?;
     let setup = cast.setup(a.blockhash());
     // The mints first: the token accounts' transactions read them.
     for stage in [&setup[..1], &setup[1..]] {
@@ -573,11 +575,11 @@ fn memo_burst(
         .map(|k| (k.pubkey(), LAMPORTS))
         .chain(shared.iter().map(|k| (*k, LAMPORTS)))
         .collect();
-    let kind = SchedulerKind::Hotspot(HotspotConfig {
+    let scheduler = SchedulerConfig {
         concurrency,
-        ..HotspotConfig::default()
-    });
-    let a = Appliance::start(kind, AppClassifier::default(), workers, genesis)?;
+        ..SchedulerConfig::default()
+    };
+    let a = Appliance::start(scheduler, workers, genesis)?;
     let bh = a.blockhash();
     let wire = sign_all(txs, |i| {
         memo_tx(&payers[i], &memo_text(i, memo_len), &shared, bh)
@@ -617,9 +619,9 @@ pub fn run(args: &IsolationArgs) -> anyhow::Result<Rows> {
         };
         for hotspot in order.into_iter().filter(|_| !args.no_phases) {
             let kind = if hotspot {
-                SchedulerKind::Hotspot(HotspotConfig::default())
+                SchedulerChoice::Hotspot
             } else {
-                SchedulerKind::Lock
+                SchedulerChoice::Lock
             };
             let r = isolation_run(args, &cast, kind)?;
             report_run(run, hotspot, &r);

@@ -1,12 +1,13 @@
 //! The appliance configuration: one TOML file, every knob documented in [`DEFAULT_TOML`].
 //! A test keeps that text and [`Config::default`] identical.
 
-mod scheduler;
-
-pub use scheduler::SchedulerConfig;
+pub use dataplane::config::{DpdkConfig, NetConfig, VerifyConfig};
+pub use runtime::RuntimeConfig;
+pub use runtime::scheduler::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+pub use storage::{StorageConfig, StorageEngine};
 
 /// The documented default configuration (`gigacompute config default`).
 pub const DEFAULT_TOML: &str = r#"# GigaCompute appliance configuration. Every value shown is the default.
@@ -225,13 +226,15 @@ genesis_lamports = 500000000000000000
 max_lamports_per_request = 10000000000
 "#;
 
+/// The whole file: each section is declared by the crate that owns it (serde, defaults,
+/// validation); only `[rpc]`, `[metrics]` and `[faucet]` belong to the binary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub net: NetConfig,
     pub verify: VerifyConfig,
-    pub runtime: RuntimeSection,
+    pub runtime: RuntimeConfig,
     pub scheduler: SchedulerConfig,
     pub storage: StorageConfig,
     pub rpc: RpcConfig,
@@ -240,84 +243,43 @@ pub struct Config {
     pub faucet: FaucetConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DpdkConfig {
-    pub enabled: bool,
-    pub main_lcore: u32,
-    pub rx_lcores: Vec<u32>,
-    pub file_prefix: String,
-    pub huge_dir: PathBuf,
-    pub no_huge: bool,
-    pub memory_mb: usize,
-    pub pci_allow: Vec<String>,
-    pub vdevs: Vec<String>,
-    pub eal_args: Vec<String>,
-    pub port: DpdkPortConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DpdkPortConfig {
-    pub device: String,
-    pub ipv4: std::net::Ipv4Addr,
-    pub udp_port: u16,
-    pub rx_queues: u16,
-    pub tx_queues: u16,
-    pub rx_descriptors: u16,
-    pub tx_descriptors: u16,
-    pub burst: u16,
-    pub rss: bool,
-    pub mtu: u16,
-    pub promiscuous: bool,
-    pub mbuf_pool_size: u32,
-    pub mbuf_cache: u32,
-    pub replies: bool,
-    pub idle_sleep_us: u64,
-    pub stats_interval_ms: u64,
-}
-
-impl Default for DpdkConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: false,
-            main_lcore: 0,
-            rx_lcores: vec![1],
-            file_prefix: "gigacompute".into(),
-            huge_dir: PathBuf::new(),
-            no_huge: false,
-            memory_mb: 1024,
-            pci_allow: Vec::new(),
-            vdevs: Vec::new(),
-            eal_args: Vec::new(),
-            port: DpdkPortConfig::default(),
+            data_dir: PathBuf::from("./gigacompute-data"),
+            net: NetConfig::default(),
+            verify: VerifyConfig::default(),
+            runtime: RuntimeConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            storage: StorageConfig::default(),
+            rpc: RpcConfig::default(),
+            metrics: MetricsConfig::default(),
+            dpdk: DpdkConfig::default(),
+            faucet: FaucetConfig::default(),
         }
     }
 }
 
-impl Default for DpdkPortConfig {
+/// `[rpc]`: Solana's JSON-RPC over HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcConfig {
+    pub bind: SocketAddr,
+    pub threads: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for RpcConfig {
     fn default() -> Self {
         Self {
-            device: String::new(),
-            ipv4: std::net::Ipv4Addr::new(10, 0, 0, 1),
-            udp_port: 8003,
-            rx_queues: 1,
-            tx_queues: 1,
-            rx_descriptors: 1024,
-            tx_descriptors: 1024,
-            burst: 32,
-            rss: true,
-            mtu: 1500,
-            promiscuous: false,
-            mbuf_pool_size: 65535,
-            mbuf_cache: 256,
-            replies: false,
-            idle_sleep_us: 0,
-            stats_interval_ms: 500,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8899)),
+            threads: 4,
+            max_body_bytes: 50 * 1024,
         }
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -329,182 +291,18 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            bind: "127.0.0.1:7999".parse().expect("literal address"),
+            bind: SocketAddr::from(([127, 0, 0, 1], 7999)),
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetConfig {
-    pub bind: SocketAddr,
-    pub recv_burst: usize,
-    pub recv_buffer_bytes: usize,
-    pub packet_pool_size: usize,
-    pub verify_ring_depth: usize,
-    pub recent_filter_entries: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VerifyConfig {
-    pub tiles: usize,
-    pub batch_max: usize,
-    pub dedup_capacity: usize,
-    pub bank_ring_depth: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RuntimeSection {
-    pub slot_ms: u64,
-    pub workers: usize,
-    pub worker_cores: Vec<usize>,
-    pub batch_max: usize,
-    pub sequencer_capacity: usize,
-    pub status_retention_slots: usize,
-    pub commit_queue_slots: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    pub engine: StorageEngine,
-    pub devices: Vec<PathBuf>,
-    pub device_bytes: u64,
-    pub block_size: usize,
-    pub segment_bytes: u64,
-    pub cache_bytes: usize,
-    pub io_uring: bool,
-    pub ring_entries: u32,
-    pub sqpoll_idle_ms: u32,
-    pub direct_io: bool,
-    pub max_space_amplification: f64,
-    pub hot_app_share: f64,
-    pub io_cores: Vec<usize>,
-    pub pinned_apps: Vec<PinnedApp>,
-    pub log_compaction_min_bytes: u64,
-    pub proof_window_slots: usize,
-    pub proof_history_mib: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageEngine {
-    Array,
-    Log,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PinnedApp {
-    pub program: String,
-    pub devices: Vec<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RpcConfig {
-    pub bind: SocketAddr,
-    pub threads: usize,
-    pub max_body_bytes: usize,
-}
-
+/// `[faucet]`: requestAirdrop from an account funded at genesis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaucetConfig {
     pub enabled: bool,
     pub genesis_lamports: u64,
     pub max_lamports_per_request: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("./gigacompute-data"),
-            net: NetConfig::default(),
-            verify: VerifyConfig::default(),
-            runtime: RuntimeSection::default(),
-            scheduler: SchedulerConfig::default(),
-            storage: StorageConfig::default(),
-            rpc: RpcConfig::default(),
-            metrics: MetricsConfig::default(),
-            dpdk: DpdkConfig::default(),
-            faucet: FaucetConfig::default(),
-        }
-    }
-}
-
-impl Default for NetConfig {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8003".parse().expect("literal address"),
-            recv_burst: 64,
-            recv_buffer_bytes: 32 << 20,
-            packet_pool_size: 65536,
-            verify_ring_depth: 8192,
-            recent_filter_entries: 1 << 19,
-        }
-    }
-}
-
-impl Default for VerifyConfig {
-    fn default() -> Self {
-        Self {
-            tiles: 2,
-            batch_max: 256,
-            dedup_capacity: 2_000_000,
-            bank_ring_depth: 16384,
-        }
-    }
-}
-
-impl Default for RuntimeSection {
-    fn default() -> Self {
-        Self {
-            slot_ms: 50,
-            workers: 2,
-            worker_cores: Vec::new(),
-            batch_max: 64,
-            sequencer_capacity: 100_000,
-            status_retention_slots: 4096,
-            commit_queue_slots: 8,
-        }
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            engine: StorageEngine::Array,
-            devices: Vec::new(),
-            device_bytes: 1 << 30,
-            block_size: 4096,
-            segment_bytes: 32 << 20,
-            cache_bytes: 256 << 20,
-            io_uring: true,
-            ring_entries: 256,
-            sqpoll_idle_ms: 0,
-            direct_io: true,
-            max_space_amplification: 2.0,
-            hot_app_share: 0.5,
-            io_cores: Vec::new(),
-            pinned_apps: Vec::new(),
-            log_compaction_min_bytes: 64 << 20,
-            proof_window_slots: 1024,
-            proof_history_mib: 1024,
-        }
-    }
-}
-
-impl Default for RpcConfig {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8899".parse().expect("literal address"),
-            threads: 4,
-            max_body_bytes: 50 * 1024,
-        }
-    }
 }
 
 impl Default for FaucetConfig {
@@ -530,130 +328,15 @@ impl Config {
         Ok(c)
     }
 
+    /// Every section's own checks, then the binary's.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.net.validate()?;
+        self.verify.validate()?;
+        self.runtime.validate()?;
         self.scheduler.validate()?;
-        let r = &self.runtime;
-        anyhow::ensure!(r.slot_ms >= 1, "runtime.slot_ms must be at least 1");
-        anyhow::ensure!(
-            (1..=64).contains(&r.workers),
-            "runtime.workers must be 1..=64"
-        );
-        anyhow::ensure!(r.batch_max >= 1, "runtime.batch_max must be at least 1");
-        anyhow::ensure!(
-            r.sequencer_capacity >= 1,
-            "runtime.sequencer_capacity must be at least 1"
-        );
-        anyhow::ensure!(
-            r.status_retention_slots > 150,
-            "runtime.status_retention_slots must exceed the 150-slot blockhash window"
-        );
-        anyhow::ensure!(
-            (1..=dataplane::counters::MAX_VERIFY_TILES).contains(&self.verify.tiles),
-            "verify.tiles must be 1..={}",
-            dataplane::counters::MAX_VERIFY_TILES
-        );
-        anyhow::ensure!(
-            self.verify.batch_max >= 1,
-            "verify.batch_max must be at least 1"
-        );
-        anyhow::ensure!(
-            self.verify.dedup_capacity >= 1,
-            "verify.dedup_capacity must be at least 1"
-        );
-        anyhow::ensure!(
-            (1..=128).contains(&self.net.recv_burst),
-            "net.recv_burst must be 1..=128"
-        );
-        anyhow::ensure!(
-            self.net.packet_pool_size >= 256,
-            "net.packet_pool_size must be at least 256"
-        );
+        self.storage.validate()?;
+        self.dpdk.validate()?;
         anyhow::ensure!(self.rpc.threads >= 1, "rpc.threads must be at least 1");
-        anyhow::ensure!(
-            self.net.recent_filter_entries >= 8,
-            "net.recent_filter_entries must be at least 8"
-        );
-        let d = &self.dpdk;
-        if d.enabled {
-            let p = &d.port;
-            anyhow::ensure!(
-                d.rx_lcores.len() == usize::from(p.rx_queues),
-                "dpdk.rx_lcores must name one lcore per RX queue ({} queues, {} lcores)",
-                p.rx_queues,
-                d.rx_lcores.len()
-            );
-            anyhow::ensure!(
-                (1..=dataplane::nic::MAX_QUEUES as u16).contains(&p.rx_queues)
-                    && p.tx_queues >= p.rx_queues,
-                "dpdk.port: rx_queues must be 1..={} and tx_queues at least rx_queues",
-                dataplane::nic::MAX_QUEUES
-            );
-            anyhow::ensure!(
-                (1..=128).contains(&p.burst),
-                "dpdk.port.burst must be 1..=128"
-            );
-            anyhow::ensure!(
-                p.rx_descriptors >= 32 && p.tx_descriptors >= 32,
-                "dpdk.port: descriptor rings need at least 32 entries"
-            );
-            anyhow::ensure!(
-                (68..=9600).contains(&p.mtu),
-                "dpdk.port.mtu must be 68..=9600"
-            );
-            anyhow::ensure!(
-                p.mbuf_pool_size >= 2 * (u32::from(p.rx_descriptors) * u32::from(p.rx_queues)),
-                "dpdk.port.mbuf_pool_size must be at least twice the RX descriptors of all queues"
-            );
-            anyhow::ensure!(
-                p.mbuf_cache <= 512 && p.mbuf_cache <= p.mbuf_pool_size / 2,
-                "dpdk.port.mbuf_cache must be at most 512 and half the pool"
-            );
-            anyhow::ensure!(
-                p.stats_interval_ms >= 10,
-                "dpdk.port.stats_interval_ms must be at least 10"
-            );
-        }
-        let st = &self.storage;
-        anyhow::ensure!(
-            st.max_space_amplification > 1.0,
-            "storage.max_space_amplification must exceed 1.0"
-        );
-        anyhow::ensure!(
-            st.block_size == 512 || st.block_size == 4096,
-            "storage.block_size must be 512 or 4096"
-        );
-        anyhow::ensure!(
-            st.segment_bytes >= 16 << 20 && st.segment_bytes.is_multiple_of(st.block_size as u64),
-            "storage.segment_bytes must be at least 16 MiB (a 10 MiB account fits) and a multiple of block_size"
-        );
-        anyhow::ensure!(
-            st.device_bytes >= 4 * st.segment_bytes,
-            "storage.device_bytes must hold at least four segments"
-        );
-        anyhow::ensure!(
-            (2..=32768).contains(&st.ring_entries) && st.ring_entries.is_power_of_two(),
-            "storage.ring_entries must be a power of two, 2..=32768"
-        );
-        anyhow::ensure!(
-            st.devices.len() <= 32,
-            "storage.devices: at most 32 devices"
-        );
-        anyhow::ensure!(
-            (1..=1 << 20).contains(&st.proof_window_slots),
-            "storage.proof_window_slots must be 1..=1048576"
-        );
-        for p in &st.pinned_apps {
-            anyhow::ensure!(
-                p.program.parse::<solana_pubkey::Pubkey>().is_ok(),
-                "storage.pinned_apps: {} is not a base58 program id",
-                p.program
-            );
-            anyhow::ensure!(
-                !p.devices.is_empty() && p.devices.iter().all(|&d| d < st.devices.len().max(1)),
-                "storage.pinned_apps: devices of {} must be indexes into storage.devices",
-                p.program
-            );
-        }
         Ok(())
     }
 }
@@ -667,11 +350,43 @@ mod tests {
         assert_eq!(Config::parse(DEFAULT_TOML).unwrap(), Config::default());
     }
 
+    /// Every key the types declare is written out (with its default) in the documented
+    /// file, and the file has no key the types lack: a new knob cannot go undocumented.
+    #[test]
+    fn documented_default_names_every_key() {
+        fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let path = format!("{prefix}{k}");
+                    match v {
+                        toml::Value::Table(_) if !path.ends_with("weights") => {
+                            keys(&format!("{path}."), v, out)
+                        }
+                        _ => out.push(path),
+                    }
+                }
+            }
+        }
+        let (mut documented, mut declared) = (Vec::new(), Vec::new());
+        keys("", &toml::from_str(DEFAULT_TOML).unwrap(), &mut documented);
+        keys(
+            "",
+            &toml::Value::try_from(Config::default()).unwrap(),
+            &mut declared,
+        );
+        documented.sort();
+        declared.sort();
+        assert_eq!(documented, declared);
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_errors() {
         assert!(Config::parse("nonsense = 1").is_err());
         assert!(Config::parse("[runtime]\nworkers = 0").is_err());
         assert!(Config::parse("[rpc]\nbind = \"not an address\"").is_err());
+        assert!(Config::parse("[scheduler.app_weights]\nnotakey = 2").is_err());
+        assert!(Config::parse("[storage]\nengine = \"disk\"").is_err());
+        assert!(Config::parse("[dpdk]\nenabled = true\nrx_lcores = [0]").is_err());
         assert_eq!(Config::parse("").unwrap(), Config::default());
     }
 }

@@ -16,10 +16,9 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
         ))];
     }
     let mut out = vec![io_uring()];
-    let array = crate::store::array_config(cfg);
     let min_bytes = 4 * cfg.storage.segment_bytes;
-    for (i, d) in array.devices.iter().enumerate() {
-        out.push(device(i, &d.path, d.create_bytes, min_bytes));
+    for (i, path) in cfg.storage.device_paths(&cfg.data_dir).iter().enumerate() {
+        out.push(device(i, path, cfg.storage.device_bytes, min_bytes));
     }
     out
 }

@@ -8,10 +8,12 @@
 
 pub mod array;
 pub mod commitment;
+pub mod config;
 mod log_store;
 mod record;
 
 pub use array::{ArrayConfig, ArrayStats, ArrayStore, DeviceSpec};
+pub use config::{StorageConfig, StorageEngine};
 pub use log_store::{LogStore, LogStoreConfig};
 
 use solana_account::AccountSharedData;

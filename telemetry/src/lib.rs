@@ -5,6 +5,7 @@
 //! process (`gigacompute monitor`) while the appliance runs: a reader never touches the hot
 //! path, it only loads cache lines the writers own.
 
+pub mod config;
 mod histogram;
 pub mod lifecycle;
 mod region;

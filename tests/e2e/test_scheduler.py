@@ -41,7 +41,7 @@ def test_bad_scheduler_config_is_refused_with_the_reason(tmp_path):
     for bad, why in [
         ('[scheduler]\nkind = "fifo"\n', "kind"),
         ("[scheduler]\nisland_enter = 0.1\nisland_exit = 0.5\n", "island_exit"),
-        ('[scheduler.app_weights]\nnot-a-key = 2\n', "not a pubkey"),
+        ('[scheduler.app_weights]\nnot-a-key = 2\n', "not a valid pubkey"),
     ]:
         cfg = tmp_path / "bad.toml"
         cfg.write_text(bad)

@@ -2,100 +2,55 @@
 //! process, and the launch of functions on its worker lcores.
 
 use super::{DpdkError, sys};
+use crate::config::DpdkConfig;
 use std::collections::HashMap;
 use std::ffi::{CString, c_int, c_void};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EalSettings {
-    /// Main lcore (control: port set-up, stats). It is the thread that calls [`Eal::init`].
-    pub main_lcore: u32,
-    /// One lcore per RX queue, in queue order.
-    pub rx_lcores: Vec<u32>,
-    pub file_prefix: String,
-    /// Hugepage mount; None: EAL finds one.
-    pub huge_dir: Option<PathBuf>,
-    /// Normal memory instead of hugepages (tests, VMs without hugepages).
-    pub no_huge: bool,
-    /// Memory EAL reserves, MiB.
-    pub memory_mb: usize,
-    /// PCI allow list; empty with vdevs given: PCI is not scanned.
-    pub pci_allow: Vec<String>,
-    pub vdevs: Vec<String>,
-    /// Passed verbatim after the others.
-    pub extra: Vec<String>,
-}
-
-impl EalSettings {
-    /// argv for `rte_eal_init` (argv[0] included).
-    pub fn args(&self) -> Vec<String> {
-        let mut lcores = vec![self.main_lcore];
-        lcores.extend(self.rx_lcores.iter().copied());
-        let list: Vec<String> = lcores.iter().map(u32::to_string).collect();
-        let mut a = vec![
-            "gigacompute".to_string(),
-            "-l".into(),
-            list.join(","),
-            "--main-lcore".into(),
-            self.main_lcore.to_string(),
-            "--file-prefix".into(),
-            self.file_prefix.clone(),
-            "-m".into(),
-            self.memory_mb.to_string(),
-            // EAL's start-up chatter at INFO is not for the appliance's log.
-            "--log-level".into(),
-            "lib.eal:notice".into(),
-        ];
-        if self.no_huge {
-            a.push("--no-huge".into());
-        } else {
-            // Unlinked as soon as mapped: a crash or kill leaves no hugepage files (and their
-            // pages) behind. We run no DPDK secondary processes, which would need them.
-            a.push("--huge-unlink".into());
-            if let Some(d) = &self.huge_dir {
-                a.push("--huge-dir".into());
-                a.push(d.display().to_string());
-            }
+/// argv for `rte_eal_init` (argv[0] included) from the `[dpdk]` section.
+pub fn args(c: &DpdkConfig) -> Vec<String> {
+    let mut lcores = vec![c.main_lcore];
+    lcores.extend(c.rx_lcores.iter().copied());
+    let list: Vec<String> = lcores.iter().map(u32::to_string).collect();
+    let mut a = vec![
+        "gigacompute".to_string(),
+        "-l".into(),
+        list.join(","),
+        "--main-lcore".into(),
+        c.main_lcore.to_string(),
+        "--file-prefix".into(),
+        c.file_prefix.clone(),
+        "-m".into(),
+        c.memory_mb.to_string(),
+        // EAL's start-up chatter at INFO is not for the appliance's log.
+        "--log-level".into(),
+        "lib.eal:notice".into(),
+    ];
+    if c.no_huge {
+        a.push("--no-huge".into());
+    } else {
+        // Unlinked as soon as mapped: a crash or kill leaves no hugepage files (and their
+        // pages) behind. We run no DPDK secondary processes, which would need them.
+        a.push("--huge-unlink".into());
+        if !c.huge_dir.as_os_str().is_empty() {
+            a.push("--huge-dir".into());
+            a.push(c.huge_dir.display().to_string());
         }
-        if self.pci_allow.is_empty() && !self.vdevs.is_empty() {
-            a.push("--no-pci".into());
-        }
-        for p in &self.pci_allow {
-            a.push("-a".into());
-            a.push(p.clone());
-        }
-        for v in &self.vdevs {
-            a.push("--vdev".into());
-            a.push(v.clone());
-        }
-        a.extend(self.extra.iter().cloned());
-        a
     }
-
-    pub fn validate(&self) -> Result<(), DpdkError> {
-        let mut all = vec![self.main_lcore];
-        all.extend(&self.rx_lcores);
-        let mut sorted = all.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != all.len() {
-            return Err(DpdkError::Setting(format!(
-                "lcores must be distinct (main {} and rx {:?})",
-                self.main_lcore, self.rx_lcores
-            )));
-        }
-        if self.rx_lcores.is_empty() {
-            return Err(DpdkError::Setting("at least one RX lcore".into()));
-        }
-        if self.file_prefix.is_empty() || self.file_prefix.contains('/') {
-            return Err(DpdkError::Setting(
-                "file_prefix must be a non-empty name without '/'".into(),
-            ));
-        }
-        Ok(())
+    if c.pci_allow.is_empty() && !c.vdevs.is_empty() {
+        a.push("--no-pci".into());
     }
+    for p in &c.pci_allow {
+        a.push("-a".into());
+        a.push(p.clone());
+    }
+    for v in &c.vdevs {
+        a.push("--vdev".into());
+        a.push(v.clone());
+    }
+    a.extend(c.eal_args.iter().cloned());
+    a
 }
 
 static STARTED: AtomicBool = AtomicBool::new(false);
@@ -103,7 +58,7 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// A started EAL. There is at most one per process.
 #[derive(Debug)]
 pub struct Eal {
-    pub settings: EalSettings,
+    pub settings: DpdkConfig,
     /// Per launched lcore: set when its function returns, so [`Eal::wait`] can sleep instead
     /// of spinning the main lcore the way `rte_eal_wait_lcore` does.
     finished: Mutex<HashMap<u32, Arc<AtomicBool>>>,
@@ -113,12 +68,14 @@ impl Eal {
     /// Start EAL. The calling thread becomes the main lcore for DPDK's purposes, but keeps
     /// the CPU affinity it had: the appliance's other threads (spawned after) must not all
     /// inherit the main lcore's single core.
-    pub fn init(settings: &EalSettings) -> Result<Self, DpdkError> {
-        settings.validate()?;
+    pub fn init(settings: &DpdkConfig) -> Result<Self, DpdkError> {
+        settings
+            .validate_eal()
+            .map_err(|e| DpdkError::Setting(e.0))?;
         if STARTED.swap(true, Ordering::SeqCst) {
             return Err(DpdkError::EalAgain);
         }
-        let args = settings.args();
+        let args = args(settings);
         let cargs: Vec<CString> = args
             .iter()
             .map(|a| CString::new(a.as_str()))
@@ -212,18 +169,16 @@ mod tests {
 
     #[test]
     fn arguments_follow_the_settings() {
-        let s = EalSettings {
+        let s = DpdkConfig {
             main_lcore: 0,
             rx_lcores: vec![2, 3],
             file_prefix: "gc-test".into(),
-            huge_dir: None,
             no_huge: true,
             memory_mb: 256,
-            pci_allow: vec![],
             vdevs: vec!["net_null0".into()],
-            extra: vec![],
+            ..DpdkConfig::default()
         };
-        let a = s.args().join(" ");
+        let a = args(&s).join(" ");
         assert!(
             a.contains("-l 0,2,3 --main-lcore 0 --file-prefix gc-test -m 256"),
             "{a}"
@@ -232,19 +187,19 @@ mod tests {
             a.contains("--no-huge") && a.contains("--no-pci --vdev net_null0"),
             "{a}"
         );
-        assert!(s.validate().is_ok());
+        assert!(s.validate_eal().is_ok());
         let mut huge = s.clone();
         huge.no_huge = false;
-        huge.huge_dir = Some("/dev/hugepages".into());
-        let a = huge.args().join(" ");
+        huge.huge_dir = "/dev/hugepages".into();
+        let a = args(&huge).join(" ");
         assert!(
             a.contains("--huge-unlink --huge-dir /dev/hugepages") && !a.contains("--no-huge"),
             "{a}"
         );
         let mut bad = s.clone();
         bad.rx_lcores = vec![0];
-        assert!(bad.validate().is_err());
+        assert!(bad.validate_eal().is_err());
         bad.rx_lcores = vec![];
-        assert!(bad.validate().is_err());
+        assert!(bad.validate_eal().is_err());
     }
 }

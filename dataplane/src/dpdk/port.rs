@@ -2,6 +2,7 @@
 //! its facts and counters for `gigacompute nic`.
 
 use super::{DpdkError, strerror, sys};
+use crate::config::PortConfig;
 use crate::nic::PortSlot;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::Ordering;
@@ -11,28 +12,13 @@ use std::sync::atomic::Ordering;
 pub const RSS_IPV4: u64 = 1 << 2;
 pub const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortSettings {
-    /// A PCI address or vdev name as EAL names the port; "" = the first port.
-    pub device: String,
-    pub rx_queues: u16,
-    pub tx_queues: u16,
-    pub rx_descriptors: u16,
-    pub tx_descriptors: u16,
-    pub rss: bool,
-    pub mtu: u16,
-    pub promiscuous: bool,
-    pub mbuf_pool_size: u32,
-    pub mbuf_cache: u32,
-}
-
 /// A configured, started port. Stopped and closed by [`Port::close`].
 pub struct Port {
     pub id: u16,
     pub name: String,
     pub driver: String,
     pub mac: [u8; 6],
-    pub settings: PortSettings,
+    pub settings: PortConfig,
     /// RSS functions actually enabled (what was asked, masked by what the device can do).
     pub rss_hf: u64,
     pub rss_key_len: u8,
@@ -107,7 +93,7 @@ pub fn driver_name(info: &sys::rte_eth_dev_info) -> String {
 
 impl Port {
     /// Find the port named in `s.device`, create its mbuf pool, configure and start it.
-    pub fn start(s: &PortSettings) -> Result<Self, DpdkError> {
+    pub fn start(s: &PortConfig) -> Result<Self, DpdkError> {
         let all = ports();
         let listed = || {
             let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
@@ -356,7 +342,7 @@ pub fn describe_idle(id: u16, slot: &PortSlot) {
     }
 }
 
-fn create_pool(id: u16, s: &PortSettings, socket: i32) -> Result<*mut sys::rte_mempool, DpdkError> {
+fn create_pool(id: u16, s: &PortConfig, socket: i32) -> Result<*mut sys::rte_mempool, DpdkError> {
     // Room for a whole frame in one mbuf, so RX never chains segments.
     let frame = usize::from(s.mtu) + 18;
     let data_room = (frame.max(2048) + sys::RTE_PKTMBUF_HEADROOM as usize) as u16;

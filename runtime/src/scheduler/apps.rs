@@ -18,16 +18,23 @@ pub const MAX_TRACKED_APPS: usize = 4096;
 /// Where apps beyond the tracked ones go.
 pub const OVERFLOW_APP: AppId = 0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum AppGrouping {
+    /// The transaction's top-level program.
     #[default]
+    #[serde(rename = "program")]
     TopLevelProgram,
+    #[serde(rename = "fee_payer")]
     FeePayer,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Transactions of `program` that reference `account` form the app named `account`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppRule {
+    #[serde(with = "telemetry::config::text")]
     pub program: Pubkey,
+    #[serde(with = "telemetry::config::text")]
     pub account: Pubkey,
 }
 
@@ -78,7 +85,7 @@ pub struct AppRegistry {
 }
 
 impl AppRegistry {
-    pub fn new(weights: &[(Pubkey, u32)]) -> Self {
+    pub fn new(weights: &std::collections::BTreeMap<Pubkey, u32>) -> Self {
         Self {
             ids: HashMap::default(),
             // Id 0 is the overflow app.
@@ -127,7 +134,7 @@ mod tests {
     #[test]
     fn interning_is_stable_and_bounded() {
         let heavy = Pubkey::new_unique();
-        let mut r = AppRegistry::new(&[(heavy, 3)]);
+        let mut r = AppRegistry::new(&[(heavy, 3)].into());
         let a = r.intern(heavy);
         assert_eq!(r.intern(heavy), a);
         assert_ne!(a, OVERFLOW_APP);

@@ -15,17 +15,18 @@
 
 pub mod apps;
 pub mod budget;
+pub mod config;
 pub mod ewma;
 pub mod hotspot;
 pub mod islands;
 pub mod lock;
 pub mod locks;
 
-pub use hotspot::{HotspotConfig, HotspotScheduler};
+pub use config::{SchedulerChoice, SchedulerConfig};
+pub use hotspot::HotspotScheduler;
 pub use lock::LockScheduler;
 
-use crate::metrics::RuntimeCounters;
-use crate::sequencer::{Eviction, PreparedTx, Sequencer};
+use crate::sequencer::{PreparedTx, Sequencer};
 
 /// How a worker runs a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,39 +75,6 @@ pub trait Scheduler: Send {
     fn slot_closed(&mut self, _queue: &mut Sequencer) {}
 
     fn name(&self) -> &'static str;
-}
-
-/// Which scheduler the runtime uses and how it is tuned.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SchedulerKind {
-    Lock,
-    Hotspot(HotspotConfig),
-}
-
-impl SchedulerKind {
-    pub fn build(
-        &self,
-        workers: usize,
-        batch_max: usize,
-        slot_ms: u64,
-        counters: &'static RuntimeCounters,
-    ) -> Box<dyn Scheduler> {
-        match self {
-            SchedulerKind::Lock => Box::new(LockScheduler::new(workers, batch_max)),
-            SchedulerKind::Hotspot(c) => Box::new(
-                HotspotScheduler::new(c.clone(), workers, batch_max, slot_ms)
-                    .with_counters(counters),
-            ),
-        }
-    }
-
-    /// How a full sequencer picks what to drop.
-    pub fn eviction(&self) -> Eviction {
-        match self {
-            SchedulerKind::Lock => Eviction::Global,
-            SchedulerKind::Hotspot(_) => Eviction::LongestLane,
-        }
-    }
 }
 
 /// Conflict-free batches for tests: no two batches in flight at once hold conflicting locks

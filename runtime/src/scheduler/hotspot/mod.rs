@@ -24,75 +24,21 @@ use super::budget::{CapHit, CuBudget, CuLimits};
 use super::ewma::{Ewma, Heat};
 use super::islands::{Change, IslandPolicy, Islands, is_island_lane};
 use super::locks::{LockSet, SharedLocks};
-use super::{Batch, Completion, ExecMode, Scheduler};
+use super::{Batch, Completion, ExecMode, Scheduler, SchedulerConfig};
 use crate::metrics::RuntimeCounters;
 use crate::sequencer::{AppId, LaneId, PreparedTx, SeqKey, Sequencer};
 use ahash::HashMap;
 use solana_pubkey::Pubkey;
 
 /// How apps choose between pessimistic and optimistic execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Concurrency {
     /// Per app, from its measured conflict rates.
     #[default]
     Hybrid,
     Pessimistic,
     Optimistic,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct HotspotConfig {
-    /// Fair-queuing weight per app key (default 1).
-    pub weights: Vec<(Pubkey, u32)>,
-    /// CU caps per slot; 0 = Solana's scaled to the slot length (app: half the block).
-    pub block_cu_limit: u64,
-    pub account_cu_limit: u64,
-    pub app_cu_limit: u64,
-    /// An account becomes an island at this fraction of the account cap in demanded write CU
-    /// per slot, and dissolves after `island_cool_slots` slots below `island_exit`.
-    pub island_enter: f64,
-    pub island_exit: f64,
-    pub island_cool_slots: u32,
-    /// ...and only with at least this many writing transactions per slot.
-    pub island_min_writers: u32,
-    pub island_batch_max: usize,
-    pub max_islands: usize,
-    /// Weight of the newest slot in every EWMA.
-    pub ewma_alpha: f64,
-    pub concurrency: Concurrency,
-    /// Hybrid: an app goes optimistic when its declared-lock conflict rate reaches this...
-    pub optimistic_enter: f64,
-    /// ...and back to pessimistic when its re-execution rate reaches this.
-    pub optimistic_exit: f64,
-    /// Slots an app waits after leaving optimistic mode before it may try again (doubles on
-    /// every failed try, up to 64×).
-    pub optimistic_backoff_slots: u64,
-    /// Workers island lanes prefer, best first (from placement: sharing cache with storage
-    /// I/O). Empty: islands spread over the workers from the last one down.
-    pub island_workers: Vec<usize>,
-}
-
-impl Default for HotspotConfig {
-    fn default() -> Self {
-        Self {
-            weights: Vec::new(),
-            block_cu_limit: 0,
-            account_cu_limit: 0,
-            app_cu_limit: 0,
-            island_enter: 0.25,
-            island_exit: 0.10,
-            island_cool_slots: 20,
-            island_min_writers: 8,
-            island_batch_max: 64,
-            max_islands: 64,
-            ewma_alpha: 0.2,
-            concurrency: Concurrency::Hybrid,
-            optimistic_enter: 0.3,
-            optimistic_exit: 0.25,
-            optimistic_backoff_slots: 50,
-            island_workers: Vec::new(),
-        }
-    }
 }
 
 struct AppState {
@@ -155,7 +101,7 @@ enum Pick {
 }
 
 pub struct HotspotScheduler {
-    cfg: HotspotConfig,
+    cfg: SchedulerConfig,
     workers: usize,
     batch_max: usize,
     limits: CuLimits,
@@ -180,7 +126,7 @@ pub struct HotspotScheduler {
 }
 
 impl HotspotScheduler {
-    pub fn new(cfg: HotspotConfig, workers: usize, batch_max: usize, slot_ms: u64) -> Self {
+    pub fn new(cfg: SchedulerConfig, workers: usize, batch_max: usize, slot_ms: u64) -> Self {
         let workers = workers.max(1);
         let limits = CuLimits::scaled(
             slot_ms,
@@ -195,7 +141,7 @@ impl HotspotScheduler {
             min_writers: f64::from(cfg.island_min_writers),
             max_islands: cfg.max_islands,
         };
-        let apps = AppRegistry::new(&cfg.weights);
+        let apps = AppRegistry::new(&cfg.app_weights);
         let mut s = Self {
             workers,
             batch_max: batch_max.max(1),

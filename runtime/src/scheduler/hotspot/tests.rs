@@ -26,8 +26,8 @@ fn app_tx(id: u64, payer: &Keypair, locks: Vec<(Pubkey, bool)>, cu: u32) -> Prep
     t
 }
 
-fn config() -> HotspotConfig {
-    HotspotConfig::default()
+fn config() -> SchedulerConfig {
+    SchedulerConfig::default()
 }
 
 fn admit(s: &mut HotspotScheduler, q: &mut Sequencer, mut tx: PreparedTx) {
@@ -164,8 +164,8 @@ fn a_flooding_app_gets_its_share_and_no_more() {
 #[test]
 fn weights_set_the_shares() {
     let (heavy, light) = (Keypair::new(), Keypair::new());
-    let cfg = HotspotConfig {
-        weights: vec![(heavy.pubkey(), 3)],
+    let cfg = SchedulerConfig {
+        app_weights: [(heavy.pubkey(), 3)].into(),
         ..config()
     };
     let mut s = HotspotScheduler::new(cfg, 1, 4, 400);
@@ -334,7 +334,7 @@ fn islands_form_isolate_and_dissolve_with_hysteresis() {
 #[test]
 fn optimistic_batches_hold_one_app() {
     let (a, b) = (Keypair::new(), Keypair::new());
-    let cfg = HotspotConfig {
+    let cfg = SchedulerConfig {
         concurrency: Concurrency::Optimistic,
         ..config()
     };
@@ -399,7 +399,7 @@ fn locked_batches_never_overlap_in_flight_work() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let payers: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
         let keys: Vec<Pubkey> = (0..10).map(|_| Pubkey::new_unique()).collect();
-        let cfg = HotspotConfig {
+        let cfg = SchedulerConfig {
             concurrency,
             island_enter: 0.01,
             island_exit: 0.005,

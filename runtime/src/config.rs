@@ -1,0 +1,76 @@
+//! The `[runtime]` section (slots, workers, queues), declared once: the TOML file is read into
+//! this type and the runtime starts from it. [`RuntimeSetup`] adds what the operator does not
+//! write in that section: the scheduler's section, placement and genesis.
+
+use crate::genesis::GenesisConfig;
+use crate::scheduler::SchedulerConfig;
+use serde::{Deserialize, Serialize};
+use telemetry::config::{InvalidConfig, ensure};
+
+/// Solana's recent-blockhash window: a transaction status must outlive it.
+const BLOCKHASH_WINDOW_SLOTS: usize = 150;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Slot length, ms; each slot closes with a durable commit.
+    pub slot_ms: u64,
+    pub workers: usize,
+    /// Core per worker, by index; empty: from the last core down ([`crate::worker_core`]).
+    pub worker_cores: Vec<usize>,
+    pub batch_max: usize,
+    pub sequencer_capacity: usize,
+    /// Slots whose headers and statuses stay queryable (and kept on disk for recovery).
+    pub status_retention_slots: usize,
+    /// Closed slots waiting for the commit tile before the bank blocks.
+    pub commit_queue_slots: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            slot_ms: 50,
+            workers: 2,
+            worker_cores: Vec::new(),
+            batch_max: 64,
+            sequencer_capacity: 100_000,
+            status_retention_slots: 4096,
+            commit_queue_slots: 8,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        ensure(self.slot_ms >= 1, || {
+            "runtime.slot_ms must be at least 1".into()
+        })?;
+        ensure((1..=64).contains(&self.workers), || {
+            "runtime.workers must be 1..=64".into()
+        })?;
+        ensure(self.batch_max >= 1, || {
+            "runtime.batch_max must be at least 1".into()
+        })?;
+        ensure(self.sequencer_capacity >= 1, || {
+            "runtime.sequencer_capacity must be at least 1".into()
+        })?;
+        ensure(self.commit_queue_slots >= 1, || {
+            "runtime.commit_queue_slots must be at least 1".into()
+        })?;
+        ensure(self.status_retention_slots > BLOCKHASH_WINDOW_SLOTS, || {
+            format!(
+                "runtime.status_retention_slots must exceed the {BLOCKHASH_WINDOW_SLOTS}-slot blockhash window"
+            )
+        })
+    }
+}
+
+/// Everything [`crate::Runtime::start`] is started from.
+#[derive(Debug, Clone)]
+pub struct RuntimeSetup {
+    pub runtime: RuntimeConfig,
+    pub scheduler: SchedulerConfig,
+    /// NUMA node each worker's memory is bound to (placement; empty or `None`: not bound).
+    pub worker_numa: Vec<Option<usize>>,
+    pub genesis: GenesisConfig,
+}

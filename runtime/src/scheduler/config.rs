@@ -1,0 +1,176 @@
+//! The `[scheduler]` section: which scheduler runs, what makes an app, and how the hotspot
+//! scheduler is tuned. Declared once, here: the TOML file is read into this type, and the
+//! schedulers are built from it.
+
+use super::apps::{AppClassifier, AppGrouping, AppRule};
+use super::hotspot::Concurrency;
+use super::{HotspotScheduler, LockScheduler, Scheduler};
+use crate::metrics::RuntimeCounters;
+use crate::sequencer::Eviction;
+use serde::{Deserialize, Serialize};
+use solana_pubkey::Pubkey;
+use std::collections::BTreeMap;
+use telemetry::config::{InvalidConfig, ensure};
+
+/// Which scheduler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerChoice {
+    /// Apps isolated from each other under load.
+    #[default]
+    Hotspot,
+    /// One global priority order, kept for comparison.
+    Lock,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    pub kind: SchedulerChoice,
+    /// What makes an app, and the rules that carve finer ones.
+    pub app_grouping: AppGrouping,
+    pub apps: Vec<AppRule>,
+    /// Fair-queuing weight per app key (default 1).
+    #[serde(with = "telemetry::config::text_keys")]
+    pub app_weights: BTreeMap<Pubkey, u32>,
+    /// CU caps per slot; 0 = Solana's scaled to the slot length (app: half the block).
+    pub block_cu_limit: u64,
+    pub account_cu_limit: u64,
+    pub app_cu_limit: u64,
+    /// An account becomes an island at this fraction of the account cap in demanded write CU
+    /// per slot, and dissolves after `island_cool_slots` slots below `island_exit`.
+    pub island_enter: f64,
+    pub island_exit: f64,
+    pub island_cool_slots: u32,
+    /// ...and only with at least this many writing transactions per slot.
+    pub island_min_writers: u32,
+    pub island_batch_max: usize,
+    pub max_islands: usize,
+    /// Weight of the newest slot in every EWMA.
+    pub ewma_alpha: f64,
+    pub concurrency: Concurrency,
+    /// Hybrid: an app goes optimistic when its declared-lock conflict rate reaches this...
+    pub optimistic_enter: f64,
+    /// ...and back to pessimistic when its re-execution rate reaches this.
+    pub optimistic_exit: f64,
+    /// Slots an app waits after leaving optimistic mode before it may try again (doubles on
+    /// every failed try, up to 64×).
+    pub optimistic_backoff_slots: u64,
+    /// Workers island lanes prefer, best first. Not configured: placement computes it from
+    /// the machine (workers sharing a cache with storage I/O). Empty: islands spread over the
+    /// workers from the last one down.
+    #[serde(skip)]
+    pub island_workers: Vec<usize>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            kind: SchedulerChoice::Hotspot,
+            app_grouping: AppGrouping::TopLevelProgram,
+            apps: Vec::new(),
+            app_weights: BTreeMap::new(),
+            block_cu_limit: 0,
+            account_cu_limit: 0,
+            app_cu_limit: 0,
+            island_enter: 0.25,
+            island_exit: 0.10,
+            island_cool_slots: 20,
+            island_min_writers: 8,
+            island_batch_max: 64,
+            max_islands: 64,
+            ewma_alpha: 0.2,
+            concurrency: Concurrency::Hybrid,
+            optimistic_enter: 0.3,
+            optimistic_exit: 0.25,
+            optimistic_backoff_slots: 50,
+            island_workers: Vec::new(),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// The plain lock scheduler.
+    pub fn lock() -> Self {
+        Self {
+            kind: SchedulerChoice::Lock,
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let fraction = |v: f64| (0.0..=1.0).contains(&v);
+        ensure(
+            fraction(self.island_enter)
+                && fraction(self.island_exit)
+                && self.island_exit <= self.island_enter,
+            || "scheduler.island_exit must be at most island_enter, both within 0..=1".into(),
+        )?;
+        ensure(self.ewma_alpha > 0.0 && self.ewma_alpha <= 1.0, || {
+            "scheduler.ewma_alpha must be within (0, 1]".into()
+        })?;
+        ensure(
+            fraction(self.optimistic_enter) && fraction(self.optimistic_exit),
+            || "scheduler.optimistic_enter and optimistic_exit must be within 0..=1".into(),
+        )?;
+        ensure(self.island_batch_max >= 1, || {
+            "scheduler.island_batch_max must be at least 1".into()
+        })
+    }
+
+    /// What makes an app (for the scheduler and the per-app metrics).
+    pub fn classifier(&self) -> AppClassifier {
+        AppClassifier {
+            grouping: self.app_grouping,
+            rules: self.apps.clone(),
+        }
+    }
+
+    pub fn build(
+        &self,
+        workers: usize,
+        batch_max: usize,
+        slot_ms: u64,
+        counters: &'static RuntimeCounters,
+    ) -> Box<dyn Scheduler> {
+        match self.kind {
+            SchedulerChoice::Lock => Box::new(LockScheduler::new(workers, batch_max)),
+            SchedulerChoice::Hotspot => Box::new(
+                HotspotScheduler::new(self.clone(), workers, batch_max, slot_ms)
+                    .with_counters(counters),
+            ),
+        }
+    }
+
+    /// How a full sequencer picks what to drop.
+    pub fn eviction(&self) -> Eviction {
+        match self.kind {
+            SchedulerChoice::Lock => Eviction::Global,
+            SchedulerChoice::Hotspot => Eviction::LongestLane,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_base58_text_and_bad_keys_are_errors() {
+        let key = Pubkey::new_unique();
+        let text = format!(
+            "kind = \"lock\"\napp_grouping = \"fee_payer\"\nconcurrency = \"optimistic\"\n\
+             apps = [{{ program = \"{key}\", account = \"{key}\" }}]\n\
+             [app_weights]\n\"{key}\" = 3\n"
+        );
+        let c: SchedulerConfig = toml::from_str(&text).unwrap();
+        assert_eq!(c.kind, SchedulerChoice::Lock);
+        assert_eq!(c.app_grouping, AppGrouping::FeePayer);
+        assert_eq!(c.concurrency, Concurrency::Optimistic);
+        assert_eq!(c.app_weights[&key], 3);
+        assert_eq!(c.apps[0].account, key);
+        let bad = toml::from_str::<SchedulerConfig>("[app_weights]\nnotakey = 1\n");
+        assert!(bad.unwrap_err().to_string().contains("notakey"));
+        assert!(toml::from_str::<SchedulerConfig>("island_workers = [1]").is_err());
+    }
+}
