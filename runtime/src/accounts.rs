@@ -1,6 +1,11 @@
 //! The accounts view workers execute against: writes of slots not yet durable (the live
 //! overlay, tagged with the slot that wrote them) over the durable store.
 //!
+//! `AccountsDb` is the one way the runtime (bank, workers, commit tile) and the RPC reach
+//! state: reads, the commit of a closed slot, commitment queries and proofs, statistics. The
+//! engine behind it stays private, so the overlay's invariant below cannot be bypassed by a
+//! caller reading or writing the store on its own.
+//!
 //! Invariant: an account is removed from the overlay only after a store commit containing that
 //! version (or a later one) returned, so a reader sees either the overlay value or the same or
 //! newer value in the store, never an older one.
@@ -12,7 +17,8 @@ use solana_clock::Slot;
 use solana_pubkey::Pubkey;
 use solana_svm_callback::{InvokeContextCallback, TransactionProcessingCallback};
 use std::sync::Arc;
-use storage::AccountsStore;
+use storage::commitment::{AccountProof, ProofQueryError, SlotCommitment};
+use storage::{AccountsStore, ReadStats, Recovered, StoreError};
 
 const SHARDS: usize = 32;
 
@@ -36,10 +42,6 @@ impl AccountsDb {
             counters,
             live: std::array::from_fn(|_| RwLock::new(HashMap::default())),
         }
-    }
-
-    pub fn store(&self) -> &Arc<dyn AccountsStore> {
-        &self.store
     }
 
     /// Latest state (processed commitment) and the slot that wrote it. Zero-lamport accounts
@@ -101,6 +103,55 @@ impl AccountsDb {
     pub fn live_len(&self) -> usize {
         self.live.iter().map(|m| m.read().len()).sum()
     }
+
+    // The durable side: a closed slot's commit and what a restart recovers.
+
+    /// Make a closed slot durable: its account writes (the overlay's versions, from
+    /// [`Self::snapshot`]) and its metadata, atomically. The overlay keeps its entries until
+    /// the caller [`Self::release`]s them after this returns `Ok`.
+    pub fn commit_slot(
+        &self,
+        slot: Slot,
+        accounts: &[(Pubkey, AccountSharedData)],
+        meta: &[u8],
+    ) -> Result<(), StoreError> {
+        self.store.commit_slot(slot, accounts, meta)
+    }
+
+    /// The last durable slot and the retained slot metadata, as found at open.
+    pub fn recovered(&self) -> Recovered {
+        self.store.recovered()
+    }
+
+    /// Accounts in durable state.
+    pub fn durable_account_count(&self) -> usize {
+        self.store.account_count()
+    }
+
+    // State commitment: durable state only, so the overlay plays no part.
+
+    /// The state commitment of `slot` (default: the newest durable one); `Unsupported` when
+    /// the engine keeps none.
+    pub fn slot_commitment(&self, slot: Option<Slot>) -> Result<SlotCommitment, ProofQueryError> {
+        self.store.slot_commitment(slot)
+    }
+
+    /// `key`'s durable state (or absence) at `slot` (default: the newest) with its proof.
+    pub fn prove(&self, key: &Pubkey, slot: Option<Slot>) -> Result<AccountProof, ProofQueryError> {
+        self.store.prove(key, slot)
+    }
+
+    // Statistics, for the metrics the commit tile publishes.
+
+    /// Reads, cache hits and device I/O of the engine since open.
+    pub fn read_stats(&self) -> ReadStats {
+        self.store.read_stats()
+    }
+
+    /// Time the engine spent computing state commitments, ns.
+    pub fn commitment_ns(&self) -> u64 {
+        self.store.commitment_ns()
+    }
 }
 
 /// The SVM's window onto [`AccountsDb`].
@@ -111,5 +162,117 @@ impl InvokeContextCallback for SvmCallback<'_> {}
 impl TransactionProcessingCallback for SvmCallback<'_> {
     fn get_account_shared_data(&self, pubkey: &Pubkey) -> Option<(AccountSharedData, Slot)> {
         self.0.get(pubkey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::{ArrayConfig, ArrayStore, DeviceSpec, LogStore, LogStoreConfig};
+
+    fn db_over(store: Arc<dyn AccountsStore>) -> AccountsDb {
+        AccountsDb::new(store, telemetry::SharedRegion::private())
+    }
+
+    fn log_db(dir: &std::path::Path) -> AccountsDb {
+        db_over(Arc::new(
+            LogStore::open(dir, LogStoreConfig::default()).unwrap(),
+        ))
+    }
+
+    /// One small device file, plain reads and writes: runs on any file system.
+    fn array_db(dir: &std::path::Path) -> AccountsDb {
+        let config = ArrayConfig {
+            devices: vec![DeviceSpec {
+                path: dir.join("dev0"),
+                create_bytes: 8 << 20,
+            }],
+            segment_bytes: 256 << 10,
+            chunk_bytes: 64 << 10,
+            cache_bytes: 256 << 10,
+            read_buffers: 64,
+            write_buffers: 16,
+            ring_entries: 32,
+            io_uring: false,
+            direct_io: false,
+            ..ArrayConfig::default()
+        };
+        db_over(Arc::new(ArrayStore::open(config).unwrap()))
+    }
+
+    fn lamports(n: u64) -> AccountSharedData {
+        AccountSharedData::new(n, 0, &Pubkey::new_from_array([7; 32]))
+    }
+
+    #[test]
+    fn a_committed_slot_reads_the_same_after_the_overlay_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = log_db(dir.path());
+        let key = Pubkey::new_unique();
+        db.write(key, lamports(5), 1);
+        assert_eq!(db.get(&key), Some((lamports(5), 1)));
+        assert_eq!(db.get_durable(&key), None, "not durable before the commit");
+
+        let writes = db.snapshot(&[key]);
+        db.commit_slot(1, &writes, b"meta").unwrap();
+        db.release(1, &[key]);
+        assert_eq!(db.live_len(), 0);
+        assert_eq!(db.get(&key), Some((lamports(5), 1)));
+        assert_eq!(db.get_durable(&key), Some(lamports(5)));
+        assert_eq!(db.durable_account_count(), 1);
+        assert_eq!(
+            db.recovered().last_slot,
+            None,
+            "recovered is what open found"
+        );
+        assert!(db.read_stats().gets >= 2);
+    }
+
+    #[test]
+    fn release_keeps_a_newer_overlay_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = log_db(dir.path());
+        let key = Pubkey::new_unique();
+        db.write(key, lamports(5), 1);
+        let writes = db.snapshot(&[key]);
+        db.write(key, lamports(6), 2);
+        db.commit_slot(1, &writes, b"").unwrap();
+        db.release(1, &[key]);
+        assert_eq!(db.get(&key), Some((lamports(6), 2)));
+        assert_eq!(db.get_durable(&key), Some(lamports(5)));
+    }
+
+    #[test]
+    fn the_log_engine_answers_commitment_queries_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = log_db(dir.path());
+        db.commit_slot(1, &[(Pubkey::new_unique(), lamports(1))], b"")
+            .unwrap();
+        assert!(matches!(
+            db.slot_commitment(None),
+            Err(ProofQueryError::Unsupported("log"))
+        ));
+        assert!(matches!(
+            db.prove(&Pubkey::new_unique(), Some(1)),
+            Err(ProofQueryError::Unsupported("log"))
+        ));
+        assert_eq!(db.commitment_ns(), 0);
+    }
+
+    #[test]
+    fn the_array_engine_answers_commitment_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = array_db(dir.path());
+        assert!(matches!(
+            db.slot_commitment(None),
+            Err(ProofQueryError::NoSlot)
+        ));
+        let key = Pubkey::new_unique();
+        db.commit_slot(1, &[(key, lamports(9))], b"").unwrap();
+        let header = db.slot_commitment(None).unwrap();
+        assert_eq!((header.slot, header.accounts), (1, 1));
+        let proof = db.prove(&key, None).unwrap();
+        assert_eq!((proof.slot, proof.account), (1, Some(lamports(9))));
+        assert!(db.commitment_ns() > 0);
     }
 }

@@ -65,7 +65,7 @@ impl Tile for CommitTile {
         counters.commit.set_queue_depth(jobs.len());
         let started = Instant::now();
         loop {
-            match db.store().commit_slot(job.slot, &job.accounts, &job.meta) {
+            match db.commit_slot(job.slot, &job.accounts, &job.meta) {
                 Ok(()) => break,
                 Err(e) => {
                     counters.commit_errors.fetch_add(1, Ordering::Relaxed);
@@ -79,7 +79,7 @@ impl Tile for CommitTile {
             }
         }
         chain.set_durable(job.slot);
-        let reads = db.store().read_stats();
+        let reads = db.read_stats();
         counters.account_reads.store(reads.gets, Ordering::Relaxed);
         counters
             .account_cache_hits
@@ -92,7 +92,7 @@ impl Tile for CommitTile {
             .store(reads.device_write_bytes, Ordering::Relaxed);
         counters
             .state_commitment_ns
-            .store(db.store().commitment_ns(), Ordering::Relaxed);
+            .store(db.commitment_ns(), Ordering::Relaxed);
         counters.slot_durable.store(job.slot, Ordering::Relaxed);
         counters
             .slot_commit_latency

@@ -36,8 +36,7 @@ pub fn bootstrap(
     config: &GenesisConfig,
     retention_slots: usize,
 ) -> Result<(ChainState, VecDeque<(Slot, Hash)>), GenesisError> {
-    let store = db.store();
-    let recovered = store.recovered();
+    let recovered = db.recovered();
     if recovered.last_slot.is_none() {
         let mut h = Sha256::new();
         h.update(b"gigacompute genesis");
@@ -79,7 +78,7 @@ pub fn bootstrap(
             genesis_hash,
             statuses: Vec::new(),
         };
-        store.commit_slot(0, &accounts, &record.encode())?;
+        db.commit_slot(0, &accounts, &record.encode())?;
         tracing::info!(%genesis_hash, "genesis written");
         let chain = ChainState::new(genesis_hash, retention_slots);
         chain.push_slot(header, Vec::new());
@@ -101,7 +100,7 @@ pub fn bootstrap(
     chain.set_durable(last_slot);
     tracing::info!(
         slot = last_slot,
-        accounts = store.account_count(),
+        accounts = db.durable_account_count(),
         "state recovered"
     );
     Ok((chain, recent))

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use storage::array::device::{DeviceIo, IoOp, UringDevice, open_device};
 use storage::array::iomem::IoMemory;
-use storage::{AccountsStore, ArrayConfig, ArrayStore, DeviceSpec};
+use storage::{AccountState, ArrayConfig, ArrayStore, DeviceSpec};
 
 #[derive(clap::Args, Clone)]
 pub struct StorageArgs {

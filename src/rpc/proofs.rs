@@ -52,7 +52,7 @@ fn slot_param(p: &[Value], i: usize) -> Result<Option<u64>, RpcError> {
 impl Rpc {
     pub(super) fn slot_header(&self, p: &[Value]) -> RpcResult {
         let slot = slot_param(p, 0)?;
-        let c = self.db.store().slot_commitment(slot).map_err(query_error)?;
+        let c = self.db.slot_commitment(slot).map_err(query_error)?;
         let chain = self.chain.header(c.slot);
         let lattice: Vec<u8> = c.lattice.0.iter().flat_map(|l| l.to_le_bytes()).collect();
         Ok(json!({
@@ -79,7 +79,7 @@ impl Rpc {
             ));
         }
         let slot = slot_param(p, 1)?;
-        let proof = self.db.store().prove(&key, slot).map_err(query_error)?;
+        let proof = self.db.prove(&key, slot).map_err(query_error)?;
         Ok(json!({
             "context": {"slot": proof.slot, "apiVersion": super::methods::SOLANA_CORE_VERSION},
             "value": crate::proof_json::to_json(&key, &proof),

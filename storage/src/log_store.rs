@@ -11,7 +11,7 @@
 //! - A failed write (ENOSPC, EIO) truncates the partial record away; earlier slots are intact.
 
 use crate::record::{self, FLAG_CHECKPOINT, HEADER_BYTES};
-use crate::{AccountsStore, Recovered, StoreError};
+use crate::{AccountState, ReadStats, Recovered, StateCommitment, StoreError, StoreStats};
 use ahash::HashMap;
 use parking_lot::{Mutex, RwLock};
 use solana_account::{AccountSharedData, ReadableAccount};
@@ -301,7 +301,7 @@ fn tail_is_garbage(file: &File, offset: u64, file_len: u64) -> bool {
     !rest.windows(4).skip(1).any(|w| w == magic)
 }
 
-impl AccountsStore for LogStore {
+impl AccountState for LogStore {
     fn get(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
         self.gets.fetch_add(1, Ordering::Relaxed);
         Ok(self.index.read().get(key).cloned())
@@ -309,16 +309,6 @@ impl AccountsStore for LogStore {
 
     fn prefetch(&self, _keys: &[Pubkey]) {
         // Everything is in memory.
-    }
-
-    fn read_stats(&self) -> crate::ReadStats {
-        // The whole state is in memory: every read is a cache hit.
-        let gets = self.gets.load(Ordering::Relaxed);
-        crate::ReadStats {
-            gets,
-            cache_hits: gets,
-            ..Default::default()
-        }
     }
 
     fn commit_slot(
@@ -402,6 +392,25 @@ impl AccountsStore for LogStore {
 
     fn account_count(&self) -> usize {
         self.index.read().len()
+    }
+}
+
+/// The log keeps no state commitment: proofs need the array engine's indexed tree.
+impl StateCommitment for LogStore {
+    fn engine_name(&self) -> &'static str {
+        "log"
+    }
+}
+
+impl StoreStats for LogStore {
+    fn read_stats(&self) -> ReadStats {
+        // The whole state is in memory: every read is a cache hit.
+        let gets = self.gets.load(Ordering::Relaxed);
+        ReadStats {
+            gets,
+            cache_hits: gets,
+            ..Default::default()
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use storage::array::device::OpKind;
 use storage::array::fault::{Fault, FaultAction, FaultPlan};
-use storage::{AccountsStore, ArrayConfig, ArrayStore, DeviceSpec, StoreError};
+use storage::{AccountState, ArrayConfig, ArrayStore, DeviceSpec, StateCommitment, StoreError};
 
 type Model = BTreeMap<Pubkey, (AccountSharedData, u64)>;
 

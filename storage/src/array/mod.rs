@@ -20,7 +20,7 @@ mod scan;
 mod superblock_io;
 
 use crate::commitment::{AccountProof, Commitment, ProofQueryError, SlotCommitment};
-use crate::{AccountsStore, Recovered, StoreError};
+use crate::{AccountState, ReadStats, Recovered, StateCommitment, StoreError, StoreStats};
 use cache::{Cache, Lookup};
 use device::IoOp;
 use fault::FaultyDevice;
@@ -531,7 +531,7 @@ impl ArrayStore {
     }
 }
 
-impl AccountsStore for ArrayStore {
+impl AccountState for ArrayStore {
     fn get(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
         let s = &self.shared;
         s.gets.fetch_add(1, Ordering::Relaxed);
@@ -597,17 +597,6 @@ impl AccountsStore for ArrayStore {
         }
     }
 
-    fn read_stats(&self) -> crate::ReadStats {
-        let s = &self.shared;
-        let dev = |f| s.device_total(f);
-        crate::ReadStats {
-            gets: s.gets.load(Ordering::Relaxed),
-            cache_hits: s.cache.counters.hits.load(Ordering::Relaxed),
-            device_reads: dev(|c| &c.reads),
-            device_write_bytes: dev(|c| &c.write_bytes),
-        }
-    }
-
     fn recovered(&self) -> Recovered {
         self.recovered.clone()
     }
@@ -619,9 +608,11 @@ impl AccountsStore for ArrayStore {
     fn account_count(&self) -> usize {
         self.shared.index.len()
     }
+}
 
-    fn commitment_ns(&self) -> u64 {
-        self.shared.commitment_ns.load(Ordering::Relaxed)
+impl StateCommitment for ArrayStore {
+    fn engine_name(&self) -> &'static str {
+        "array"
     }
 
     fn slot_commitment(&self, slot: Option<u64>) -> Result<SlotCommitment, ProofQueryError> {
@@ -642,5 +633,22 @@ impl AccountsStore for ArrayStore {
         c.prove(key, slot, |k| {
             self.shared.current(k).map(|v| v.map(|(a, _)| a))
         })
+    }
+}
+
+impl StoreStats for ArrayStore {
+    fn read_stats(&self) -> ReadStats {
+        let s = &self.shared;
+        let dev = |f| s.device_total(f);
+        ReadStats {
+            gets: s.gets.load(Ordering::Relaxed),
+            cache_hits: s.cache.counters.hits.load(Ordering::Relaxed),
+            device_reads: dev(|c| &c.reads),
+            device_write_bytes: dev(|c| &c.write_bytes),
+        }
+    }
+
+    fn commitment_ns(&self) -> u64 {
+        self.shared.commitment_ns.load(Ordering::Relaxed)
     }
 }
