@@ -52,4 +52,10 @@ pub enum StoreError {
     Poisoned,
     #[error("slot {slot} is not after the last committed slot {last}")]
     SlotOrder { slot: u64, last: u64 },
+    #[error("starting the storage thread {name}: {source}")]
+    Thread {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }

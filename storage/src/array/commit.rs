@@ -2,12 +2,11 @@
 //! compaction trigger, as `ArrayStore` methods.
 
 use super::appender::Appender;
-use super::compaction::Evacuation;
 use super::device::IoOp;
 use super::index::Loc;
 use super::layout::{self, Probe, SegmentState};
 use super::superblock_io::write_superblock;
-use super::{ArrayStore, Writer, scan};
+use super::{ArrayStore, Writer};
 use crate::StoreError;
 use crate::commitment::Commitment;
 use ahash::HashSet;
@@ -218,7 +217,7 @@ impl ArrayStore {
     /// the limit; collects a finished read.
     pub(super) fn maybe_compact(&self, w: &mut Writer) {
         if w.compacting {
-            match self.evacuation_rx.try_recv() {
+            match self.evacuator.results.try_recv() {
                 Ok(Ok(e)) => {
                     w.compacting = false;
                     w.evacuated = Some(e);
@@ -251,21 +250,11 @@ impl ArrayStore {
         let Some((device, segment)) = w.space.victim(&w.sb) else {
             return;
         };
-        w.compacting = true;
-        let shared = self.shared.clone();
         let fill = w.sb.segments[device][segment as usize].fill;
-        let tx = self.evacuation_tx.clone();
-        std::thread::Builder::new()
-            .name("gc-compact".into())
-            .spawn(move || {
-                let r =
-                    scan::read_segment(&shared, device, segment, fill).map(|records| Evacuation {
-                        device,
-                        segment,
-                        records,
-                    });
-                let _ = tx.send(r);
-            })
-            .expect("spawn compaction thread");
+        w.compacting = self.evacuator.request(super::evacuate::Victim {
+            device,
+            segment,
+            fill,
+        });
     }
 }

@@ -9,6 +9,7 @@ mod commit;
 mod compaction;
 mod config;
 pub mod device;
+mod evacuate;
 pub mod fault;
 mod index;
 mod io_thread;
@@ -90,8 +91,8 @@ pub struct ArrayStore {
     last_slot: Mutex<Option<u64>>,
     recovered: Recovered,
     poisoned: AtomicBool,
-    evacuation_rx: crossbeam_channel::Receiver<Result<Evacuation, StoreError>>,
-    evacuation_tx: crossbeam_channel::Sender<Result<Evacuation, StoreError>>,
+    /// The gc-compact tile.
+    evacuator: evacuate::Evacuator,
 }
 
 fn io_err(path: &str, offset: u64, source: std::io::Error) -> StoreError {
@@ -454,7 +455,7 @@ impl ArrayStore {
             .live_bytes
             .store(scanned.live.iter().flatten().sum(), Ordering::Relaxed);
         let placement = Placement::new(&shared.cfg);
-        let (evacuation_tx, evacuation_rx) = crossbeam_channel::bounded(1);
+        let evacuator = evacuate::Evacuator::start(shared.clone())?;
         Ok(ArrayStore {
             commitment: RwLock::new(commitment),
             writer: Mutex::new(Writer {
@@ -471,8 +472,7 @@ impl ArrayStore {
             poisoned: AtomicBool::new(false),
             prefetcher: prefetch::Prefetcher::start(shared.clone()),
             shared,
-            evacuation_rx,
-            evacuation_tx,
+            evacuator,
         })
     }
 
@@ -520,7 +520,7 @@ impl ArrayStore {
         let mut w = self.writer.lock();
         if w.compacting
             && w.evacuated.is_none()
-            && let Ok(r) = self.evacuation_rx.recv()
+            && let Ok(r) = self.evacuator.results.recv()
         {
             w.compacting = false;
             match r {
