@@ -1,5 +1,8 @@
-//! The appliance configuration: one TOML file, every knob documented in [`DEFAULT_TOML`].
-//! A test keeps that text and [`Config::default`] identical.
+//! The appliance configuration: one TOML file composed of the sections each crate declares
+//! (`dataplane::config`, `runtime::config`, `runtime::scheduler::config`, `storage::config`;
+//! `[rpc]`, `[metrics]` and `[faucet]` are the binary's). Every knob is documented in
+//! [`DEFAULT_TOML`]; tests keep that text, the types' defaults, their key set and README's
+//! configuration section identical.
 
 pub use dataplane::config::{DpdkConfig, NetConfig, VerifyConfig};
 pub use runtime::RuntimeConfig;
@@ -377,6 +380,16 @@ mod tests {
         documented.sort();
         declared.sort();
         assert_eq!(documented, declared);
+    }
+
+    /// README's configuration section shows the file as `config default` prints it.
+    #[test]
+    fn readme_shows_the_documented_default() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&format!("```toml\n{DEFAULT_TOML}```")),
+            "README.md's ## Configuration block differs from `gigacompute config default`"
+        );
     }
 
     #[test]
