@@ -1,25 +1,15 @@
-//! `gigacompute`: the appliance binary. Wires the crates; holds no pipeline logic.
+//! `gigacompute`: the command line. Each command is a call into a crate: `run` starts the
+//! appliance's node (`appliance`) with the RPC (`rpc`) and the metrics endpoint beside it;
+//! `configure`, `monitor` and `nic` are `ops`; `bench` is `bench`.
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-mod bench;
-mod config;
-mod configure;
-mod hwtopo;
-mod keys;
-mod metrics;
-mod monitor;
-mod nic;
-mod proof_json;
-mod rawport;
-mod rpc;
-mod topology;
-mod wiring;
-
 use anyhow::Result;
+use appliance::{Config, config, hwtopo, metrics, wiring};
 use clap::{Parser, Subcommand};
-use config::Config;
+use ops::{configure, monitor, nic};
+use rpc::proof_json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -238,7 +228,7 @@ fn run(cfg: Config) -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let (rpc_bind, rpc_threads, max_body) = (cfg.rpc.bind, cfg.rpc.threads, cfg.rpc.max_body_bytes);
     let faucet_max = cfg.faucet.max_lamports_per_request;
-    let node = topology::Node::start(cfg)?;
+    let node = appliance::Node::start(cfg)?;
     let rpc = Arc::new(rpc::Rpc {
         db: node.runtime.db.clone(),
         chain: node.runtime.chain.clone(),

@@ -22,7 +22,7 @@ def test_topology_shows_the_machine_and_the_placement(tmp_path):
     assert out.startswith("machine: ")
     assert "worker 0: cpu " in out and "worker 1: cpu " in out
     assert "storage I/O threads: unpinned" in out
-    # The wiring: every tile and link, declared once (src/wiring.rs).
+    # The wiring: every tile and link, declared once (appliance/src/wiring.rs).
     assert "| verify | 2 (`verify.tiles`) | dataplane | tile lifecycle |" in out
     assert "| verify_bank | 1 | 16384 (`verify.bank_ring_depth`) | block (backpressure) |" in out
     tables = run("topology", "--tables")

@@ -382,16 +382,6 @@ mod tests {
         assert_eq!(documented, declared);
     }
 
-    /// README's configuration section shows the file as `config default` prints it.
-    #[test]
-    fn readme_shows_the_documented_default() {
-        let readme = include_str!("../../README.md");
-        assert!(
-            readme.contains(&format!("```toml\n{DEFAULT_TOML}```")),
-            "README.md's ## Configuration block differs from `gigacompute config default`"
-        );
-    }
-
     #[test]
     fn unknown_keys_and_bad_values_are_errors() {
         assert!(Config::parse("nonsense = 1").is_err());

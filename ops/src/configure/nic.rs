@@ -2,7 +2,7 @@
 //! bound to DPDK drivers (dpdk-devbind).
 
 use super::{Finding, save_state, take_state};
-use crate::config::Config;
+use appliance::config::Config;
 use std::net::IpAddr;
 use std::process::Command;
 

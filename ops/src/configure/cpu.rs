@@ -1,7 +1,7 @@
 //! CPU: isolated cores for pinned workers, and the frequency governor.
 
 use super::{Finding, save_state, take_state};
-use crate::config::Config;
+use appliance::config::Config;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

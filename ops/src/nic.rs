@@ -1,7 +1,7 @@
 //! `gigacompute nic list|stats`: the raw ports of a running appliance, read from its shared
 //! metrics region (another process; the appliance does no work for it).
 
-use crate::metrics::MetricsRegion;
+use appliance::metrics::MetricsRegion;
 use dataplane::nic::{PortSlot, QueueCounters, get};
 use serde_json::{Value, json};
 use std::fmt::Write as _;

@@ -11,7 +11,7 @@
 //! declare ten accounts writable and write one, pessimistic-only against hybrid
 //! (`hybrid_gain`).
 
-use super::appliance::Appliance;
+use super::harness::Appliance;
 use super::{Rows, median, spl};
 use runtime::scheduler::apps::{AppGrouping, AppRule};
 use runtime::scheduler::hotspot::Concurrency;

@@ -3,7 +3,7 @@
 //! Nothing to apply: the appliance formats blank devices at first start.
 
 use super::Finding;
-use crate::config::{Config, StorageEngine};
+use appliance::config::{Config, StorageEngine};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use storage::array::layout::Label;

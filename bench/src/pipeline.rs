@@ -3,8 +3,8 @@
 //! durably committed. The stages are then measured alone in the same run for comparison.
 
 use super::{BenchArgs, Rows, cores, median, workload};
-use crate::config::{Config, StorageEngine};
-use crate::topology::Node;
+use appliance::config::{Config, StorageEngine};
+use appliance::node::Node;
 use runtime::chain::Commitment;
 use solana_keypair::Keypair;
 use solana_message::Message;
@@ -122,7 +122,7 @@ struct Observer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     scraper: Option<std::thread::JoinHandle<f64>>,
     monitor: std::process::Child,
-    server: Option<crate::metrics::server::MetricsServer>,
+    server: Option<appliance::metrics::server::MetricsServer>,
     started: Instant,
 }
 
@@ -149,7 +149,7 @@ impl Observer {
     fn start(node: &Node) -> anyhow::Result<Self> {
         use std::io::{Read, Write};
         let server =
-            crate::metrics::server::MetricsServer::start(node.metrics, "127.0.0.1:0".parse()?)?;
+            appliance::metrics::server::MetricsServer::start(node.metrics, "127.0.0.1:0".parse()?)?;
         let addr = server.addr;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let st = stop.clone();

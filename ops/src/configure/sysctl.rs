@@ -1,7 +1,7 @@
 //! Kernel network settings the UDP socket backend depends on.
 
 use super::{Finding, save_state, take_state};
-use crate::config::Config;
+use appliance::config::Config;
 
 const PERSIST_FILE: &str = "/etc/sysctl.d/60-gigacompute.conf";
 /// Packets a CPU may queue before the stack drops them.

@@ -35,7 +35,7 @@ pub struct Rpc {
     pub faucet: Option<Keypair>,
     pub faucet_max_lamports: u64,
     pub counters: &'static runtime::metrics::RuntimeCounters,
-    pub metrics: &'static crate::metrics::MetricsRegion,
+    pub metrics: &'static appliance::metrics::MetricsRegion,
 }
 
 fn param<'a>(params: &'a [Value], i: usize, name: &str) -> Result<&'a Value, RpcError> {

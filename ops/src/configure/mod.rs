@@ -11,7 +11,7 @@ mod nic;
 mod storage;
 mod sysctl;
 
-use crate::config::Config;
+use appliance::config::Config;
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 

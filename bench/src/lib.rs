@@ -1,10 +1,10 @@
 //! `gigacompute bench ...`: benchmarks over the real stages. Each prints a table and, with
 //! `--json`, one JSON object as the last line. Figures are medians over `--runs` runs.
 
-mod appliance;
 mod commit;
 mod dataplane;
 mod exec;
+mod harness;
 mod isolation;
 mod pipeline;
 mod sigverify;
@@ -58,7 +58,7 @@ pub struct BenchArgs {
     pub compare_engines: bool,
     /// pipeline: the accounts engine (array or log).
     #[arg(long, value_enum, default_value = "array")]
-    pub engine: crate::config::StorageEngine,
+    pub engine: appliance::config::StorageEngine,
 }
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! shared-memory region (another process; the appliance does no work for it). Refreshes every
 //! second; q, Esc or Ctrl-C quits. Works over ssh: no mouse, plain ANSI.
 
-use crate::metrics::MetricsRegion;
+use appliance::metrics::MetricsRegion;
 use crossterm::event::{self, Event, KeyCode, KeyModifiers};
 use crossterm::{cursor, execute, terminal};
 use std::collections::HashMap;

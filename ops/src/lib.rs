@@ -1,0 +1,7 @@
+//! Operator tooling: `gigacompute configure` (host checks and changes), `monitor` (the live
+//! view of a running appliance's counters) and `nic` (its raw ports). Each reads a running
+//! appliance only through its metrics region, never its memory.
+
+pub mod configure;
+pub mod monitor;
+pub mod nic;

@@ -1,0 +1,11 @@
+//! Solana-compatible JSON-RPC: the server tile, the methods and their encodings, and the JSON
+//! form of state proofs (which `gigacompute proof verify` checks).
+
+pub mod encode;
+pub mod methods;
+pub mod proof_json;
+mod proofs;
+pub mod server;
+
+pub use methods::Rpc;
+pub use server::RpcServer;
