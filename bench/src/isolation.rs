@@ -12,7 +12,7 @@
 //! (`hybrid_gain`).
 
 use super::harness::Appliance;
-use super::{Rows, median, spl};
+use super::{Rows, median, percentile, spl};
 use runtime::scheduler::apps::{AppGrouping, AppRule};
 use runtime::scheduler::hotspot::Concurrency;
 use runtime::scheduler::{SchedulerChoice, SchedulerConfig};
@@ -478,15 +478,6 @@ fn phase(
         exec_p99_us: exec_p99[k] as f64,
         dropped: dropped[k],
     }))
-}
-
-fn percentile(v: &mut [u64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_unstable();
-    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i] as f64
 }
 
 struct SchedulerRun {

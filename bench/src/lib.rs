@@ -123,6 +123,16 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The nearest-rank percentile `q` (0..=1) of `v` (sorted in place); 0 when empty.
+pub fn percentile(v: &mut [u64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i] as f64
+}
+
 pub fn cores() -> f64 {
     std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }

@@ -8,7 +8,7 @@
 //! reads (cache dropped, uniform keys) against the raw 4 KiB random-read IOPS of the same file.
 
 use super::Rows;
-use super::median;
+use super::{median, percentile};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use solana_account::AccountSharedData;
 use solana_pubkey::Pubkey;
@@ -149,14 +149,6 @@ fn proc_write_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-fn p99(mut v: Vec<u64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_unstable();
-    v[(v.len() * 99 / 100).min(v.len() - 1)] as f64
-}
-
 struct Measured {
     updates_per_s: f64,
     reads_per_s: f64,
@@ -203,7 +195,7 @@ fn run_ours(
     Ok(Measured {
         updates_per_s: updates as f64 / secs,
         reads_per_s: reads as f64 / secs,
-        read_p99_us: p99(lat) / 1000.0,
+        read_p99_us: percentile(&mut lat, 0.99) / 1000.0,
         write_bytes_per_update: (proc_write_bytes() - w0) as f64 / updates as f64,
     })
 }
@@ -494,7 +486,7 @@ pub fn run(a: &StorageArgs) -> anyhow::Result<Rows> {
 
 #[cfg(feature = "rocksdb-peer")]
 mod rocks {
-    use super::{Measured, SlotPlan, key, make_account, p99, proc_write_bytes};
+    use super::{Measured, SlotPlan, key, make_account, proc_write_bytes};
     use rand::rngs::StdRng;
     use solana_account::AccountSharedData;
     use solana_pubkey::Pubkey;
@@ -566,7 +558,7 @@ mod rocks {
             Ok(Measured {
                 updates_per_s: updates as f64 / secs,
                 reads_per_s: reads as f64 / secs,
-                read_p99_us: p99(lat) / 1000.0,
+                read_p99_us: percentile(&mut lat, 0.99) / 1000.0,
                 write_bytes_per_update: (proc_write_bytes() - w0) as f64 / updates as f64,
             })
         }
