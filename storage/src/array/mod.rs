@@ -16,6 +16,7 @@ pub mod iomem;
 pub mod layout;
 mod placement;
 mod prefetch;
+pub mod publish;
 mod scan;
 mod superblock_io;
 
