@@ -58,9 +58,18 @@ impl Node {
         };
         let fee_collector =
             keys::load_or_create(&config.data_dir.join("fee-collector-keypair.json"))?;
+        let metrics = MetricsRegion::create(
+            &config.data_dir,
+            config.verify.tiles,
+            config.runtime.workers,
+        );
         let store = config
             .storage
-            .open(&config.data_dir, config.runtime.status_retention_slots)
+            .open(
+                &config.data_dir,
+                config.runtime.status_retention_slots,
+                Some(&metrics.storage),
+            )
             .context("opening the accounts store")?;
 
         // With a raw port, EAL starts first: one descriptor packet per mbuf the port can hold
@@ -78,11 +87,6 @@ impl Node {
             ),
             None => PacketPool::new(config.net.packet_pool_size),
         };
-        let metrics = MetricsRegion::create(
-            &config.data_dir,
-            config.verify.tiles,
-            config.runtime.workers,
-        );
         let counters = &metrics.dataplane;
         let (verify_bank_tx, verify_bank_rx) =
             crossbeam_channel::bounded(bounded_depth(wiring.link("verify_bank")));

@@ -20,13 +20,15 @@ mod with_dpdk {
     use dataplane::recent::RecentFilter;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
+    use telemetry::{Placement, Stage, Tile, TileClock, Turn};
 
     pub struct RawPort {
         eal: Eal,
         port: Arc<Port>,
         stop: Arc<AtomicBool>,
-        stats: Option<std::thread::JoinHandle<()>>,
+        /// The nic-stats tile.
+        stats: Option<Stage>,
     }
 
     /// EAL is up; the port is not yet. In between, the packet pool takes its descriptors
@@ -92,19 +94,18 @@ mod with_dpdk {
                 eal.launch(lcore, Box::new(move || drop(rx.run(&stop, idle))))
                     .with_context(|| format!("launching RX queue {q} on lcore {lcore}"))?;
             }
-            let stats = {
-                let (port, stop) = (port.clone(), stop.clone());
-                let every = Duration::from_millis(p.stats_interval_ms);
-                std::thread::Builder::new()
-                    .name("gc-nic-stats".into())
-                    .spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            port.publish_stats(slot);
-                            std::thread::sleep(every);
-                        }
-                        port.publish_stats(slot);
-                    })?
-            };
+            let mut stats = Stage::new("nic-stats");
+            stats.launch(
+                "gc-nic-stats",
+                NicStatsTile {
+                    port: port.clone(),
+                    slot,
+                    every: Duration::from_millis(p.stats_interval_ms),
+                    next: Instant::now(),
+                },
+                &nic.stats_tile,
+                Placement::default(),
+            )?;
             Ok(Self {
                 eal,
                 port,
@@ -128,10 +129,43 @@ mod with_dpdk {
             for &l in &self.eal.settings.rx_lcores {
                 self.eal.wait(l);
             }
-            if let Some(t) = self.stats.take() {
-                let _ = t.join();
+            if let Some(stage) = self.stats.take() {
+                stage.stop();
             }
             self.port.close();
+        }
+    }
+
+    /// Copies the device's counters (`rte_eth_stats`) into its slot every `every`, and once
+    /// more at stop, for `gigacompute nic stats` and Prometheus.
+    struct NicStatsTile {
+        port: Arc<Port>,
+        slot: &'static dataplane::nic::PortSlot,
+        every: Duration,
+        next: Instant,
+    }
+
+    impl Tile for NicStatsTile {
+        fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
+            if stopping {
+                return Turn::Done;
+            }
+            let now = Instant::now();
+            if now < self.next {
+                // Short naps: a stop is seen within INPUT_WAIT, whatever the interval.
+                std::thread::sleep((self.next - now).min(telemetry::lifecycle::INPUT_WAIT));
+                clock.idle();
+                return Turn::Continue;
+            }
+            self.port.publish_stats(self.slot);
+            self.next = now + self.every;
+            clock.stats().add_in(1);
+            clock.busy();
+            Turn::Continue
+        }
+
+        fn on_stop(&mut self) {
+            self.port.publish_stats(self.slot);
         }
     }
 

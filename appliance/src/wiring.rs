@@ -33,18 +33,15 @@ impl WhenFull {
 pub enum Runs {
     /// `telemetry::lifecycle`: one `Tile` turn loop, pinning, TileStats slot, staged stop.
     Lifecycle,
-    /// An EAL lcore launched by DPDK.
+    /// The same lifecycle run loop, on an EAL lcore DPDK launched (`lifecycle::run`).
     EalLcore,
-    /// A thread of its own, not yet on the common lifecycle.
-    OwnThread,
 }
 
 impl Runs {
     fn describe(self) -> &'static str {
         match self {
             Runs::Lifecycle => "tile lifecycle",
-            Runs::EalLcore => "EAL lcore",
-            Runs::OwnThread => "own thread",
+            Runs::EalLcore => "tile lifecycle on an EAL lcore",
         }
     }
 }
@@ -222,9 +219,9 @@ impl Wiring {
                 usize::from(devices > 0),
                 "",
                 "storage",
-                Runs::OwnThread,
+                Runs::Lifecycle,
                 unpinned(usize::from(devices > 0)),
-                "unpinned, on demand",
+                "unpinned",
                 &["a compaction victim"],
                 &["the next commit"],
             ),
@@ -255,7 +252,7 @@ impl Wiring {
                 usize::from(c.dpdk.enabled),
                 "dpdk.enabled",
                 "appliance (rawport)",
-                Runs::OwnThread,
+                Runs::Lifecycle,
                 unpinned(usize::from(c.dpdk.enabled)),
                 "unpinned",
                 &["rte_eth_stats"],

@@ -487,6 +487,7 @@ pub fn run(a: &StorageArgs) -> anyhow::Result<Rows> {
 #[cfg(feature = "rocksdb-peer")]
 mod rocks {
     use super::{Measured, SlotPlan, key, make_account, proc_write_bytes};
+    use crate::percentile;
     use rand::rngs::StdRng;
     use solana_account::AccountSharedData;
     use solana_pubkey::Pubkey;

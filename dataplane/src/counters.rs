@@ -8,30 +8,44 @@ use telemetry::{LatencyHistogram, TileStats, ZeroValid};
 /// Verify tiles that have a counter slot.
 pub const MAX_VERIFY_TILES: usize = 16;
 
-/// All dataplane counters; `#[repr(C)]` and valid when zeroed so it can live in the shared
-/// metrics region (`telemetry::SharedRegion`).
-#[repr(C)]
-pub struct DataplaneCounters {
-    pub net: TileStats,
-    pub verify: [TileStats; MAX_VERIFY_TILES],
-    /// Received by the net tile (or RPC) to verified.
-    pub verify_latency: LatencyHistogram,
-    pub rx_packets: AtomicU64,
-    pub rx_bytes: AtomicU64,
-    pub parse_drops: [AtomicU64; ParseError::COUNT],
-    /// Net → verify ring full: dropped at ingest.
-    pub verify_ring_full: AtomicU64,
-    /// No free packet buffer: dropped at ingest.
-    pub pool_exhausted: AtomicU64,
-    /// Same bytes as a recently received packet: dropped by the receiving core's filter.
-    pub rx_duplicates: AtomicU64,
-    pub verify_in: AtomicU64,
-    pub verify_ok: AtomicU64,
-    pub bad_signature: AtomicU64,
-    pub duplicate: AtomicU64,
-    pub dedup_full: AtomicU64,
-    pub verify_ns: AtomicU64,
-    pub rpc_submitted: AtomicU64,
+telemetry::declare_counters! {
+    /// All dataplane counters; `#[repr(C)]` and valid when zeroed so it can live in the shared
+    /// metrics region (`telemetry::SharedRegion`). Drops are members of the
+    /// `tile_drops{tile,reason}` family.
+    #[repr(C)]
+    pub struct DataplaneCounters {
+        /// Datagrams received by the net tile.
+        rx_packets: Counter(Count) "net_received_packets",
+        /// Datagram bytes received by the net tile.
+        rx_bytes: Counter(Bytes) "net_received",
+        /// Net → verify ring full: dropped at ingest.
+        verify_ring_full: Counter(Count) "tile_drops" [tile = "net", reason = "verify_ring_full"],
+        /// No free packet buffer: dropped at ingest.
+        pool_exhausted: Counter(Count) "tile_drops" [tile = "net", reason = "pool_exhausted"],
+        /// Same bytes as a recently received packet: dropped by the receiving core's filter.
+        rx_duplicates: Counter(Count) "tile_drops" [tile = "net", reason = "recent_duplicate"],
+        /// Transactions taken in by the verify tiles.
+        verify_in: Counter(Count) "verify_received",
+        /// Transactions whose signatures verified.
+        verify_ok: Counter(Count) "verify_passed",
+        /// A signature did not verify.
+        bad_signature: Counter(Count) "tile_drops" [tile = "verify", reason = "bad_signature"],
+        /// Signature seen in the dedup window.
+        duplicate: Counter(Count) "tile_drops" [tile = "verify", reason = "duplicate"],
+        /// The dedup table was full.
+        dedup_full: Counter(Count) "tile_drops" [tile = "verify", reason = "dedup_full"],
+        /// Time the verify tiles spent verifying signatures.
+        verify_ns: Counter(Nanoseconds) "verify",
+        /// Transactions submitted through the RPC.
+        rpc_submitted: Counter(Count) "rpc_submitted_transactions",
+        ;
+        pub net: TileStats,
+        pub verify: [TileStats; MAX_VERIFY_TILES],
+        /// Received by the net tile (or RPC) to verified.
+        pub verify_latency: LatencyHistogram,
+        /// By [`ParseError`]: exposed by reason.
+        pub parse_drops: [AtomicU64; ParseError::COUNT],
+    }
 }
 
 // SAFETY: atomics and arrays of atomics only.
@@ -39,24 +53,7 @@ unsafe impl ZeroValid for DataplaneCounters {}
 
 impl DataplaneCounters {
     pub fn new() -> Self {
-        Self {
-            net: TileStats::default(),
-            verify: std::array::from_fn(|_| TileStats::default()),
-            verify_latency: LatencyHistogram::new(),
-            rx_packets: AtomicU64::new(0),
-            rx_bytes: AtomicU64::new(0),
-            parse_drops: std::array::from_fn(|_| AtomicU64::new(0)),
-            verify_ring_full: AtomicU64::new(0),
-            pool_exhausted: AtomicU64::new(0),
-            rx_duplicates: AtomicU64::new(0),
-            verify_in: AtomicU64::new(0),
-            verify_ok: AtomicU64::new(0),
-            bad_signature: AtomicU64::new(0),
-            duplicate: AtomicU64::new(0),
-            dedup_full: AtomicU64::new(0),
-            verify_ns: AtomicU64::new(0),
-            rpc_submitted: AtomicU64::new(0),
-        }
+        telemetry::zeroed()
     }
 
     pub fn parse_drop(&self, e: ParseError) {

@@ -45,29 +45,42 @@ impl SharedText {
     }
 }
 
-/// Software counters of one RX queue (and the TX queue its lcore owns).
-#[repr(C, align(64))]
-#[derive(Default)]
-pub struct QueueCounters {
-    pub packets: AtomicU64,
-    pub bytes: AtomicU64,
-    /// Handed to signature verification.
-    pub accepted: AtomicU64,
-    /// Dropped as a repeat of recently seen bytes.
-    pub duplicates: AtomicU64,
-    /// The ring to verification was full.
-    pub ring_full: AtomicU64,
-    /// No descriptor packet was free.
-    pub no_descriptor: AtomicU64,
-    pub frame_drops: [AtomicU64; FrameDrop::COUNT],
-    pub parse_drops: [AtomicU64; ParseError::COUNT],
-    pub arp_replies: AtomicU64,
-    pub echo_replies: AtomicU64,
-    pub verdict_replies: AtomicU64,
-    /// Replies not sent: TX queue full or no mbuf for them.
-    pub tx_dropped: AtomicU64,
-    pub busy_polls: AtomicU64,
-    pub empty_polls: AtomicU64,
+telemetry::declare_counters! {
+    /// Software counters of one RX queue (and the TX queue its lcore owns).
+    #[repr(C, align(64))]
+    #[derive(Default)]
+    pub struct QueueCounters {
+        /// Frames taken from the RX queue.
+        packets: Counter(Count) "nic_queue_rx_packets",
+        /// Bytes taken from the RX queue.
+        bytes: Counter(Bytes) "nic_queue_rx",
+        /// Transactions handed to verification.
+        accepted: Counter(Count) "nic_queue_accepted",
+        /// Transactions dropped as repeats of recent bytes.
+        duplicates: Counter(Count) "nic_queue_recent_duplicates",
+        /// Transactions dropped: the ring to verification was full.
+        ring_full: Counter(Count) "nic_queue_ring_full",
+        /// Transactions dropped: no descriptor packet was free.
+        no_descriptor: Counter(Count) "nic_queue_no_descriptor",
+        /// ARP requests answered.
+        arp_replies: Counter(Count) "nic_queue_arp_replies",
+        /// ICMP echo requests answered.
+        echo_replies: Counter(Count) "nic_queue_echo_replies",
+        /// Verdict replies sent.
+        verdict_replies: Counter(Count) "nic_queue_replies",
+        /// Replies not sent (TX queue full or no mbuf).
+        tx_dropped: Counter(Count) "nic_queue_tx_dropped",
+        /// Polls of the RX queue that returned frames.
+        busy_polls: Counter(Count) "nic_queue_busy_polls",
+        /// Polls of the RX queue that returned nothing.
+        empty_polls: Counter(Count) "nic_queue_empty_polls",
+        ;
+        /// By [`FrameDrop`] and [`ParseError`]: exposed by reason, not declared one by one.
+        pub frame_drops: [AtomicU64; FrameDrop::COUNT],
+        pub parse_drops: [AtomicU64; ParseError::COUNT],
+        /// The queue's RX lcore tile (`rx-Q`): polls in, busy and idle time.
+        pub tile: telemetry::TileStats,
+    }
 }
 
 impl QueueCounters {
@@ -96,47 +109,61 @@ pub fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-/// One port: facts and the device's counters.
-#[repr(C, align(64))]
-#[derive(Default)]
-pub struct PortSlot {
-    pub port_id: AtomicU64,
-    /// 1 when this appliance receives on the port.
-    pub in_use: AtomicU64,
-    pub name: SharedText,
-    pub driver: SharedText,
-    pub mac: AtomicU64,
-    pub ipv4: AtomicU64,
-    pub udp_port: AtomicU64,
-    pub link_up: AtomicU64,
-    pub link_speed_mbps: AtomicU64,
-    pub link_full_duplex: AtomicU64,
-    pub mtu: AtomicU64,
-    pub promiscuous: AtomicU64,
-    pub rx_queues: AtomicU64,
-    pub tx_queues: AtomicU64,
-    pub rx_descriptors: AtomicU64,
-    pub tx_descriptors: AtomicU64,
-    /// RSS hash functions in use (`RTE_ETH_RSS_*` bits); 0 = RSS off.
-    pub rss_hf: AtomicU64,
-    pub rss_key_len: AtomicU64,
-    pub mbufs_total: AtomicU64,
-    pub mbufs_free: AtomicU64,
-    /// From `rte_eth_stats`.
-    pub ipackets: AtomicU64,
-    pub opackets: AtomicU64,
-    pub ibytes: AtomicU64,
-    pub obytes: AtomicU64,
-    pub ierrors: AtomicU64,
-    pub oerrors: AtomicU64,
-    pub imissed: AtomicU64,
-    pub rx_nombuf: AtomicU64,
-    pub q_ipackets: [AtomicU64; MAX_QUEUES],
-    pub q_ibytes: [AtomicU64; MAX_QUEUES],
-    pub q_errors: [AtomicU64; MAX_QUEUES],
-    /// Unix seconds of the last stats copy.
-    pub stats_unix_s: AtomicU64,
-    pub queues: [QueueCounters; MAX_QUEUES],
+telemetry::declare_counters! {
+    /// One port: facts and the device's counters (copied from `rte_eth_stats`).
+    #[repr(C, align(64))]
+    #[derive(Default)]
+    pub struct PortSlot {
+        /// Frames the device received (rte_eth_stats ipackets).
+        ipackets: Counter(Count) "nic_rx_packets",
+        /// Bytes the device received.
+        ibytes: Counter(Bytes) "nic_rx",
+        /// Erroneous frames the device received (ierrors).
+        ierrors: Counter(Count) "nic_rx_errors",
+        /// Frames the device dropped: RX queues full (imissed).
+        imissed: Counter(Count) "nic_rx_missed",
+        /// RX mbuf allocation failures (rx_nombuf).
+        rx_nombuf: Counter(Count) "nic_rx_nombuf",
+        /// Frames the device sent.
+        opackets: Counter(Count) "nic_tx_packets",
+        /// Bytes the device sent.
+        obytes: Counter(Bytes) "nic_tx",
+        /// Frames the device failed to send.
+        oerrors: Counter(Count) "nic_tx_errors",
+        /// 1 when the link is up.
+        link_up: Gauge(Count) "nic_link_up",
+        /// mbufs free in the port's pool.
+        mbufs_free: Gauge(Count) "nic_mbufs_free",
+        /// mbufs in the port's pool.
+        mbufs_total: Gauge(Count) "nic_mbufs",
+        ;
+        pub port_id: AtomicU64,
+        /// 1 when this appliance receives on the port.
+        pub in_use: AtomicU64,
+        pub name: SharedText,
+        pub driver: SharedText,
+        pub mac: AtomicU64,
+        pub ipv4: AtomicU64,
+        pub udp_port: AtomicU64,
+        pub link_speed_mbps: AtomicU64,
+        pub link_full_duplex: AtomicU64,
+        pub mtu: AtomicU64,
+        pub promiscuous: AtomicU64,
+        pub rx_queues: AtomicU64,
+        pub tx_queues: AtomicU64,
+        pub rx_descriptors: AtomicU64,
+        pub tx_descriptors: AtomicU64,
+        /// RSS hash functions in use (`RTE_ETH_RSS_*` bits); 0 = RSS off.
+        pub rss_hf: AtomicU64,
+        pub rss_key_len: AtomicU64,
+        /// The device's counters per queue (`rte_eth_stats` q_*).
+        pub q_ipackets: [AtomicU64; MAX_QUEUES],
+        pub q_ibytes: [AtomicU64; MAX_QUEUES],
+        pub q_errors: [AtomicU64; MAX_QUEUES],
+        /// Unix seconds of the last stats copy.
+        pub stats_unix_s: AtomicU64,
+        pub queues: [QueueCounters; MAX_QUEUES],
+    }
 }
 
 #[repr(C)]
@@ -144,6 +171,8 @@ pub struct NicCounters {
     /// Ports described below (0: the appliance runs without raw ports).
     pub ports: AtomicU64,
     pub port: [PortSlot; MAX_PORTS],
+    /// The `nic-stats` tile, which copies the device's counters into `port`.
+    pub stats_tile: telemetry::TileStats,
 }
 
 // SAFETY: atomics, arrays and structs of atomics only.
@@ -154,6 +183,7 @@ impl NicCounters {
         Self {
             ports: AtomicU64::new(0),
             port: std::array::from_fn(|_| PortSlot::default()),
+            stats_tile: telemetry::TileStats::default(),
         }
     }
 

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use telemetry::CounterSet;
 
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -136,6 +137,7 @@ fn frame(
         get(&rt.account_cache_hits),
         get(&rt.account_reads),
     );
+    storage_rows(&mut s, &r.storage);
     let mut apps: Vec<_> = rt
         .apps
         .slots
@@ -151,6 +153,33 @@ fn frame(
         let _ = writeln!(s, "  {p:<44} {t:>10} {cu:>14}\r");
     }
     s
+}
+
+/// The device array as its store publishes it: the store's declared counters on one line,
+/// then one row per device with every declared device counter as a column.
+fn storage_rows(s: &mut String, st: &storage::array::publish::StorageCounters) {
+    let n = st.device_count();
+    if n == 0 {
+        return;
+    }
+    let _ = write!(s, "array        ");
+    for (k, v) in st.store.fields().chain(st.cache.fields()) {
+        let _ = write!(s, " {k} {v}");
+    }
+    let _ = write!(s, "\r\n  {:>6}", "device");
+    let columns = storage::array::publish::DeviceCounters::COUNTERS;
+    let width = |field: &str| field.len().max(10);
+    for c in columns {
+        let _ = write!(s, " {:>w$}", c.field, w = width(c.field));
+    }
+    let _ = writeln!(s, "\r");
+    for (i, d) in st.device[..n].iter().enumerate() {
+        let _ = write!(s, "  {i:>6}");
+        for c in columns {
+            let _ = write!(s, " {:>w$}", c.value(d), w = width(c.field));
+        }
+        let _ = writeln!(s, "\r");
+    }
 }
 
 /// Run until q / Esc / Ctrl-C, or for `frames` refreshes if given.

@@ -5,6 +5,7 @@ use appliance::metrics::MetricsRegion;
 use dataplane::nic::{PortSlot, QueueCounters, get};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
+use telemetry::CounterSet;
 
 #[derive(clap::Subcommand, Clone, Copy)]
 pub enum NicCommand {
@@ -97,56 +98,44 @@ fn port_json(p: &PortSlot) -> Value {
     })
 }
 
-fn queue_json(q: &QueueCounters) -> Value {
-    let map =
-        |it: &mut dyn Iterator<Item = (&'static str, u64)>| -> serde_json::Map<String, Value> {
-            it.map(|(k, v)| (k.to_string(), json!(v))).collect()
-        };
-    let frame = map(&mut q.frame_drops_by_reason());
-    let parse = map(&mut q.parse_drops_by_reason());
-    json!({
-        "packets": get(&q.packets),
-        "bytes": get(&q.bytes),
-        "accepted": get(&q.accepted),
-        "duplicates": get(&q.duplicates),
-        "ring_full": get(&q.ring_full),
-        "no_descriptor": get(&q.no_descriptor),
-        "frame_drops": frame,
-        "parse_drops": parse,
-        "arp_replies": get(&q.arp_replies),
-        "echo_replies": get(&q.echo_replies),
-        "verdict_replies": get(&q.verdict_replies),
-        "tx_dropped": get(&q.tx_dropped),
-        "busy_polls": get(&q.busy_polls),
-        "empty_polls": get(&q.empty_polls),
-    })
+/// (key, count) pairs as a JSON object.
+fn pairs_json(pairs: impl Iterator<Item = (&'static str, u64)>) -> serde_json::Map<String, Value> {
+    pairs.map(|(k, v)| (k.to_string(), json!(v))).collect()
 }
 
+/// A queue's declared counters (field names are the keys) and its drops by reason.
+fn queue_json(q: &QueueCounters) -> Value {
+    let mut o = pairs_json(q.fields());
+    o.insert(
+        "frame_drops".into(),
+        pairs_json(q.frame_drops_by_reason()).into(),
+    );
+    o.insert(
+        "parse_drops".into(),
+        pairs_json(q.parse_drops_by_reason()).into(),
+    );
+    o.into()
+}
+
+/// A port's declared counters, its name and the stats copy's time, and its queues.
 fn stats_json(p: &PortSlot) -> Value {
     let n = p.queue_count();
-    json!({
-        "name": p.name.get(),
-        "in_use": get(&p.in_use) == 1,
-        "ipackets": get(&p.ipackets),
-        "ibytes": get(&p.ibytes),
-        "ierrors": get(&p.ierrors),
-        "imissed": get(&p.imissed),
-        "rx_nombuf": get(&p.rx_nombuf),
-        "opackets": get(&p.opackets),
-        "obytes": get(&p.obytes),
-        "oerrors": get(&p.oerrors),
-        "mbufs_free": get(&p.mbufs_free),
-        "mbufs_total": get(&p.mbufs_total),
-        "stats_unix_s": get(&p.stats_unix_s),
-        "queues": (0..n).map(|i| {
+    let mut o = pairs_json(p.fields());
+    o.insert("name".into(), json!(p.name.get()));
+    o.insert("in_use".into(), json!(get(&p.in_use) == 1));
+    o.insert("stats_unix_s".into(), json!(get(&p.stats_unix_s)));
+    let queues: Vec<Value> = (0..n)
+        .map(|i| {
             let mut q = queue_json(&p.queues[i]);
             q["index"] = json!(i);
             q["hw_packets"] = json!(get(&p.q_ipackets[i]));
             q["hw_bytes"] = json!(get(&p.q_ibytes[i]));
             q["hw_errors"] = json!(get(&p.q_errors[i]));
             q
-        }).collect::<Vec<_>>(),
-    })
+        })
+        .collect();
+    o.insert("queues".into(), queues.into());
+    o.into()
 }
 
 fn list_table(ports: &[PortSlot]) -> String {
@@ -182,56 +171,31 @@ fn list_table(ports: &[PortSlot]) -> String {
     s
 }
 
+/// Per port: the device's declared counters on one line, then one row per queue with every
+/// declared queue counter as a column, then drops by reason.
 fn stats_table(ports: &[PortSlot]) -> String {
     let mut s = String::new();
+    let columns = QueueCounters::COUNTERS;
+    let width = |field: &str| field.len().max(9);
     for p in ports.iter().filter(|p| get(&p.in_use) == 1) {
-        let _ = writeln!(
-            s,
-            "port {} ({}): ipackets {} ibytes {} ierrors {} imissed {} rx_nombuf {} | opackets {} oerrors {} | mbufs free {}/{}",
-            p.name.get(),
-            p.driver.get(),
-            get(&p.ipackets),
-            get(&p.ibytes),
-            get(&p.ierrors),
-            get(&p.imissed),
-            get(&p.rx_nombuf),
-            get(&p.opackets),
-            get(&p.oerrors),
-            get(&p.mbufs_free),
-            get(&p.mbufs_total),
-        );
-        let _ = writeln!(
-            s,
-            "  {:>5} {:>12} {:>14} {:>12} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
-            "QUEUE",
-            "PACKETS",
-            "BYTES",
-            "ACCEPTED",
-            "DUPLICATE",
-            "RING_FULL",
-            "NO_DESC",
-            "FRAME_DROP",
-            "PARSE_DROP",
-            "REPLIES"
-        );
+        let _ = write!(s, "port {} ({}):", p.name.get(), p.driver.get());
+        for (k, v) in p.fields() {
+            let _ = write!(s, " {k} {v}");
+        }
+        let _ = write!(s, "\n  {:>5}", "QUEUE");
+        for c in columns {
+            let _ = write!(s, " {:>w$}", c.field.to_uppercase(), w = width(c.field));
+        }
+        let _ = writeln!(s, " {:>10} {:>10}", "FRAME_DROP", "PARSE_DROP");
         let mut reasons: Vec<(String, u64)> = Vec::new();
         for (i, q) in p.queues[..p.queue_count()].iter().enumerate() {
+            let _ = write!(s, "  {i:>5}");
+            for c in columns {
+                let _ = write!(s, " {:>w$}", c.value(q), w = width(c.field));
+            }
             let frame: u64 = q.frame_drops.iter().map(get).sum();
             let parse: u64 = q.parse_drops.iter().map(get).sum();
-            let _ = writeln!(
-                s,
-                "  {:>5} {:>12} {:>14} {:>12} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
-                i,
-                get(&q.packets),
-                get(&q.bytes),
-                get(&q.accepted),
-                get(&q.duplicates),
-                get(&q.ring_full),
-                get(&q.no_descriptor),
-                frame,
-                parse,
-                get(&q.verdict_replies) + get(&q.arp_replies) + get(&q.echo_replies),
-            );
+            let _ = writeln!(s, " {frame:>10} {parse:>10}");
             for (r, n) in q
                 .frame_drops_by_reason()
                 .chain(q.parse_drops_by_reason())

@@ -66,9 +66,15 @@ fn response(id: Value, r: RpcResult) -> Value {
 
 fn handle_one(rpc: &Rpc, req: &Value) -> Value {
     let v = handle_one_inner(rpc, req);
-    rpc.metrics.rpc_requests.fetch_add(1, Ordering::Relaxed);
+    rpc.metrics
+        .endpoints
+        .rpc_requests
+        .fetch_add(1, Ordering::Relaxed);
     if v.get("error").is_some() {
-        rpc.metrics.rpc_errors.fetch_add(1, Ordering::Relaxed);
+        rpc.metrics
+            .endpoints
+            .rpc_errors
+            .fetch_add(1, Ordering::Relaxed);
     }
     v
 }

@@ -209,44 +209,68 @@ impl RuntimeDrop {
     }
 }
 
-#[repr(C)]
-pub struct RuntimeCounters {
-    pub bank: TileStats,
-    pub workers: [TileStats; MAX_WORKERS],
-    pub commit: TileStats,
-    pub apps: AppTable,
-    pub islands: IslandTable,
-    /// Received to executed.
-    pub exec_latency: LatencyHistogram,
-    pub slot_processed: AtomicU64,
-    pub slot_durable: AtomicU64,
-    /// Time from a slot's close to its durable commit.
-    pub slot_commit_latency: LatencyHistogram,
-    pub account_reads: AtomicU64,
-    pub account_cache_hits: AtomicU64,
-    /// Device I/O of the accounts engine (zero for the in-memory log store's reads).
-    pub storage_device_reads: AtomicU64,
-    pub storage_device_write_bytes: AtomicU64,
-    /// Time the accounts engine spent computing state roots and lattice hashes, ns.
-    pub state_commitment_ns: AtomicU64,
-    pub received: AtomicU64,
-    pub queued: AtomicU64,
-    pub executed_ok: AtomicU64,
-    pub executed_err: AtomicU64,
-    pub committed: AtomicU64,
-    pub drops: [AtomicU64; RuntimeDrop::COUNT],
-    pub slots_closed: AtomicU64,
-    pub batches: AtomicU64,
-    /// Batches run optimistically, and re-runs of those that failed validation.
-    pub optimistic_batches: AtomicU64,
-    pub reexecutions: AtomicU64,
-    pub exec_ns: AtomicU64,
-    pub compute_units: AtomicU64,
-    pub commit_ns: AtomicU64,
-    pub commit_errors: AtomicU64,
-    pub sequencer_depth: AtomicU64,
-    /// Received (by the net tile) to durably committed.
-    pub commit_latency: LatencyHistogram,
+telemetry::declare_counters! {
+    /// The runtime tiles' counters (bank, workers, commit). Per-app and per-island tables are
+    /// exposed row by row (src/metrics/scheduler.rs), drops by reason.
+    #[repr(C)]
+    pub struct RuntimeCounters {
+        /// Newest slot processed.
+        slot_processed: Gauge(Count) "slot" [state = "processed"],
+        /// Newest slot durable.
+        slot_durable: Gauge(Count) "slot" [state = "durable"],
+        /// Account reads by the runtime.
+        account_reads: Counter(Count) "storage_account_reads",
+        /// Account reads served from the accounts engine's memory.
+        account_cache_hits: Counter(Count) "storage_cache_hits",
+        /// Read operations issued to the storage devices (account reads, scans).
+        storage_device_reads: Counter(Count) "storage_device_reads",
+        /// Bytes written to the storage devices (records, superblocks, compaction).
+        storage_device_write_bytes: Counter(Bytes) "storage_device_write",
+        /// Time slot commits spent computing the state root and lattice hash.
+        state_commitment_ns: Counter(Nanoseconds) "state_commitment",
+        /// Verified transactions taken in by the bank.
+        received: Counter(Count) "bank_received",
+        /// Transactions queued in the sequencer.
+        queued: Counter(Count) "bank_queued",
+        /// Transactions executed successfully.
+        executed_ok: Counter(Count) "transactions" [result = "ok"],
+        /// Transactions executed with an error (fees charged).
+        executed_err: Counter(Count) "transactions" [result = "error"],
+        /// Transactions whose slot is durable.
+        committed: Counter(Count) "transactions_committed",
+        /// Slots closed by the bank.
+        slots_closed: Counter(Count) "slots_closed",
+        /// Batches dispatched to workers.
+        batches: Counter(Count) "batches",
+        /// Batches executed optimistically (first runs).
+        optimistic_batches: Counter(Count) "optimistic_batches",
+        /// Optimistic batches re-executed after failing validation.
+        reexecutions: Counter(Count) "reexecutions",
+        /// Time the workers spent executing batches.
+        exec_ns: Counter(Nanoseconds) "execution",
+        /// Compute units consumed by executed transactions.
+        compute_units: Counter(Count) "compute_units",
+        /// Time the commit tile spent committing slots.
+        commit_ns: Counter(Nanoseconds) "commit",
+        /// Failed slot commit attempts.
+        commit_errors: Counter(Count) "storage_commit_errors",
+        /// Transactions waiting in the sequencer.
+        sequencer_depth: Gauge(Count) "sequencer_depth",
+        ;
+        pub bank: TileStats,
+        pub workers: [TileStats; MAX_WORKERS],
+        pub commit: TileStats,
+        pub apps: AppTable,
+        pub islands: IslandTable,
+        /// Received to executed.
+        pub exec_latency: LatencyHistogram,
+        /// Time from a slot's close to its durable commit.
+        pub slot_commit_latency: LatencyHistogram,
+        /// By [`RuntimeDrop`]: exposed by reason.
+        pub drops: [AtomicU64; RuntimeDrop::COUNT],
+        /// Received (by the net tile) to durably committed.
+        pub commit_latency: LatencyHistogram,
+    }
 }
 
 // SAFETY: atomics and arrays of atomics only.
@@ -254,45 +278,7 @@ unsafe impl ZeroValid for RuntimeCounters {}
 
 impl RuntimeCounters {
     pub fn new() -> Self {
-        Self {
-            bank: TileStats::default(),
-            workers: std::array::from_fn(|_| TileStats::default()),
-            commit: TileStats::default(),
-            apps: AppTable {
-                slots: std::array::from_fn(|_| AppSlot::default()),
-                overflow_transactions: AtomicU64::new(0),
-            },
-            islands: IslandTable {
-                slots: std::array::from_fn(|_| IslandSlot::default()),
-                formed: AtomicU64::new(0),
-                dissolved: AtomicU64::new(0),
-            },
-            exec_latency: LatencyHistogram::new(),
-            slot_processed: AtomicU64::new(0),
-            slot_durable: AtomicU64::new(0),
-            slot_commit_latency: LatencyHistogram::new(),
-            account_reads: AtomicU64::new(0),
-            account_cache_hits: AtomicU64::new(0),
-            storage_device_reads: AtomicU64::new(0),
-            storage_device_write_bytes: AtomicU64::new(0),
-            state_commitment_ns: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            queued: AtomicU64::new(0),
-            executed_ok: AtomicU64::new(0),
-            executed_err: AtomicU64::new(0),
-            committed: AtomicU64::new(0),
-            drops: std::array::from_fn(|_| AtomicU64::new(0)),
-            slots_closed: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
-            optimistic_batches: AtomicU64::new(0),
-            reexecutions: AtomicU64::new(0),
-            exec_ns: AtomicU64::new(0),
-            compute_units: AtomicU64::new(0),
-            commit_ns: AtomicU64::new(0),
-            commit_errors: AtomicU64::new(0),
-            sequencer_depth: AtomicU64::new(0),
-            commit_latency: LatencyHistogram::new(),
-        }
+        telemetry::zeroed()
     }
 
     pub fn apps_ref(&self) -> &AppTable {

@@ -4,6 +4,7 @@
 //! (buffer counts, fault injection) and what other sections decide (metadata retention).
 
 use crate::StoreError;
+use crate::array::publish::StorageCounters;
 use crate::commitment::CommitmentConfig;
 use crate::{AccountsStore, ArrayConfig, ArrayStore, DeviceSpec, LogStore, LogStoreConfig};
 use serde::{Deserialize, Serialize};
@@ -164,8 +165,14 @@ impl StorageConfig {
     }
 
     /// What the array engine opens from. `meta_retention_slots`: slot metadata the runtime
-    /// needs kept (the commitment window is kept in any case).
-    pub fn array_config(&self, data_dir: &Path, meta_retention_slots: usize) -> ArrayConfig {
+    /// needs kept (the commitment window is kept in any case); `publish`: the metrics
+    /// region's storage block the store copies its counters into.
+    pub fn array_config(
+        &self,
+        data_dir: &Path,
+        meta_retention_slots: usize,
+        publish: Option<&'static StorageCounters>,
+    ) -> ArrayConfig {
         ArrayConfig {
             devices: self
                 .device_paths(data_dir)
@@ -195,20 +202,24 @@ impl StorageConfig {
                 .iter()
                 .map(|p| (p.program, p.devices.clone()))
                 .collect(),
+            publish,
             ..ArrayConfig::default()
         }
     }
 
-    /// Open the configured engine over `data_dir`.
+    /// Open the configured engine over `data_dir` (see [`Self::array_config`]).
     pub fn open(
         &self,
         data_dir: &Path,
         meta_retention_slots: usize,
+        publish: Option<&'static StorageCounters>,
     ) -> Result<Arc<dyn AccountsStore>, StoreError> {
         Ok(match self.engine {
-            StorageEngine::Array => Arc::new(ArrayStore::open(
-                self.array_config(data_dir, meta_retention_slots),
-            )?),
+            StorageEngine::Array => Arc::new(ArrayStore::open(self.array_config(
+                data_dir,
+                meta_retention_slots,
+                publish,
+            ))?),
             StorageEngine::Log => Arc::new(LogStore::open(
                 data_dir,
                 LogStoreConfig {

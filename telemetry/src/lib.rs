@@ -6,14 +6,18 @@
 //! path, it only loads cache lines the writers own.
 
 pub mod config;
+pub mod counters;
+mod exposition;
 mod histogram;
 pub mod lifecycle;
 mod region;
 mod tile;
 
+pub use counters::CounterSet;
+pub use exposition::Exposition;
 pub use histogram::LatencyHistogram;
 pub use lifecycle::{Placement, Stage, StatsSlot, Tile, Turn, next_input};
-pub use region::{RegionError, SharedRegion, ZeroValid};
+pub use region::{RegionError, SharedRegion, ZeroValid, zeroed};
 pub use tile::{TileClock, TileStats};
 
 /// CPU time the calling thread has used, in nanoseconds (what observing costs).

@@ -111,12 +111,19 @@ pub fn launch<T: Tile>(
         .name(name.clone())
         .spawn(move || {
             apply_placement(&thread_name, placement);
-            tile.on_start();
-            let mut clock = TileClock::new(stats.slot());
-            while tile.turn(&mut clock, stop.load(Ordering::Acquire)) == Turn::Continue {}
-            tile.on_stop();
+            run(&mut tile, stats.slot(), &stop);
         })?;
     Ok(TileHandle { name, thread })
+}
+
+/// The one run loop: `on_start`, turns charged to `stats` until a turn says `Done` (turns see
+/// `stop`), `on_stop`. [`launch`] runs it on a thread of its own; a tile on a thread someone
+/// else started (a DPDK EAL lcore) runs it there, with the same hooks and accounting.
+pub fn run<T: Tile>(tile: &mut T, stats: &TileStats, stop: &AtomicBool) {
+    tile.on_start();
+    let mut clock = TileClock::new(stats);
+    while tile.turn(&mut clock, stop.load(Ordering::Acquire)) == Turn::Continue {}
+    tile.on_stop();
 }
 
 fn apply_placement(name: &str, placement: Placement) {

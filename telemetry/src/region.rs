@@ -12,6 +12,12 @@ unsafe impl<T: ZeroValid, const N: usize> ZeroValid for [T; N] {}
 unsafe impl ZeroValid for crate::TileStats {}
 unsafe impl ZeroValid for crate::LatencyHistogram {}
 
+/// A value of `T` with every byte zero (a counter struct's start: no hand list of fields).
+pub fn zeroed<T: ZeroValid>() -> T {
+    // SAFETY: T is valid when zeroed (ZeroValid).
+    unsafe { std::mem::zeroed() }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
     #[error("{op} {path}: {source}")]

@@ -1,20 +1,26 @@
 //! Per-tile counters: work in and out, and where the tile's time went.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// One tile's slot: one writer (the tile), cache-line aligned so tiles never share a line.
-#[repr(C, align(64))]
-#[derive(Default)]
-pub struct TileStats {
-    pub in_total: AtomicU64,
-    pub out_total: AtomicU64,
-    pub busy_ns: AtomicU64,
-    pub idle_ns: AtomicU64,
-    /// Blocked on a full downstream link.
-    pub backpressure_ns: AtomicU64,
-    /// Depth of the tile's input queue, sampled by the tile.
-    pub queue_depth: AtomicU64,
+crate::declare_counters! {
+    /// One tile's slot: one writer (the tile), cache-line aligned so tiles never share a line.
+    #[repr(C, align(64))]
+    #[derive(Default)]
+    pub struct TileStats {
+        /// Work items taken in by the tile.
+        in_total: Counter(Count) "tile_in",
+        /// Work items passed on by the tile.
+        out_total: Counter(Count) "tile_out",
+        /// Time the tile spent working.
+        busy_ns: Counter(Nanoseconds) "tile_busy",
+        /// Time the tile spent waiting for input.
+        idle_ns: Counter(Nanoseconds) "tile_idle",
+        /// Time the tile spent blocked on a full output link.
+        backpressure_ns: Counter(Nanoseconds) "tile_backpressure",
+        /// Depth of the tile's input queue when last sampled.
+        queue_depth: Gauge(Count) "tile_queue_depth",
+    }
 }
 
 impl TileStats {
@@ -41,6 +47,11 @@ impl<'a> TileClock<'a> {
             stats,
             last: Instant::now(),
         }
+    }
+
+    /// The slot this clock charges: a tile counts its items in and out there.
+    pub fn stats(&self) -> &'a TileStats {
+        self.stats
     }
 
     fn lap(&mut self) -> u64 {

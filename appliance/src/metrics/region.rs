@@ -1,5 +1,6 @@
-//! The one shared-memory region of a running appliance: a header, then the dataplane and
-//! runtime counters (each tile its own cache-line-aligned slot, one writer).
+//! The one shared-memory region of a running appliance: a header, then the dataplane,
+//! runtime, storage and NIC counters (each tile its own cache-line-aligned slot, one writer;
+//! storage's block is a copy its prefetch tile refreshes, `storage::array::publish`).
 //!
 //! It lives at `/dev/shm/gigacompute-<hash of the data dir>.metrics`, so `gigacompute monitor`
 //! pointed at the same config or data dir finds it from another process.
@@ -9,11 +10,25 @@ use dataplane::nic::NicCounters;
 use runtime::metrics::RuntimeCounters;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use storage::array::publish::StorageCounters;
 use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 6;
+const VERSION: u64 = 7;
+
+telemetry::declare_counters! {
+    /// The binary's own endpoints.
+    #[repr(C)]
+    pub struct EndpointCounters {
+        /// JSON-RPC calls answered.
+        rpc_requests: Counter(Count) "rpc_requests",
+        /// JSON-RPC calls answered with an error.
+        rpc_errors: Counter(Count) "rpc_errors",
+        /// Scrapes of this endpoint.
+        metrics_scrapes: Counter(Count) "metrics_scrapes",
+    }
+}
 
 #[repr(C)]
 pub struct MetricsRegion {
@@ -26,11 +41,11 @@ pub struct MetricsRegion {
     pub rpc: TileStats,
     /// The Prometheus endpoint's thread.
     pub metrics_endpoint: TileStats,
-    pub rpc_requests: AtomicU64,
-    pub rpc_errors: AtomicU64,
-    pub metrics_scrapes: AtomicU64,
+    pub endpoints: EndpointCounters,
     pub dataplane: DataplaneCounters,
     pub runtime: RuntimeCounters,
+    /// The device array's counters, published by the store.
+    pub storage: StorageCounters,
     /// Raw (DPDK) ports, when the appliance runs them.
     pub nic: NicCounters,
 }
@@ -106,9 +121,17 @@ impl MetricsRegion {
         (self.workers.load(Ordering::Relaxed) as usize).min(runtime::metrics::MAX_WORKERS)
     }
 
-    /// Every tile: (name, stats), in pipeline order.
+    /// Every tile: (name, stats), in pipeline order (storage's after commit).
     pub fn tiles(&self) -> Vec<(String, &TileStats)> {
         let mut out = vec![("net".to_string(), &self.dataplane.net)];
+        let nic = &self.nic;
+        if nic.ports.load(Ordering::Relaxed) > 0 {
+            let port = &nic.port[0];
+            for q in 0..port.queue_count() {
+                out.push((format!("rx-{q}"), &port.queues[q].tile));
+            }
+            out.push(("nic-stats".to_string(), &nic.stats_tile));
+        }
         for i in 0..self.verify_tile_count() {
             out.push((format!("verify-{i}"), &self.dataplane.verify[i]));
         }
@@ -117,6 +140,14 @@ impl MetricsRegion {
             out.push((format!("worker-{i}"), &self.runtime.workers[i]));
         }
         out.push(("commit".to_string(), &self.runtime.commit));
+        let st = &self.storage;
+        if st.device_count() > 0 {
+            out.push(("gc-prefetch".to_string(), &st.prefetch));
+            out.push(("gc-compact".to_string(), &st.compact));
+        }
+        for i in 0..st.device_count() {
+            out.push((format!("gc-io-{i}"), &st.io[i]));
+        }
         out.push(("rpc".to_string(), &self.rpc));
         out.push(("metrics".to_string(), &self.metrics_endpoint));
         out

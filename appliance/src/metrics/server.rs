@@ -88,7 +88,10 @@ impl Tile for MetricsTile {
         };
         self.region.metrics_endpoint.add_in(1);
         let resp = if req.url() == "/metrics" {
-            self.region.metrics_scrapes.fetch_add(1, Ordering::Relaxed);
+            self.region
+                .endpoints
+                .metrics_scrapes
+                .fetch_add(1, Ordering::Relaxed);
             tiny_http::Response::from_string(prometheus::render(self.region))
                 .with_header(self.content_type.clone())
         } else {

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::ptr::{NonNull, null_mut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use telemetry::{Tile, TileClock, Turn};
 
 /// Largest burst one poll takes.
 pub const MAX_BURST: usize = 128;
@@ -155,23 +156,6 @@ impl<D: Deliver> RxQueue<D> {
 
     pub fn counters(&self) -> &'static QueueCounters {
         self.setup.counters
-    }
-
-    /// Poll until `shutdown`. After 64 empty polls in a row, sleep `idle_sleep` between polls
-    /// (zero: spin, the poll-mode default).
-    pub fn run(mut self, shutdown: &AtomicBool, idle_sleep: Duration) -> Self {
-        let mut empty = 0u32;
-        while !shutdown.load(Ordering::Relaxed) {
-            if self.poll() == 0 {
-                empty = empty.saturating_add(1);
-                if !idle_sleep.is_zero() && empty >= 64 {
-                    std::thread::sleep(idle_sleep);
-                }
-            } else {
-                empty = 0;
-            }
-        }
-        self
     }
 
     /// One burst. Returns the frames received.
@@ -355,5 +339,50 @@ impl RxSetup {
         bump(&self.counters.verdict_replies, 1);
         out[0] = m;
         1
+    }
+}
+
+impl<D: Deliver + Send + 'static> RxQueue<D> {
+    /// Poll until `shutdown` on the calling thread (an EAL lcore), as an [`RxTile`] charged to
+    /// this queue's tile slot. After 64 empty polls in a row, sleep `idle_sleep` between polls
+    /// (zero: spin, the poll-mode default).
+    pub fn run(self, shutdown: &AtomicBool, idle_sleep: Duration) -> Self {
+        let stats = &self.setup.counters.tile;
+        let mut tile = RxTile {
+            rx: self,
+            idle_sleep,
+            empty: 0,
+        };
+        telemetry::lifecycle::run(&mut tile, stats, shutdown);
+        tile.rx
+    }
+}
+
+/// One RX queue as a tile: a burst per turn. Polls that return frames are busy time, empty
+/// ones idle; after 64 empty polls in a row each turn sleeps `idle_sleep` (zero: spin).
+pub struct RxTile<D: Deliver> {
+    rx: RxQueue<D>,
+    idle_sleep: Duration,
+    empty: u32,
+}
+
+impl<D: Deliver + Send + 'static> Tile for RxTile<D> {
+    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
+        if stopping {
+            return Turn::Done;
+        }
+        let n = self.rx.poll();
+        if n == 0 {
+            self.empty = self.empty.saturating_add(1);
+            if !self.idle_sleep.is_zero() && self.empty >= 64 {
+                std::thread::sleep(self.idle_sleep);
+            }
+            clock.idle();
+        } else {
+            self.empty = 0;
+            clock.stats().add_in(n as u64);
+            clock.busy();
+        }
+        Turn::Continue
     }
 }

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 const SHARDS: usize = 64;
 /// Bookkeeping charged per cached account on top of its data.
@@ -35,15 +35,25 @@ struct Shard {
     bytes: usize,
 }
 
-#[derive(Default)]
-pub struct CacheCounters {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    /// Gets of keys a queued transaction referenced (the sequencer prefetched them).
-    pub sequenced_hits: AtomicU64,
-    pub sequenced_misses: AtomicU64,
-    pub evictions: AtomicU64,
-    pub evicted_queued: AtomicU64,
+telemetry::declare_counters! {
+    /// The cache's counters, published in the metrics region (`StorageCounters`).
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct CacheCounters {
+        /// Gets served from the cache (the engine's own count).
+        hits: Counter(Count) "storage_cache_lookup_hits",
+        /// Gets the cache could not serve: read from a device.
+        misses: Counter(Count) "storage_cache_misses",
+        /// Gets of keys a queued transaction referenced (the sequencer prefetched them),
+        /// served from the cache.
+        sequenced_hits: Counter(Count) "storage_cache_sequenced_hits",
+        /// Gets of prefetched keys that still went to a device.
+        sequenced_misses: Counter(Count) "storage_cache_sequenced_misses",
+        /// Accounts evicted to keep the cache in its budget.
+        evictions: Counter(Count) "storage_cache_evictions",
+        /// Evicted accounts a queued transaction still referenced.
+        evicted_queued: Counter(Count) "storage_cache_evicted_queued",
+    }
 }
 
 pub struct Cache {

@@ -2,6 +2,7 @@
 //! (`ArrayStats`).
 
 use super::fault::FaultPlan;
+use super::publish::StorageCounters;
 use crate::commitment::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct ArrayConfig {
     pub io_cores: Vec<usize>,
     /// Tests: wrap device i with these faults.
     pub faults: Vec<Option<Arc<FaultPlan>>>,
+    /// The metrics region's storage block this store publishes its counters in (the
+    /// appliance's); `None`: not published (benchmarks, tests).
+    pub publish: Option<&'static StorageCounters>,
 }
 
 impl ArrayConfig {
@@ -85,6 +89,7 @@ impl Default for ArrayConfig {
             pinned_apps: Vec::new(),
             io_cores: Vec::new(),
             faults: Vec::new(),
+            publish: None,
         }
     }
 }

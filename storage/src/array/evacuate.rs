@@ -8,7 +8,7 @@ use super::{Shared, scan};
 use crate::StoreError;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::sync::Arc;
-use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn, next_input};
+use telemetry::{Placement, Stage, Tile, TileClock, Turn, next_input};
 
 /// A victim segment: where it is and how far it is filled.
 pub(super) struct Victim {
@@ -28,6 +28,7 @@ impl Evacuator {
     pub fn start(shared: Arc<Shared>) -> Result<Evacuator, StoreError> {
         let (requests, rx) = bounded(1);
         let (tx, results) = bounded(1);
+        let stats = shared.compact_tile.clone();
         let mut stage = Stage::new("storage-compact");
         stage
             .launch(
@@ -37,7 +38,7 @@ impl Evacuator {
                     requests: rx,
                     results: tx,
                 },
-                Arc::new(TileStats::default()),
+                stats,
                 Placement::default(),
             )
             .map_err(|source| StoreError::Thread {
@@ -89,6 +90,7 @@ impl Tile for CompactTile {
             }
         });
         clock.busy();
+        clock.stats().add_in(1);
         // The store may be closing and no longer listening: nothing to hand the read to.
         let _ = self.results.send(read);
         Turn::Continue

@@ -6,7 +6,7 @@
 use super::device::{DeviceIo, IoOp, OpKind};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn, next_input};
 
 pub type Completion = Box<dyn FnOnce(Vec<IoOp>) + Send>;
@@ -16,24 +16,36 @@ struct Job {
     done: Completion,
 }
 
-/// What one device's thread has done (read by metrics and the bench).
-#[derive(Default)]
-pub struct DeviceCounters {
-    pub reads: AtomicU64,
-    pub read_bytes: AtomicU64,
-    pub writes: AtomicU64,
-    pub write_bytes: AtomicU64,
-    pub syncs: AtomicU64,
-    pub errors: AtomicU64,
-    pub rounds: AtomicU64,
-    /// The I/O tile's own slot (jobs in and out, busy and idle time).
-    pub tile: Arc<TileStats>,
+telemetry::declare_counters! {
+    /// What one device has done: reads on its I/O tile, writes and syncs of slot commits.
+    /// Published per device (`device` label) in the metrics region (`StorageCounters`).
+    #[repr(C, align(64))]
+    #[derive(Default)]
+    pub struct DeviceCounters {
+        /// Read operations completed by the device.
+        reads: Counter(Count) "storage_io_reads",
+        /// Bytes read from the device.
+        read_bytes: Counter(Bytes) "storage_io_read",
+        /// Write operations completed by the device.
+        writes: Counter(Count) "storage_io_writes",
+        /// Bytes written to the device.
+        write_bytes: Counter(Bytes) "storage_io_write",
+        /// fdatasync calls on the device.
+        syncs: Counter(Count) "storage_io_syncs",
+        /// Operations that failed.
+        errors: Counter(Count) "storage_io_errors",
+        /// Batches the device's I/O tile submitted.
+        rounds: Counter(Count) "storage_io_rounds",
+    }
 }
 
 pub struct IoThread {
     tx: Option<Sender<Job>>,
     stage: Option<Stage>,
     pub kind: &'static str,
+    /// The I/O tile's own slot (jobs in and out, busy and idle time), published with the
+    /// device's counters.
+    pub tile: Arc<TileStats>,
 }
 
 impl IoThread {
@@ -47,12 +59,17 @@ impl IoThread {
         let (tx, rx) = unbounded::<Job>();
         let kind = dev.kind();
         let mut stage = Stage::new("storage-io");
-        let stats = counters.tile.clone();
+        let tile = Arc::new(TileStats::default());
         stage
             .launch(
                 name,
-                IoTile { dev, rx, counters },
-                stats,
+                IoTile {
+                    dev,
+                    rx,
+                    counters,
+                    tile: tile.clone(),
+                },
+                tile.clone(),
                 Placement { core, numa: None },
             )
             .expect("spawn storage I/O thread");
@@ -60,6 +77,7 @@ impl IoThread {
             tx: Some(tx),
             stage: Some(stage),
             kind,
+            tile,
         }
     }
 
@@ -104,6 +122,7 @@ struct IoTile {
     dev: Box<dyn DeviceIo>,
     rx: Receiver<Job>,
     counters: Arc<DeviceCounters>,
+    tile: Arc<TileStats>,
 }
 
 impl Tile for IoTile {
@@ -114,9 +133,10 @@ impl Tile for IoTile {
             Err(turn) => return turn,
         };
         let c = &self.counters;
+        self.tile.set_queue_depth(self.rx.len() + 1);
         let mut round = vec![first];
         round.extend(self.rx.try_iter());
-        c.tile.add_in(round.len() as u64);
+        self.tile.add_in(round.len() as u64);
         let sizes: Vec<usize> = round.iter().map(|j| j.ops.len()).collect();
         let mut all: Vec<IoOp> = round.iter_mut().flat_map(|j| j.ops.drain(..)).collect();
         self.dev.execute(&mut all);
@@ -128,7 +148,7 @@ impl Tile for IoTile {
             let ops: Vec<IoOp> = it.by_ref().take(n).collect();
             (job.done)(ops);
         }
-        c.tile.add_out(jobs);
+        self.tile.add_out(jobs);
         clock.busy();
         Turn::Continue
     }

@@ -17,6 +17,7 @@ pub mod iomem;
 pub mod layout;
 mod placement;
 mod prefetch;
+pub mod publish;
 mod scan;
 mod superblock_io;
 
@@ -78,6 +79,8 @@ struct Shared {
     used_bytes: AtomicU64,
     hints_dropped: AtomicU64,
     commitment_ns: AtomicU64,
+    /// The gc-compact tile's slot (published with the store's counters).
+    compact_tile: Arc<telemetry::TileStats>,
 }
 
 pub struct ArrayStore {
@@ -412,6 +415,7 @@ impl ArrayStore {
             used_bytes: AtomicU64::new(0),
             hints_dropped: AtomicU64::new(0),
             commitment_ns: AtomicU64::new(0),
+            compact_tile: Arc::default(),
         });
         let sb = if fresh {
             let sb = Superblock {

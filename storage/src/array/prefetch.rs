@@ -8,11 +8,13 @@
 use super::Shared;
 use super::device::IoOp;
 use super::index::Loc;
+use super::publish::{PUBLISH_INTERVAL, publish};
 use super::{layout, read_span};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use solana_pubkey::Pubkey;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn, next_input};
 
 /// Depth of the bank -> prefetch hint queue; a full queue drops the hint (counted).
@@ -34,11 +36,17 @@ impl Prefetcher {
     pub fn start(shared: Arc<Shared>) -> Prefetcher {
         let (tx, rx) = bounded(HINT_QUEUE);
         let mut stage = Stage::new("storage-prefetch");
+        let stats = Arc::new(TileStats::default());
         stage
             .launch(
                 "gc-prefetch",
-                PrefetchTile { shared, rx },
-                Arc::new(TileStats::default()),
+                PrefetchTile {
+                    shared,
+                    rx,
+                    stats: stats.clone(),
+                    published: Instant::now(),
+                },
+                stats,
                 Placement::default(),
             )
             .expect("spawn prefetch thread");
@@ -81,17 +89,37 @@ impl Drop for Prefetcher {
     }
 }
 
+/// Also the store's publisher: it turns at least every `INPUT_WAIT`, so it copies the
+/// store's counters into the metrics region (`publish`) between hints.
 struct PrefetchTile {
     shared: Arc<Shared>,
     rx: Receiver<Hint>,
+    stats: Arc<TileStats>,
+    published: Instant,
+}
+
+impl PrefetchTile {
+    fn publish_due(&mut self) {
+        if self.published.elapsed() >= PUBLISH_INTERVAL {
+            self.published = Instant::now();
+            publish(&self.shared, &self.stats);
+        }
+    }
 }
 
 impl Tile for PrefetchTile {
+    fn on_stop(&mut self) {
+        publish(&self.shared, &self.stats);
+    }
+
     fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
+        self.publish_due();
         let h = match next_input(&self.rx, clock) {
             Ok(x) => x,
             Err(turn) => return turn,
         };
+        self.stats.add_in(1);
+        self.stats.set_queue_depth(self.rx.len());
         let s = &self.shared;
         match h {
             Hint::Queue(keys) => start_reads(s, &keys),
@@ -104,6 +132,7 @@ impl Tile for PrefetchTile {
                 let _ = done.send(());
             }
         }
+        self.stats.add_out(1);
         clock.busy();
         Turn::Continue
     }
