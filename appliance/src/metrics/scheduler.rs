@@ -170,18 +170,7 @@ pub(super) fn write(o: &mut Out, rt: &RuntimeCounters) {
         "Hot-account islands dissolved.",
         get(&rt.islands.dissolved),
     );
-    total(
-        o,
-        "gigacompute_optimistic_batches_total",
-        "Batches executed optimistically (first runs).",
-        get(&rt.optimistic_batches),
-    );
-    total(
-        o,
-        "gigacompute_reexecutions_total",
-        "Optimistic batches re-executed after failing validation.",
-        get(&rt.reexecutions),
-    );
+    // optimistic_batches and reexecutions are declared counters (RuntimeCounters).
     let islands: Vec<(Pubkey, &IslandSlot)> = rt
         .islands
         .slots

@@ -226,7 +226,12 @@ impl ArrayStore {
                     w.compacting = false;
                     tracing::error!(error = %e, "compaction read failed; the segment stays in use");
                 }
-                Err(_) => {}
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    // The gc-compact tile is gone: do not wait for it forever.
+                    w.compacting = false;
+                    tracing::error!("the gc-compact tile stopped; compaction is off");
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
             }
             return;
         }
