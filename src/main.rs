@@ -228,6 +228,11 @@ fn run(cfg: Config) -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let (rpc_bind, rpc_threads, max_body) = (cfg.rpc.bind, cfg.rpc.threads, cfg.rpc.max_body_bytes);
     let faucet_max = cfg.faucet.max_lamports_per_request;
+    // Every tile started from here on (the node's, the RPC's, the metrics endpoint's) reports
+    // its death to `health`, and so does a panic on any thread.
+    let health = telemetry::Health::new();
+    let _scope = health.enter();
+    exit_on_panic(health.clone());
     let node = appliance::Node::start(cfg)?;
     let rpc = Arc::new(rpc::Rpc {
         db: node.runtime.db.clone(),
@@ -238,6 +243,7 @@ fn run(cfg: Config) -> Result<()> {
         faucet_max_lamports: faucet_max,
         counters: node.runtime.counters,
         metrics: node.metrics,
+        health: health.clone(),
     });
     let metrics_server = if node.config.metrics.enabled {
         Some(metrics::server::MetricsServer::start(
@@ -254,16 +260,58 @@ fn run(cfg: Config) -> Result<()> {
         metrics = ?metrics_server.as_ref().map(|m| m.addr),
         "gigacompute running"
     );
-    while !stop.load(Ordering::Relaxed) {
+    let failure = loop {
+        if stop.load(Ordering::Relaxed) {
+            break None;
+        }
+        if let Some(why) = health.failure() {
+            break Some(why.to_string());
+        }
         std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    match &failure {
+        None => tracing::info!("shutting down: committing the current slot"),
+        Some(why) => {
+            tracing::error!(
+                "tile {why}: the node is unhealthy; refusing new work and stopping what is left"
+            );
+            // What is already durable stays durable (commits are fdatasync'd); a pipeline
+            // with a tile missing may not stop cleanly, so do not wait for it forever.
+            std::thread::spawn(|| {
+                std::thread::sleep(FAILED_STOP_GRACE);
+                eprintln!("stopping after a tile failure took too long: exiting");
+                std::process::exit(1);
+            });
+        }
     }
-    tracing::info!("shutting down: committing the current slot");
     server.shutdown();
     if let Some(m) = metrics_server {
         m.shutdown();
     }
     let slot = node.runtime.chain.processed_slot();
     node.shutdown();
+    if let Some(why) = failure {
+        anyhow::bail!("stopped because tile {why}");
+    }
     tracing::info!(last_slot = slot, "stopped");
     Ok(())
+}
+
+/// How long a node whose tile died may take to stop the rest before it exits anyway.
+const FAILED_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A panic on any thread fails the node (the run loop then stops it and exits non-zero), as
+/// Agave's validator exits on any panic: half a pipeline must not keep accepting work. The
+/// default hook still prints the message and location first.
+fn exit_on_panic(health: Arc<telemetry::Health>) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let thread = std::thread::current();
+        let why = format!(
+            "panicked: {}",
+            telemetry::health::panic_message(info.payload())
+        );
+        health.fail(thread.name().unwrap_or("(unnamed thread)"), &why);
+    }));
 }

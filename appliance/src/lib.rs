@@ -5,6 +5,7 @@
 //! `gigacompute` binary only parses the command line.
 
 pub mod config;
+pub mod datadir;
 pub mod hwtopo;
 pub mod keys;
 pub mod metrics;

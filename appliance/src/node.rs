@@ -4,6 +4,7 @@
 //! ARCHITECTURE.md has the picture; `gigacompute topology` prints the declaration.
 
 use crate::config::{Config, StorageEngine};
+use crate::datadir::DataDirLock;
 use crate::keys;
 use crate::metrics::MetricsRegion;
 use crate::rawport::RawPort;
@@ -20,7 +21,8 @@ use runtime::{Runtime, RuntimeSetup};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::net::SocketAddr;
-use telemetry::{Placement, Stage};
+use std::sync::Arc;
+use telemetry::{Health, Placement, Stage};
 
 pub struct Node {
     pub config: Config,
@@ -30,6 +32,11 @@ pub struct Node {
     pub metrics: &'static MetricsRegion,
     pub faucet: Option<Keypair>,
     pub tpu_addr: SocketAddr,
+    /// Every tile of the node (storage's, the runtime's, the dataplane's, and those started
+    /// inside [`Health::enter`] of it, like the RPC's) reports its death here.
+    pub health: Arc<Health>,
+    /// Held for the node's life: one appliance per data dir.
+    _lock: DataDirLock,
     raw_port: Option<RawPort>,
     /// The dataplane's tiles, in the order they stop (the runtime's follow).
     stages: Vec<Stage>,
@@ -46,9 +53,26 @@ impl Node {
         genesis_accounts: Vec<(solana_pubkey::Pubkey, u64)>,
     ) -> Result<Self> {
         config.validate()?;
-        let wiring = Wiring::from_config(&config);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let lock = DataDirLock::acquire(&config.data_dir)?;
+        let data_dir = config.data_dir.clone();
+        // A node that failed to start leaves no metrics region for `monitor` to mistake for
+        // a running one.
+        Self::start_locked(config, genesis_accounts, lock)
+            .inspect_err(|_| MetricsRegion::unlink(&data_dir))
+    }
+
+    fn start_locked(
+        config: Config,
+        genesis_accounts: Vec<(solana_pubkey::Pubkey, u64)>,
+        lock: DataDirLock,
+    ) -> Result<Self> {
+        // The caller's health when it has entered one (so that its panic hook and servers
+        // share it), else the node's own; every stage created below reports to it.
+        let health = Health::current();
+        let _scope = health.enter();
+        let wiring = Wiring::from_config(&config);
         let faucet = if config.faucet.enabled {
             Some(keys::load_or_create(
                 &config.data_dir.join("faucet-keypair.json"),
@@ -187,6 +211,8 @@ impl Node {
             metrics,
             faucet,
             tpu_addr,
+            health,
+            _lock: lock,
             raw_port,
             stages: vec![net_stage, verify_stage],
         };
@@ -219,6 +245,7 @@ impl Node {
 
     /// Stop ingest, let the bank close and commit its slot, stop everything.
     pub fn shutdown(mut self) {
+        self.health.begin_stop();
         if let Some(p) = self.raw_port.take() {
             p.stop();
         }

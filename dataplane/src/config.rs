@@ -257,8 +257,13 @@ impl PortConfig {
             self.mbuf_cache <= 512 && self.mbuf_cache <= self.mbuf_pool_size / 2,
             || "dpdk.port.mbuf_cache must be at most 512 and half the pool".into(),
         )?;
-        ensure(self.stats_interval_ms >= 10, || {
-            "dpdk.port.stats_interval_ms must be at least 10".into()
+        // An RX lcore asleep longer than this drops a line-rate burst the descriptor ring
+        // cannot hold, and sees its stop request late.
+        ensure(self.idle_sleep_us <= 10_000, || {
+            "dpdk.port.idle_sleep_us must be at most 10000 (10 ms)".into()
+        })?;
+        ensure((10..=60_000).contains(&self.stats_interval_ms), || {
+            "dpdk.port.stats_interval_ms must be 10..=60000".into()
         })
     }
 }

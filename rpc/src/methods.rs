@@ -36,6 +36,8 @@ pub struct Rpc {
     pub faucet_max_lamports: u64,
     pub counters: &'static runtime::metrics::RuntimeCounters,
     pub metrics: &'static appliance::metrics::MetricsRegion,
+    /// The node's health: a dead tile makes it unhealthy and stops admission here.
+    pub health: Arc<telemetry::Health>,
 }
 
 fn param<'a>(params: &'a [Value], i: usize, name: &str) -> Result<&'a Value, RpcError> {
@@ -137,6 +139,12 @@ impl Rpc {
     }
 
     pub fn health(&self) -> Result<String, RpcError> {
+        if let Some(why) = self.health.failure() {
+            return Err(RpcError::new(
+                -32005,
+                format!("Node is unhealthy: tile {why}"),
+            ));
+        }
         if self.counters.commit_errors.load(Ordering::Relaxed) > 0
             && self.chain.durable_slot() + 64 < self.chain.processed_slot()
         {
@@ -459,6 +467,7 @@ impl Rpc {
     }
 
     fn send_transaction(&self, p: &[Value]) -> RpcResult {
+        self.health()?;
         let cfg = config(p, 1)?;
         let mut packet = self.decode_tx(p, &cfg)?;
         let sig = Signature::from(
@@ -559,6 +568,7 @@ impl Rpc {
                 "airdrops are disabled on this node",
             ));
         };
+        self.health()?;
         let to = pubkey_param(p, 0)?;
         let lamports = param(p, 1, "lamports")?
             .as_u64()

@@ -150,6 +150,8 @@ impl RpcServer {
                 max_body_bytes,
                 json_header: tiny_http::Header::from_bytes("Content-Type", "application/json")
                     .expect("static header"),
+                text_header: tiny_http::Header::from_bytes("Content-Type", "text/plain")
+                    .expect("static header"),
             };
             // Several RPC tiles share one slot: its counters are sums over them.
             stage.launch(
@@ -183,6 +185,7 @@ struct RpcTile {
     rpc: Arc<Rpc>,
     max_body_bytes: usize,
     json_header: tiny_http::Header,
+    text_header: tiny_http::Header,
 }
 
 impl Tile for RpcTile {
@@ -199,19 +202,26 @@ impl Tile for RpcTile {
             Err(_) => return Turn::Done,
         };
         rpc.metrics.rpc.add_in(1);
+        if *req.method() != tiny_http::Method::Post && req.url() == "/health" {
+            // Plain text, as Agave's `/health` answers ("ok"); 503 and the reason otherwise,
+            // so a load balancer needs no JSON parser.
+            let (status, text) = match rpc.health() {
+                Ok(ok) => (200, ok),
+                Err(e) => (503, format!("unhealthy: {}", e.message)),
+            };
+            let resp = tiny_http::Response::from_string(text)
+                .with_status_code(status)
+                .with_header(self.text_header.clone());
+            let _ = req.respond(resp);
+            rpc.metrics.rpc.add_out(1);
+            clock.busy();
+            return Turn::Continue;
+        }
         let (status, body) = if *req.method() != tiny_http::Method::Post {
-            if req.url() == "/health" {
-                let h = rpc.health();
-                (
-                    if h.is_ok() { 200 } else { 503 },
-                    Value::String(h.unwrap_or_else(|e| e.message)),
-                )
-            } else {
-                (
-                    405,
-                    response(Value::Null, Err(RpcError::invalid_request("use POST"))),
-                )
-            }
+            (
+                405,
+                response(Value::Null, Err(RpcError::invalid_request("use POST"))),
+            )
         } else {
             let mut body = Vec::new();
             let read = req

@@ -67,6 +67,8 @@ pub struct Bank {
     validator: Validator,
     /// Optimistic batches that failed validation, to run again before anything else.
     reruns: VecDeque<(u64, Vec<PreparedTx>)>,
+    /// A worker or the commit tile is gone: the bank can make no more progress and stops.
+    broken: bool,
 }
 
 impl Bank {
@@ -107,6 +109,7 @@ impl Bank {
             idle: vec![true; n],
             validator: Validator::default(),
             reruns: VecDeque::new(),
+            broken: false,
         };
         bank.open_slot();
         bank
@@ -193,7 +196,10 @@ impl Bank {
             txs,
         };
         if self.workers[worker].send(batch).is_err() {
-            tracing::error!(worker, "worker exited");
+            // Its batch can never complete, so the slot can never close: the bank stops
+            // (the worker's death has already failed the node).
+            tracing::error!(worker, "worker exited: the bank stops");
+            self.broken = true;
         }
     }
 
@@ -361,7 +367,10 @@ impl Bank {
         // Blocks when the commit tile is behind: backpressure instead of unbounded memory.
         let mut clock = telemetry::TileClock::new(&self.counters.bank);
         if self.commit_tx.send(job).is_err() {
-            tracing::error!("commit tile exited");
+            // Nothing more can become durable: producing slots would only grow the overlay of
+            // uncommitted writes. The bank stops (the commit tile's death failed the node).
+            tracing::error!(slot, "commit tile exited: the bank stops");
+            self.broken = true;
         }
         clock.backpressure();
         self.counters.slots_closed.fetch_add(1, Ordering::Relaxed);
@@ -408,6 +417,9 @@ impl Tile for BankTile {
     fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
         let bank = &mut self.bank;
         let verified = &self.verified;
+        if bank.broken {
+            return Turn::Done;
+        }
         if Instant::now() >= self.deadline || stopping {
             self.closing = true;
         }

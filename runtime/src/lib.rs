@@ -33,7 +33,7 @@ use dataplane::{PacketBox, PacketPool};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use storage::AccountsStore;
-use telemetry::{Placement, Stage};
+use telemetry::{Health, Placement, Stage};
 
 pub use config::{RuntimeConfig, RuntimeSetup};
 pub use genesis::GenesisError;
@@ -66,6 +66,9 @@ pub struct Runtime {
     pub counters: &'static RuntimeCounters,
     pub current_slot: Arc<AtomicU64>,
     pub simulator: Arc<Simulator>,
+    /// Where the runtime's tiles report their death: the node's when it started the runtime
+    /// inside its scope (`Health::enter`), else the runtime's own.
+    pub health: Arc<Health>,
     /// The runtime's tiles, in the order they stop.
     stages: Vec<Stage>,
 }
@@ -79,6 +82,8 @@ impl Runtime {
         counters: &'static RuntimeCounters,
     ) -> Result<Self, StartError> {
         let config = &setup.runtime;
+        let health = Health::current();
+        let _scope = health.enter();
         let env = Arc::new(SvmEnv::new());
         let db = Arc::new(AccountsDb::new(store, counters));
         let (chain, recent) =
@@ -175,12 +180,14 @@ impl Runtime {
             counters,
             current_slot,
             simulator,
+            health,
             stages: vec![bank_stage, worker_stage, commit_stage],
         })
     }
 
     /// Close the current slot, wait until it is durable, stop every runtime tile.
     pub fn shutdown(self) {
+        self.health.begin_stop();
         for stage in self.stages {
             stage.stop();
         }

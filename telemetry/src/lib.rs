@@ -8,6 +8,7 @@
 pub mod config;
 pub mod counters;
 mod exposition;
+pub mod health;
 mod histogram;
 pub mod lifecycle;
 mod region;
@@ -15,6 +16,7 @@ mod tile;
 
 pub use counters::CounterSet;
 pub use exposition::Exposition;
+pub use health::Health;
 pub use histogram::LatencyHistogram;
 pub use lifecycle::{Placement, Stage, StatsSlot, Tile, Turn, next_input};
 pub use region::{RegionError, SharedRegion, ZeroValid, zeroed};

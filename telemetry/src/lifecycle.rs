@@ -6,6 +6,7 @@
 //! In the spirit of Firedancer's stem: the tile supplies one turn of work, the lifecycle owns
 //! everything around it.
 
+use crate::health::{Health, panic_message};
 use crate::{TileClock, TileStats};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -80,30 +81,28 @@ pub struct Placement {
 /// A running tile's thread.
 pub struct TileHandle {
     pub name: String,
-    thread: JoinHandle<()>,
+    /// False when the loop ended by panicking.
+    thread: JoinHandle<bool>,
 }
 
 impl TileHandle {
     /// Wait for the tile's loop to end. False when it ended by panicking.
     pub fn join(self) -> bool {
-        match self.thread.join() {
-            Ok(()) => true,
-            Err(_) => {
-                tracing::error!(tile = %self.name, "tile panicked");
-                false
-            }
-        }
+        self.thread.join().unwrap_or(false)
     }
 }
 
 /// Start `tile` on a thread named `name`: pin it, bind its memory, run turns until it says
-/// [`Turn::Done`] (after `stop` is set, or when its input closes).
+/// [`Turn::Done`] (after `stop` is set, or when its input closes). A tile that panics, or
+/// whose loop ends while neither `stop` nor the node's stop was requested, is reported to
+/// `health` as the node's failure: a pipeline with a tile missing cannot serve.
 pub fn launch<T: Tile>(
     name: impl Into<String>,
     mut tile: T,
     stats: impl StatsSlot,
     placement: Placement,
     stop: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) -> std::io::Result<TileHandle> {
     let name = name.into();
     let thread_name = name.clone();
@@ -111,7 +110,22 @@ pub fn launch<T: Tile>(
         .name(name.clone())
         .spawn(move || {
             apply_placement(&thread_name, placement);
-            run(&mut tile, stats.slot(), &stop);
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&mut tile, stats.slot(), &stop)
+            }));
+            match ran {
+                Err(payload) => {
+                    let why = format!("panicked: {}", panic_message(payload.as_ref()));
+                    health.fail(&thread_name, &why);
+                    false
+                }
+                Ok(()) => {
+                    if !stop.load(Ordering::Acquire) && !health.stopping() {
+                        health.fail(&thread_name, "stopped while the node was running");
+                    }
+                    true
+                }
+            }
         })?;
     Ok(TileHandle { name, thread })
 }
@@ -182,19 +196,23 @@ pub fn prefer_numa_node(node: usize) -> std::io::Result<()> {
     }
 }
 
-/// Tiles stopped together: their shared stop flag and their threads.
+/// Tiles stopped together: their shared stop flag and their threads, and the node health
+/// their deaths are reported to.
 pub struct Stage {
     pub name: &'static str,
     stop: Arc<AtomicBool>,
     tiles: Vec<TileHandle>,
+    health: Arc<Health>,
 }
 
 impl Stage {
+    /// A stage reporting to the health the calling thread has entered ([`Health::enter`]).
     pub fn new(name: &'static str) -> Self {
         Self {
             name,
             stop: Arc::new(AtomicBool::new(false)),
             tiles: Vec::new(),
+            health: Health::current(),
         }
     }
 
@@ -206,7 +224,14 @@ impl Stage {
         stats: impl StatsSlot,
         placement: Placement,
     ) -> std::io::Result<()> {
-        let h = launch(name, tile, stats, placement, self.stop.clone())?;
+        let h = launch(
+            name,
+            tile,
+            stats,
+            placement,
+            self.stop.clone(),
+            self.health.clone(),
+        )?;
         self.tiles.push(h);
         Ok(())
     }
@@ -313,11 +338,64 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_tile_is_reported_by_its_stage() {
+    fn a_panicking_tile_is_reported_by_its_stage_and_fails_the_node() {
         let stats: &'static TileStats = Box::leak(Box::default());
+        let health = Health::new();
+        let _scope = health.enter();
         let mut s = Stage::new("p");
         s.launch("t-p", Panics, stats, Placement::default())
             .unwrap();
+        wait_for_failure(&health);
+        assert_eq!(health.failure(), Some("t-p panicked: boom"));
         assert!(!s.stop());
+    }
+
+    fn wait_for_failure(health: &Health) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while health.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "failure never reported"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Ends on its first turn, whatever it is told.
+    struct Quits;
+    impl Tile for Quits {
+        fn turn(&mut self, _: &mut TileClock<'_>, _: bool) -> Turn {
+            Turn::Done
+        }
+    }
+
+    #[test]
+    fn a_tile_ending_while_the_node_runs_fails_the_node_but_not_when_stopping() {
+        let stats: &'static TileStats = Box::leak(Box::default());
+        let health = Health::new();
+        let _scope = health.enter();
+        let mut s = Stage::new("q");
+        s.launch("t-q", Quits, stats, Placement::default()).unwrap();
+        wait_for_failure(&health);
+        assert_eq!(
+            health.failure(),
+            Some("t-q stopped while the node was running")
+        );
+        assert!(s.stop(), "it did not panic");
+
+        // Ending because the stage or the node was asked to stop is not a failure.
+        for node_stopping in [false, true] {
+            let health = Health::new();
+            let _scope = health.enter();
+            let mut s = Stage::new("r");
+            if node_stopping {
+                health.begin_stop();
+            } else {
+                s.request_stop();
+            }
+            s.launch("t-r", Quits, stats, Placement::default()).unwrap();
+            assert!(s.stop());
+            assert!(health.is_ok(), "{:?}", health.failure());
+        }
     }
 }

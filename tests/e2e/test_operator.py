@@ -245,3 +245,27 @@ def test_configure_check_storage_devices(tmp_path):
     assert " PASS " in by_dev["#2"] and "will be created" in by_dev["#2"], out
     assert " FAIL " in by_dev["#3"] and "no such block device" in by_dev["#3"], out
     assert "io_uring" in out
+
+
+def test_a_second_node_on_the_same_data_dir_is_refused(node):
+    """Two appliances on one accounts store would corrupt it: the second exits non-zero,
+    naming the first's pid, and the first keeps serving (its metrics region is untouched)."""
+    second = subprocess.run(
+        [str(BINARY), "run", "--config", str(node.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0
+    out = second.stdout + second.stderr
+    assert "in use by another gigacompute" in out, out
+    assert str(node.proc.pid) in out, out
+    with urllib.request.urlopen(f"{node.url}/health", timeout=10) as r:
+        assert r.read() == b"ok"
+    frames = subprocess.run(
+        [str(BINARY), "monitor", "--config", str(node.config), "--frames", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert frames.returncode == 0, frames.stdout + frames.stderr

@@ -215,9 +215,9 @@ mbuf_cache = 256
 # Answer each transaction's sender: accepted, or dropped and why (format: dataplane README).
 replies = false
 # After 64 empty polls, sleep this long before each next poll, microseconds. 0 = spin (the
-# lowest latency, a whole core per RX queue).
+# lowest latency, a whole core per RX queue). At most 10000.
 idle_sleep_us = 0
-# How often the device's counters are copied for `gigacompute nic stats`, ms.
+# How often the device's counters are copied for `gigacompute nic stats`, ms (10..=60000).
 stats_interval_ms = 500
 
 [faucet]
