@@ -226,7 +226,7 @@ fn run(cfg: Config) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
-    let (rpc_bind, rpc_threads, max_body) = (cfg.rpc.bind, cfg.rpc.threads, cfg.rpc.max_body_bytes);
+    let rpc_config = cfg.rpc.clone();
     let faucet_max = cfg.faucet.max_lamports_per_request;
     // Every tile started from here on (the node's, the RPC's, the metrics endpoint's) reports
     // its death to `health`, and so does a panic on any thread.
@@ -253,7 +253,13 @@ fn run(cfg: Config) -> Result<()> {
     } else {
         None
     };
-    let server = rpc::RpcServer::start(rpc, rpc_bind, rpc_threads, max_body)?;
+    let server = rpc::RpcServer::start(
+        rpc,
+        rpc_config.bind,
+        rpc_config.threads,
+        rpc_config.limits(),
+        rpc_config.max_response_bytes,
+    )?;
     tracing::info!(
         tpu = %node.tpu_addr,
         rpc = %server.addr,

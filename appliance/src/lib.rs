@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod datadir;
+pub mod http;
 pub mod hwtopo;
 pub mod keys;
 pub mod metrics;

@@ -1,12 +1,10 @@
 //! JSON-RPC 2.0 over HTTP: framing, batching, limits and error codes (Agave's).
 
 use super::methods::Rpc;
+use appliance::http::{Handler, HttpServer, Limits, Method, Request, Response};
 use serde_json::{Value, json};
-use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
-use telemetry::{Placement, Stage, Tile, TileClock, Turn};
 
 /// Largest JSON-RPC batch accepted.
 const MAX_BATCH: usize = 100;
@@ -119,10 +117,10 @@ pub fn handle_body(rpc: &Rpc, body: &[u8]) -> Value {
     }
 }
 
+/// The JSON-RPC endpoint: `rpc.threads` HTTP tiles (`appliance::http`) answering with
+/// [`handle_body`].
 pub struct RpcServer {
-    server: Arc<tiny_http::Server>,
-    /// `rpc.threads` RPC tiles sharing one listening socket.
-    stage: Stage,
+    http: HttpServer,
     pub addr: std::net::SocketAddr,
 }
 
@@ -131,123 +129,78 @@ impl RpcServer {
         rpc: Arc<Rpc>,
         bind: std::net::SocketAddr,
         threads: usize,
-        max_body_bytes: usize,
+        limits: Limits,
+        max_response_bytes: usize,
     ) -> anyhow::Result<Self> {
-        let server = Arc::new(
-            tiny_http::Server::http(bind)
-                .map_err(|e| anyhow::anyhow!("binding RPC on {bind}: {e}"))?,
-        );
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| anyhow::anyhow!("RPC is not on an IP socket"))?;
-        let mut stage = Stage::new("rpc");
-        for i in 0..threads {
-            let metrics = rpc.metrics;
-            let tile = RpcTile {
-                server: server.clone(),
-                rpc: rpc.clone(),
-                max_body_bytes,
-                json_header: tiny_http::Header::from_bytes("Content-Type", "application/json")
-                    .expect("static header"),
-                text_header: tiny_http::Header::from_bytes("Content-Type", "text/plain")
-                    .expect("static header"),
-            };
-            // Several RPC tiles share one slot: its counters are sums over them.
-            stage.launch(
-                format!("gc-rpc-{i}"),
-                tile,
-                &metrics.rpc,
-                Placement::default(),
-            )?;
-        }
+        let metrics = rpc.metrics;
+        let http = HttpServer::start(
+            "rpc",
+            bind,
+            threads,
+            limits,
+            Arc::new(RpcHandler {
+                rpc,
+                max_response_bytes,
+            }),
+            &metrics.rpc,
+            &metrics.rpc_http,
+        )?;
+        let addr = http.addr;
         tracing::info!(%addr, "JSON-RPC listening");
-        Ok(Self {
-            server,
-            stage,
-            addr,
-        })
+        Ok(Self { http, addr })
     }
 
     pub fn shutdown(self) {
-        self.stage.request_stop();
-        self.server.unblock();
-        self.stage.stop();
+        self.http.shutdown();
     }
 }
 
-/// How long an RPC tile waits for a request before looking at its stop flag.
-const RPC_WAIT: Duration = Duration::from_millis(200);
-
-/// One RPC thread: takes a request from the shared socket, answers it.
-struct RpcTile {
-    server: Arc<tiny_http::Server>,
+struct RpcHandler {
     rpc: Arc<Rpc>,
-    max_body_bytes: usize,
-    json_header: tiny_http::Header,
-    text_header: tiny_http::Header,
+    max_response_bytes: usize,
 }
 
-impl Tile for RpcTile {
-    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
-        if stopping {
-            return Turn::Done;
-        }
-        let (rpc, max_body_bytes) = (&self.rpc, self.max_body_bytes);
-        let got = self.server.recv_timeout(RPC_WAIT);
-        clock.idle();
-        let mut req = match got {
-            Ok(Some(r)) => r,
-            Ok(None) => return Turn::Continue,
-            Err(_) => return Turn::Done,
-        };
+impl Handler for RpcHandler {
+    fn handle(&self, req: Request) -> Response {
+        let rpc = &self.rpc;
         rpc.metrics.rpc.add_in(1);
-        if *req.method() != tiny_http::Method::Post && req.url() == "/health" {
+        let resp = if req.method != Method::POST && req.path == "/health" {
             // Plain text, as Agave's `/health` answers ("ok"); 503 and the reason otherwise,
             // so a load balancer needs no JSON parser.
-            let (status, text) = match rpc.health() {
-                Ok(ok) => (200, ok),
-                Err(e) => (503, format!("unhealthy: {}", e.message)),
-            };
-            let resp = tiny_http::Response::from_string(text)
-                .with_status_code(status)
-                .with_header(self.text_header.clone());
-            let _ = req.respond(resp);
-            rpc.metrics.rpc.add_out(1);
-            clock.busy();
-            return Turn::Continue;
-        }
-        let (status, body) = if *req.method() != tiny_http::Method::Post {
-            (
-                405,
-                response(Value::Null, Err(RpcError::invalid_request("use POST"))),
-            )
+            match rpc.health() {
+                Ok(ok) => Response::new(200, "text/plain", ok),
+                Err(e) => Response::new(503, "text/plain", format!("unhealthy: {}", e.message)),
+            }
+        } else if req.method != Method::POST {
+            let body = response(Value::Null, Err(RpcError::invalid_request("use POST")));
+            Response::new(405, JSON, body.to_string())
         } else {
-            let mut body = Vec::new();
-            let read = req
-                .as_reader()
-                .take(max_body_bytes as u64 + 1)
-                .read_to_end(&mut body);
-            if read.is_err() {
-                (400, response(Value::Null, Err(RpcError::parse_error())))
-            } else if body.len() > max_body_bytes {
-                (
-                    413,
-                    response(
-                        Value::Null,
-                        Err(RpcError::invalid_request("request body too large")),
+            let body = handle_body(rpc, &req.body).to_string();
+            if body.len() > self.max_response_bytes {
+                let e = RpcError::new(
+                    -32600,
+                    format!(
+                        "Invalid request: the response would be {} bytes, more than this \
+                         node's limit of {} (rpc.max_response_bytes): ask for fewer accounts, \
+                         or use dataSlice",
+                        body.len(),
+                        self.max_response_bytes
                     ),
-                )
+                );
+                Response::new(200, JSON, response(Value::Null, Err(e)).to_string())
             } else {
-                (200, handle_body(rpc, &body))
+                Response::new(200, JSON, body)
             }
         };
-        let resp = tiny_http::Response::from_string(body.to_string())
-            .with_status_code(status)
-            .with_header(self.json_header.clone());
-        let _ = req.respond(resp);
         rpc.metrics.rpc.add_out(1);
-        clock.busy();
-        Turn::Continue
+        resp
+    }
+
+    /// JSON-RPC clients get a JSON-RPC error (-32600) with the HTTP status.
+    fn refusal(&self, status: u16, reason: &str) -> Response {
+        let body = response(Value::Null, Err(RpcError::invalid_request(reason)));
+        Response::new(status, JSON, body.to_string())
     }
 }
+
+const JSON: &str = "application/json";

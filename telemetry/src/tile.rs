@@ -71,6 +71,15 @@ impl<'a> TileClock<'a> {
         self.stats.idle_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
+    /// Charge `busy_ns` of the time since the last mark to busy and the rest to idle (a tile
+    /// whose work is interleaved with waiting inside one call, like an event loop's).
+    pub fn split(&mut self, busy_ns: u64) {
+        let ns = self.lap();
+        let busy = busy_ns.min(ns);
+        self.stats.busy_ns.fetch_add(busy, Ordering::Relaxed);
+        self.stats.idle_ns.fetch_add(ns - busy, Ordering::Relaxed);
+    }
+
     pub fn backpressure(&mut self) {
         let ns = self.lap();
         self.stats.backpressure_ns.fetch_add(ns, Ordering::Relaxed);

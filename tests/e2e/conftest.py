@@ -24,7 +24,7 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
 class Node:
     """One appliance process over one data directory; can be stopped and restarted."""
 
-    def __init__(self, workdir: Path, extra_config: str = ""):
+    def __init__(self, workdir: Path, extra_config: str = "", rpc_config: str = ""):
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.rpc_port = free_port()
@@ -34,7 +34,7 @@ class Node:
         self.config.write_text(
             f'data_dir = "{self.data_dir}"\n'
             f'[net]\nbind = "127.0.0.1:{self.tpu_port}"\n'
-            f'[rpc]\nbind = "127.0.0.1:{self.rpc_port}"\n'
+            f'[rpc]\nbind = "127.0.0.1:{self.rpc_port}"\n{rpc_config}'
             f'[metrics]\nbind = "127.0.0.1:{self.metrics_port}"\n'
             # The device-array engine on a small device file (tmpfs-backed /tmp keeps it in RAM).
             f"[storage]\ndevice_bytes = {256 << 20}\n"

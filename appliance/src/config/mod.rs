@@ -155,10 +155,25 @@ log_compaction_min_bytes = 67108864
 [rpc]
 # JSON-RPC 2.0 over HTTP (Solana's API). Loopback unless you mean to expose it.
 bind = "127.0.0.1:8899"
-# HTTP worker threads.
+# HTTP tiles: each serves many connections, answering one request at a time (the endpoint's
+# concurrency).
 threads = 4
-# Largest request body accepted, bytes.
+# Largest request body accepted, bytes (413 above it, judged from Content-Length first).
 max_body_bytes = 51200
+# Request line and headers together, bytes (at least 8192; hyper also caps headers at 100).
+max_header_bytes = 16384
+# Largest response, bytes: a call whose answer would be larger gets an error (-32600) instead
+# (getMultipleAccounts of large accounts: ask for fewer, or use dataSlice).
+max_response_bytes = 16777216
+# Open connections, in all and from one source address; more are closed on accept.
+max_connections = 1024
+max_connections_per_ip = 64
+# Time to send a request's headers, and its body, milliseconds.
+header_timeout_ms = 10000
+body_timeout_ms = 10000
+# A connection that moves no byte either way this long is closed (idle keep-alive, a client
+# that stopped sending or stopped reading its response), milliseconds.
+idle_timeout_ms = 30000
 
 [metrics]
 # Prometheus text endpoint (GET /metrics). Loopback unless you mean to expose it.
@@ -270,6 +285,13 @@ pub struct RpcConfig {
     pub bind: SocketAddr,
     pub threads: usize,
     pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_response_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub header_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for RpcConfig {
@@ -278,7 +300,65 @@ impl Default for RpcConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8899)),
             threads: 4,
             max_body_bytes: 50 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_response_bytes: 16 << 20,
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
         }
+    }
+}
+
+impl RpcConfig {
+    /// The HTTP server's limits for this endpoint.
+    pub fn limits(&self) -> crate::http::Limits {
+        use std::time::Duration;
+        crate::http::Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=256).contains(&self.threads),
+            "rpc.threads must be 1..=256"
+        );
+        anyhow::ensure!(
+            (1024..=64 << 20).contains(&self.max_body_bytes),
+            "rpc.max_body_bytes must be 1024..=67108864"
+        );
+        anyhow::ensure!(
+            (8192..=1 << 20).contains(&self.max_header_bytes),
+            "rpc.max_header_bytes must be 8192..=1048576"
+        );
+        anyhow::ensure!(
+            self.max_response_bytes >= 64 * 1024,
+            "rpc.max_response_bytes must be at least 65536"
+        );
+        anyhow::ensure!(
+            self.max_connections >= 1
+                && (1..=self.max_connections).contains(&self.max_connections_per_ip),
+            "rpc.max_connections must be at least 1 and rpc.max_connections_per_ip 1..=max_connections"
+        );
+        for (name, ms) in [
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+        ] {
+            anyhow::ensure!(
+                (100..=3_600_000).contains(&ms),
+                "rpc.{name} must be 100..=3600000"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -339,8 +419,7 @@ impl Config {
         self.scheduler.validate()?;
         self.storage.validate()?;
         self.dpdk.validate()?;
-        anyhow::ensure!(self.rpc.threads >= 1, "rpc.threads must be at least 1");
-        Ok(())
+        self.rpc.validate()
     }
 }
 

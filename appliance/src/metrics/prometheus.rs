@@ -92,6 +92,8 @@ pub fn render(r: &MetricsRegion) -> String {
     storage(&mut o, &r.storage);
     super::scheduler::write(&mut o, rt);
     o.set(&r.endpoints, "");
+    o.set(&r.rpc_http, "endpoint=\"rpc\"");
+    o.set(&r.metrics_http, "endpoint=\"metrics\"");
     nic(&mut o, &r.nic);
     o.finish()
 }
@@ -167,6 +169,7 @@ mod tests {
             declared::<dataplane::DataplaneCounters>(),
             declared::<runtime::metrics::RuntimeCounters>(),
             declared::<super::super::region::EndpointCounters>(),
+            declared::<crate::http::HttpCounters>(),
             declared::<StoreCounters>(),
             declared::<CacheCounters>(),
             declared::<DeviceCounters>(),

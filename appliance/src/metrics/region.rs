@@ -5,6 +5,7 @@
 //! It lives at `/dev/shm/gigacompute-<hash of the data dir>.metrics`, so `gigacompute monitor`
 //! pointed at the same config or data dir finds it from another process.
 
+use crate::http::HttpCounters;
 use dataplane::DataplaneCounters;
 use dataplane::nic::NicCounters;
 use runtime::metrics::RuntimeCounters;
@@ -15,7 +16,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 7;
+const VERSION: u64 = 8;
 
 telemetry::declare_counters! {
     /// The binary's own endpoints.
@@ -42,6 +43,10 @@ pub struct MetricsRegion {
     /// The Prometheus endpoint's thread.
     pub metrics_endpoint: TileStats,
     pub endpoints: EndpointCounters,
+    /// The JSON-RPC endpoint's connections and refusals.
+    pub rpc_http: HttpCounters,
+    /// The Prometheus endpoint's.
+    pub metrics_http: HttpCounters,
     pub dataplane: DataplaneCounters,
     pub runtime: RuntimeCounters,
     /// The device array's counters, published by the store.

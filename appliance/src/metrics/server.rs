@@ -1,17 +1,26 @@
-//! `GET /metrics` on the metrics bind address (loopback by default).
+//! `GET /metrics` on the metrics bind address (loopback by default), served by the same HTTP
+//! server and limits as the RPC (`crate::http`), from one tile.
 
 use super::{MetricsRegion, prometheus};
+use crate::http::{Handler, HttpServer, Limits, Request, Response};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-use telemetry::{Placement, Stage, Tile, TileClock, Turn};
 
 pub struct MetricsServer {
-    server: Arc<tiny_http::Server>,
-    stage: Stage,
-    /// CPU time the endpoint thread has used, ns (what serving scrapes costs).
+    http: HttpServer,
+    /// CPU time the endpoint's tile has used, ns (what serving scrapes costs).
     cpu_ns: Arc<AtomicU64>,
     pub addr: std::net::SocketAddr,
+}
+
+/// What a scraper needs: few connections, small requests.
+fn limits() -> Limits {
+    Limits {
+        max_body_bytes: 4096,
+        max_connections: 64,
+        max_connections_per_ip: 16,
+        ..Limits::default()
+    }
 }
 
 impl MetricsServer {
@@ -19,38 +28,22 @@ impl MetricsServer {
         region: &'static MetricsRegion,
         bind: std::net::SocketAddr,
     ) -> anyhow::Result<Self> {
-        let server = Arc::new(
-            tiny_http::Server::http(bind)
-                .map_err(|e| anyhow::anyhow!("binding metrics on {bind}: {e}"))?,
-        );
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| anyhow::anyhow!("metrics endpoint is not on an IP socket"))?;
         let cpu_ns = Arc::new(AtomicU64::new(0));
-        let mut stage = Stage::new("metrics");
-        stage.launch(
-            "gc-metrics",
-            MetricsTile {
-                server: server.clone(),
+        let http = HttpServer::start(
+            "metrics",
+            bind,
+            1,
+            limits(),
+            Arc::new(Scrapes {
                 region,
                 cpu_ns: cpu_ns.clone(),
-                content_type: tiny_http::Header::from_bytes(
-                    "Content-Type",
-                    "text/plain; version=0.0.4",
-                )
-                .expect("static header"),
-            },
+            }),
             &region.metrics_endpoint,
-            Placement::default(),
+            &region.metrics_http,
         )?;
+        let addr = http.addr;
         tracing::info!(%addr, "metrics endpoint listening (/metrics)");
-        Ok(Self {
-            server,
-            stage,
-            cpu_ns,
-            addr,
-        })
+        Ok(Self { http, cpu_ns, addr })
     }
 
     pub fn cpu_seconds(&self) -> f64 {
@@ -58,50 +51,35 @@ impl MetricsServer {
     }
 
     pub fn shutdown(self) {
-        self.stage.request_stop();
-        self.server.unblock();
-        self.stage.stop();
+        self.http.shutdown();
     }
 }
 
-/// How long the endpoint waits for a scrape before looking at its stop flag.
-const SCRAPE_WAIT: Duration = Duration::from_millis(200);
-
-struct MetricsTile {
-    server: Arc<tiny_http::Server>,
+struct Scrapes {
     region: &'static MetricsRegion,
     cpu_ns: Arc<AtomicU64>,
-    content_type: tiny_http::Header,
 }
 
-impl Tile for MetricsTile {
-    fn turn(&mut self, clock: &mut TileClock<'_>, stopping: bool) -> Turn {
-        if stopping {
-            return Turn::Done;
-        }
-        let got = self.server.recv_timeout(SCRAPE_WAIT);
-        clock.idle();
-        let req = match got {
-            Ok(Some(r)) => r,
-            Ok(None) => return Turn::Continue,
-            Err(_) => return Turn::Done,
-        };
+impl Handler for Scrapes {
+    fn handle(&self, req: Request) -> Response {
         self.region.metrics_endpoint.add_in(1);
-        let resp = if req.url() == "/metrics" {
+        let resp = if req.path == "/metrics" {
             self.region
                 .endpoints
                 .metrics_scrapes
                 .fetch_add(1, Ordering::Relaxed);
-            tiny_http::Response::from_string(prometheus::render(self.region))
-                .with_header(self.content_type.clone())
+            Response::new(
+                200,
+                "text/plain; version=0.0.4",
+                prometheus::render(self.region),
+            )
         } else {
-            tiny_http::Response::from_string("see /metrics\n").with_status_code(404)
+            Response::new(404, "text/plain", "see /metrics\n")
         };
-        let _ = req.respond(resp);
         self.region.metrics_endpoint.add_out(1);
+        // The endpoint has one tile: this thread's CPU time is the endpoint's.
         self.cpu_ns
             .store(telemetry::thread_cpu_ns(), Ordering::Relaxed);
-        clock.busy();
-        Turn::Continue
+        resp
     }
 }
