@@ -227,7 +227,11 @@ fn run(cfg: Config) -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let rpc_config = cfg.rpc.clone();
-    let faucet_max = cfg.faucet.max_lamports_per_request;
+    let faucet_limits = rpc::faucet::FaucetLimits {
+        per_request: cfg.faucet.max_lamports_per_request,
+        per_recipient_per_hour: cfg.faucet.max_lamports_per_recipient_per_hour,
+        requests_per_second: cfg.faucet.max_requests_per_second,
+    };
     // Every tile started from here on (the node's, the RPC's, the metrics endpoint's) reports
     // its death to `health`, and so does a panic on any thread.
     let health = telemetry::Health::new();
@@ -240,7 +244,7 @@ fn run(cfg: Config) -> Result<()> {
         simulator: node.runtime.simulator.clone(),
         ingress: node.ingress.clone(),
         faucet: node.faucet.as_ref().map(|k| k.insecure_clone()),
-        faucet_max_lamports: faucet_max,
+        faucet_allowance: rpc::faucet::Faucet::new(faucet_limits),
         counters: node.runtime.counters,
         metrics: node.metrics,
         health: health.clone(),

@@ -2,6 +2,7 @@
 //! form of state proofs (which `gigacompute proof verify` checks).
 
 pub mod encode;
+pub mod faucet;
 pub mod methods;
 pub mod proof_json;
 mod proofs;

@@ -7,7 +7,7 @@ use dataplane::{Ingress, Packet, PacketBox, SubmitError, VerifiedTx, parse_trans
 use runtime::accounts::AccountsDb;
 use runtime::chain::{ChainState, Commitment};
 use runtime::compute_budget;
-use runtime::simulate::Simulator;
+use runtime::simulate::{SimulateError, Simulator};
 use serde_json::{Value, json};
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_hash::Hash;
@@ -33,7 +33,8 @@ pub struct Rpc {
     pub simulator: Arc<Simulator>,
     pub ingress: Ingress,
     pub faucet: Option<Keypair>,
-    pub faucet_max_lamports: u64,
+    /// What `requestAirdrop` may give away.
+    pub faucet_allowance: crate::faucet::Faucet,
     pub counters: &'static runtime::metrics::RuntimeCounters,
     pub metrics: &'static appliance::metrics::MetricsRegion,
     /// The node's health: a dead tile makes it unhealthy and stops admission here.
@@ -488,7 +489,10 @@ impl Rpc {
             let sim = self
                 .simulator
                 .simulate(&packet, true)
-                .map_err(|r| preflight_error(&r.as_error(), &[], 0))?;
+                .map_err(|e| match e {
+                    SimulateError::Rejected(r) => preflight_error(&r.as_error(), &[], 0),
+                    SimulateError::Busy => self.simulator_busy(),
+                })?;
             if let Some(err) = &sim.err {
                 return Err(preflight_error(err, &sim.logs, sim.units_consumed));
             }
@@ -541,7 +545,8 @@ impl Rpc {
             });
         }
         let value = match self.simulator.simulate(&packet, !replace) {
-            Err(r) => json!({
+            Err(SimulateError::Busy) => return Err(self.simulator_busy()),
+            Err(SimulateError::Rejected(r)) => json!({
                 "err": encode::tx_error(&Some(r.as_error())),
                 "logs": [], "accounts": null, "unitsConsumed": 0, "returnData": null,
                 "replacementBlockhash": replacement, "fee": null,
@@ -562,6 +567,18 @@ impl Rpc {
         Ok(json!({"context": self.context(slot), "value": value}))
     }
 
+    /// Simulations are queued behind others: retry (counted).
+    fn simulator_busy(&self) -> RpcError {
+        self.metrics
+            .endpoints
+            .rpc_simulations_busy
+            .fetch_add(1, Ordering::Relaxed);
+        RpcError::new(
+            -32005,
+            "Node is busy: too many simulations in progress; retry, or send with skipPreflight",
+        )
+    }
+
     fn request_airdrop(&self, p: &[Value]) -> RpcResult {
         let Some(faucet) = &self.faucet else {
             return Err(RpcError::invalid_request(
@@ -573,13 +590,10 @@ impl Rpc {
         let lamports = param(p, 1, "lamports")?
             .as_u64()
             .ok_or_else(|| RpcError::invalid_params("lamports must be an integer"))?;
-        if lamports == 0 || lamports > self.faucet_max_lamports {
-            return Err(RpcError::invalid_params(format!(
-                "airdrop of {lamports} lamports refused: must be 1..={} per request",
-                self.faucet_max_lamports
-            )));
-        }
         let _ = self.slot_for(&config(p, 2)?)?;
+        self.faucet_allowance
+            .grant(&to, lamports)
+            .map_err(RpcError::invalid_params)?;
         // Processed blockhash: the airdrop goes into the next slot.
         let h = self
             .chain

@@ -41,7 +41,11 @@ fn a_failed_tile_makes_the_node_unhealthy_and_refuse_work() {
         simulator: node.runtime.simulator.clone(),
         ingress: node.ingress.clone(),
         faucet: node.faucet.as_ref().map(|k| k.insecure_clone()),
-        faucet_max_lamports: 1_000_000_000,
+        faucet_allowance: rpc::faucet::Faucet::new(rpc::faucet::FaucetLimits {
+            per_request: 1_000_000_000,
+            per_recipient_per_hour: 10_000_000_000,
+            requests_per_second: 10,
+        }),
         counters: node.runtime.counters,
         metrics: node.metrics,
         health: health.clone(),

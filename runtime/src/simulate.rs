@@ -26,6 +26,27 @@ pub struct Simulation {
     pub return_data: Option<(Pubkey, Vec<u8>)>,
 }
 
+/// Why a simulation did not run.
+#[derive(Debug)]
+pub enum SimulateError {
+    /// The transaction was refused before execution (what the bank would refuse it for).
+    Rejected(Rejection),
+    /// Other simulations held the simulator for [`SIMULATION_WAIT`]: the caller is told to
+    /// retry rather than hold an RPC tile behind them.
+    Busy,
+}
+
+impl From<Rejection> for SimulateError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
+    }
+}
+
+/// How long a simulation waits for the simulator. Each simulation is bounded by its compute
+/// units (at most 1.4M, as in Agave), so the wait is what an RPC tile could otherwise spend
+/// queued behind a flood of them.
+pub const SIMULATION_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub struct Simulator {
     env: Arc<SvmEnv>,
     db: Arc<AccountsDb>,
@@ -55,14 +76,14 @@ impl Simulator {
         &self,
         packet: &Packet,
         check_blockhash: bool,
-    ) -> Result<Simulation, Rejection> {
+    ) -> Result<Simulation, SimulateError> {
         let head = self.chain.processed_slot();
         let slot = head + 1;
         let desc = packet.desc.as_ref().expect("parsed packet");
         if check_blockhash {
             let h = solana_hash::Hash::new_from_array(*desc.recent_blockhash(packet.bytes()));
             if self.chain.blockhash_slot(&h, slot).is_none() {
-                return Err(Rejection::BlockhashNotFound);
+                return Err(Rejection::BlockhashNotFound.into());
             }
         }
         let first = head.saturating_sub(511);
@@ -92,7 +113,10 @@ impl Simulator {
             .map(|h| h.blockhash)
             .unwrap_or_default();
         let generation = self.generation.load(Ordering::Acquire);
-        let mut guard = self.processor.lock();
+        let mut guard = self
+            .processor
+            .try_lock_for(SIMULATION_WAIT)
+            .ok_or(SimulateError::Busy)?;
         let fresh = !matches!(&*guard, Some((_, s, g)) if *s == slot && *g == generation);
         if fresh {
             *guard = Some((self.env.new_processor(slot, &self.db), slot, generation));
@@ -140,5 +164,78 @@ impl Simulator {
                 return_data: None,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::GenesisConfig;
+    use crate::{Runtime, RuntimeConfig, RuntimeSetup};
+    use dataplane::PacketPool;
+    use solana_keypair::Keypair;
+    use solana_signer::Signer;
+
+    /// A simulation that cannot get the simulator within the wait is refused, not queued; the
+    /// next one runs.
+    #[test]
+    fn a_busy_simulator_refuses_instead_of_queueing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(
+            storage::LogStore::open(dir.path(), storage::LogStoreConfig::default()).unwrap(),
+        );
+        let payer = Keypair::new();
+        let (_tx, rx) = crossbeam_channel::bounded(4);
+        let pool = PacketPool::new(16);
+        let rt = Runtime::start(
+            &RuntimeSetup {
+                runtime: RuntimeConfig {
+                    slot_ms: 20,
+                    workers: 1,
+                    ..RuntimeConfig::default()
+                },
+                scheduler: Default::default(),
+                worker_numa: vec![],
+                genesis: GenesisConfig {
+                    faucet: Some((payer.pubkey(), 1_000_000_000)),
+                    fee_collector: solana_pubkey::Pubkey::new_unique(),
+                    accounts: vec![],
+                },
+            },
+            store,
+            pool.clone(),
+            rx,
+            telemetry::SharedRegion::private(),
+        )
+        .unwrap();
+        let blockhash = rt
+            .chain
+            .latest_header(crate::chain::Commitment::Processed)
+            .unwrap()
+            .blockhash;
+        let ix = solana_system_interface::instruction::transfer(
+            &payer.pubkey(),
+            &solana_pubkey::Pubkey::new_unique(),
+            10_000_000,
+        );
+        let tx = solana_transaction::Transaction::new(
+            &[&payer],
+            solana_message::Message::new(&[ix], Some(&payer.pubkey())),
+            blockhash,
+        );
+        let mut packet = pool.take().unwrap();
+        assert!(packet.fill_verified(&bincode::serialize(&tx).unwrap()));
+
+        let held = rt.simulator.processor.lock();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            rt.simulator.simulate(&packet, false),
+            Err(SimulateError::Busy)
+        ));
+        assert!(started.elapsed() >= SIMULATION_WAIT);
+        drop(held);
+        let sim = rt.simulator.simulate(&packet, false).unwrap();
+        assert_eq!(sim.err, None);
+        rt.shutdown();
     }
 }

@@ -207,3 +207,22 @@ def test_refusals_are_counted(guarded):
     assert value("gigacompute_http_connections_timed_out_total") > 0
     assert value("gigacompute_http_requests_too_large_total") > 0
     assert value("gigacompute_http_requests_bad_body_total") > 0
+
+
+def test_the_faucet_is_limited_per_request_and_per_recipient(guarded):
+    def airdrop(to, lamports):
+        call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "requestAirdrop", "params": [to, lamports]})
+        req = urllib.request.Request(guarded.url, data=call.encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    from solders.keypair import Keypair
+
+    to = str(Keypair().pubkey())
+    sol = 1_000_000_000
+    assert airdrop(to, 11 * sol)["error"]["code"] == -32602  # over 10 SOL per request
+    for _ in range(10):
+        assert "result" in airdrop(to, 10 * sol)
+    err = airdrop(to, sol)["error"]  # 100 SOL an hour per recipient by default
+    assert err["code"] == -32602 and "per hour" in err["message"], err
+    assert "result" in airdrop(str(Keypair().pubkey()), sol)

@@ -242,6 +242,10 @@ enabled = true
 genesis_lamports = 500000000000000000
 # Largest single airdrop, lamports (10 SOL).
 max_lamports_per_request = 10000000000
+# Most one recipient may receive in an hour, lamports (100 SOL).
+max_lamports_per_recipient_per_hour = 100000000000
+# Airdrop requests answered per second, over all callers (the rest are refused, -32602).
+max_requests_per_second = 50
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,
@@ -386,6 +390,8 @@ pub struct FaucetConfig {
     pub enabled: bool,
     pub genesis_lamports: u64,
     pub max_lamports_per_request: u64,
+    pub max_lamports_per_recipient_per_hour: u64,
+    pub max_requests_per_second: u32,
 }
 
 impl Default for FaucetConfig {
@@ -394,7 +400,25 @@ impl Default for FaucetConfig {
             enabled: true,
             genesis_lamports: 500_000_000 * 1_000_000_000,
             max_lamports_per_request: 10 * 1_000_000_000,
+            max_lamports_per_recipient_per_hour: 100 * 1_000_000_000,
+            max_requests_per_second: 50,
         }
+    }
+}
+
+impl FaucetConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.max_lamports_per_request >= 1
+                && self.max_lamports_per_recipient_per_hour >= self.max_lamports_per_request,
+            "faucet: max_lamports_per_request must be at least 1 and at most \
+             max_lamports_per_recipient_per_hour"
+        );
+        anyhow::ensure!(
+            (1..=100_000).contains(&self.max_requests_per_second),
+            "faucet.max_requests_per_second must be 1..=100000"
+        );
+        Ok(())
     }
 }
 
@@ -419,6 +443,7 @@ impl Config {
         self.scheduler.validate()?;
         self.storage.validate()?;
         self.dpdk.validate()?;
+        self.faucet.validate()?;
         self.rpc.validate()
     }
 }

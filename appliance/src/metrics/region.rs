@@ -16,7 +16,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 8;
+const VERSION: u64 = 9;
 
 telemetry::declare_counters! {
     /// The binary's own endpoints.
@@ -26,6 +26,9 @@ telemetry::declare_counters! {
         rpc_requests: Counter(Count) "rpc_requests",
         /// JSON-RPC calls answered with an error.
         rpc_errors: Counter(Count) "rpc_errors",
+        /// Simulations (simulateTransaction, sendTransaction preflight) refused because others
+        /// held the simulator too long.
+        rpc_simulations_busy: Counter(Count) "rpc_simulations_busy",
         /// Scrapes of this endpoint.
         metrics_scrapes: Counter(Count) "metrics_scrapes",
     }
