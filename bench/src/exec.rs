@@ -41,7 +41,12 @@ fn setup(payers: &[Pubkey]) -> anyhow::Result<Setup> {
             .map(|p| (*p, workload::PAYER_LAMPORTS))
             .collect(),
     };
-    let (chain, _) = bootstrap(&env, &db, &cfg, 1024)?;
+    let (chain, _) = bootstrap(
+        &env,
+        &db,
+        &cfg,
+        runtime::chain::StatusRetention::slots(1024),
+    )?;
     Ok(Setup {
         _dir: dir,
         env,

@@ -52,6 +52,7 @@ impl Appliance {
                 batch_max: BATCH_MAX,
                 sequencer_capacity: SEQUENCER_CAPACITY,
                 status_retention_slots: 512,
+                status_retention_bytes: 256 << 20,
                 commit_queue_slots: 8,
             },
             scheduler,

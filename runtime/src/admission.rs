@@ -123,7 +123,8 @@ mod tests {
             fee_collector: solana_pubkey::Pubkey::new_unique(),
             accounts: vec![(payer.pubkey(), 1_000_000_000)],
         };
-        let (chain, _) = bootstrap(&env, &db, &cfg, 1024).unwrap();
+        let (chain, _) =
+            bootstrap(&env, &db, &cfg, crate::chain::StatusRetention::slots(1024)).unwrap();
         Setup {
             _dir: dir,
             env,

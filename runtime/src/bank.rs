@@ -355,6 +355,13 @@ impl Bank {
             self.admission.forget(&s.signature);
         }
         self.chain.push_slot(closed.header, closed.record.statuses);
+        let (status_bytes, evicted) = self.chain.status_memory();
+        self.counters
+            .status_bytes
+            .store(status_bytes as u64, Ordering::Relaxed);
+        self.counters
+            .statuses_evicted
+            .store(evicted, Ordering::Relaxed);
         let job = CommitJob {
             slot,
             accounts,

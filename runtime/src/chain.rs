@@ -79,10 +79,50 @@ pub enum Commitment {
     Finalized,
 }
 
+impl TxStatus {
+    /// Memory this status holds, approximately (what the retention budget counts): the struct,
+    /// its vectors' contents, its logs (each up to Agave's 10 KB log limit in all) and its
+    /// table entries.
+    pub fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.logs.iter().map(|l| l.len() + 24).sum::<usize>()
+            + 8 * (self.pre_balances.len() + self.post_balances.len())
+            + std::mem::size_of::<TokenBalance>()
+                * (self.pre_token_balances.len() + self.post_token_balances.len())
+            + 32 * (self.loaded_writable.len() + self.loaded_readonly.len())
+            + self.transaction.len()
+            // The signature map's entry and the slot's signature list.
+            + 64 + 64
+    }
+}
+
+/// How long transaction statuses stay queryable: this many slots, and at most this many bytes
+/// (the older slots' statuses go first when either is exceeded; headers stay for the slots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRetention {
+    pub slots: usize,
+    pub bytes: usize,
+}
+
+impl StatusRetention {
+    /// The default byte budget, `slots` slots.
+    pub fn slots(slots: usize) -> Self {
+        Self {
+            slots,
+            bytes: DEFAULT_STATUS_RETENTION_BYTES,
+        }
+    }
+}
+
+pub const DEFAULT_STATUS_RETENTION_BYTES: usize = 256 << 20;
+
 struct Inner {
     headers: VecDeque<SlotHeader>,
     statuses: HashMap<Signature, Arc<TxStatus>>,
-    by_slot: VecDeque<(u64, Vec<Signature>)>,
+    /// Each retained slot's signatures, oldest first, with the bytes its statuses hold.
+    by_slot: VecDeque<(u64, Vec<Signature>, usize)>,
+    /// Sum of `by_slot`'s bytes.
+    status_bytes: usize,
 }
 
 /// Shared between the bank (writer), the commit tile and the RPC (readers).
@@ -92,23 +132,30 @@ pub struct ChainState {
     durable_slot: AtomicU64,
     genesis_hash: Hash,
     retention_slots: usize,
+    retention_bytes: usize,
     transaction_count: AtomicU64,
+    /// Statuses dropped before `retention_slots` because of `retention_bytes`.
+    evicted_for_bytes: AtomicU64,
 }
 
 impl ChainState {
-    pub fn new(genesis_hash: Hash, retention_slots: usize) -> Self {
+    pub fn new(genesis_hash: Hash, retention: StatusRetention) -> Self {
         Self {
             inner: RwLock::new(Inner {
                 headers: VecDeque::new(),
                 statuses: HashMap::default(),
                 by_slot: VecDeque::new(),
+                status_bytes: 0,
             }),
             processed_slot: AtomicU64::new(0),
             durable_slot: AtomicU64::new(0),
             genesis_hash,
-            retention_slots: retention_slots
+            retention_slots: retention
+                .slots
                 .max(dataplane::dedup::MAX_PROCESSING_AGE_SLOTS as usize + 1),
+            retention_bytes: retention.bytes,
             transaction_count: AtomicU64::new(0),
+            evicted_for_bytes: AtomicU64::new(0),
         }
     }
 
@@ -123,16 +170,30 @@ impl ChainState {
             .fetch_add(statuses.len() as u64, Ordering::Relaxed);
         let mut inner = self.inner.write();
         let sigs = statuses.iter().map(|s| s.signature).collect();
+        let bytes: usize = statuses.iter().map(TxStatus::approx_bytes).sum();
         for s in statuses {
             inner.statuses.insert(s.signature, Arc::new(s));
         }
-        inner.by_slot.push_back((slot, sigs));
+        inner.by_slot.push_back((slot, sigs, bytes));
+        inner.status_bytes += bytes;
         inner.headers.push_back(header);
         while inner.headers.len() > self.retention_slots {
             inner.headers.pop_front();
         }
-        while inner.by_slot.len() > self.retention_slots {
-            let (_, old) = inner.by_slot.pop_front().expect("non-empty");
+        // Oldest slots first; the newest slot always stays (its statuses are what clients
+        // are waiting on).
+        loop {
+            let over_slots = inner.by_slot.len() > self.retention_slots;
+            let over_bytes = inner.status_bytes > self.retention_bytes && inner.by_slot.len() > 1;
+            if !over_slots && !over_bytes {
+                break;
+            }
+            let (_, old, bytes) = inner.by_slot.pop_front().expect("non-empty");
+            inner.status_bytes -= bytes;
+            if !over_slots {
+                self.evicted_for_bytes
+                    .fetch_add(old.len() as u64, Ordering::Relaxed);
+            }
             for sig in old {
                 inner.statuses.remove(&sig);
             }
@@ -172,6 +233,15 @@ impl ChainState {
         self.transaction_count.load(Ordering::Relaxed)
     }
 
+    /// Bytes the retained statuses hold (approximately), and statuses dropped early to keep
+    /// within the byte budget.
+    pub fn status_memory(&self) -> (usize, u64) {
+        (
+            self.inner.read().status_bytes,
+            self.evicted_for_bytes.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn status(&self, sig: &Signature) -> Option<Arc<TxStatus>> {
         self.inner.read().statuses.get(sig).cloned()
     }
@@ -182,8 +252,8 @@ impl ChainState {
         inner
             .by_slot
             .iter()
-            .find(|(s, _)| *s == slot)
-            .map(|(_, sigs)| sigs.clone())
+            .find(|(s, _, _)| *s == slot)
+            .map(|(_, sigs, _)| sigs.clone())
     }
 
     pub fn header(&self, slot: u64) -> Option<SlotHeader> {
@@ -208,5 +278,80 @@ impl ChainState {
             .take_while(|h| h.slot + dataplane::dedup::MAX_PROCESSING_AGE_SLOTS >= current_slot)
             .find(|h| &h.blockhash == blockhash)
             .map(|h| h.slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unique() -> [u8; 64] {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let mut b = [0u8; 64];
+        b[..8].copy_from_slice(&NEXT.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        b
+    }
+
+    fn status(slot: u64, log_bytes: usize) -> TxStatus {
+        TxStatus {
+            signature: Signature::from(unique()),
+            slot,
+            err: None,
+            fee: 5000,
+            compute_units: 150,
+            logs: vec!["x".repeat(log_bytes)],
+            pre_balances: vec![1, 2],
+            post_balances: vec![1, 2],
+            pre_token_balances: vec![],
+            post_token_balances: vec![],
+            loaded_writable: vec![],
+            loaded_readonly: vec![],
+            transaction: vec![0; 200],
+        }
+    }
+
+    fn header(slot: u64) -> SlotHeader {
+        SlotHeader {
+            slot,
+            parent_blockhash: Hash::default(),
+            blockhash: Hash::new_from_array(unique()[..32].try_into().unwrap()),
+            transaction_count: 0,
+            unix_timestamp: 0,
+        }
+    }
+
+    /// Slots full of 10 KB logs are bounded by bytes, oldest first, long before the slot
+    /// count; the newest slot always stays; the count of early drops is kept.
+    #[test]
+    fn statuses_are_bounded_by_bytes_oldest_first() {
+        let budget = 2 << 20;
+        let chain = ChainState::new(
+            Hash::default(),
+            StatusRetention {
+                slots: 4096,
+                bytes: budget,
+            },
+        );
+        let mut sigs = Vec::new();
+        for slot in 1..=100u64 {
+            let statuses: Vec<_> = (0..20).map(|_| status(slot, 10_000)).collect();
+            sigs.push(statuses[0].signature);
+            chain.push_slot(header(slot), statuses);
+            let (bytes, _) = chain.status_memory();
+            assert!(bytes <= budget, "slot {slot}: {bytes} bytes retained");
+        }
+        let (bytes, evicted) = chain.status_memory();
+        assert!(bytes > budget / 2, "{bytes}");
+        assert!(evicted > 1000, "{evicted}");
+        assert!(chain.status(&sigs[99]).is_some(), "the newest slot stays");
+        assert!(chain.status(&sigs[0]).is_none(), "the oldest went first");
+        assert!(chain.header(1).is_some(), "headers are kept by slot count");
+
+        // One slot larger than the budget on its own is kept, alone.
+        let big: Vec<_> = (0..400).map(|_| status(101, 10_000)).collect();
+        let s = big[0].signature;
+        chain.push_slot(header(101), big);
+        assert!(chain.status(&s).is_some());
+        assert!(chain.status(&sigs[99]).is_none());
     }
 }

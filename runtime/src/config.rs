@@ -22,6 +22,8 @@ pub struct RuntimeConfig {
     pub sequencer_capacity: usize,
     /// Slots whose headers and statuses stay queryable (and kept on disk for recovery).
     pub status_retention_slots: usize,
+    /// And at most this many bytes of them in memory (older slots' statuses go first).
+    pub status_retention_bytes: usize,
     /// Closed slots waiting for the commit tile before the bank blocks.
     pub commit_queue_slots: usize,
 }
@@ -35,6 +37,7 @@ impl Default for RuntimeConfig {
             batch_max: 64,
             sequencer_capacity: 100_000,
             status_retention_slots: 4096,
+            status_retention_bytes: 256 << 20,
             commit_queue_slots: 8,
         }
     }
@@ -56,6 +59,9 @@ impl RuntimeConfig {
         })?;
         ensure(self.commit_queue_slots >= 1, || {
             "runtime.commit_queue_slots must be at least 1".into()
+        })?;
+        ensure(self.status_retention_bytes >= 1 << 20, || {
+            "runtime.status_retention_bytes must be at least 1048576".into()
         })?;
         ensure(self.status_retention_slots > BLOCKHASH_WINDOW_SLOTS, || {
             format!(

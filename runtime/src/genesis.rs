@@ -1,7 +1,7 @@
 //! A new chain's first slot, or the state recovered from storage at restart.
 
 use crate::accounts::AccountsDb;
-use crate::chain::{ChainState, SlotHeader, SlotRecord};
+use crate::chain::{ChainState, SlotHeader, SlotRecord, StatusRetention};
 use crate::svm::SvmEnv;
 use sha2::{Digest, Sha256};
 use solana_account::AccountSharedData;
@@ -34,7 +34,7 @@ pub fn bootstrap(
     env: &SvmEnv,
     db: &AccountsDb,
     config: &GenesisConfig,
-    retention_slots: usize,
+    retention: StatusRetention,
 ) -> Result<(ChainState, VecDeque<(Slot, Hash)>), GenesisError> {
     let recovered = db.recovered();
     if recovered.last_slot.is_none() {
@@ -80,7 +80,7 @@ pub fn bootstrap(
         };
         db.commit_slot(0, &accounts, &record.encode())?;
         tracing::info!(%genesis_hash, "genesis written");
-        let chain = ChainState::new(genesis_hash, retention_slots);
+        let chain = ChainState::new(genesis_hash, retention);
         chain.push_slot(header, Vec::new());
         chain.set_durable(0);
         return Ok((chain, VecDeque::from([(0, genesis_hash)])));
@@ -90,7 +90,7 @@ pub fn bootstrap(
         records.push(SlotRecord::decode(bytes).ok_or(GenesisError::BadMeta(*slot))?);
     }
     let last = records.last().ok_or(GenesisError::BadMeta(0))?;
-    let chain = ChainState::new(last.genesis_hash, retention_slots);
+    let chain = ChainState::new(last.genesis_hash, retention);
     let mut recent = VecDeque::new();
     for r in records {
         recent.push_back((r.header.slot, r.header.blockhash));

@@ -86,8 +86,15 @@ impl Runtime {
         let _scope = health.enter();
         let env = Arc::new(SvmEnv::new());
         let db = Arc::new(AccountsDb::new(store, counters));
-        let (chain, recent) =
-            genesis::bootstrap(&env, &db, &setup.genesis, config.status_retention_slots)?;
+        let (chain, recent) = genesis::bootstrap(
+            &env,
+            &db,
+            &setup.genesis,
+            chain::StatusRetention {
+                slots: config.status_retention_slots,
+                bytes: config.status_retention_bytes,
+            },
+        )?;
         let chain = Arc::new(chain);
         let generation = Arc::new(AtomicU64::new(0));
         let current_slot = Arc::new(AtomicU64::new(0));

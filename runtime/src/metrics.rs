@@ -240,6 +240,12 @@ telemetry::declare_counters! {
         committed: Counter(Count) "transactions_committed",
         /// Slots closed by the bank.
         slots_closed: Counter(Count) "slots_closed",
+        /// Memory the retained transaction statuses hold (runtime.status_retention_bytes
+        /// bounds it).
+        status_bytes: Gauge(Bytes) "transaction_status_memory",
+        /// Statuses dropped before runtime.status_retention_slots to stay within
+        /// runtime.status_retention_bytes.
+        statuses_evicted: Counter(Count) "transaction_statuses_evicted",
         /// Batches dispatched to workers.
         batches: Counter(Count) "batches",
         /// Batches executed optimistically (first runs).

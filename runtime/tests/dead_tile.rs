@@ -33,6 +33,7 @@ fn a_failed_fdatasync_kills_the_commit_tile_fails_the_node_and_stops_the_bank() 
             batch_max: 16,
             sequencer_capacity: 1_000,
             status_retention_slots: 512,
+            status_retention_bytes: 256 << 20,
             commit_queue_slots: 4,
         },
         scheduler: Default::default(),

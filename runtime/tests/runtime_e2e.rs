@@ -38,6 +38,7 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
             batch_max: 16,
             sequencer_capacity: 10_000,
             status_retention_slots: 512,
+            status_retention_bytes: 256 << 20,
             commit_queue_slots: 4,
         },
         scheduler: Default::default(),

@@ -152,6 +152,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
             batch_max: 8,
             sequencer_capacity: 10_000,
             status_retention_slots: 100_000,
+            status_retention_bytes: 256 << 20,
             commit_queue_slots: 64,
         },
         scheduler: SchedulerConfig {
@@ -224,7 +225,13 @@ fn run_serial(w: &Workload, txs: &[Transaction], order: &[Signature]) -> Run {
     let env = Arc::new(SvmEnv::new());
     let counters: &'static RuntimeCounters = telemetry::SharedRegion::private();
     let db = Arc::new(AccountsDb::new(store, counters));
-    let (chain, _) = bootstrap(&env, &db, &w.genesis(), 1024).unwrap();
+    let (chain, _) = bootstrap(
+        &env,
+        &db,
+        &w.genesis(),
+        runtime::chain::StatusRetention::slots(1024),
+    )
+    .unwrap();
     let worker = Worker {
         id: 0,
         counters,

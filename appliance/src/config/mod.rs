@@ -61,6 +61,9 @@ sequencer_capacity = 100000
 # Slots whose headers and transaction statuses stay queryable (and are kept on disk for
 # recovery). At least 151.
 status_retention_slots = 4096
+# ...and at most this many bytes of transaction statuses in memory (logs included): past it the
+# oldest slots' statuses are dropped first (counted; getSignatureStatuses then answers null).
+status_retention_bytes = 268435456
 # Closed slots waiting to be made durable before slot production stalls.
 commit_queue_slots = 8
 
