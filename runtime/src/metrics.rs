@@ -246,6 +246,12 @@ telemetry::declare_counters! {
         /// Statuses dropped before runtime.status_retention_slots to stay within
         /// runtime.status_retention_bytes.
         statuses_evicted: Counter(Count) "transaction_statuses_evicted",
+        /// Accounts the hotspot scheduler tracks the heat of (bounded by
+        /// scheduler::hotspot::MAX_TRACKED_ACCOUNTS).
+        heat_accounts: Gauge(Count) "scheduler_heat_accounts",
+        /// Write locks left untracked because the heat map was full, and accounts evicted
+        /// from it (the coldest first) at a slot's close.
+        heat_untracked: Counter(Count) "scheduler_heat_untracked",
         /// Batches dispatched to workers.
         batches: Counter(Count) "batches",
         /// Batches executed optimistically (first runs).

@@ -7,7 +7,9 @@
 //! The bank classifies every admitted transaction ([`AppClassifier`]), so per-app metrics are
 //! the same whichever scheduler runs. The hotspot scheduler interns each app key to a small
 //! [`AppId`]; past `MAX_TRACKED_APPS` new keys share the overflow app, so a hostile stream of
-//! fresh programs cannot grow its tables.
+//! fresh programs cannot grow its tables, and apps that went idle are forgotten (their ids
+//! reused), so a burst of junk programs does not push later real apps into the overflow for
+//! good.
 
 use crate::sequencer::AppId;
 use ahash::HashMap;
@@ -82,6 +84,8 @@ pub struct AppRegistry {
     ids: HashMap<Pubkey, AppId>,
     keys: Vec<Pubkey>,
     weights: HashMap<Pubkey, f64>,
+    /// Ids of forgotten apps, to give to new ones.
+    free: Vec<AppId>,
 }
 
 impl AppRegistry {
@@ -94,12 +98,36 @@ impl AppRegistry {
                 .iter()
                 .map(|(k, w)| (*k, f64::from((*w).max(1))))
                 .collect(),
+            free: Vec::new(),
         }
+    }
+
+    /// Forget an app (its id goes to the next new app). Apps the operator weighted are never
+    /// forgotten. The caller makes sure nothing queued or in flight still carries the id.
+    pub fn forget(&mut self, app: AppId) -> bool {
+        let key = self.keys[app as usize];
+        if app == OVERFLOW_APP || self.weights.contains_key(&key) || self.ids.remove(&key).is_none()
+        {
+            return false;
+        }
+        self.keys[app as usize] = Pubkey::default();
+        self.free.push(app);
+        true
+    }
+
+    /// Whether `app` names an app now (not forgotten, not the overflow).
+    pub fn is_live(&self, app: AppId) -> bool {
+        app != OVERFLOW_APP && self.ids.get(&self.keys[app as usize]) == Some(&app)
     }
 
     pub fn intern(&mut self, key: Pubkey) -> AppId {
         if let Some(id) = self.ids.get(&key) {
             return *id;
+        }
+        if let Some(id) = self.free.pop() {
+            self.keys[id as usize] = key;
+            self.ids.insert(key, id);
+            return id;
         }
         if self.keys.len() > MAX_TRACKED_APPS {
             return OVERFLOW_APP;

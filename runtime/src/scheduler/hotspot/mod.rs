@@ -19,7 +19,7 @@
 
 mod adapt;
 
-use super::apps::{AppRegistry, touches_loader};
+use super::apps::{AppRegistry, OVERFLOW_APP, touches_loader};
 use super::budget::{CapHit, CuBudget, CuLimits};
 use super::ewma::{Ewma, Heat};
 use super::islands::{Change, IslandPolicy, Islands, is_island_lane};
@@ -42,6 +42,8 @@ pub enum Concurrency {
 }
 
 struct AppState {
+    /// The app this state is for (an id is reused once its app is forgotten).
+    key: Pubkey,
     heat: Heat,
     weight: f64,
     mode: ExecMode,
@@ -99,6 +101,10 @@ enum Pick {
     /// Belongs in an island's lane.
     Relane(LaneId),
 }
+
+/// Accounts whose heat the scheduler remembers across slots (each ~200 bytes with its map
+/// entry: ~13 MiB). Within a slot the map may hold twice this before new keys go untracked.
+pub const MAX_TRACKED_ACCOUNTS: usize = 65_536;
 
 pub struct HotspotScheduler {
     cfg: SchedulerConfig,
@@ -192,8 +198,57 @@ impl HotspotScheduler {
             .map(|a| self.app_state[a as usize].mode)
     }
 
+    /// Past [`MAX_TRACKED_ACCOUNTS`], keep the hottest by demanded write CU (what costs a
+    /// sender transactions that are admitted and pay fees, so junk keys cannot outrank real
+    /// hotspots) and every island member.
+    fn keep_hottest_accounts(&mut self) {
+        let n = self.accounts.len();
+        if n > MAX_TRACKED_ACCOUNTS {
+            let mut demand: Vec<f64> = self
+                .accounts
+                .iter()
+                .filter(|(k, _)| self.islands.lane_of(k).is_none())
+                .map(|(_, h)| h.demand_cu.get())
+                .collect();
+            let keep = MAX_TRACKED_ACCOUNTS.saturating_sub(n - demand.len());
+            if keep < demand.len() {
+                let cut = demand.len() - keep;
+                let (_, threshold, _) = demand.select_nth_unstable_by(cut, |a, b| a.total_cmp(b));
+                let threshold = *threshold;
+                let islands = &self.islands;
+                let mut over = n.saturating_sub(MAX_TRACKED_ACCOUNTS);
+                self.accounts.retain(|k, h| {
+                    // Ties at the threshold go in the map's (randomly seeded) order.
+                    if over == 0 || islands.lane_of(k).is_some() || h.demand_cu.get() > threshold {
+                        return true;
+                    }
+                    over -= 1;
+                    false
+                });
+            }
+            self.count_untracked((n - self.accounts.len()) as u64);
+        }
+        if let Some(c) = self.counters {
+            c.heat_accounts.store(
+                self.accounts.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn count_untracked(&self, n: u64) {
+        if let Some(c) = self.counters {
+            c.heat_untracked
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     fn add_app_state(&mut self) {
-        let id = self.app_state.len() as AppId;
+        let state = self.fresh_app_state(self.app_state.len() as AppId);
+        self.app_state.push(state);
+    }
+
+    fn fresh_app_state(&self, id: AppId) -> AppState {
         let mode = match self.cfg.concurrency {
             Concurrency::Optimistic => ExecMode::Optimistic,
             _ => ExecMode::Locked,
@@ -201,7 +256,8 @@ impl HotspotScheduler {
         let metrics = self
             .counters
             .and_then(|c| c.apps.slot_index(&self.apps.key(id)));
-        self.app_state.push(AppState {
+        AppState {
+            key: self.apps.key(id),
             heat: Heat::default(),
             weight: self.apps.weight(id),
             mode,
@@ -212,7 +268,29 @@ impl HotspotScheduler {
             optimistic_after: 0,
             backoff: self.cfg.optimistic_backoff_slots.max(1),
             metrics,
-        });
+        }
+    }
+
+    /// Forget apps that went idle: no demand left in their averages, nothing queued in their
+    /// lane, nothing in flight. Their ids go to new apps. What it costs an attacker to keep an
+    /// app remembered is admitted (fee-paying) transactions in every few slots.
+    fn forget_idle_apps(&mut self, queue: &Sequencer) {
+        let in_flight: ahash::HashSet<AppId> = self
+            .records
+            .values()
+            .flat_map(|b| b.txs.iter().map(|t| t.app))
+            .collect();
+        for id in 1..self.app_state.len() as AppId {
+            let a = &self.app_state[id as usize];
+            let idle = a.heat.demand_cu.get() < 1.0 && a.heat.sample.demand_cu == 0;
+            if idle
+                && self.apps.is_live(id)
+                && queue.lane_len(LaneId::from(id)) == 0
+                && !in_flight.contains(&id)
+            {
+                self.apps.forget(id);
+            }
+        }
     }
 
     fn cost(&self, tx: &PreparedTx) -> f64 {
@@ -432,6 +510,10 @@ impl Scheduler for HotspotScheduler {
         while self.app_state.len() <= app as usize {
             self.add_app_state();
         }
+        if app != OVERFLOW_APP && self.app_state[app as usize].key != tx.app_key {
+            // A forgotten app's id, given to a new app: it starts afresh.
+            self.app_state[app as usize] = self.fresh_app_state(app);
+        }
         tx.app = app;
         let cu = tx.requested_cu();
         self.app_state[app as usize].heat.sample.demand_cu += cu;
@@ -442,11 +524,17 @@ impl Scheduler for HotspotScheduler {
         // send it back to pessimistic mode, and its demand back into the count.
         if island.is_some() || self.mode_of(tx, tx.lane) == ExecMode::Locked {
             for k in tx.writes() {
-                self.accounts
-                    .entry(*k)
-                    .or_default()
-                    .sample
-                    .add_demand(app, cu);
+                if let Some(h) = self.accounts.get_mut(k) {
+                    h.sample.add_demand(app, cu);
+                } else if self.accounts.len() < 2 * MAX_TRACKED_ACCOUNTS {
+                    let mut h = Heat::default();
+                    h.sample.add_demand(app, cu);
+                    self.accounts.insert(*k, h);
+                } else {
+                    // Full within this slot (a stream of fresh writable keys): the key's
+                    // demand is not tracked; a key written again in later slots will be.
+                    self.count_untracked(1);
+                }
             }
         }
     }
@@ -660,6 +748,8 @@ impl Scheduler for HotspotScheduler {
         self.roll_modes();
         let floor = self.islands_exit_floor();
         self.accounts.retain(|_, h| !h.is_cold(floor));
+        self.keep_hottest_accounts();
+        self.forget_idle_apps(queue);
         self.budget.reset();
         queue.prune_lanes();
         let active: Vec<LaneId> = queue.lanes().collect();

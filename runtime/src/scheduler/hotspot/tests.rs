@@ -479,3 +479,78 @@ fn locked_batches_never_overlap_in_flight_work() {
         assert!(q.is_empty());
     }
 }
+
+/// A stream of fresh writable keys cannot grow the heat map without bound, and the accounts
+/// it keeps at a slot's close are the hottest: a real hotspot survives the junk.
+#[test]
+fn the_heat_map_is_bounded_and_keeps_the_hottest() {
+    let payer = Keypair::new();
+    let mut s = HotspotScheduler::new(config(), 2, 8, 400);
+    let mut q = Sequencer::new(16, Eviction::LongestLane);
+    let hot = Pubkey::new_unique();
+    let mut tx = app_tx(0, &payer, vec![(hot, true)], 200_000);
+    for _ in 0..200 {
+        s.route(&mut tx);
+    }
+    // Junk warm enough not to be forgotten as cold on its own.
+    tx.budget.limits.compute_unit_limit = 1_000_000;
+    for round in 0..3 {
+        for _ in 0..MAX_TRACKED_ACCOUNTS {
+            tx.locks = vec![(Pubkey::new_unique(), true)];
+            s.route(&mut tx);
+            assert!(s.accounts.len() <= 2 * MAX_TRACKED_ACCOUNTS);
+        }
+        if round == 1 {
+            assert_eq!(
+                s.accounts.len(),
+                2 * MAX_TRACKED_ACCOUNTS,
+                "the junk was tracked"
+            );
+            s.slot_closed(&mut q);
+            assert!(
+                s.accounts.len() <= MAX_TRACKED_ACCOUNTS,
+                "{}",
+                s.accounts.len()
+            );
+            assert!(s.accounts.contains_key(&hot), "the hot account was evicted");
+        }
+    }
+    s.slot_closed(&mut q);
+    assert!(s.accounts.len() <= MAX_TRACKED_ACCOUNTS);
+    assert!(s.accounts.contains_key(&hot));
+}
+
+/// A burst of junk apps fills the registry; once they go idle they are forgotten, and a real
+/// app arriving later gets a lane of its own instead of the shared overflow.
+#[test]
+fn idle_apps_are_forgotten_so_later_apps_get_their_own_lane() {
+    use crate::scheduler::apps::{MAX_TRACKED_APPS, OVERFLOW_APP};
+    let payer = Keypair::new();
+    let mut s = HotspotScheduler::new(config(), 2, 8, 400);
+    let mut q = Sequencer::new(16, Eviction::LongestLane);
+    let mut tx = app_tx(0, &payer, vec![(Pubkey::new_unique(), true)], 1_000);
+    for _ in 0..MAX_TRACKED_APPS + 100 {
+        tx.app_key = Pubkey::new_unique();
+        s.route(&mut tx);
+    }
+    let late = Pubkey::new_unique();
+    tx.app_key = late;
+    s.route(&mut tx);
+    assert_eq!(tx.app, OVERFLOW_APP, "the registry is full of junk");
+    // The junk sends nothing more; its averages decay to nothing over some slots.
+    for _ in 0..400 {
+        s.slot_closed(&mut q);
+    }
+    tx.app_key = late;
+    s.route(&mut tx);
+    assert_ne!(
+        tx.app, OVERFLOW_APP,
+        "the late app still shares the overflow lane"
+    );
+    assert_eq!(s.app_state[tx.app as usize].key, late);
+    assert_eq!(
+        s.app_state[tx.app as usize].heat.demand_cu.get(),
+        0.0,
+        "fresh state"
+    );
+}
