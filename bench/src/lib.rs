@@ -4,6 +4,7 @@
 mod commit;
 mod dataplane;
 mod exec;
+mod flood;
 mod harness;
 mod isolation;
 mod pipeline;
@@ -32,6 +33,10 @@ pub enum BenchCommand {
     /// Four apps, one flooding: per-app throughput and p99 under the hotspot scheduler and
     /// the plain lock scheduler; worker scaling; hybrid against pessimistic concurrency.
     Isolation(isolation::IsolationArgs),
+    /// Honest transfers at a steady rate with and without a flood (junk, duplicates, bad
+    /// signatures, unfunded payers, expired blockhashes) from another address: goodput, p99,
+    /// peak RSS.
+    Flood(flood::FloodArgs),
 }
 
 #[derive(Args, Clone)]
@@ -80,6 +85,10 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Isolation(a) => {
             report("isolation", &isolation::run(&a)?, a.json);
+            return Ok(());
+        }
+        BenchCommand::Flood(a) => {
+            report("flood", &flood::run(&a)?, a.json);
             return Ok(());
         }
     };

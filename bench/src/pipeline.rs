@@ -24,7 +24,7 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
 const SEND_BURST: usize = 32;
 
 /// Send every datagram of `burst` on the connected socket with `sendmmsg` calls.
-fn send_burst(sock: &UdpSocket, burst: &[Vec<u8>]) -> std::io::Result<()> {
+pub(crate) fn send_burst(sock: &UdpSocket, burst: &[Vec<u8>]) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let mut iovs: Vec<libc::iovec> = burst
         .iter()
@@ -79,7 +79,7 @@ struct E2e {
     p99_us: f64,
 }
 
-fn signed(payers: &[Keypair], blockhash: solana_hash::Hash) -> Vec<Vec<u8>> {
+pub(crate) fn signed(payers: &[Keypair], blockhash: solana_hash::Hash) -> Vec<Vec<u8>> {
     let chunk = payers.len().div_ceil(2).max(1);
     std::thread::scope(|s| {
         let hs: Vec<_> = payers

@@ -22,6 +22,9 @@ telemetry::declare_counters! {
         verify_ring_full: Counter(Count) "tile_drops" [tile = "net", reason = "verify_ring_full"],
         /// No free packet buffer: dropped at ingest.
         pool_exhausted: Counter(Count) "tile_drops" [tile = "net", reason = "pool_exhausted"],
+        /// The verify tiles were behind and the sender or fee payer had more than its share
+        /// of the recent traffic (`dataplane::fair`).
+        over_fair_share: Counter(Count) "tile_drops" [tile = "net", reason = "over_fair_share"],
         /// Same bytes as a recently received packet: dropped by the receiving core's filter.
         rx_duplicates: Counter(Count) "tile_drops" [tile = "net", reason = "recent_duplicate"],
         /// Transactions taken in by the verify tiles.

@@ -5,11 +5,13 @@
 //! verify tile, whose dedup table therefore sees all of them.
 
 use crate::counters::DataplaneCounters;
+use crate::fair::FairShare;
 use crate::packet::{PacketBox, PacketPool, Source, monotonic_ns};
 use crate::parse::{ParseError, TxDescriptor, parse_transaction};
 use crate::recent::RecentFilter;
 use crate::ring::Ring;
 use crate::verified::VerifiedTx;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +24,8 @@ pub enum SubmitError {
     PoolExhausted,
     #[error("same bytes as a recent transaction")]
     Duplicate,
+    #[error("the verify tiles are behind and this sender or fee payer is over its share")]
+    OverShare,
 }
 
 #[derive(Clone)]
@@ -30,6 +34,8 @@ pub struct Ingress {
     verify: Vec<Ring<PacketBox>>,
     pub counters: &'static DataplaneCounters,
     hasher: ahash::RandomState,
+    /// Who sends how much, for dropping the heaviest first when verification is behind.
+    fair: Arc<FairShare>,
 }
 
 impl Ingress {
@@ -44,6 +50,7 @@ impl Ingress {
             verify,
             counters,
             hasher: ahash::RandomState::new(),
+            fair: Arc::new(FairShare::new()),
         }
     }
 
@@ -88,7 +95,25 @@ impl Ingress {
         };
         let tile =
             (self.hasher.hash_one(desc.first_signature(p.bytes())) as usize) % self.verify.len();
-        match self.verify[tile].push(p) {
+        let ring = &self.verify[tile];
+        let source = match p.source {
+            Source::Udp(a) => Some(a.ip()),
+            Source::Rpc => None,
+        };
+        // Every transaction is counted; shares matter only when the ring nears overflow (then
+        // the heaviest senders are dropped, rather than whoever comes next once it is full; a
+        // lone heavy sender still gets three quarters of the ring).
+        let over = self
+            .fair
+            .over_share(source, desc.fee_payer(p.bytes()), monotonic_ns());
+        if over && ring.len() * 4 >= ring.capacity() * 3 {
+            self.counters
+                .over_fair_share
+                .fetch_add(1, Ordering::Relaxed);
+            self.pool.give(p);
+            return Err(SubmitError::OverShare);
+        }
+        match ring.push(p) {
             Ok(()) => Ok(()),
             Err(p) => {
                 self.counters
@@ -137,5 +162,62 @@ impl Ingress {
     pub fn submit(&self, bytes: &[u8]) -> Result<(), SubmitError> {
         let p = self.take_for_rpc(bytes)?;
         self.route(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use solana_keypair::Keypair;
+    use solana_signer::Signer;
+
+    fn tx_bytes(payer: &Keypair) -> Vec<u8> {
+        let ix = solana_system_interface::instruction::transfer(
+            &payer.pubkey(),
+            &solana_pubkey::Pubkey::new_unique(),
+            1,
+        );
+        let tx = solana_transaction::Transaction::new(
+            &[payer],
+            solana_message::Message::new(&[ix], Some(&payer.pubkey())),
+            solana_hash::Hash::default(),
+        );
+        bincode::serialize(&tx).unwrap()
+    }
+
+    fn from(ingress: &Ingress, bytes: &[u8], addr: &str) -> Result<(), SubmitError> {
+        let mut p = ingress.pool.take().unwrap();
+        assert!(p.fill(bytes));
+        p.source = Source::Udp(addr.parse().unwrap());
+        ingress.route(p)
+    }
+
+    /// With the verify ring near overflow, a flooding sender is dropped and a light one is
+    /// still queued (where a full ring would have dropped whoever came next).
+    #[test]
+    fn near_overflow_the_heaviest_sender_is_dropped_first() {
+        let counters: &'static DataplaneCounters = Box::leak(Box::new(DataplaneCounters::new()));
+        let pool = PacketPool::new(2048);
+        let ring = Ring::new(256, crate::packet::Arena::HEAP);
+        let ingress = Ingress::new(pool.clone(), vec![ring.clone()], counters);
+        let flooder = Keypair::new();
+        let flood = tx_bytes(&flooder);
+        let mut queued = 0;
+        let mut over = 0;
+        for _ in 0..1000 {
+            match from(&ingress, &flood, "10.0.0.1:9000") {
+                Ok(()) => queued += 1,
+                Err(SubmitError::OverShare) => over += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(queued, 192, "a lone sender gets three quarters of the ring");
+        assert_eq!(over, 1000 - 192);
+        assert_eq!(counters.over_fair_share.load(Ordering::Relaxed), over);
+        for i in 0..20 {
+            let honest = tx_bytes(&Keypair::new());
+            from(&ingress, &honest, &format!("10.0.1.{i}:9000")).expect("a light sender passes");
+        }
+        assert_eq!(ring.len(), 212);
     }
 }

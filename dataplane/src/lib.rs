@@ -7,6 +7,7 @@ pub mod counters;
 pub mod dedup;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod fair;
 pub mod frame;
 pub mod ingress;
 pub mod nic;

@@ -30,6 +30,8 @@ pub enum Verdict {
     QueueFull,
     /// No descriptor (or reply buffer) was free.
     NoBuffer,
+    /// The verify tiles were behind and this sender or fee payer had more than its share.
+    OverShare,
 }
 
 impl Verdict {
@@ -40,6 +42,7 @@ impl Verdict {
             Verdict::Duplicate => 64,
             Verdict::QueueFull => 65,
             Verdict::NoBuffer => 66,
+            Verdict::OverShare => 67,
         }
     }
 
@@ -50,6 +53,7 @@ impl Verdict {
             Verdict::Duplicate => "dropped: duplicate".into(),
             Verdict::QueueFull => "dropped: verification queue full".into(),
             Verdict::NoBuffer => "dropped: no free buffer".into(),
+            Verdict::OverShare => "dropped: over this sender's share while busy".into(),
         }
     }
 }

@@ -505,9 +505,9 @@ impl Rpc {
             // A repeat is already on its way: the caller gets its signature, as from Agave.
             Ok(()) | Err(SubmitError::Duplicate) => Ok(json!(sig.to_string())),
             Err(SubmitError::Parse(e)) => Err(RpcError::invalid_params(e)),
-            Err(e @ (SubmitError::QueueFull | SubmitError::PoolExhausted)) => {
-                Err(RpcError::new(-32005, format!("Node is unhealthy: {e}")))
-            }
+            Err(
+                e @ (SubmitError::QueueFull | SubmitError::PoolExhausted | SubmitError::OverShare),
+            ) => Err(RpcError::new(-32005, format!("Node is unhealthy: {e}"))),
         }
     }
 

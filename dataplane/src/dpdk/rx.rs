@@ -84,6 +84,7 @@ impl Deliver for ToIngress {
             Err(SubmitError::PoolExhausted) => Verdict::NoBuffer,
             Err(SubmitError::Parse(e)) => Verdict::Malformed(e),
             Err(SubmitError::Duplicate) => Verdict::Duplicate,
+            Err(SubmitError::OverShare) => Verdict::OverShare,
         }
     }
 }
