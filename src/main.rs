@@ -248,6 +248,7 @@ fn run(cfg: Config) -> Result<()> {
         counters: node.runtime.counters,
         metrics: node.metrics,
         health: health.clone(),
+        max_response_bytes: rpc_config.max_response_bytes,
     });
     let metrics_server = if node.config.metrics.enabled {
         Some(metrics::server::MetricsServer::start(
@@ -262,7 +263,6 @@ fn run(cfg: Config) -> Result<()> {
         rpc_config.bind,
         rpc_config.threads,
         rpc_config.limits(),
-        rpc_config.max_response_bytes,
     )?;
     tracing::info!(
         tpu = %node.tpu_addr,

@@ -39,6 +39,37 @@ pub struct Rpc {
     pub metrics: &'static appliance::metrics::MetricsRegion,
     /// The node's health: a dead tile makes it unhealthy and stops admission here.
     pub health: Arc<telemetry::Health>,
+    /// Largest response (`rpc.max_response_bytes`): a call that would answer more is refused
+    /// as soon as it would, before the rest is built.
+    pub max_response_bytes: usize,
+}
+
+/// Bytes `v` takes as JSON.
+pub fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+/// The error for an answer larger than the node sends.
+pub fn response_too_large(limit: usize) -> RpcError {
+    RpcError::new(
+        -32600,
+        format!(
+            "Invalid request: the response would be larger than this node's limit of {limit} \
+             bytes (rpc.max_response_bytes): ask for fewer accounts, or use dataSlice"
+        ),
+    )
 }
 
 fn param<'a>(params: &'a [Value], i: usize, name: &str) -> Result<&'a Value, RpcError> {
@@ -231,9 +262,15 @@ impl Rpc {
                 let enc = Encoding::from_config(&cfg)?;
                 let slice = encode::data_slice(&cfg)?;
                 let mut out = Vec::with_capacity(keys.len());
+                let mut bytes = 0;
                 for k in keys {
                     let key = pubkey_param(std::slice::from_ref(k), 0)?;
-                    out.push(self.encoded_account(&key, c, enc, slice)?);
+                    let account = self.encoded_account(&key, c, enc, slice)?;
+                    bytes += json_len(&account);
+                    if bytes > self.max_response_bytes {
+                        return Err(response_too_large(self.max_response_bytes));
+                    }
+                    out.push(account);
                 }
                 Ok(json!({"context": self.context(slot), "value": out}))
             }

@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 over HTTP: framing, batching, limits and error codes (Agave's).
 
-use super::methods::Rpc;
+use super::methods::{Rpc, json_len, response_too_large};
 use appliance::http::{Handler, HttpServer, Limits, Method, Request, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -8,6 +8,8 @@ use std::sync::atomic::Ordering;
 
 /// Largest JSON-RPC batch accepted.
 const MAX_BATCH: usize = 100;
+/// What a batch may exceed `max_response_bytes` by: the error answers of its refused calls.
+const BATCH_SLACK: usize = MAX_BATCH * 512;
 
 /// A JSON-RPC error: code, message, optional data.
 #[derive(Debug, Clone)]
@@ -112,7 +114,28 @@ pub fn handle_body(rpc: &Rpc, body: &[u8]) -> Value {
             Value::Null,
             Err(RpcError::invalid_request("batch too large")),
         ),
-        Value::Array(reqs) => Value::Array(reqs.iter().map(|r| handle_one(rpc, r)).collect()),
+        Value::Array(reqs) => {
+            // The batch's answers count against one response limit: once it is spent, the
+            // remaining calls are answered with the error instead of being run.
+            let mut bytes = 0;
+            Value::Array(
+                reqs.iter()
+                    .map(|r| {
+                        if bytes > rpc.max_response_bytes {
+                            let id = r.get("id").cloned().unwrap_or(Value::Null);
+                            return response(id, Err(response_too_large(rpc.max_response_bytes)));
+                        }
+                        let mut v = handle_one(rpc, r);
+                        bytes += json_len(&v);
+                        if bytes > rpc.max_response_bytes {
+                            let id = r.get("id").cloned().unwrap_or(Value::Null);
+                            v = response(id, Err(response_too_large(rpc.max_response_bytes)));
+                        }
+                        v
+                    })
+                    .collect(),
+            )
+        }
         other => handle_one(rpc, &other),
     }
 }
@@ -130,7 +153,6 @@ impl RpcServer {
         bind: std::net::SocketAddr,
         threads: usize,
         limits: Limits,
-        max_response_bytes: usize,
     ) -> anyhow::Result<Self> {
         let metrics = rpc.metrics;
         let http = HttpServer::start(
@@ -138,10 +160,7 @@ impl RpcServer {
             bind,
             threads,
             limits,
-            Arc::new(RpcHandler {
-                rpc,
-                max_response_bytes,
-            }),
+            Arc::new(RpcHandler { rpc }),
             &metrics.rpc,
             &metrics.rpc_http,
         )?;
@@ -157,7 +176,6 @@ impl RpcServer {
 
 struct RpcHandler {
     rpc: Arc<Rpc>,
-    max_response_bytes: usize,
 }
 
 impl Handler for RpcHandler {
@@ -176,17 +194,10 @@ impl Handler for RpcHandler {
             Response::new(405, JSON, body.to_string())
         } else {
             let body = handle_body(rpc, &req.body).to_string();
-            if body.len() > self.max_response_bytes {
-                let e = RpcError::new(
-                    -32600,
-                    format!(
-                        "Invalid request: the response would be {} bytes, more than this \
-                         node's limit of {} (rpc.max_response_bytes): ask for fewer accounts, \
-                         or use dataSlice",
-                        body.len(),
-                        self.max_response_bytes
-                    ),
-                );
+            // Calls and batches stop at the limit as they are built (`handle_body`); this is
+            // the last word on what leaves.
+            if body.len() > rpc.max_response_bytes + BATCH_SLACK {
+                let e = response_too_large(rpc.max_response_bytes);
                 Response::new(200, JSON, response(Value::Null, Err(e)).to_string())
             } else {
                 Response::new(200, JSON, body)

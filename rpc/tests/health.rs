@@ -49,6 +49,7 @@ fn a_failed_tile_makes_the_node_unhealthy_and_refuse_work() {
         counters: node.runtime.counters,
         metrics: node.metrics,
         health: health.clone(),
+        max_response_bytes: 16 << 20,
     };
     assert_eq!(rpc.call("getHealth", &[]).unwrap(), json!("ok"));
 

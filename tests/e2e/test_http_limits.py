@@ -226,3 +226,20 @@ def test_the_faucet_is_limited_per_request_and_per_recipient(guarded):
     err = airdrop(to, sol)["error"]  # 100 SOL an hour per recipient by default
     assert err["code"] == -32602 and "per hour" in err["message"], err
     assert "result" in airdrop(str(Keypair().pubkey()), sol)
+
+
+def test_a_batch_shares_one_response_limit(guarded):
+    call = lambda i: {  # noqa: E731
+        "jsonrpc": "2.0", "id": i, "method": "getMultipleAccounts",
+        "params": [[TOKEN_PROGRAM] * 3, {"encoding": "base64"}],
+    }
+    batch = json.dumps([call(i) for i in range(20)]).encode()
+    req = urllib.request.Request(guarded.url, data=batch, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body = r.read()
+    answers = json.loads(body)
+    assert len(body) < 2 * 1048576, len(body)
+    assert "result" in answers[0]
+    refused = [a for a in answers if "error" in a]
+    assert refused and all(a["error"]["code"] == -32600 for a in refused)
+    assert [a["id"] for a in answers] == list(range(20))
