@@ -161,6 +161,11 @@ struct SlotHistory {
     bytes: usize,
 }
 
+/// Undo records a proof at an older slot may replay (it builds maps over them while commits
+/// wait for the lock): older slots are answered "no longer held", whatever memory
+/// `history_bytes` allows.
+pub const MAX_PROOF_REPLAY_BYTES: usize = 64 << 20;
+
 #[derive(Debug, Clone, Copy)]
 pub struct CommitmentConfig {
     /// Slot headers (roots) kept for `getSlotHeader`.
@@ -344,10 +349,23 @@ impl Commitment {
         }
     }
 
-    /// The oldest slot a proof can be made for: every later slot's undo record is held.
+    /// The oldest slot a proof can be made for: every later slot's undo record is held, and
+    /// together they are at most [`MAX_PROOF_REPLAY_BYTES`] (a proof replays them while
+    /// holding the lock a commit needs).
     fn oldest_provable(&self) -> Option<u64> {
         let newest = self.headers.back()?.slot;
-        let Some(first) = self.history.front() else {
+        let mut replay = 0;
+        let within = self
+            .history
+            .iter()
+            .rev()
+            .take_while(|h| {
+                replay += h.bytes;
+                replay <= MAX_PROOF_REPLAY_BYTES
+            })
+            .count();
+        let Some(first) = self.history.get(self.history.len() - within) else {
+            // Even the newest slot's record is over the budget: only the newest is provable.
             return Some(newest);
         };
         let i = self.headers.partition_point(|h| h.slot < first.slot);

@@ -211,3 +211,37 @@ fn header_encoding_round_trips() {
     assert_eq!(rest, b"runtime");
     assert!(SlotCommitment::decode(&buf[..100]).is_err());
 }
+
+/// However much history memory allows, a proof replays at most MAX_PROOF_REPLAY_BYTES of it
+/// (it holds the lock commits need while it does): older slots get the "no longer held" error.
+#[test]
+fn proofs_replay_a_bounded_amount_of_history() {
+    let mut c = Commitment::new(CommitmentConfig {
+        window_slots: 100,
+        history_bytes: 1 << 30,
+    });
+    let mut state = State::new();
+    let big = 9 << 20;
+    for slot in 1..=12u64 {
+        let mut a = AccountSharedData::new(slot, big, &Pubkey::new_from_array([3; 32]));
+        a.data_as_mut_slice()[0] = slot as u8;
+        let accounts = vec![(key(1), a)];
+        let old = vec![state.get(&key(1)).cloned()];
+        state.insert(key(1), accounts[0].1.clone());
+        let staged = c.stage(slot, &accounts, old);
+        c.publish(staged);
+    }
+    let err = c
+        .prove(&key(1), Some(2), |k| Ok(state.get(k).cloned()))
+        .expect_err("too far back");
+    let ProofQueryError::HistoryNotHeld { oldest, newest, .. } = err else {
+        panic!("{err}");
+    };
+    assert_eq!(newest, 12);
+    // ~9 MiB of old data per slot: about seven slots fit in 64 MiB of replay.
+    assert!((4..12).contains(&oldest), "{oldest}");
+    let p = c
+        .prove(&key(1), Some(oldest), |k| Ok(state.get(k).cloned()))
+        .expect("within the budget");
+    assert_eq!(p.account.expect("present").lamports(), oldest);
+}
