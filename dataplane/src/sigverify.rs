@@ -34,7 +34,6 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha512};
-use std::hash::BuildHasher;
 
 /// One signature to check: the signer's key, the signature and the signed message.
 pub struct SigCheck<'a> {
@@ -177,6 +176,108 @@ impl StrictVerifier {
     pub fn verify(&mut self, checks: &[SigCheck<'_>], results: &mut Vec<bool>) {
         results.clear();
         results.extend(checks.iter().map(|c| self.verify_one(c)));
+    }
+}
+
+/// Alternatives measured by `bench sigverify` and not used by the verify tiles.
+pub mod candidates {
+    use super::{SigCheck, StrictVerifier};
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use ed25519_dalek::{Signature, VerifyingKey};
+
+    /// `verify_batch` made exact by proving every `A` and `R` torsion-free first (`[ℓ]P = 0`,
+    /// a full scalar multiplication per `R`; per key for `A`, cached by this map, unbounded:
+    /// measurement only), `R` canonical and not the identity, `s` canonical. A signature that
+    /// fails a precondition is decided by the exact path; a failing batch is bisected.
+    /// Exact except with probability ~2^-128 per batch (the random multipliers).
+    #[derive(Default)]
+    pub struct TorsionCheckedBatch {
+        exact: StrictVerifier,
+        keys: ahash::HashMap<[u8; 32], Option<VerifyingKey>>,
+        idx: Vec<usize>,
+        vks: Vec<VerifyingKey>,
+        sigs: Vec<Signature>,
+    }
+
+    impl TorsionCheckedBatch {
+        pub fn verify(&mut self, checks: &[SigCheck<'_>], results: &mut Vec<bool>) {
+            results.clear();
+            results.resize(checks.len(), false);
+            self.idx.clear();
+            self.vks.clear();
+            self.sigs.clear();
+            for (i, c) in checks.iter().enumerate() {
+                let key = *self.keys.entry(*c.pubkey).or_insert_with(|| {
+                    let a = CompressedEdwardsY(*c.pubkey).decompress()?;
+                    (a.is_torsion_free() && !a.is_small_order())
+                        .then(|| VerifyingKey::from_bytes(c.pubkey).ok())?
+                });
+                let r_bytes: [u8; 32] = c.signature[..32].try_into().expect("32");
+                let s: [u8; 32] = c.signature[32..].try_into().expect("32");
+                let prepared = key.filter(|_| {
+                    Scalar::from_canonical_bytes(s).is_some().into()
+                        && CompressedEdwardsY(r_bytes).decompress().is_some_and(|r| {
+                            r.compress().0 == r_bytes && !r.is_small_order() && r.is_torsion_free()
+                        })
+                });
+                match prepared {
+                    Some(k) => {
+                        self.idx.push(i);
+                        self.vks.push(k);
+                        self.sigs.push(Signature::from_bytes(c.signature));
+                    }
+                    None => results[i] = self.exact.verify_one(c),
+                }
+            }
+            let idx = std::mem::take(&mut self.idx);
+            self.bisect(checks, &idx, 0, idx.len(), results);
+            self.idx = idx;
+        }
+
+        fn bisect(
+            &mut self,
+            checks: &[SigCheck<'_>],
+            idx: &[usize],
+            lo: usize,
+            hi: usize,
+            results: &mut [bool],
+        ) {
+            if lo == hi {
+                return;
+            }
+            if hi - lo == 1 {
+                results[idx[lo]] = self.exact.verify_one(&checks[idx[lo]]);
+                return;
+            }
+            let msgs: Vec<&[u8]> = idx[lo..hi].iter().map(|&i| checks[i].message).collect();
+            if ed25519_dalek::verify_batch(&msgs, &self.sigs[lo..hi], &self.vks[lo..hi]).is_ok() {
+                for &i in &idx[lo..hi] {
+                    results[i] = true;
+                }
+                return;
+            }
+            let mid = lo + (hi - lo) / 2;
+            self.bisect(checks, idx, lo, mid, results);
+            self.bisect(checks, idx, mid, hi, results);
+        }
+    }
+
+    /// The previous product path, for reference only: NOT exact (cofactorless
+    /// `verify_batch` over byte-screened inputs accepts some mixed-order `A`/`R`).
+    pub fn inexact_verify_batch(checks: &[SigCheck<'_>]) -> bool {
+        let mut keys = Vec::with_capacity(checks.len());
+        let mut sigs = Vec::with_capacity(checks.len());
+        let mut msgs = Vec::with_capacity(checks.len());
+        for c in checks {
+            let Ok(k) = VerifyingKey::from_bytes(c.pubkey) else {
+                return false;
+            };
+            keys.push(k);
+            sigs.push(Signature::from_bytes(c.signature));
+            msgs.push(c.message);
+        }
+        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
     }
 }
 

@@ -464,3 +464,29 @@ fn torsion_cannot_cancel_across_a_batch() {
         }
     }
 }
+
+/// The batch candidate `bench sigverify` measures (not used by the tiles) is exact too.
+#[test]
+fn torsion_checked_batch_candidate_equals_verify_strict() {
+    use dataplane::sigverify::candidates::TorsionCheckedBatch;
+    let mut rng = StdRng::seed_from_u64(0x0003_0016);
+    let mut corpus = build_corpus(&mut rng);
+    corpus.extend(order2_pairs(&mut rng, 16));
+    let refs: Vec<bool> = corpus
+        .iter()
+        .map(|c| verify_one_strict(&c.check()))
+        .collect();
+    let mut v = TorsionCheckedBatch::default();
+    let mut idx: Vec<usize> = (0..corpus.len()).collect();
+    for size in [1usize, 2, 7, 64, 256] {
+        idx.shuffle(&mut rng);
+        for chunk in idx.chunks(size) {
+            let checks: Vec<SigCheck> = chunk.iter().map(|&i| corpus[i].check()).collect();
+            let mut out = Vec::new();
+            v.verify(&checks, &mut out);
+            for (&i, &got) in chunk.iter().zip(&out) {
+                assert_eq!(got, refs[i], "'{}' in a batch of {size}", corpus[i].label);
+            }
+        }
+    }
+}
