@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Signature verification per core: batched strict vs one-by-one ed25519-dalek.
+    /// Signature verification per core: the exact verifier vs one-by-one verify_strict.
     Sigverify(BenchArgs),
     /// SVM execution of System transfers per worker (Agave's TransactionBatchProcessor).
     Exec(BenchArgs),

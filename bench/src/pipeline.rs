@@ -358,7 +358,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         let w = workload::transfers(stage_txs.min(10_000), solana_hash::Hash::default());
         let s = super::sigverify::measure(&w.txs);
         let x = super::exec::measure(stage_txs, workers)?;
-        let slowest = s.batched_per_core.min(x.one_worker_tps);
+        let slowest = s.exact_per_core.min(x.one_worker_tps);
         ratio.push(r.tps / slowest);
         e2e.push(r.tps);
         busy.push(r.busy);
@@ -367,7 +367,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         p50_sat.push(r.p50_us);
         p99_sat.push(r.p99_us);
         committed.push(r.committed as f64);
-        sv.push(s.batched_per_core);
+        sv.push(s.exact_per_core);
         sv_single.push(s.single_strict_per_core);
         exec.push(x.one_worker_tps);
     }

@@ -1,74 +1,145 @@
-//! Per-core signature verification: the batched strict verifier the verify tiles run, against
-//! plain one-by-one ed25519-dalek `verify_strict` (and non-strict `verify`) in the same run.
+//! Per-core signature verification: the verify tiles' exact verifier
+//! (`dataplane::sigverify::StrictVerifier`) against one-by-one ed25519-dalek `verify_strict`,
+//! in the same run, on three mixes: all valid from distinct payers (every key new: key-cache
+//! misses), all valid from a few repeating fee payers (key-cache hits), and distinct payers with
+//! one bad signature in every 256. For reference, also one-by-one plain `verify`, the old
+//! inexact cofactorless `verify_batch`, and `verify_batch` made exact by torsion checks.
 
 use super::{BenchArgs, Rows, median, workload};
 use dataplane::parse_transaction;
-use dataplane::sigverify::{BatchVerifier, SigCheck, verify_one_strict};
+use dataplane::sigverify::candidates::{TorsionCheckedBatch, inexact_verify_batch};
+use dataplane::sigverify::{SigCheck, StrictVerifier, verify_one_strict};
+use ed25519_dalek::{Signer, SigningKey};
 use std::time::Instant;
 
 /// The verify tiles' default batch.
 const BATCH: usize = 256;
+/// Fee payers in the repeating-payers mix.
+const REPEATING_PAYERS: usize = 64;
 
-pub struct SigverifyFigures {
-    pub batched_per_core: f64,
-    pub single_strict_per_core: f64,
-    pub single_plain_per_core: f64,
+/// Owned signature inputs.
+struct Inputs {
+    items: Vec<([u8; 32], [u8; 64], Vec<u8>)>,
 }
 
-pub fn measure(raw: &[Vec<u8>]) -> SigverifyFigures {
-    let descs: Vec<_> = raw
-        .iter()
-        .map(|b| parse_transaction(b).expect("valid"))
-        .collect();
-    let checks: Vec<SigCheck> = raw
-        .iter()
-        .zip(&descs)
-        .map(|(b, d)| SigCheck {
-            pubkey: d.static_key(b, 0),
-            signature: d.first_signature(b),
-            message: d.message(b),
-        })
-        .collect();
-    let n = checks.len() as f64;
+impl Inputs {
+    fn checks(&self) -> Vec<SigCheck<'_>> {
+        self.items
+            .iter()
+            .map(|(k, s, m)| SigCheck {
+                pubkey: k,
+                signature: s,
+                message: m,
+            })
+            .collect()
+    }
+}
 
+fn distinct_payers(raw: &[Vec<u8>]) -> Inputs {
+    Inputs {
+        items: raw
+            .iter()
+            .map(|b| {
+                let d = parse_transaction(b).expect("valid");
+                (
+                    *d.static_key(b, 0),
+                    *d.first_signature(b),
+                    d.message(b).to_vec(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The same messages signed by `REPEATING_PAYERS` keys in turn.
+fn repeating_payers(distinct: &Inputs) -> Inputs {
+    let keys: Vec<SigningKey> = (0..REPEATING_PAYERS)
+        .map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32]))
+        .collect();
+    Inputs {
+        items: distinct
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, m))| {
+                let k = &keys[i % REPEATING_PAYERS];
+                (
+                    k.verifying_key().to_bytes(),
+                    k.sign(m).to_bytes(),
+                    m.clone(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Distinct payers with the signature in the middle of every 256 corrupted (one bit of `R`).
+fn one_bad_per_batch(distinct: &Inputs) -> Inputs {
+    let mut items = distinct.items.clone();
+    for chunk in items.chunks_mut(BATCH) {
+        let mid = chunk.len() / 2;
+        chunk[mid].1[5] ^= 0x10;
+    }
+    Inputs { items }
+}
+
+fn expected_valid(checks: &[SigCheck]) -> usize {
+    checks.len() - checks.len().div_ceil(BATCH)
+}
+
+/// Signatures per second of one-by-one `verify_strict`; asserts `expect` valid.
+fn time_strict(checks: &[SigCheck], expect: usize) -> f64 {
     let t = Instant::now();
     let ok = checks.iter().filter(|c| verify_one_strict(c)).count();
-    let single_strict = n / t.elapsed().as_secs_f64();
-    assert_eq!(ok, checks.len());
+    let rate = checks.len() as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(ok, expect);
+    rate
+}
 
-    let plain_t = Instant::now();
-    let ok = checks
-        .iter()
-        .filter(|c| {
-            use ed25519_dalek::Verifier;
-            ed25519_dalek::VerifyingKey::from_bytes(c.pubkey)
-                .map(|k| {
-                    k.verify(
-                        c.message,
-                        &ed25519_dalek::Signature::from_bytes(c.signature),
-                    )
-                    .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .count();
-    let single_plain = n / plain_t.elapsed().as_secs_f64();
-    assert_eq!(ok, checks.len());
-
-    let mut v = BatchVerifier::default();
-    let mut results = Vec::new();
+/// Signatures per second of the tiles' verifier in batches of `BATCH` (fresh key cache).
+fn time_exact(checks: &[SigCheck], expect: usize) -> f64 {
+    let mut v = StrictVerifier::default();
+    let mut results = Vec::with_capacity(BATCH);
     let t = Instant::now();
     let mut ok = 0;
     for chunk in checks.chunks(BATCH) {
         v.verify(chunk, &mut results);
         ok += results.iter().filter(|&&b| b).count();
     }
-    let batched = n / t.elapsed().as_secs_f64();
-    assert_eq!(ok, checks.len());
+    let rate = checks.len() as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(ok, expect);
+    rate
+}
+
+fn time_torsion_checked_batch(checks: &[SigCheck], expect: usize) -> f64 {
+    let mut v = TorsionCheckedBatch::default();
+    let mut results = Vec::with_capacity(BATCH);
+    let t = Instant::now();
+    let mut ok = 0;
+    for chunk in checks.chunks(BATCH) {
+        v.verify(chunk, &mut results);
+        ok += results.iter().filter(|&&b| b).count();
+    }
+    let rate = checks.len() as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(ok, expect);
+    rate
+}
+
+/// Figures the pipeline bench also reports: all-valid signatures from distinct payers.
+pub struct SigverifyFigures {
+    /// The verify tiles' exact verifier, sig/s.
+    pub exact_per_core: f64,
+    /// One-by-one `verify_strict`, sig/s.
+    pub single_strict_per_core: f64,
+}
+
+pub fn measure(raw: &[Vec<u8>]) -> SigverifyFigures {
+    let inputs = distinct_payers(raw);
+    let checks = inputs.checks();
+    let n = checks.len();
     SigverifyFigures {
-        batched_per_core: batched,
-        single_strict_per_core: single_strict,
-        single_plain_per_core: single_plain,
+        single_strict_per_core: time_strict(&checks, n),
+        exact_per_core: time_exact(&checks, n),
     }
 }
 
@@ -77,38 +148,135 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         a.txs.min(20_000),
         solana_hash::Hash::new_from_array([1; 32]),
     );
-    let mut batched = Vec::new();
-    let mut strict = Vec::new();
-    let mut plain = Vec::new();
-    let mut ratio = Vec::new();
+    let distinct = distinct_payers(&w.txs);
+    let repeating = repeating_payers(&distinct);
+    let bad = one_bad_per_batch(&distinct);
+    let (d, r, b) = (distinct.checks(), repeating.checks(), bad.checks());
+    let (nd, nr, nb) = (d.len(), r.len(), expected_valid(&b));
+
+    let mut f: Vec<Vec<f64>> = vec![Vec::new(); 14];
     for _ in 0..a.runs.max(1) {
-        let f = measure(&w.txs);
-        ratio.push(f.batched_per_core / f.single_strict_per_core);
-        batched.push(f.batched_per_core);
-        strict.push(f.single_strict_per_core);
-        plain.push(f.single_plain_per_core);
+        let strict_d = time_strict(&d, nd);
+        let exact_d = time_exact(&d, nd);
+        let strict_r = time_strict(&r, nr);
+        let exact_r = time_exact(&r, nr);
+        let strict_b = time_strict(&b, nb);
+        let exact_b = time_exact(&b, nb);
+        let tcb_d = time_torsion_checked_batch(&d, nd);
+        let tcb_r = time_torsion_checked_batch(&r, nr);
+        let plain_t = Instant::now();
+        let ok = d
+            .iter()
+            .filter(|c| {
+                use ed25519_dalek::Verifier;
+                ed25519_dalek::VerifyingKey::from_bytes(c.pubkey).is_ok_and(|k| {
+                    k.verify(
+                        c.message,
+                        &ed25519_dalek::Signature::from_bytes(c.signature),
+                    )
+                    .is_ok()
+                })
+            })
+            .count();
+        let plain_d = nd as f64 / plain_t.elapsed().as_secs_f64();
+        assert_eq!(ok, nd);
+        let t = Instant::now();
+        assert!(d.chunks(BATCH).all(inexact_verify_batch));
+        let inexact_d = nd as f64 / t.elapsed().as_secs_f64();
+        let row = [
+            exact_d,
+            strict_d,
+            exact_d / strict_d,
+            exact_r,
+            strict_r,
+            exact_r / strict_r,
+            exact_b,
+            strict_b,
+            exact_b / strict_b,
+            plain_d,
+            tcb_d,
+            tcb_r,
+            tcb_r / exact_r,
+            inexact_d,
+        ];
+        for (v, x) in f.iter_mut().zip(row) {
+            v.push(x);
+        }
     }
+    let mut m = f.into_iter().map(median);
+    let mut next = || m.next().expect("14 figures");
     Ok(vec![
         (
-            "sigverify_tps_per_core",
-            median(batched),
-            "sig/s (batched, strict)",
+            "exact_distinct_payers_sig_per_s",
+            next(),
+            "sig/s (tiles' exact verifier, all valid, every key new)",
         ),
         (
-            "sigverify_single_tps_per_core",
-            median(strict),
-            "sig/s (one-by-one verify_strict)",
+            "verify_strict_distinct_payers_sig_per_s",
+            next(),
+            "sig/s (one-by-one verify_strict, same inputs)",
         ),
         (
-            "sigverify_single_plain_tps_per_core",
-            median(plain),
-            "sig/s (one-by-one verify)",
-        ),
-        (
-            "batch_vs_single_ratio",
-            median(ratio),
+            "exact_vs_verify_strict_distinct_payers_ratio",
+            next(),
             "x (median of per-run ratios)",
         ),
+        (
+            "exact_repeating_payers_sig_per_s",
+            next(),
+            "sig/s (tiles' exact verifier, all valid, 64 fee payers)",
+        ),
+        (
+            "verify_strict_repeating_payers_sig_per_s",
+            next(),
+            "sig/s (one-by-one verify_strict, same inputs)",
+        ),
+        (
+            "exact_vs_verify_strict_repeating_payers_ratio",
+            next(),
+            "x (median of per-run ratios)",
+        ),
+        (
+            "exact_one_bad_in_256_sig_per_s",
+            next(),
+            "sig/s (tiles' exact verifier, distinct payers, 1 bad per 256)",
+        ),
+        (
+            "verify_strict_one_bad_in_256_sig_per_s",
+            next(),
+            "sig/s (one-by-one verify_strict, same inputs)",
+        ),
+        (
+            "exact_vs_verify_strict_one_bad_in_256_ratio",
+            next(),
+            "x (median of per-run ratios)",
+        ),
+        (
+            "verify_plain_distinct_payers_sig_per_s",
+            next(),
+            "sig/s (one-by-one non-strict verify; reference)",
+        ),
+        (
+            "batch_plus_r_torsion_check_distinct_payers_sig_per_s",
+            next(),
+            "sig/s (verify_batch after [l]R, [l]A checks; not used)",
+        ),
+        (
+            "batch_plus_r_torsion_check_repeating_payers_sig_per_s",
+            next(),
+            "sig/s (same, 64 fee payers; not used)",
+        ),
+        (
+            "batch_plus_r_torsion_check_vs_exact_repeating_payers_ratio",
+            next(),
+            "x (median of per-run ratios)",
+        ),
+        (
+            "inexact_verify_batch_distinct_payers_sig_per_s",
+            next(),
+            "sig/s (old cofactorless verify_batch, NOT exact; reference)",
+        ),
         ("batch_size", BATCH as f64, "signatures"),
+        ("repeating_payers", REPEATING_PAYERS as f64, "fee payers"),
     ])
 }

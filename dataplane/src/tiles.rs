@@ -7,7 +7,7 @@ use crate::ingress::Ingress;
 use crate::packet::{PacketBox, PacketPool, monotonic_ns};
 use crate::recent::RecentFilter;
 use crate::ring::Ring;
-use crate::sigverify::{BatchVerifier, SigCheck};
+use crate::sigverify::{SigCheck, StrictVerifier};
 use crate::socket::UdpReceiver;
 use crate::verified::VerifiedTx;
 use crossbeam_channel::Sender;
@@ -113,7 +113,7 @@ pub struct VerifyTile {
     input: Ring<PacketBox>,
     output: Sender<PacketBox>,
     batch: Vec<PacketBox>,
-    verifier: BatchVerifier,
+    verifier: StrictVerifier,
     results: Vec<bool>,
     ok_flags: Vec<bool>,
 }
@@ -142,7 +142,7 @@ impl VerifyTile {
             input,
             output,
             batch: Vec::with_capacity(batch_max),
-            verifier: BatchVerifier::default(),
+            verifier: StrictVerifier::default(),
             results: Vec::new(),
             ok_flags: Vec::new(),
         }
