@@ -16,6 +16,7 @@ mod io_thread;
 pub mod iomem;
 pub mod layout;
 mod placement;
+pub mod powercut;
 mod prefetch;
 pub mod publish;
 mod scan;
@@ -375,12 +376,16 @@ impl ArrayStore {
                     &mem,
                     cfg.io_uring,
                 );
-                match cfg.faults.get(i) {
+                let dev = match cfg.faults.get(i) {
                     Some(Some(plan)) => Box::new(FaultyDevice {
                         inner: dev,
                         plan: plan.clone(),
                     }) as Box<dyn device::DeviceIo>,
                     _ => dev,
+                };
+                match &cfg.power {
+                    Some(power) => power.wrap(i, &cfg.devices[i].path, dev),
+                    None => dev,
                 }
             };
             let writer = backend(d.file.try_clone().map_err(|e| io_err(&p, 0, e))?);
