@@ -299,14 +299,23 @@ impl World {
     fn cycle(&mut self, rng: &mut StdRng, figures: &mut Figures, ctx: &str) {
         let n_devices = self.cfg.devices.len();
         if self.store.is_none() {
-            // A fresh array: sometimes the power fails while it is formatted.
-            if rng.gen_bool(0.1) {
-                self.power.arm(0, rng.gen_range(0..2));
+            // A fresh array: half the time the power fails while it is formatted (device 0:
+            // superblock write and flush, label write and flush; the others: label write
+            // and flush).
+            if rng.gen_bool(0.5) {
+                for d in 0..n_devices {
+                    if d == 0 || rng.gen_bool(0.5) {
+                        self.power.arm(d, rng.gen_range(0..4));
+                    }
+                }
             }
             match ArrayStore::open(self.cfg.clone()) {
                 Ok(s) => self.store = Some(s),
-                Err(_) => {
-                    assert!(self.power.tripped(), "{ctx}: open failed without a cut");
+                Err(e) => {
+                    assert!(
+                        self.power.tripped(),
+                        "{ctx}: open failed without a cut: {e}"
+                    );
                     figures.format_cuts += 1;
                     let report = self.power.cut(survival(rng), rng.r#gen()).expect("cut");
                     figures.report.pending += report.pending;
@@ -386,7 +395,7 @@ fn run(cuts_per_layout: usize, seed: u64) -> Figures {
         let mut world = World::new(*l);
         for cut in 0..cuts_per_layout {
             // A fresh array now and then: cuts while it is formatted and while it is young.
-            if rng.gen_bool(0.02) {
+            if rng.gen_bool(0.03) {
                 world = World::new(*l);
             }
             let ctx = format!(
