@@ -9,7 +9,7 @@
 //! keep committing.
 //!
 //! `GIGACOMPUTE_POWERCUT_SEED=N` replays a run (the seed is printed; a failure names it and
-//! the cut), `GIGACOMPUTE_POWERCUT_CUTS=N` sets the number of cuts (default 240, at least
+//! the cut), `GIGACOMPUTE_POWERCUT_CUTS=N` sets the number of cuts (default 600, at least
 //! 200 in CI), `GIGACOMPUTE_POWERCUT_SOAK=N` runs N cuts per configuration instead (a soak:
 //! `GIGACOMPUTE_POWERCUT_SOAK=20000 cargo test --release -p storage --test powercut`).
 
@@ -415,7 +415,7 @@ fn every_acknowledged_slot_survives_power_cuts() {
     let total = soak
         .map(|n| n as usize * LAYOUTS.len())
         .or(env("GIGACOMPUTE_POWERCUT_CUTS").map(|n| n as usize))
-        .unwrap_or(240);
+        .unwrap_or(600);
     let per_layout = total.div_ceil(LAYOUTS.len());
     eprintln!(
         "power cuts: GIGACOMPUTE_POWERCUT_SEED={seed}, {per_layout} cuts on each of {} layouts",
