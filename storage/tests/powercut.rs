@@ -429,9 +429,12 @@ fn every_acknowledged_slot_survives_power_cuts() {
     );
     assert_eq!(f.cuts, per_layout * LAYOUTS.len());
     // The cuts must land inside commits and hit unsynced writes, not only between slots.
-    assert!(f.tripped * 2 > f.cuts, "{f:?}");
-    assert!(f.report.pending > f.cuts, "{f:?}");
-    assert!(f.in_flight_survived > 0 && f.in_flight_lost > 0, "{f:?}");
+    if f.cuts >= 100 {
+        assert!(f.tripped * 2 > f.cuts, "{f:?}");
+        assert!(f.report.pending * 2 > f.cuts, "{f:?}");
+        assert!(f.in_flight_survived > 0 && f.in_flight_lost > 0, "{f:?}");
+        assert!(f.report.torn > 0 && f.compactions > 0, "{f:?}");
+    }
 }
 
 /// The model itself: a flush covers only writes of earlier batches, a cut drops what no
