@@ -2,6 +2,7 @@
 //! (`ArrayStats`).
 
 use super::fault::FaultPlan;
+use super::powercut::PowerCut;
 use super::publish::StorageCounters;
 use crate::commitment::CommitmentConfig;
 use solana_pubkey::Pubkey;
@@ -50,6 +51,8 @@ pub struct ArrayConfig {
     pub io_cores: Vec<usize>,
     /// Tests: wrap device i with these faults.
     pub faults: Vec<Option<Arc<FaultPlan>>>,
+    /// Tests: every device's writes and syncs go through this power-cut model.
+    pub power: Option<Arc<PowerCut>>,
     /// The metrics region's storage block this store publishes its counters in (the
     /// appliance's); `None`: not published (benchmarks, tests).
     pub publish: Option<&'static StorageCounters>,
@@ -89,6 +92,7 @@ impl Default for ArrayConfig {
             pinned_apps: Vec::new(),
             io_cores: Vec::new(),
             faults: Vec::new(),
+            power: None,
             publish: None,
         }
     }

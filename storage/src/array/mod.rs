@@ -16,6 +16,7 @@ mod io_thread;
 pub mod iomem;
 pub mod layout;
 mod placement;
+pub mod powercut;
 mod prefetch;
 pub mod publish;
 mod scan;
@@ -42,7 +43,7 @@ use compaction::{Evacuation, Space};
 pub use config::{ArrayConfig, ArrayStats, DeviceSpec};
 pub use io_thread::DeviceCounters;
 pub use prefetch::HINT_QUEUE as PREFETCH_QUEUE_DEPTH;
-use superblock_io::{format_label, read_superblock, segments_on, write_superblock};
+use superblock_io::{format_label, read_superblock, segments_on, write_labels, write_superblock};
 
 struct Device {
     path: String,
@@ -304,6 +305,8 @@ impl ArrayStore {
         }
         let n = files.len() as u32;
         let fresh = labels.iter().all(Option::is_none);
+        // Devices still to be labelled: all of a fresh array, or those a format cut short.
+        let mut unlabelled: Vec<usize> = Vec::new();
         let label = if fresh {
             format_label(&cfg, &files)?
         } else {
@@ -330,7 +333,8 @@ impl ArrayStore {
                             ),
                         ));
                     }
-                    None => return Err(corrupt(p, 0, "blank device in an existing array")),
+                    // Refused below unless the array never committed a slot.
+                    None => unlabelled.push(i),
                 }
             }
             if first.block_size as usize != bs || first.segment_bytes != cfg.segment_bytes {
@@ -351,21 +355,6 @@ impl ArrayStore {
             .collect();
         let mut devices = Vec::new();
         for (i, (p, d)) in files.into_iter().enumerate() {
-            if fresh {
-                let mut l = label.clone();
-                l.index = i as u32;
-                let mut b = mem.alloc(bs);
-                l.encode(b.as_mut());
-                let mut sd = device::SyncDevice {
-                    file: d.file.try_clone().map_err(|e| io_err(&p, 0, e))?,
-                };
-                let mut ops = [IoOp::write(0, b), IoOp::sync()];
-                device::DeviceIo::execute(&mut sd, &mut ops[..1]);
-                device::DeviceIo::execute(&mut sd, &mut ops[1..]);
-                if let Some(e) = ops.iter().find_map(IoOp::error) {
-                    return Err(io_err(&p, 0, e));
-                }
-            }
             // Two rings per device: one on its read thread, one for the committing thread.
             let backend = |file: std::fs::File| {
                 let dev = device::backend(
@@ -375,12 +364,16 @@ impl ArrayStore {
                     &mem,
                     cfg.io_uring,
                 );
-                match cfg.faults.get(i) {
+                let dev = match cfg.faults.get(i) {
                     Some(Some(plan)) => Box::new(FaultyDevice {
                         inner: dev,
                         plan: plan.clone(),
                     }) as Box<dyn device::DeviceIo>,
                     _ => dev,
+                };
+                match &cfg.power {
+                    Some(power) => power.wrap(i, &cfg.devices[i].path, dev),
+                    None => dev,
                 }
             };
             let writer = backend(d.file.try_clone().map_err(|e| io_err(&p, 0, e))?);
@@ -428,10 +421,21 @@ impl ArrayStore {
                     .collect(),
             };
             write_superblock(&shared, &sb)?;
+            unlabelled = (0..seg_counts.len()).collect();
             sb
         } else {
             read_superblock(&shared, &seg_counts)?
         };
+        if !unlabelled.is_empty() {
+            if !fresh && (sb.seq != 0 || sb.last_slot.is_some()) {
+                return Err(corrupt(
+                    &shared.devices[unlabelled[0]].path,
+                    0,
+                    "blank device in an existing array",
+                ));
+            }
+            write_labels(&shared, &unlabelled)?;
+        }
         let scanned = scan::rebuild(&shared, &sb)?;
         let metas: VecDeque<(u64, Loc)> = scanned.metas.iter().map(|(s, l, _)| (*s, *l)).collect();
         let mut headers = Vec::with_capacity(scanned.metas.len());

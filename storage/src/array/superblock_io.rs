@@ -75,6 +75,27 @@ pub(super) fn write_superblock(s: &Shared, sb: &Superblock) -> Result<(), StoreE
     s.execute(vec![(0, vec![IoOp::sync()])])
 }
 
+/// Labels `devices` of a new array, after its first superblock is durable: device 0 first,
+/// then the others, each flushed. A device belongs to the array once its label is durable,
+/// so a power cut while formatting leaves either blank devices (formatted again at the next
+/// open) or an array whose device 0 holds the label and a valid superblock of no slot (the
+/// next open labels the rest); never labels without a superblock.
+pub(super) fn write_labels(s: &Shared, devices: &[usize]) -> Result<(), StoreError> {
+    let label_ops = |d: &usize| {
+        let mut l = s.label.clone();
+        l.index = *d as u32;
+        let mut b = s.mem.alloc(s.bs() as usize);
+        l.encode(b.as_mut());
+        (*d, vec![IoOp::write(0, b)])
+    };
+    let (first, rest): (Vec<usize>, Vec<usize>) = devices.iter().partition(|&&d| d == 0);
+    for group in [first, rest] {
+        s.execute(group.iter().map(label_ops).collect())?;
+        s.execute(group.iter().map(|d| (*d, vec![IoOp::sync()])).collect())?;
+    }
+    Ok(())
+}
+
 /// The newer of the two valid superblock copies.
 pub(super) fn read_superblock(s: &Shared, seg_counts: &[u32]) -> Result<Superblock, StoreError> {
     let (first, copy_len) = superblock_region(s);
