@@ -328,6 +328,23 @@ mod erased {
     }
 }
 
+/// Loads the sysvars into a new processor. A processor with a sysvar missing because its read
+/// failed would execute against wrong state: retry a few times, then stop (panic ends the
+/// process; the node reports why) rather than run on.
+fn fill_sysvars(p: &Processor, db: &AccountsDb) {
+    for attempt in 1..=3 {
+        let cb = SvmCallback::new(db);
+        p.fill_missing_sysvar_cache_entries(&cb);
+        match cb.failed() {
+            None => return,
+            Some(e) if attempt < 3 => {
+                tracing::warn!(error = %e, attempt, "sysvar read failed; retrying")
+            }
+            Some(e) => panic!("sysvar accounts unreadable: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,22 +397,5 @@ mod tests {
         );
         assert!(cache.get_rent().is_ok());
         assert!(cache.get_epoch_schedule().is_ok());
-    }
-}
-
-/// Loads the sysvars into a new processor. A processor with a sysvar missing because its read
-/// failed would execute against wrong state: retry a few times, then stop (panic ends the
-/// process; the node reports why) rather than run on.
-fn fill_sysvars(p: &Processor, db: &AccountsDb) {
-    for attempt in 1..=3 {
-        let cb = SvmCallback::new(db);
-        p.fill_missing_sysvar_cache_entries(&cb);
-        match cb.failed() {
-            None => return,
-            Some(e) if attempt < 3 => {
-                tracing::warn!(error = %e, attempt, "sysvar read failed; retrying")
-            }
-            Some(e) => panic!("sysvar accounts unreadable: {e}"),
-        }
     }
 }
