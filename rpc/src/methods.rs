@@ -149,11 +149,18 @@ impl Rpc {
         Ok((c, slot))
     }
 
-    fn account_at(&self, key: &Pubkey, c: Commitment) -> Option<AccountSharedData> {
+    /// The account at commitment `c`; a storage read error is an RPC error (-32603), never
+    /// `null` or a zero balance.
+    fn account_at(
+        &self,
+        key: &Pubkey,
+        c: Commitment,
+    ) -> Result<Option<AccountSharedData>, RpcError> {
         match c {
-            Commitment::Processed => self.db.get(key).map(|(a, _)| a),
+            Commitment::Processed => self.db.get(key).map(|v| v.map(|(a, _)| a)),
             _ => self.db.get_durable(key),
         }
+        .map_err(|e| RpcError::internal(format!("account {key} unreadable: {e}")))
     }
 
     /// One account as getAccountInfo / getMultipleAccounts return it; `null` if absent.
@@ -164,7 +171,7 @@ impl Rpc {
         enc: Encoding,
         slice: Option<(usize, usize)>,
     ) -> RpcResult {
-        match self.account_at(key, c) {
+        match self.account_at(key, c)? {
             Some(a) => encode::account(&a, enc, slice),
             None => Ok(Value::Null),
         }
@@ -236,7 +243,7 @@ impl Rpc {
             "getBalance" => {
                 let key = pubkey_param(p, 0)?;
                 let (c, slot) = self.slot_for(&config(p, 1)?)?;
-                let lamports = self.account_at(&key, c).map_or(0, |a| a.lamports());
+                let lamports = self.account_at(&key, c)?.map_or(0, |a| a.lamports());
                 Ok(json!({"context": self.context(slot), "value": lamports}))
             }
             "getAccountInfo" => {
@@ -296,14 +303,14 @@ impl Rpc {
             "getTokenAccountBalance" => {
                 let key = pubkey_param(p, 0)?;
                 let (c, slot) = self.slot_for(&config(p, 1)?)?;
-                let acct = self.account_at(&key, c).ok_or_else(|| {
+                let acct = self.account_at(&key, c)?.ok_or_else(|| {
                     RpcError::invalid_params("Invalid param: could not find account")
                 })?;
                 let (mint, amount) = encode::token_account(&acct).ok_or_else(|| {
                     RpcError::invalid_params("Invalid param: not a Token account")
                 })?;
                 let decimals = self
-                    .account_at(&mint, c)
+                    .account_at(&mint, c)?
                     .and_then(|m| encode::mint_decimals(&m))
                     .ok_or_else(|| {
                         RpcError::invalid_params("Invalid param: could not find mint")

@@ -16,6 +16,7 @@ use solana_account::{AccountSharedData, ReadableAccount};
 use solana_clock::Slot;
 use solana_pubkey::Pubkey;
 use solana_svm_callback::{InvokeContextCallback, TransactionProcessingCallback};
+use std::cell::RefCell;
 use std::sync::Arc;
 use storage::commitment::{AccountProof, ProofQueryError, SlotCommitment};
 use storage::{AccountsStore, ReadStats, Recovered, StoreError};
@@ -45,24 +46,31 @@ impl AccountsDb {
     }
 
     /// Latest state (processed commitment) and the slot that wrote it. Zero-lamport accounts
-    /// do not exist. A store read error is logged and reads as absent: the commit path, not
-    /// a reader, owns reporting storage faults.
-    pub fn get(&self, key: &Pubkey) -> Option<(AccountSharedData, Slot)> {
+    /// do not exist. A store read error is an error, never "absent": an existing account
+    /// read as absent would be recreated by the next transfer with only what it receives.
+    /// Counted in `account_read_errors`.
+    pub fn get(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, Slot)>, StoreError> {
         if let Some((a, s)) = self.live[shard(key)].read().get(key) {
-            return (a.lamports() > 0).then(|| (a.clone(), *s));
+            return Ok((a.lamports() > 0).then(|| (a.clone(), *s)));
         }
-        match self.store.get(key) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(error = %e, %key, "account read failed");
-                None
-            }
-        }
+        self.store
+            .get(key)
+            .inspect_err(|e| self.read_failed(key, e))
     }
 
-    /// Durable state only (confirmed/finalized commitment).
-    pub fn get_durable(&self, key: &Pubkey) -> Option<AccountSharedData> {
-        self.store.get(key).ok().flatten().map(|(a, _)| a)
+    /// Durable state only (confirmed/finalized commitment); a read error is an error.
+    pub fn get_durable(&self, key: &Pubkey) -> Result<Option<AccountSharedData>, StoreError> {
+        self.store
+            .get(key)
+            .map(|v| v.map(|(a, _)| a))
+            .inspect_err(|e| self.read_failed(key, e))
+    }
+
+    fn read_failed(&self, key: &Pubkey, e: &StoreError) {
+        self.counters
+            .account_read_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(error = %e, %key, "account read failed");
     }
 
     pub fn write(&self, key: Pubkey, account: AccountSharedData, slot: Slot) {
@@ -154,14 +162,45 @@ impl AccountsDb {
     }
 }
 
-/// The SVM's window onto [`AccountsDb`].
-pub struct SvmCallback<'a>(pub &'a AccountsDb);
+/// The SVM's window onto [`AccountsDb`]. The SVM's callback can only answer "absent", so a
+/// read error is answered `None` *and remembered*: the caller must check [`Self::failed`]
+/// after the SVM returns and discard everything it produced (nothing derived from a failed
+/// read may be committed).
+pub struct SvmCallback<'a> {
+    db: &'a AccountsDb,
+    failed: RefCell<Option<StoreError>>,
+}
+
+impl<'a> SvmCallback<'a> {
+    pub fn new(db: &'a AccountsDb) -> Self {
+        Self {
+            db,
+            failed: RefCell::new(None),
+        }
+    }
+
+    /// The first read error the SVM met through this callback, if any.
+    pub fn failed(&self) -> Option<StoreError> {
+        self.failed.borrow_mut().take()
+    }
+
+    /// [`AccountsDb::get`], a failure remembered and answered `None`.
+    pub fn read(&self, pubkey: &Pubkey) -> Option<(AccountSharedData, Slot)> {
+        match self.db.get(pubkey) {
+            Ok(v) => v,
+            Err(e) => {
+                self.failed.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    }
+}
 
 impl InvokeContextCallback for SvmCallback<'_> {}
 
 impl TransactionProcessingCallback for SvmCallback<'_> {
     fn get_account_shared_data(&self, pubkey: &Pubkey) -> Option<(AccountSharedData, Slot)> {
-        self.0.get(pubkey)
+        self.read(pubkey)
     }
 }
 
@@ -210,15 +249,19 @@ mod tests {
         let db = log_db(dir.path());
         let key = Pubkey::new_unique();
         db.write(key, lamports(5), 1);
-        assert_eq!(db.get(&key), Some((lamports(5), 1)));
-        assert_eq!(db.get_durable(&key), None, "not durable before the commit");
+        assert_eq!(db.get(&key).unwrap(), Some((lamports(5), 1)));
+        assert_eq!(
+            db.get_durable(&key).unwrap(),
+            None,
+            "not durable before the commit"
+        );
 
         let writes = db.snapshot(&[key]);
         db.commit_slot(1, &writes, b"meta").unwrap();
         db.release(1, &[key]);
         assert_eq!(db.live_len(), 0);
-        assert_eq!(db.get(&key), Some((lamports(5), 1)));
-        assert_eq!(db.get_durable(&key), Some(lamports(5)));
+        assert_eq!(db.get(&key).unwrap(), Some((lamports(5), 1)));
+        assert_eq!(db.get_durable(&key).unwrap(), Some(lamports(5)));
         assert_eq!(db.durable_account_count(), 1);
         assert_eq!(
             db.recovered().last_slot,
@@ -238,8 +281,8 @@ mod tests {
         db.write(key, lamports(6), 2);
         db.commit_slot(1, &writes, b"").unwrap();
         db.release(1, &[key]);
-        assert_eq!(db.get(&key), Some((lamports(6), 2)));
-        assert_eq!(db.get_durable(&key), Some(lamports(5)));
+        assert_eq!(db.get(&key).unwrap(), Some((lamports(6), 2)));
+        assert_eq!(db.get_durable(&key).unwrap(), Some(lamports(5)));
     }
 
     #[test]

@@ -329,6 +329,26 @@ impl Bank {
         self.idle.iter().all(|&i| i) && self.validator.is_empty() && self.reruns.is_empty()
     }
 
+    /// The fee collector's account. Its read must not fail: crediting fees to a collector
+    /// read as absent would reset its balance. Retried a few times (the store retries moved
+    /// records itself), then the slot cannot close: the bank stops (panic ends the process,
+    /// the node reports why) rather than commit a wrong balance.
+    fn fee_collector(&self) -> Option<AccountSharedData> {
+        let key = self.params.fee_collector;
+        let mut last = None;
+        for _ in 0..3 {
+            match self.db.get(&key) {
+                Ok(v) => return v.map(|(a, _)| a),
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!(
+            "fee collector {key} unreadable, slot {} cannot close: {}",
+            self.open.slot(),
+            last.expect("an error")
+        )
+    }
+
     /// Close the current slot (all workers idle) and open the next.
     pub fn close_slot(&mut self) {
         assert!(self.all_idle(), "slot closed with batches in flight");
@@ -336,7 +356,7 @@ impl Bank {
         let fees = self.open.fees();
         if fees > 0 {
             let key = self.params.fee_collector;
-            let mut acct = self.db.get(&key).map(|(a, _)| a).unwrap_or_else(|| {
+            let mut acct = self.fee_collector().unwrap_or_else(|| {
                 AccountSharedData::new(0, 0, &solana_sdk_ids::system_program::ID)
             });
             acct.set_lamports(acct.lamports().saturating_add(fees));

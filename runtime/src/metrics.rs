@@ -220,6 +220,9 @@ telemetry::declare_counters! {
         slot_durable: Gauge(Count) "slot" [state = "durable"],
         /// Account reads by the runtime.
         account_reads: Counter(Count) "storage_account_reads",
+        /// Account reads that failed with a storage error (the transaction or slot that
+        /// needed them stops; never read as "absent").
+        account_read_errors: Counter(Count) "account_read_errors",
         /// Account reads served from the accounts engine's memory.
         account_cache_hits: Counter(Count) "storage_cache_hits",
         /// Read operations issued to the storage devices (account reads, scans).

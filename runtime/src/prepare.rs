@@ -54,8 +54,10 @@ pub fn resolve_lookups(
     let mut loaded = LoadedAddresses::default();
     for l in desc.lookups(buf) {
         let key = Pubkey::new_from_array(*l.table);
+        // A read error rejects the transaction (the client may resend); never "not found".
         let (account, _) = db
             .get(&key)
+            .map_err(|_| TransactionError::ClusterMaintenance)?
             .ok_or(TransactionError::AddressLookupTableNotFound)?;
         if account.owner() != &solana_sdk_ids::address_lookup_table::ID {
             return Err(TransactionError::InvalidAddressLookupTableOwner);

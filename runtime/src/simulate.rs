@@ -122,13 +122,18 @@ impl Simulator {
             *guard = Some((self.env.new_processor(slot, &self.db), slot, generation));
         }
         let (p, _, _) = guard.as_ref().expect("processor set");
+        let cb = SvmCallback::new(&self.db);
         let out = p.load_and_execute_sanitized_transactions(
-            &SvmCallback(&self.db),
+            &cb,
             std::slice::from_ref(&prepared.sanitized),
             vec![self.env.check_result(&prepared.budget)],
             &self.env.processing_environment(blockhash),
             &self.env.processing_config(),
         );
+        if cb.failed().is_some() {
+            // A read failed: the SVM saw an existing account as absent. No simulation result.
+            return Err(Rejection::Lookup(TransactionError::ClusterMaintenance));
+        }
         let result = out
             .processing_results
             .into_iter()

@@ -169,14 +169,14 @@ impl SvmEnv {
         for (name, id, register) in builtins() {
             p.add_builtin(id, ProgramCacheEntry::new_builtin(0, name.len(), register));
         }
-        p.fill_missing_sysvar_cache_entries(&SvmCallback(db));
+        fill_sysvars(&p, db);
         p
     }
 
     /// Move a processor to a new slot, keeping its program cache.
     pub fn advance(&self, p: &Processor, slot: Slot, db: &AccountsDb) -> Processor {
         let next = p.new_from(slot, Self::epoch_of(slot));
-        next.fill_missing_sysvar_cache_entries(&SvmCallback(db));
+        fill_sysvars(&next, db);
         next
     }
 
@@ -324,6 +324,23 @@ mod erased {
     impl<T: serde::Serialize> Ser for T {
         fn bytes(&self) -> Vec<u8> {
             bincode::serialize(self).expect("sysvar serializes")
+        }
+    }
+}
+
+/// Loads the sysvars into a new processor. A processor with a sysvar missing because its read
+/// failed would execute against wrong state: retry a few times, then stop (panic ends the
+/// process; the node reports why) rather than run on.
+fn fill_sysvars(p: &Processor, db: &AccountsDb) {
+    for attempt in 1..=3 {
+        let cb = SvmCallback::new(db);
+        p.fill_missing_sysvar_cache_entries(&cb);
+        match cb.failed() {
+            None => return,
+            Some(e) if attempt < 3 => {
+                tracing::warn!(error = %e, attempt, "sysvar read failed; retrying")
+            }
+            Some(e) => panic!("sysvar accounts unreadable: {e}"),
         }
     }
 }

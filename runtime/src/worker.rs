@@ -78,7 +78,7 @@ impl BatchDone {
 /// The SVM's view for an optimistic batch: the accounts view, remembering the first value
 /// of every account read, so the worker can tell real writes from declared ones.
 struct RecordingCallback<'a> {
-    db: &'a AccountsDb,
+    inner: SvmCallback<'a>,
     read: RefCell<HashMap<Pubkey, AccountSharedData>>,
 }
 
@@ -86,7 +86,7 @@ impl InvokeContextCallback for RecordingCallback<'_> {}
 
 impl TransactionProcessingCallback for RecordingCallback<'_> {
     fn get_account_shared_data(&self, pubkey: &Pubkey) -> Option<(AccountSharedData, Slot)> {
-        let v = self.db.get(pubkey);
+        let v = self.inner.read(pubkey);
         self.read
             .borrow_mut()
             .entry(*pubkey)
@@ -226,28 +226,26 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
     let checks = txs.iter().map(|t| w.env.check_result(&t.budget)).collect();
     let env = w.env.processing_environment(blockhash);
     let config = w.env.processing_config();
-    let (out, mut sink) = match mode {
-        ExecMode::Locked => (
-            p.load_and_execute_sanitized_transactions(
-                &SvmCallback(&w.db),
-                &sanitized,
-                checks,
-                &env,
-                &config,
-            ),
-            Sink::Overlay {
+    let (out, mut sink, read_error) = match mode {
+        ExecMode::Locked => {
+            let cb = SvmCallback::new(&w.db);
+            let out =
+                p.load_and_execute_sanitized_transactions(&cb, &sanitized, checks, &env, &config);
+            let sink = Sink::Overlay {
                 db: &w.db,
                 slot,
                 written: Vec::new(),
-            },
-        ),
+            };
+            (out, sink, cb.failed())
+        }
         ExecMode::Optimistic => {
             let cb = RecordingCallback {
-                db: &w.db,
+                inner: SvmCallback::new(&w.db),
                 read: RefCell::default(),
             };
             let out =
                 p.load_and_execute_sanitized_transactions(&cb, &sanitized, checks, &env, &config);
+            let read_error = cb.inner.failed();
             (
                 out,
                 Sink::Deferred {
@@ -255,9 +253,13 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
                     writes: Vec::new(),
                     write_txs: Vec::new(),
                 },
+                read_error,
             )
         }
     };
+    if let Some(e) = read_error {
+        return (storage_failed(w, slot, id, mode, txs, &e), true);
+    }
     let (native_pre, native_post, token_pre, token_post) = out
         .balance_collector
         .map(|b| b.into_vecs())
@@ -376,4 +378,35 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
         },
         modified,
     )
+}
+
+/// A storage read failed during the batch: the SVM saw an existing account as absent, so
+/// nothing it produced may be applied. Every transaction is dropped (nothing written, no fee
+/// charged; the client may resend), and the caller is told programs changed so every worker
+/// rebuilds its program cache (a program whose read failed may be cached as missing).
+fn storage_failed(
+    w: &Worker,
+    slot: Slot,
+    id: u64,
+    mode: ExecMode,
+    txs: Vec<PreparedTx>,
+    e: &storage::StoreError,
+) -> BatchDone {
+    tracing::error!(error = %e, batch = id, txs = txs.len(), "account read failed; batch dropped");
+    BatchDone {
+        worker: w.id,
+        slot,
+        id,
+        mode,
+        outcomes: txs
+            .iter()
+            .map(|_| Outcome::Dropped(TransactionError::ClusterMaintenance))
+            .collect(),
+        txs,
+        written: Vec::new(),
+        writes: Vec::new(),
+        write_txs: Vec::new(),
+        exec_ns: 0,
+        compute_units: 0,
+    }
 }

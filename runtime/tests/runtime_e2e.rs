@@ -95,7 +95,12 @@ impl Harness {
     }
 
     fn balance(&self, k: &Pubkey) -> u64 {
-        self.rt.db.get(k).map(|(a, _)| a.lamports()).unwrap_or(0)
+        self.rt
+            .db
+            .get(k)
+            .unwrap()
+            .map(|(a, _)| a.lamports())
+            .unwrap_or(0)
     }
 
     fn transfer(&self, from: &Keypair, to: &Pubkey, lamports: u64) -> Transaction {
@@ -230,7 +235,7 @@ fn address_lookup_table_program_creates_a_table() {
     h.send(&tx);
     let s = h.wait_durable(&tx.signatures[0]);
     assert_eq!(s.err, None, "logs: {:?}", s.logs);
-    let (acct, _) = h.rt.db.get(&table).unwrap();
+    let (acct, _) = h.rt.db.get(&table).unwrap().unwrap();
     assert_eq!(acct.owner(), &solana_sdk_ids::address_lookup_table::ID);
     h.rt.shutdown();
 }

@@ -201,7 +201,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
     let accounts = w
         .accounts()
         .iter()
-        .map(|k| match rt.db.get(k) {
+        .map(|k| match rt.db.get(k).unwrap() {
             Some((a, _)) => (a.lamports(), a.data().to_vec(), *a.owner()),
             None => (0, Vec::new(), Pubkey::default()),
         })
@@ -272,7 +272,7 @@ fn run_serial(w: &Workload, txs: &[Transaction], order: &[Signature]) -> Run {
     let accounts = w
         .accounts()
         .iter()
-        .map(|k| match db.get(k) {
+        .map(|k| match db.get(k).unwrap() {
             Some((a, _)) => (a.lamports(), a.data().to_vec(), *a.owner()),
             None => (0, Vec::new(), Pubkey::default()),
         })

@@ -107,6 +107,10 @@ pub struct ArrayStats {
     pub sequenced_misses: u64,
     /// Reads of one account that went to a device (sync misses and prefetches).
     pub cold_reads: u64,
+    /// Account reads that failed (never read as "absent").
+    pub read_errors: u64,
+    /// Account reads retried because compaction moved the record meanwhile.
+    pub read_retries: u64,
     pub device_reads: u64,
     pub device_read_bytes: u64,
     pub device_write_bytes: u64,

@@ -182,12 +182,32 @@ fn zero_fill(f: &File, path: &Path, bytes: u64) -> std::io::Result<()> {
 
 /// io_uring backend: one ring, the I/O pool registered as fixed buffer 0, a batch submitted
 /// with one `io_uring_enter` (none at all with SQPOLL while the poller is awake).
+///
+/// The error path is where the kernel and this process can disagree about who owns a buffer.
+/// Every SQE carries `user_data` = (window sequence << 32) | op index, so a completion is only
+/// ever credited to the op that submitted it (a late completion of an earlier window is
+/// dropped, not counted for the next batch: a write must never look done before its
+/// fdatasync). When `io_uring_enter` fails, `execute` keeps waiting for every op the kernel may
+/// hold before it returns (the caller drops the ops, which returns their buffers to the pool).
+/// If the ring cannot be drained, the ring is poisoned: the buffers of ops still out are
+/// leaked on purpose (the kernel may still DMA into them) and every later batch fails with EIO.
 pub struct UringDevice {
     ring: IoUring,
     file: File,
     fixed: bool,
     sqpoll: bool,
+    /// Sequence of the current window (high half of `user_data`).
+    window_seq: u32,
+    /// The ring could not be drained after an error: never used again.
+    poisoned: bool,
+    /// Tests: the next `n` submits report this errno after really submitting (the worst case:
+    /// the kernel holds the requests, the caller sees an error).
+    #[doc(hidden)]
+    pub inject_submit_errors: Option<(u32, i32)>,
 }
+
+/// Failed `io_uring_enter` calls tolerated in a row while draining before the ring is poisoned.
+const DRAIN_ATTEMPTS: u32 = 16;
 
 impl UringDevice {
     pub fn new(
@@ -214,7 +234,15 @@ impl UringDevice {
             file,
             fixed,
             sqpoll: sqpoll_idle_ms.is_some(),
+            window_seq: 0,
+            poisoned: false,
+            inject_submit_errors: None,
         })
+    }
+
+    /// Whether the ring was given up after an undrainable error.
+    pub fn poisoned(&self) -> bool {
+        self.poisoned
     }
 
     fn entry(&self, op: &mut IoOp) -> io_uring::squeue::Entry {
@@ -241,34 +269,115 @@ impl UringDevice {
             }
         }
     }
+
+    /// `submit_and_wait`, through the test seam.
+    fn submit_and_wait(&mut self, want: usize) -> std::io::Result<usize> {
+        if let Some((n, errno)) = self.inject_submit_errors
+            && n > 0
+        {
+            self.inject_submit_errors = (n > 1).then_some((n - 1, errno));
+            // Really hand the requests to the kernel, then report failure.
+            let _ = self.ring.submit();
+            return Err(std::io::Error::from_raw_os_error(errno));
+        }
+        self.ring.submit_and_wait(want)
+    }
+
+    /// Runs one window (at most the ring's size). Returns false if the ring had to be poisoned.
+    fn run_window(&mut self, window: &mut [IoOp]) -> bool {
+        self.window_seq = self.window_seq.wrapping_add(1);
+        let seq = self.window_seq as u64;
+        for (i, op) in window.iter_mut().enumerate() {
+            let e = self.entry(op).user_data(seq << 32 | i as u64);
+            // The window never exceeds the ring, and earlier windows were drained.
+            unsafe { self.ring.submission().push(&e).expect("room in the ring") };
+        }
+        let mut done = vec![false; window.len()];
+        let mut left = window.len();
+        let mut first_error: Option<i32> = None;
+        let mut failures = 0;
+        while left > 0 {
+            match self.submit_and_wait(left) {
+                Ok(_) => failures = 0,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => {
+                    // Requests may be in the kernel: keep waiting for them (EAGAIN/EBUSY pass
+                    // once completions are reaped), but not forever.
+                    first_error.get_or_insert(e.raw_os_error().unwrap_or(libc::EIO));
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "io_uring submit failed; draining");
+                    if failures > DRAIN_ATTEMPTS {
+                        self.poison(window, &done);
+                        return false;
+                    }
+                }
+            }
+            for cqe in self.ring.completion() {
+                let (s, i) = (
+                    cqe.user_data() >> 32,
+                    (cqe.user_data() & 0xffff_ffff) as usize,
+                );
+                if s != seq || i >= window.len() || done[i] {
+                    // Not one of this window's requests: never credit it.
+                    tracing::error!(
+                        user_data = cqe.user_data(),
+                        "stray io_uring completion ignored"
+                    );
+                    continue;
+                }
+                window[i].result = cqe.result() as i64;
+                done[i] = true;
+                left -= 1;
+            }
+        }
+        // Every request came back with its own result; a submit error that the requests
+        // survived is still reported on the ops that succeeded, so the caller does not trust
+        // a batch whose submission misbehaved.
+        if let Some(errno) = first_error {
+            for op in window.iter_mut().filter(|op| op.result >= 0) {
+                op.result = -(errno as i64);
+            }
+        }
+        true
+    }
+
+    /// The ring cannot be drained: ops still out keep their buffers forever (leaked, so the
+    /// pool never hands memory the kernel may still use to anyone else) and fail with EIO.
+    fn poison(&mut self, window: &mut [IoOp], done: &[bool]) {
+        tracing::error!(
+            "io_uring ring could not be drained; poisoned (device I/O fails from now on)"
+        );
+        self.poisoned = true;
+        for (op, &d) in window.iter_mut().zip(done) {
+            if !d {
+                if let Some(b) = op.buf.take() {
+                    std::mem::forget(b);
+                }
+                op.result = -(libc::EIO as i64);
+            }
+        }
+    }
 }
 
 impl DeviceIo for UringDevice {
     fn execute(&mut self, ops: &mut [IoOp]) {
         let cap = self.ring.params().sq_entries() as usize;
         for window in ops.chunks_mut(cap) {
-            for (i, op) in window.iter_mut().enumerate() {
-                let e = self.entry(op).user_data(i as u64);
-                // The window never exceeds the ring, so there is always room.
-                unsafe { self.ring.submission().push(&e).expect("room in the ring") };
+            if self.poisoned || !self.run_window(window) {
+                break;
             }
-            let mut done = 0;
-            while done < window.len() {
-                match self.ring.submit_and_wait(window.len() - done) {
-                    Ok(_) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                    Err(e) => {
-                        // The ring itself failed: report it on every op still out.
-                        for op in window.iter_mut() {
-                            op.result = -(e.raw_os_error().unwrap_or(libc::EIO) as i64);
-                        }
-                        return;
-                    }
-                }
-                for cqe in self.ring.completion() {
-                    window[cqe.user_data() as usize].result = cqe.result() as i64;
-                    done += 1;
-                }
+        }
+        if self.poisoned {
+            // Windows not run (or after the poisoned one) fail too; their buffers were never
+            // handed to the kernel.
+            for op in ops
+                .iter_mut()
+                .filter(|op| op.result == 0 && op.buf.is_some())
+            {
+                op.result = -(libc::EIO as i64);
+            }
+            for op in ops.iter_mut().filter(|op| op.kind == OpKind::Sync) {
+                op.result = -(libc::EIO as i64);
             }
         }
     }
@@ -335,3 +444,6 @@ pub fn backend(
     }
     Box::new(SyncDevice { file })
 }
+
+#[cfg(test)]
+mod uring_error_tests;

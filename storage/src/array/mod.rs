@@ -22,6 +22,9 @@ pub mod publish;
 mod scan;
 mod superblock_io;
 
+#[cfg(test)]
+mod error_tests;
+
 use crate::commitment::{AccountProof, Commitment, ProofQueryError, SlotCommitment};
 use crate::{AccountState, ReadStats, Recovered, StateCommitment, StoreError, StoreStats};
 use cache::{Cache, Lookup};
@@ -74,6 +77,10 @@ struct Shared {
     label: Label,
     gets: AtomicU64,
     cold_reads: AtomicU64,
+    /// Account reads that failed (I/O, checksum, decode): errors, never "absent".
+    read_errors: AtomicU64,
+    /// Account reads retried because the index moved while they were out (compaction).
+    read_retries: AtomicU64,
     compactions: AtomicU64,
     relocated: AtomicU64,
     live_bytes: AtomicU64,
@@ -214,45 +221,89 @@ impl Shared {
         }
     }
 
-    /// One device read of one account record.
+    /// One device read of one account record. A read error is never "absent": it is an
+    /// error, unless the index moved while the read was out (compaction relocated the record
+    /// and its old segment was freed and reused), in which case the read is retried at the
+    /// new place, a bounded number of times. Both are counted (`read_errors`, `read_retries`).
     fn read_account(&self, key: &Pubkey) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
+        self.read_account_from(key, None)
+    }
+
+    /// [`Self::read_account`], the first attempt at `stale` if given (tests: a location the
+    /// index no longer holds, as a reader racing compaction sees it).
+    fn read_account_from(
+        &self,
+        key: &Pubkey,
+        mut stale: Option<Loc>,
+    ) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
+        const ATTEMPTS: usize = 8;
         let kb = key.to_bytes();
-        for _ in 0..8 {
-            let Some(loc) = self.index.get(&kb) else {
+        let mut last_err = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                self.read_retries.fetch_add(1, Ordering::Relaxed);
+            }
+            let Some(loc) = stale.take().or_else(|| self.index.get(&kb)) else {
                 return Ok(None);
             };
-            let (start, len) = read_span(loc, self.bs());
-            let mut ops = self.devices[loc.device as usize]
-                .io
-                .run_sync(vec![IoOp::read(start, self.mem.alloc(len))]);
-            self.cold_reads.fetch_add(1, Ordering::Relaxed);
-            let op = ops.pop().expect("one op");
-            if let Some(e) = op.error() {
-                return Err(io_err(&self.devices[loc.device as usize].path, start, e));
-            }
-            let buf = op.buf.expect("read buffer");
-            match self.decode_at(loc, start, buf.as_ref(), &kb)? {
-                Some((h, data)) => {
-                    let v = (layout::to_account(&h, &data), h.slot);
-                    self.cache
-                        .fill(key, v.0.clone(), v.1, || self.index.get(&kb) == Some(loc));
-                    return Ok(Some(v));
+            match self.read_at(key, &kb, loc) {
+                Ok(Some(v)) => return Ok(Some(v)),
+                // Another key's record, or an error: retry if the index moved meanwhile.
+                result if self.index.get(&kb) != Some(loc) => {
+                    if let Err(e) = result {
+                        last_err = Some(e);
+                    }
+                    continue;
                 }
-                None if self.index.get(&kb) != Some(loc) => continue,
-                None => {
+                Ok(None) => {
+                    self.read_errors.fetch_add(1, Ordering::Relaxed);
                     return Err(corrupt(
                         &self.devices[loc.device as usize].path,
                         loc.offset,
                         "index points at a record of another key",
                     ));
                 }
+                Err(e) => {
+                    self.read_errors.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
             }
         }
-        Err(corrupt(
-            "index",
-            0,
-            format!("{key} moved more than 8 times during one read"),
-        ))
+        self.read_errors.fetch_add(1, Ordering::Relaxed);
+        Err(last_err.unwrap_or_else(|| {
+            corrupt(
+                "index",
+                0,
+                format!("{key} moved more than {ATTEMPTS} times during one read"),
+            )
+        }))
+    }
+
+    /// Reads and decodes the record at `loc`: `None` if a record of another key lies there.
+    fn read_at(
+        &self,
+        key: &Pubkey,
+        kb: &[u8; 32],
+        loc: Loc,
+    ) -> Result<Option<(AccountSharedData, u64)>, StoreError> {
+        let (start, len) = read_span(loc, self.bs());
+        let mut ops = self.devices[loc.device as usize]
+            .io
+            .run_sync(vec![IoOp::read(start, self.mem.alloc(len))]);
+        self.cold_reads.fetch_add(1, Ordering::Relaxed);
+        let op = ops.pop().expect("one op");
+        if let Some(e) = op.error() {
+            return Err(io_err(&self.devices[loc.device as usize].path, start, e));
+        }
+        let buf = op.buf.expect("read buffer");
+        Ok(self
+            .decode_at(loc, start, buf.as_ref(), kb)?
+            .map(|(h, data)| {
+                let v = (layout::to_account(&h, &data), h.slot);
+                self.cache
+                    .fill(key, v.0.clone(), v.1, || self.index.get(kb) == Some(loc));
+                v
+            }))
     }
 }
 
@@ -402,6 +453,8 @@ impl ArrayStore {
             label,
             gets: AtomicU64::new(0),
             cold_reads: AtomicU64::new(0),
+            read_errors: AtomicU64::new(0),
+            read_retries: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
             relocated: AtomicU64::new(0),
             live_bytes: AtomicU64::new(0),
@@ -494,6 +547,8 @@ impl ArrayStore {
             sequenced_hits: c.sequenced_hits.load(Ordering::Relaxed),
             sequenced_misses: c.sequenced_misses.load(Ordering::Relaxed),
             cold_reads: s.cold_reads.load(Ordering::Relaxed),
+            read_errors: s.read_errors.load(Ordering::Relaxed),
+            read_retries: s.read_retries.load(Ordering::Relaxed),
             device_reads: dev(|c| &c.reads),
             device_read_bytes: dev(|c| &c.read_bytes),
             device_write_bytes: dev(|c| &c.write_bytes),
@@ -599,6 +654,11 @@ impl AccountState for ArrayStore {
                 if matches!(e, StoreError::SyncFailed { .. }) {
                     // The page cache or device may no longer match what we believe is durable.
                     self.poisoned.store(true, Ordering::Release);
+                } else {
+                    // A full device (ENOSPC) fails every commit until space is reclaimed:
+                    // collect (or start) compaction here too, or the next commit could never
+                    // free the victim and commits would stall forever.
+                    self.maybe_compact(&mut w);
                 }
                 Err(e)
             }

@@ -37,6 +37,10 @@ telemetry::declare_counters! {
         cold_reads: Counter(Count) "storage_cold_reads",
         /// Prefetch hints dropped because the hint queue was full.
         hints_dropped: Counter(Count) "storage_prefetch_hints_dropped",
+        /// Account reads that failed (I/O error, checksum, decode): reported as errors.
+        read_errors: Counter(Count) "storage_read_errors",
+        /// Account reads retried because compaction moved the record while they were out.
+        read_retries: Counter(Count) "storage_read_retries",
         /// Segments compacted.
         compactions: Counter(Count) "storage_compactions",
         /// Records rewritten by compaction.
@@ -91,6 +95,8 @@ fn publish_to(home: &StorageCounters, s: &Shared, prefetch: &TileStats) {
     set(&st.gets, get(&s.gets));
     set(&st.cold_reads, get(&s.cold_reads));
     set(&st.hints_dropped, get(&s.hints_dropped));
+    set(&st.read_errors, get(&s.read_errors));
+    set(&st.read_retries, get(&s.read_retries));
     set(&st.compactions, get(&s.compactions));
     set(&st.relocated, get(&s.relocated));
     set(&st.live_bytes, get(&s.live_bytes));
