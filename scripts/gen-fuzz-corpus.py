@@ -197,6 +197,15 @@ def main():
     write("storage_layout", [b"\x00" + r for r in recs] + [b"\x01" + l for l in labels] + [b"\x02" + s for s in supers])
     H = lambda i: hashlib.sha256(b"k%d" % i).digest()
     proofs = [proof(0, 0, 3, nxt=H(1)), proof(1, 5, 3, H(2), H(3), H(4)), proof(1, 2**31, 32, H(5), H(6)), proof(0, 0, 0)]
+    rpc = [
+        b'{"jsonrpc":"2.0","id":1,"method":"getBalance","params":["11111111111111111111111111111111",{"commitment":"processed"}]}',
+        b'{"jsonrpc":"2.0","id":"a","method":"getLatestBlockhash"}',
+        b'[{"jsonrpc":"2.0","id":1,"method":"getSlot"},{"jsonrpc":"2.0","id":2,"method":"getAccountInfo","params":["x",{"encoding":"base64","dataSlice":{"offset":0,"length":8}}]}]',
+        b'{"jsonrpc":"2.0","id":null,"method":"sendTransaction","params":["AQID",{"encoding":"base64","skipPreflight":true}]}',
+        b'{"jsonrpc":"1.0","id":3,"method":"getSlot"}', b'{"jsonrpc":"2.0","id":4,"params":{}}', b'[]', b'[1,2]', b'{"jsonrpc":"2.0"',
+        b'{"jsonrpc":"2.0","id":1e400,"method":"getHealth","params":null}',
+    ]
+    write("rpc_framing", rpc)
     write("stateproof", proofs + [hashlib.sha256(p).digest() + p for p in proofs])
 
 if __name__ == "__main__":

@@ -50,3 +50,7 @@ pub mod compute_budget {
     }
     include!(concat!(env!("OUT_DIR"), "/compute_budget.rs"));
 }
+
+/// rpc/src/framing.rs: JSON-RPC 2.0 framing, batching and error envelopes without a node.
+#[path = "../../rpc/src/framing.rs"]
+pub mod framing;
