@@ -7,7 +7,7 @@
 # report; the input is saved in fuzz/artifacts/<target>/. Needs cargo-fuzz and the nightly
 # toolchain (scripts/test.sh installs both when missing).
 # Environment: FUZZ_JOBS (cargo build jobs, default 2), FUZZ_SANITIZER (default none: the
-# targets are safe Rust except dataplane's packet buffer; `address` finds more, runs ~2x slower).
+# targets are safe Rust except dataplane's packet buffer; `address` finds more, runs slower).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs="${1:-60}"
@@ -37,7 +37,7 @@ for t in "${targets[@]}"; do
     exit 1
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1)
   summary+=("$t: ${runs:-?} executions clean in ${secs} s (${cov:-cov: ?})")
   echo "   ${summary[-1]}"
 done

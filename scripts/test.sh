@@ -54,5 +54,5 @@ echo "== fuzz (replay the corpus, then 20 s per target)"
 # own workspace with its own lock file and target directory (fuzz/target).
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-(cd fuzz && cargo +nightly fmt --check)
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 scripts/fuzz.sh 20
