@@ -49,3 +49,10 @@ cargo test --release --workspace --locked --features rocksdb-peer,dpdk
 echo "== end-to-end (real binary, solana-py client)"
 cargo build --release --locked --bin gigacompute --features rocksdb-peer,dpdk
 "$VENV/bin/pytest" -q tests/e2e
+echo "== fuzz (replay the corpus, then 20 s per target)"
+# cargo-fuzz needs nightly (sanitizer coverage); both are installed on first use. fuzz/ is its
+# own workspace with its own lock file and target directory (fuzz/target).
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+cargo fmt --manifest-path fuzz/Cargo.toml --check
+scripts/fuzz.sh 20

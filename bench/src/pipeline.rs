@@ -394,7 +394,11 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
             median(p99_sat),
             "µs receive to committed, saturated",
         ),
-        ("sigverify_tps_per_core", median(sv), "sig/s (the exact verifier alone)"),
+        (
+            "sigverify_tps_per_core",
+            median(sv),
+            "sig/s (the exact verifier alone)",
+        ),
         (
             "sigverify_single_tps_per_core",
             median(sv_single),

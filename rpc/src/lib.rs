@@ -3,6 +3,7 @@
 
 pub mod encode;
 pub mod faucet;
+pub mod framing;
 pub mod methods;
 pub mod proof_json;
 mod proofs;

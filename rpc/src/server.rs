@@ -2,70 +2,18 @@
 
 use super::methods::{Rpc, json_len, response_too_large};
 use appliance::http::{Handler, HttpServer, Limits, Method, Request, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// Largest JSON-RPC batch accepted.
-const MAX_BATCH: usize = 100;
+use super::framing::{self, MAX_BATCH, response};
+pub use super::framing::{RpcError, RpcResult};
+
 /// What a batch may exceed `max_response_bytes` by: the error answers of its refused calls.
 const BATCH_SLACK: usize = MAX_BATCH * 512;
 
-/// A JSON-RPC error: code, message, optional data.
-#[derive(Debug, Clone)]
-pub struct RpcError {
-    pub code: i64,
-    pub message: String,
-    pub data: Option<Value>,
-}
-
-impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
-    }
-    pub fn parse_error() -> Self {
-        Self::new(-32700, "Parse error")
-    }
-    pub fn invalid_request(msg: &str) -> Self {
-        Self::new(-32600, format!("Invalid request: {msg}"))
-    }
-    pub fn method_not_found() -> Self {
-        Self::new(-32601, "Method not found")
-    }
-    pub fn invalid_params(msg: impl std::fmt::Display) -> Self {
-        Self::new(-32602, format!("Invalid params: {msg}"))
-    }
-    pub fn internal(msg: impl std::fmt::Display) -> Self {
-        Self::new(-32603, format!("Internal error: {msg}"))
-    }
-    pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
-        self
-    }
-    fn to_json(&self) -> Value {
-        let mut e = json!({"code": self.code, "message": self.message});
-        if let Some(d) = &self.data {
-            e["data"] = d.clone();
-        }
-        e
-    }
-}
-
-pub type RpcResult = Result<Value, RpcError>;
-
-fn response(id: Value, r: RpcResult) -> Value {
-    match r {
-        Ok(result) => json!({"jsonrpc": "2.0", "result": result, "id": id}),
-        Err(e) => json!({"jsonrpc": "2.0", "error": e.to_json(), "id": id}),
-    }
-}
-
 fn handle_one(rpc: &Rpc, req: &Value) -> Value {
-    let v = handle_one_inner(rpc, req);
+    let v = framing::handle_one(req, &mut |method, params| rpc.call(method, params));
     rpc.metrics
         .endpoints
         .rpc_requests
@@ -79,65 +27,26 @@ fn handle_one(rpc: &Rpc, req: &Value) -> Value {
     v
 }
 
-fn handle_one_inner(rpc: &Rpc, req: &Value) -> Value {
-    let id = req.get("id").cloned().unwrap_or(Value::Null);
-    let Some(obj) = req.as_object() else {
-        return response(Value::Null, Err(RpcError::invalid_request("not an object")));
-    };
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return response(
-            id,
-            Err(RpcError::invalid_request("jsonrpc must be \"2.0\"")),
-        );
-    }
-    let Some(method) = obj.get("method").and_then(Value::as_str) else {
-        return response(id, Err(RpcError::invalid_request("missing method")));
-    };
-    let params = match obj.get("params") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return response(id, Err(RpcError::invalid_params("params must be an array"))),
-    };
-    response(id, rpc.call(method, &params))
-}
-
-/// Handle a request body: a single call or a batch.
+/// Handle a request body: a single call or a batch ([`framing::handle_body`]).
 pub fn handle_body(rpc: &Rpc, body: &[u8]) -> Value {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return response(Value::Null, Err(RpcError::parse_error()));
-    };
-    match v {
-        Value::Array(reqs) if reqs.is_empty() => {
-            response(Value::Null, Err(RpcError::invalid_request("empty batch")))
+    // A call, or a batch's calls together, count against one response limit: once it is
+    // spent, the remaining calls are answered with the error instead of being run.
+    let mut bytes = 0;
+    framing::handle_body(body, &mut |req| {
+        let refused = |req: &Value| {
+            let id = req.get("id").cloned().unwrap_or(Value::Null);
+            response(id, Err(response_too_large(rpc.max_response_bytes)))
+        };
+        if bytes > rpc.max_response_bytes {
+            return refused(req);
         }
-        Value::Array(reqs) if reqs.len() > MAX_BATCH => response(
-            Value::Null,
-            Err(RpcError::invalid_request("batch too large")),
-        ),
-        Value::Array(reqs) => {
-            // The batch's answers count against one response limit: once it is spent, the
-            // remaining calls are answered with the error instead of being run.
-            let mut bytes = 0;
-            Value::Array(
-                reqs.iter()
-                    .map(|r| {
-                        if bytes > rpc.max_response_bytes {
-                            let id = r.get("id").cloned().unwrap_or(Value::Null);
-                            return response(id, Err(response_too_large(rpc.max_response_bytes)));
-                        }
-                        let mut v = handle_one(rpc, r);
-                        bytes += json_len(&v);
-                        if bytes > rpc.max_response_bytes {
-                            let id = r.get("id").cloned().unwrap_or(Value::Null);
-                            v = response(id, Err(response_too_large(rpc.max_response_bytes)));
-                        }
-                        v
-                    })
-                    .collect(),
-            )
+        let v = handle_one(rpc, req);
+        bytes += json_len(&v);
+        if bytes > rpc.max_response_bytes {
+            return refused(req);
         }
-        other => handle_one(rpc, &other),
-    }
+        v
+    })
 }
 
 /// The JSON-RPC endpoint: `rpc.threads` HTTP tiles (`appliance::http`) answering with
