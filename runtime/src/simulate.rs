@@ -132,7 +132,7 @@ impl Simulator {
         );
         if cb.failed().is_some() {
             // A read failed: the SVM saw an existing account as absent. No simulation result.
-            return Err(Rejection::Lookup(TransactionError::ClusterMaintenance));
+            return Err(Rejection::Lookup(TransactionError::ClusterMaintenance).into());
         }
         let result = out
             .processing_results

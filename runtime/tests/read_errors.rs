@@ -190,6 +190,7 @@ fn start(dir: &std::path::Path) -> Harness {
             batch_max: 16,
             sequencer_capacity: 10_000,
             status_retention_slots: 512,
+            status_retention_bytes: 256 << 20,
             commit_queue_slots: 4,
         },
         scheduler: Default::default(),
