@@ -1,6 +1,7 @@
 //! Admission: from a verified packet to a prepared transaction, or the reason it is dropped.
 //! Checks the blockhash's age (one map lookup), that the signature is not queued, in flight
-//! or processed, then prepares it (compute budget, lookups, sanitization). Owns the recent
+//! or processed, then prepares it (compute budget, lookups, sanitization) and checks that the
+//! fee payer can pay its maximum fee. Owns the recent
 //! blockhashes, SlotHashes and the pending-signature set; no channels, no sequencer.
 
 use crate::accounts::AccountsDb;
@@ -11,6 +12,7 @@ use crate::svm::SvmEnv;
 use ahash::{HashMap, HashSet};
 use dataplane::Packet;
 use dataplane::dedup::MAX_PROCESSING_AGE_SLOTS;
+use solana_account::ReadableAccount;
 use solana_clock::Slot;
 use solana_hash::Hash;
 use solana_signature::Signature;
@@ -80,6 +82,14 @@ impl Admission {
                 Rejection::Lookup(_) => RuntimeDrop::Lookup,
                 Rejection::Sanitize(_) => RuntimeDrop::Sanitize,
             })?;
+        // Before it takes queue space: the payer must be able to pay the most this transaction
+        // can cost in fees (a flood from unfunded keys is otherwise free to send).
+        let payer = prepared.sanitized.message().fee_payer();
+        match db.get(payer) {
+            Ok(Some((account, _))) if account.lamports() >= prepared.budget.total_fee() => {}
+            Ok(_) => return Err(RuntimeDrop::FeePayerCannotPay),
+            Err(_) => return Err(RuntimeDrop::FeePayerUnreadable),
+        }
         self.pending.insert(sig);
         Ok(Admitted {
             prepared,
@@ -207,5 +217,35 @@ mod tests {
             a.admit(&s.env, &s.db, &s.chain, &mut undecoded).err(),
             Some(RuntimeDrop::Sanitize)
         );
+    }
+
+    /// A transaction whose fee payer does not exist, or cannot pay its fee, takes no queue
+    /// space; one that can is admitted.
+    #[test]
+    fn a_fee_payer_that_cannot_pay_is_dropped_at_admission() {
+        let s = setup();
+        let genesis = s.chain.genesis_hash();
+        let mut a = Admission::default();
+        a.open_slot(1, &[(0, genesis)]);
+        let stranger = Keypair::new();
+        let mut unfunded = packet(&stranger, genesis, 1);
+        assert_eq!(
+            a.admit(&s.env, &s.db, &s.chain, &mut unfunded).err(),
+            Some(RuntimeDrop::FeePayerCannotPay)
+        );
+        // 4,999 lamports cannot pay a one-signature fee of 5,000.
+        let poor = Keypair::new();
+        s.db.write(
+            poor.pubkey(),
+            solana_account::AccountSharedData::new(4_999, 0, &solana_sdk_ids::system_program::ID),
+            1,
+        );
+        let mut p = packet(&poor, genesis, 1);
+        assert_eq!(
+            a.admit(&s.env, &s.db, &s.chain, &mut p).err(),
+            Some(RuntimeDrop::FeePayerCannotPay)
+        );
+        let mut funded = packet(&s.payer, genesis, 1);
+        assert!(a.admit(&s.env, &s.db, &s.chain, &mut funded).is_ok());
     }
 }

@@ -176,10 +176,15 @@ pub enum RuntimeDrop {
     Expired,
     SvmRejected,
     Shutdown,
+    /// The fee payer does not exist or cannot pay the transaction's maximum fee (checked at
+    /// admission, as Agave's scheduler does, so unfunded senders hold no queue space).
+    FeePayerCannotPay,
+    /// The fee payer's account could not be read (a storage error): the client may resend.
+    FeePayerUnreadable,
 }
 
 impl RuntimeDrop {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 12;
     pub const ALL: [RuntimeDrop; Self::COUNT] = [
         RuntimeDrop::BlockhashNotFound,
         RuntimeDrop::AlreadyProcessed,
@@ -191,6 +196,8 @@ impl RuntimeDrop {
         RuntimeDrop::Expired,
         RuntimeDrop::SvmRejected,
         RuntimeDrop::Shutdown,
+        RuntimeDrop::FeePayerCannotPay,
+        RuntimeDrop::FeePayerUnreadable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -205,6 +212,8 @@ impl RuntimeDrop {
             RuntimeDrop::Expired => "blockhash_expired_in_queue",
             RuntimeDrop::SvmRejected => "svm_rejected",
             RuntimeDrop::Shutdown => "shutdown",
+            RuntimeDrop::FeePayerCannotPay => "fee_payer_cannot_pay",
+            RuntimeDrop::FeePayerUnreadable => "fee_payer_unreadable",
         }
     }
 }

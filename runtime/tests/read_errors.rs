@@ -154,12 +154,17 @@ impl Harness {
     /// (no status, nothing committed) and the error counted.
     fn send_while_failing(&self, tx: &Transaction, key: Pubkey, error: fn() -> StoreError) {
         let errors = self.rt.counters.account_read_errors.load(Ordering::Relaxed);
-        let rejected = self.rt.counters.dropped(RuntimeDrop::SvmRejected);
+        // Dropped at admission when the fee payer is unreadable, by the worker otherwise.
+        let dropped = || {
+            self.rt.counters.dropped(RuntimeDrop::SvmRejected)
+                + self.rt.counters.dropped(RuntimeDrop::FeePayerUnreadable)
+        };
+        let rejected = dropped();
         *self.store.failing.lock() = vec![(key, error)];
         assert!(self.rt.db.get(&key).is_err(), "a read error is not absence");
         self.send(tx);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.rt.counters.dropped(RuntimeDrop::SvmRejected) == rejected {
+        while dropped() == rejected {
             assert!(
                 Instant::now() < deadline,
                 "the transaction was never dropped"
