@@ -306,7 +306,7 @@ impl Wiring {
                 depth: Some(storage::array::PREFETCH_QUEUE_DEPTH),
                 depth_key: "",
                 when_full: WhenFull::Drop("hints_dropped"),
-                carries: "prefetch and release hints",
+                carries: "read-ahead requests (keys already marked in the cache)",
             },
             LinkDecl {
                 name: "prefetch_io",

@@ -1,7 +1,7 @@
 //! The account cache: decoded accounts (shared with the runtime without a copy) under a byte
-//! budget, driven by the sequencer. `prefetch` marks keys as referenced by queued
-//! transactions and starts their reads; `release` unmarks them when the transactions leave the
-//! queue. Eviction is CLOCK (second chance) that skips marked keys, so what the queue still
+//! budget, driven by the sequencer. `mark` records keys as referenced by queued transactions
+//! (`begin_load` then starts the reads of those not resident); `release` unmarks them when
+//! the transactions leave the queue. Eviction is CLOCK (second chance) that skips marked keys, so what the queue still
 //! needs stays; only when every resident account is marked does it evict a marked one
 //! (counted).
 
@@ -121,11 +121,17 @@ impl Cache {
         r
     }
 
-    /// Marks `key` as needed by a queued transaction. Returns true when the caller should
-    /// start a read (not resident, no read in flight): the key is then `Loading`.
-    pub fn queue(&self, key: &Pubkey) -> bool {
+    /// Marks `key` as needed by a queued transaction (until its [`Self::release`]). Done on
+    /// the caller's thread, never through the hint queue: a dropped mark or release would
+    /// skew the count for good.
+    pub fn mark(&self, key: &Pubkey) {
+        *self.shards[shard_of(key)].lock().queued.entry(*key).or_insert(0) += 1;
+    }
+
+    /// Returns true when the caller should start a read of `key` (not resident, no read in
+    /// flight): the key is then `Loading` until [`Self::finish_load`].
+    pub fn begin_load(&self, key: &Pubkey) -> bool {
         let mut s = self.shards[shard_of(key)].lock();
-        *s.queued.entry(*key).or_insert(0) += 1;
         if s.map.contains_key(key) {
             return false;
         }
@@ -138,6 +144,7 @@ impl Cache {
         true
     }
 
+    /// A transaction that marked `key` left the queue.
     pub fn release(&self, key: &Pubkey) {
         let mut s = self.shards[shard_of(key)].lock();
         if let Some(n) = s.queued.get_mut(key) {
@@ -148,7 +155,13 @@ impl Cache {
         }
     }
 
-    /// Ends a read started by `queue`: stores the account if `still_current` says the read
+    /// Keys some queued transaction has marked (bounded by the sequencer's queue: each queued
+    /// transaction marks at most its locked keys, and releases them when it leaves).
+    pub fn marked_keys(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().queued.len()).sum()
+    }
+
+    /// Ends a read started by `begin_load`: stores the account if `still_current` says the read
     /// is not stale, wakes the waiters either way.
     pub fn finish_load(
         &self,
@@ -324,7 +337,8 @@ mod tests {
             })
             .collect();
         for k in &keys[..2] {
-            assert!(cache.queue(k));
+            cache.mark(k);
+            assert!(cache.begin_load(k));
             cache.finish_load(k, Some((acct(1000), 1)), || true);
         }
         for k in &keys[2..] {
@@ -345,6 +359,7 @@ mod tests {
         assert_eq!(cache.counters.evicted_queued.load(Ordering::Relaxed), 0);
         cache.release(&keys[0]);
         cache.release(&keys[1]);
+        assert_eq!(cache.marked_keys(), 0);
     }
 
     #[test]
@@ -364,7 +379,7 @@ mod tests {
     fn a_stale_read_never_overwrites_a_commit() {
         let cache = Cache::new(1 << 20);
         let k = Pubkey::new_unique();
-        assert!(cache.queue(&k));
+        assert!(cache.begin_load(&k));
         cache.update(&k, Some((acct(5), 9)));
         cache.finish_load(&k, Some((acct(1), 3)), || true);
         let Lookup::Hit(a, slot) = cache.lookup(&k, false) else {

@@ -49,6 +49,8 @@ pub struct ArrayConfig {
     /// Core each device's I/O thread (reads, prefetch) is pinned to: device i to
     /// `io_cores[i % len]`. Empty: not pinned.
     pub io_cores: Vec<usize>,
+    /// Read-ahead requests the prefetch thread may have queued (a full queue drops them).
+    pub prefetch_queue: usize,
     /// Tests: wrap device i with these faults.
     pub faults: Vec<Option<Arc<FaultPlan>>>,
     /// Tests: every device's writes and syncs go through this power-cut model.
@@ -91,6 +93,7 @@ impl Default for ArrayConfig {
             hot_app_share: 0.5,
             pinned_apps: Vec::new(),
             io_cores: Vec::new(),
+            prefetch_queue: super::prefetch::HINT_QUEUE,
             faults: Vec::new(),
             power: None,
             publish: None,
@@ -123,6 +126,10 @@ pub struct ArrayStats {
     pub index_bytes: u64,
     pub accounts: u64,
     pub cache_bytes: u64,
+    /// Keys marked by queued transactions (the sequencer's working set).
+    pub marked_keys: u64,
+    /// Read-ahead requests dropped because the prefetch queue was full.
+    pub hints_dropped: u64,
     pub io_backend: String,
     pub hugepages: bool,
     /// The app (account owner) holding a device of its own, and that device.

@@ -561,6 +561,8 @@ impl ArrayStore {
             index_bytes: s.index.memory_bytes() as u64,
             accounts: s.index.len() as u64,
             cache_bytes: s.cache.resident_bytes() as u64,
+            marked_keys: s.cache.marked_keys() as u64,
+            hints_dropped: s.hints_dropped.load(Ordering::Relaxed),
             io_backend: s.devices[0].io.kind.to_string(),
             hugepages: s.mem.hugepage_backed(),
             hot_app: self.writer.lock().placement.hot_app(),
@@ -618,13 +620,17 @@ impl AccountState for ArrayStore {
     }
 
     fn prefetch(&self, keys: &[Pubkey]) {
+        for k in keys {
+            self.shared.cache.mark(k);
+        }
         self.prefetcher
-            .hint(&self.shared, prefetch::Hint::Queue(keys.to_vec()));
+            .hint(&self.shared, prefetch::Hint::Read(keys.to_vec()));
     }
 
     fn release(&self, keys: &[Pubkey]) {
-        self.prefetcher
-            .hint(&self.shared, prefetch::Hint::Release(keys.to_vec()));
+        for k in keys {
+            self.shared.cache.release(k);
+        }
     }
 
     fn commit_slot(

@@ -1,9 +1,10 @@
-//! Sequencer-driven read-ahead. The runtime's hints (keys of a transaction entering or leaving
-//! the queue) go through a bounded channel to one `gc-prefetch` thread, so the bank thread pays
-//! a channel send, not cache and index work. That thread marks keys queued in the cache and
-//! submits one batch of reads per device for those not resident; completions decode into the
-//! cache on the I/O thread. A full channel drops the hint (counted): a dropped hint only costs
-//! a later cache miss.
+//! Sequencer-driven read-ahead. The keys of a transaction entering the queue are marked in the
+//! cache on the caller's (bank) thread — marks and releases must never be lost, or the cache
+//! would keep keys pinned (or unpin another transaction's) for good — and go through a bounded
+//! channel to one `gc-prefetch` thread, so the bank thread pays the marks and a channel send,
+//! not index work and I/O. That thread submits one batch of reads per device for the keys not
+//! resident; completions decode into the cache on the I/O thread. A full channel drops the
+//! read request (counted): that only costs a later cache miss.
 
 use super::Shared;
 use super::device::IoOp;
@@ -17,12 +18,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use telemetry::{Placement, Stage, Tile, TileClock, TileStats, Turn, next_input};
 
-/// Depth of the bank -> prefetch hint queue; a full queue drops the hint (counted).
+/// Default depth of the bank -> prefetch read queue; a full queue drops the request (counted).
 pub const HINT_QUEUE: usize = 65_536;
 
 pub enum Hint {
-    Queue(Vec<Pubkey>),
-    Release(Vec<Pubkey>),
+    /// Read these (already marked) keys into the cache.
+    Read(Vec<Pubkey>),
     /// Answered once every earlier hint has been acted on (reads submitted, not completed).
     Flush(Sender<()>),
 }
@@ -34,7 +35,7 @@ pub struct Prefetcher {
 
 impl Prefetcher {
     pub fn start(shared: Arc<Shared>) -> Prefetcher {
-        let (tx, rx) = bounded(HINT_QUEUE);
+        let (tx, rx) = bounded(shared.cfg.prefetch_queue.max(1));
         let mut stage = Stage::new("storage-prefetch");
         let stats = Arc::new(TileStats::default());
         stage
@@ -122,12 +123,7 @@ impl Tile for PrefetchTile {
         self.stats.set_queue_depth(self.rx.len());
         let s = &self.shared;
         match h {
-            Hint::Queue(keys) => start_reads(s, &keys),
-            Hint::Release(keys) => {
-                for k in &keys {
-                    s.cache.release(k);
-                }
-            }
+            Hint::Read(keys) => start_reads(s, &keys),
             Hint::Flush(done) => {
                 let _ = done.send(());
             }
@@ -141,7 +137,7 @@ impl Tile for PrefetchTile {
 fn start_reads(s: &Arc<Shared>, keys: &[Pubkey]) {
     let mut by_dev: Vec<Vec<(Pubkey, Loc)>> = vec![Vec::new(); s.devices.len()];
     for key in keys {
-        if !s.cache.queue(key) {
+        if !s.cache.begin_load(key) {
             continue;
         }
         match s.index.get(&key.to_bytes()) {
@@ -183,5 +179,60 @@ fn start_reads(s: &Arc<Shared>, keys: &[Pubkey]) {
                 }
             }),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AccountState;
+    use crate::array::{ArrayConfig, ArrayStore};
+    use solana_account::{AccountSharedData, ReadableAccount};
+
+    /// The prefetch thread stalls (it holds an unanswered flush) while the bank queues and
+    /// releases thousands of transactions through a one-deep queue: read-ahead requests are
+    /// dropped (counted), but every mark is released, and gets still read the right values.
+    #[test]
+    fn a_full_queue_drops_reads_never_marks_or_releases() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ArrayConfig::single_file(dir.path(), 16 << 20);
+        cfg.segment_bytes = 1 << 20;
+        cfg.chunk_bytes = 64 << 10;
+        cfg.direct_io = false;
+        cfg.prefetch_queue = 1;
+        let s = ArrayStore::open(cfg).unwrap();
+        let keys: Vec<Pubkey> = (0..256).map(|_| Pubkey::new_unique()).collect();
+        let accounts: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, AccountSharedData::new(i as u64 + 1, 8, &Pubkey::default())))
+            .collect();
+        s.commit_slot(1, &accounts, b"").unwrap();
+        s.drop_cache();
+
+        let (stall, unstall) = bounded(0);
+        s.prefetcher.hint(&s.shared, Hint::Flush(stall));
+        for round in 0..4_000 {
+            let tx_keys: Vec<Pubkey> = (0..4).map(|j| keys[(round * 7 + j * 31) % 256]).collect();
+            s.prefetch(&tx_keys);
+            if round % 3 != 0 {
+                s.release(&tx_keys);
+            }
+        }
+        assert!(s.stats().hints_dropped >= 3_990, "{:?}", s.stats());
+        assert!(s.stats().marked_keys > 0);
+        // The transactions still queued leave.
+        for round in (0..4_000).step_by(3) {
+            let tx_keys: Vec<Pubkey> = (0..4).map(|j| keys[(round * 7 + j * 31) % 256]).collect();
+            s.release(&tx_keys);
+        }
+        assert_eq!(s.stats().marked_keys, 0, "every mark released");
+        unstall.recv().unwrap();
+        s.flush_hints();
+        for (i, k) in keys.iter().enumerate() {
+            let (a, _) = s.get(k).unwrap().unwrap();
+            assert_eq!(a.lamports(), i as u64 + 1);
+        }
+        assert_eq!(s.stats().marked_keys, 0);
     }
 }

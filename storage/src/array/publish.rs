@@ -35,7 +35,7 @@ telemetry::declare_counters! {
         gets: Counter(Count) "storage_gets",
         /// Reads of one account that went to a device (sync misses and prefetches).
         cold_reads: Counter(Count) "storage_cold_reads",
-        /// Prefetch hints dropped because the hint queue was full.
+        /// Read-ahead requests dropped because the prefetch queue was full.
         hints_dropped: Counter(Count) "storage_prefetch_hints_dropped",
         /// Account reads that failed (I/O error, checksum, decode): reported as errors.
         read_errors: Counter(Count) "storage_read_errors",
@@ -53,6 +53,8 @@ telemetry::declare_counters! {
         accounts: Gauge(Count) "storage_accounts",
         /// Bytes of account data resident in the cache.
         cache_bytes: Gauge(Bytes) "storage_cache_resident",
+        /// Keys marked by queued transactions (kept cached until they leave the queue).
+        marked_keys: Gauge(Count) "storage_cache_marked_keys",
     }
 }
 
@@ -103,6 +105,7 @@ fn publish_to(home: &StorageCounters, s: &Shared, prefetch: &TileStats) {
     set(&st.used_bytes, get(&s.used_bytes));
     set(&st.accounts, s.index.len() as u64);
     set(&st.cache_bytes, s.cache.resident_bytes() as u64);
+    set(&st.marked_keys, s.cache.marked_keys() as u64);
     home.cache.copy_from(&s.cache.counters);
     home.prefetch.copy_from(prefetch);
     home.compact.copy_from(&s.compact_tile);
