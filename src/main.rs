@@ -227,6 +227,7 @@ fn run(cfg: Config) -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let rpc_config = cfg.rpc.clone();
+    let pubsub_config = cfg.pubsub.clone();
     let faucet_limits = rpc::faucet::FaucetLimits {
         per_request: cfg.faucet.max_lamports_per_request,
         per_recipient_per_hour: cfg.faucet.max_lamports_per_recipient_per_hour,
@@ -264,9 +265,20 @@ fn run(cfg: Config) -> Result<()> {
         rpc_config.threads,
         rpc_config.limits(),
     )?;
+    let pubsub = if pubsub_config.enabled {
+        Some(rpc::PubSubServer::start(
+            node.runtime.chain.clone(),
+            node.metrics,
+            &pubsub_config,
+            &rpc_config,
+        )?)
+    } else {
+        None
+    };
     tracing::info!(
         tpu = %node.tpu_addr,
         rpc = %server.addr,
+        pubsub = ?pubsub.as_ref().map(|p| p.addr),
         metrics = ?metrics_server.as_ref().map(|m| m.addr),
         "gigacompute running"
     );
@@ -295,6 +307,9 @@ fn run(cfg: Config) -> Result<()> {
         }
     }
     server.shutdown();
+    if let Some(p) = pubsub {
+        p.shutdown();
+    }
     if let Some(m) = metrics_server {
         m.shutdown();
     }

@@ -12,6 +12,10 @@
 //! headers, the time to send the body, and the time a connection may move no byte in either
 //! direction (a client that never reads its response is closed by that). Every refusal is
 //! counted in [`HttpCounters`].
+//!
+//! An endpoint given a [`WebSocketHandler`] (PubSub) also accepts WebSocket upgrades on any
+//! path: the upgraded connection keeps its place in the connection limits, its messages are
+//! capped at the body limit, and the handler's session owns it from then on.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -31,6 +35,20 @@ use telemetry::{Placement, Stage, StatsSlot, Tile, TileClock, Turn};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 pub use hyper::Method;
+
+/// An upgraded connection, as a WebSocket handler gets it.
+pub type WebSocket = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Serves the WebSocket sessions of an endpoint (on the tile's runtime).
+pub trait WebSocketHandler: Send + Sync + 'static {
+    /// Runs one session to its end; the connection closes when the future does.
+    fn session(
+        &self,
+        ws: WebSocket,
+        peer: SocketAddr,
+        limits: Limits,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
 
 /// What one endpoint allows each client.
 #[derive(Debug, Clone)]
@@ -80,6 +98,8 @@ telemetry::declare_counters! {
         too_large: Counter(Count) "http_requests_too_large",
         /// Requests whose body did not arrive in time or in one piece (408 / 400).
         bad_body: Counter(Count) "http_requests_bad_body",
+        /// Connections upgraded to WebSocket (endpoints that serve it).
+        websockets: Counter(Count) "http_websocket_upgrades",
     }
 }
 
@@ -136,6 +156,21 @@ impl HttpServer {
         stats: S,
         counters: &'static HttpCounters,
     ) -> anyhow::Result<Self> {
+        Self::start_with_websocket(name, bind, tiles, limits, handler, None, stats, counters)
+    }
+
+    /// [`Self::start`], also accepting WebSocket upgrades for `websocket`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with_websocket<S: StatsSlot + Clone>(
+        name: &'static str,
+        bind: SocketAddr,
+        tiles: usize,
+        limits: Limits,
+        handler: Arc<dyn Handler>,
+        websocket: Option<Arc<dyn WebSocketHandler>>,
+        stats: S,
+        counters: &'static HttpCounters,
+    ) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind(bind)
             .map_err(|e| anyhow::anyhow!("binding {name} on {bind}: {e}"))?;
         listener.set_nonblocking(true)?;
@@ -143,6 +178,7 @@ impl HttpServer {
         let shared = Arc::new(Shared {
             limits,
             handler,
+            websocket,
             counters,
             per_ip: Mutex::new(HashMap::new()),
             busy_ns: AtomicU64::new(0),
@@ -171,6 +207,7 @@ impl HttpServer {
 struct Shared {
     limits: Limits,
     handler: Arc<dyn Handler>,
+    websocket: Option<Arc<dyn WebSocketHandler>>,
     counters: &'static HttpCounters,
     /// Open connections by source address (entries removed at zero, so at most
     /// `max_connections` of them).
@@ -299,7 +336,12 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, peer, shared.clone(), slot));
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            shared.clone(),
+            Arc::new(slot),
+        ));
     }
 }
 
@@ -307,7 +349,7 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    _slot: ConnSlot,
+    slot: Arc<ConnSlot>,
 ) {
     let activity = Arc::new(AtomicU64::new(now_ms()));
     let io = TokioIo::new(Watched {
@@ -318,7 +360,13 @@ async fn serve_connection(
     let service_shared = shared.clone();
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let shared = service_shared.clone();
+        let slot = slot.clone();
         async move {
+            if let Some(ws) = shared.websocket.clone()
+                && is_websocket_upgrade(&req)
+            {
+                return Ok(upgrade(req, peer, &shared, ws, slot));
+            }
             shared.in_flight.fetch_add(1, Ordering::AcqRel);
             let resp = answer(req, peer, &shared).await;
             shared.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -329,7 +377,8 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        .with_upgrades();
     tokio::pin!(conn);
     let idle = limits.idle_timeout;
     loop {
@@ -351,6 +400,84 @@ async fn serve_connection(
             }
         }
     }
+}
+
+fn is_websocket_upgrade(req: &hyper::Request<Incoming>) -> bool {
+    let h = req.headers();
+    let has = |name: hyper::header::HeaderName, token: &str| {
+        h.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    req.method() == Method::GET
+        && has(hyper::header::CONNECTION, "upgrade")
+        && has(hyper::header::UPGRADE, "websocket")
+}
+
+/// Answer a WebSocket handshake (101) and start the handler's session on the upgraded
+/// connection, which keeps `slot` (its place in the connection limits) until it ends.
+fn upgrade(
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+    ws: Arc<dyn WebSocketHandler>,
+    slot: Arc<ConnSlot>,
+) -> hyper::Response<Full<Bytes>> {
+    use hyper::header::{
+        CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
+    };
+    let headers = req.headers();
+    let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
+        return to_hyper(
+            Response::new(400, "text/plain", "missing Sec-WebSocket-Key"),
+            true,
+        );
+    };
+    if headers
+        .get(hyper::header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() != b"13")
+    {
+        let mut r = to_hyper(
+            Response::new(426, "text/plain", "WebSocket version 13 only"),
+            true,
+        );
+        r.headers_mut().insert(
+            hyper::header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return r;
+    }
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let limits = shared.limits.clone();
+    let counters = shared.counters;
+    tokio::spawn(async move {
+        let upgraded = match hyper::upgrade::on(req).await {
+            Ok(u) => u,
+            Err(_) => return,
+        };
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(limits.max_body_bytes))
+            .max_frame_size(Some(limits.max_body_bytes));
+        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            Some(config),
+        )
+        .await;
+        counters.websockets.fetch_add(1, Ordering::Relaxed);
+        ws.session(socket, peer, limits).await;
+        drop(slot);
+    });
+    let mut r = hyper::Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
 }
 
 /// Read the body within the limits, then let the handler answer.

@@ -237,6 +237,36 @@ impl Wiring {
                 &["net_verify (Ingress)"],
             ),
             tile(
+                "pubsub",
+                if c.pubsub.enabled {
+                    c.pubsub.threads
+                } else {
+                    0
+                },
+                "pubsub.threads",
+                "rpc (pubsub)",
+                Runs::Lifecycle,
+                unpinned(if c.pubsub.enabled {
+                    c.pubsub.threads
+                } else {
+                    0
+                }),
+                "unpinned",
+                &["WebSocket", "pubsub-notify (outboxes)"],
+                &["WebSocket"],
+            ),
+            tile(
+                "pubsub-notify",
+                usize::from(c.pubsub.enabled),
+                "pubsub.enabled",
+                "rpc (pubsub)",
+                Runs::Lifecycle,
+                unpinned(usize::from(c.pubsub.enabled)),
+                "unpinned",
+                &["chain_events"],
+                &["subscribers' outboxes"],
+            ),
+            tile(
                 "metrics",
                 usize::from(c.metrics.enabled),
                 "metrics.enabled",
@@ -315,6 +345,22 @@ impl Wiring {
                 depth_key: "",
                 when_full: WhenFull::Unbounded("bounded by the hint queue before it"),
                 carries: "read batches, one device each",
+            },
+            LinkDecl {
+                name: "chain_events",
+                count: usize::from(c.pubsub.enabled),
+                depth: Some(runtime::events::EVENT_QUEUE),
+                depth_key: "",
+                when_full: WhenFull::Drop("pubsub_events_dropped"),
+                carries: "closed slots (statuses, written accounts) and durable slots, to PubSub",
+            },
+            LinkDecl {
+                name: "pubsub_outbox",
+                count: usize::from(c.pubsub.enabled),
+                depth: None,
+                depth_key: "pubsub.max_queued_bytes_per_connection",
+                when_full: WhenFull::Drop("pubsub_slow_subscribers_disconnected"),
+                carries: "notifications, one queue per WebSocket connection, bounded by bytes (over it the connection closes)",
             },
         ];
         Self { tiles, links }

@@ -1,5 +1,5 @@
-//! Solana-compatible JSON-RPC: the server tile, the methods and their encodings, and the JSON
-//! form of state proofs (which `gigacompute proof verify` checks).
+//! Solana-compatible JSON-RPC: the server tile, the methods and their encodings, PubSub over
+//! WebSocket, and the JSON form of state proofs (which `gigacompute proof verify` checks).
 
 pub mod encode;
 pub mod faucet;
@@ -7,7 +7,9 @@ pub mod framing;
 pub mod methods;
 pub mod proof_json;
 mod proofs;
+pub mod pubsub;
 pub mod server;
 
 pub use methods::Rpc;
+pub use pubsub::PubSubServer;
 pub use server::RpcServer;

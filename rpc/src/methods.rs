@@ -86,7 +86,10 @@ pub(super) fn pubkey_param(params: &[Value], i: usize) -> Result<Pubkey, RpcErro
         .map_err(|_| RpcError::invalid_params("Invalid param: WrongSize or not base-58"))
 }
 
-fn config(params: &[Value], i: usize) -> Result<serde_json::Map<String, Value>, RpcError> {
+pub(crate) fn config(
+    params: &[Value],
+    i: usize,
+) -> Result<serde_json::Map<String, Value>, RpcError> {
     match params.get(i) {
         None | Some(Value::Null) => Ok(Default::default()),
         Some(Value::Object(m)) => Ok(m.clone()),
@@ -94,7 +97,7 @@ fn config(params: &[Value], i: usize) -> Result<serde_json::Map<String, Value>, 
     }
 }
 
-fn commitment(cfg: &serde_json::Map<String, Value>) -> Result<Commitment, RpcError> {
+pub(crate) fn commitment(cfg: &serde_json::Map<String, Value>) -> Result<Commitment, RpcError> {
     commitment_key(cfg, "commitment")
 }
 

@@ -369,12 +369,16 @@ impl Bank {
             .open
             .close_and_open_next(unix_now(), self.chain.genesis_hash());
         let blockhash = closed.header.blockhash;
-        let accounts = self.db.snapshot(&closed.written);
+        let accounts = Arc::new(self.db.snapshot(&closed.written));
         let meta = closed.record.encode();
         for s in &closed.record.statuses {
             self.admission.forget(&s.signature);
         }
-        self.chain.push_slot(closed.header, closed.record.statuses);
+        self.chain.push_slot(
+            closed.header,
+            closed.record.statuses,
+            Some(accounts.clone()),
+        );
         let (status_bytes, evicted) = self.chain.status_memory();
         self.counters
             .status_bytes

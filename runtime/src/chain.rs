@@ -5,6 +5,7 @@
 //! - confirmed and finalized: the slot's commit is durable (fdatasync returned). A single
 //!   sequencer has no votes or forks, so a durable slot is final; both names are accepted.
 
+use crate::events::{ChainEvent, ChainEvents};
 use ahash::HashMap;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,8 @@ pub struct ChainState {
     transaction_count: AtomicU64,
     /// Statuses dropped before `retention_slots` because of `retention_bytes`.
     evicted_for_bytes: AtomicU64,
+    /// Where closed and durable slots are announced (the PubSub endpoint), once it listens.
+    events: std::sync::OnceLock<Arc<ChainEvents>>,
 }
 
 impl ChainState {
@@ -156,23 +159,50 @@ impl ChainState {
             retention_bytes: retention.bytes,
             transaction_count: AtomicU64::new(0),
             evicted_for_bytes: AtomicU64::new(0),
+            events: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Announce slots from now on to `events` (one listener per chain; a second is ignored).
+    pub fn announce_to(&self, events: Arc<ChainEvents>) {
+        let _ = self.events.set(events);
+    }
+
+    /// The listener's queue, if one listens.
+    pub fn events(&self) -> Option<&Arc<ChainEvents>> {
+        self.events.get()
     }
 
     pub fn genesis_hash(&self) -> Hash {
         self.genesis_hash
     }
 
-    /// A closed slot: header and statuses become visible at processed commitment.
-    pub fn push_slot(&self, header: SlotHeader, statuses: Vec<TxStatus>) {
+    /// A closed slot: header and statuses become visible at processed commitment, and are
+    /// announced with `accounts` (what the slot wrote) if a listener listens.
+    pub fn push_slot(
+        &self,
+        header: SlotHeader,
+        statuses: Vec<TxStatus>,
+        accounts: Option<Arc<Vec<(Pubkey, solana_account::AccountSharedData)>>>,
+    ) {
         let slot = header.slot;
+        let announced = self.events.get().map(|e| (e, header.clone()));
+        let mut shared = Vec::with_capacity(if announced.is_some() {
+            statuses.len()
+        } else {
+            0
+        });
         self.transaction_count
             .fetch_add(statuses.len() as u64, Ordering::Relaxed);
         let mut inner = self.inner.write();
         let sigs = statuses.iter().map(|s| s.signature).collect();
         let bytes: usize = statuses.iter().map(TxStatus::approx_bytes).sum();
         for s in statuses {
-            inner.statuses.insert(s.signature, Arc::new(s));
+            let s = Arc::new(s);
+            if announced.is_some() {
+                shared.push(s.clone());
+            }
+            inner.statuses.insert(s.signature, s);
         }
         inner.by_slot.push_back((slot, sigs, bytes));
         inner.status_bytes += bytes;
@@ -200,10 +230,20 @@ impl ChainState {
         }
         drop(inner);
         self.processed_slot.store(slot, Ordering::Release);
+        if let Some((events, header)) = announced {
+            events.send(ChainEvent::Processed {
+                header,
+                statuses: shared,
+                accounts: accounts.unwrap_or_default(),
+            });
+        }
     }
 
     pub fn set_durable(&self, slot: u64) {
         self.durable_slot.store(slot, Ordering::Release);
+        if let Some(events) = self.events.get() {
+            events.send(ChainEvent::Durable { slot });
+        }
     }
 
     pub fn durable_slot(&self) -> u64 {
@@ -336,7 +376,7 @@ mod tests {
         for slot in 1..=100u64 {
             let statuses: Vec<_> = (0..20).map(|_| status(slot, 10_000)).collect();
             sigs.push(statuses[0].signature);
-            chain.push_slot(header(slot), statuses);
+            chain.push_slot(header(slot), statuses, None);
             let (bytes, _) = chain.status_memory();
             assert!(bytes <= budget, "slot {slot}: {bytes} bytes retained");
         }
@@ -350,8 +390,52 @@ mod tests {
         // One slot larger than the budget on its own is kept, alone.
         let big: Vec<_> = (0..400).map(|_| status(101, 10_000)).collect();
         let s = big[0].signature;
-        chain.push_slot(header(101), big);
+        chain.push_slot(header(101), big, None);
         assert!(chain.status(&s).is_some());
         assert!(chain.status(&sigs[99]).is_none());
+    }
+
+    /// A listener gets each closed slot (statuses, written accounts) then its durability; one
+    /// that stops taking events costs the chain nothing but counted drops.
+    #[test]
+    fn slots_are_announced_and_a_stalled_listener_only_loses_events() {
+        let chain = ChainState::new(Hash::default(), StatusRetention::slots(300));
+        chain.push_slot(header(1), vec![status(1, 10)], None);
+        let (events, rx) = ChainEvents::new();
+        chain.announce_to(events.clone());
+        let key = Pubkey::new_unique();
+        let written = Arc::new(vec![(
+            key,
+            solana_account::AccountSharedData::new(7, 0, &key),
+        )]);
+        let st = status(2, 10);
+        let sig = st.signature;
+        chain.push_slot(header(2), vec![st], Some(written));
+        chain.set_durable(2);
+        match rx.try_recv().unwrap() {
+            ChainEvent::Processed {
+                header,
+                statuses,
+                accounts,
+            } => {
+                assert_eq!(header.slot, 2);
+                assert_eq!(statuses[0].signature, sig);
+                assert_eq!(accounts[0].0, key);
+            }
+            ChainEvent::Durable { .. } => panic!("processed comes first"),
+        }
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            ChainEvent::Durable { slot: 2 }
+        ));
+        for slot in 3..3 + crate::events::EVENT_QUEUE as u64 + 10 {
+            chain.push_slot(header(slot), Vec::new(), None);
+        }
+        assert_eq!(rx.len(), crate::events::EVENT_QUEUE);
+        assert_eq!(events.dropped.load(Ordering::Relaxed), 10);
+        assert_eq!(
+            chain.processed_slot(),
+            3 + crate::events::EVENT_QUEUE as u64 + 9
+        );
     }
 }

@@ -19,7 +19,8 @@ use telemetry::{Tile, TileClock, Turn, next_input};
 
 pub struct CommitJob {
     pub slot: Slot,
-    pub accounts: Vec<(Pubkey, AccountSharedData)>,
+    /// Shared with the slot's announcement to subscribers.
+    pub accounts: Arc<Vec<(Pubkey, AccountSharedData)>>,
     pub keys: Vec<Pubkey>,
     pub meta: Vec<u8>,
     pub received_ns: Vec<u64>,

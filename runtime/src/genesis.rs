@@ -81,7 +81,7 @@ pub fn bootstrap(
         db.commit_slot(0, &accounts, &record.encode())?;
         tracing::info!(%genesis_hash, "genesis written");
         let chain = ChainState::new(genesis_hash, retention);
-        chain.push_slot(header, Vec::new());
+        chain.push_slot(header, Vec::new(), None);
         chain.set_durable(0);
         return Ok((chain, VecDeque::from([(0, genesis_hash)])));
     }
@@ -94,7 +94,7 @@ pub fn bootstrap(
     let mut recent = VecDeque::new();
     for r in records {
         recent.push_back((r.header.slot, r.header.blockhash));
-        chain.push_slot(r.header, r.statuses);
+        chain.push_slot(r.header, r.statuses, None);
     }
     let (last_slot, _) = *recent.back().expect("non-empty");
     chain.set_durable(last_slot);

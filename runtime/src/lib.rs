@@ -8,6 +8,7 @@ pub mod chain;
 pub mod commit;
 pub mod compute_budget;
 pub mod config;
+pub mod events;
 pub mod genesis;
 pub mod metrics;
 pub mod optimistic;

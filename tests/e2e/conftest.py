@@ -24,18 +24,22 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
 class Node:
     """One appliance process over one data directory; can be stopped and restarted."""
 
-    def __init__(self, workdir: Path, extra_config: str = "", rpc_config: str = ""):
+    def __init__(
+        self, workdir: Path, extra_config: str = "", rpc_config: str = "", pubsub_config: str = ""
+    ):
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.rpc_port = free_port()
         self.tpu_port = free_port(socket.SOCK_DGRAM)
         self.metrics_port = free_port()
+        self.pubsub_port = free_port()
         self.config = workdir / "gigacompute.toml"
         self.config.write_text(
             f'data_dir = "{self.data_dir}"\n'
             f'[net]\nbind = "127.0.0.1:{self.tpu_port}"\n'
             f'[rpc]\nbind = "127.0.0.1:{self.rpc_port}"\n{rpc_config}'
             f'[metrics]\nbind = "127.0.0.1:{self.metrics_port}"\n'
+            f'[pubsub]\nbind = "127.0.0.1:{self.pubsub_port}"\n{pubsub_config}'
             # The device-array engine on a small device file (tmpfs-backed /tmp keeps it in RAM).
             f"[storage]\ndevice_bytes = {256 << 20}\n"
             + extra_config
@@ -46,6 +50,10 @@ class Node:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.rpc_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.pubsub_port}"
 
     @property
     def tpu(self):

@@ -178,6 +178,28 @@ body_timeout_ms = 10000
 # that stopped sending or stopped reading its response), milliseconds.
 idle_timeout_ms = 30000
 
+[pubsub]
+# Solana's PubSub (signatureSubscribe, accountSubscribe, ...) over WebSocket, where web3.js
+# and other clients look for it by default: the RPC port + 1. Loopback unless you mean to
+# expose it. Messages are capped at rpc.max_body_bytes; the RPC's header timeout applies.
+enabled = true
+bind = "127.0.0.1:8900"
+# Tiles serving the WebSocket connections.
+threads = 2
+# Open connections, in all and from one source address; more are closed on accept.
+max_connections = 1024
+max_connections_per_ip = 64
+# Subscriptions one connection may hold, and all connections together (more are refused with
+# an error).
+max_subscriptions_per_connection = 1024
+max_subscriptions = 100000
+# Notifications waiting to be written to one connection, bytes: a subscriber that does not
+# read them is disconnected (counted), never allowed to hold up the notifier.
+max_queued_bytes_per_connection = 16777216
+# A connection is pinged every half of this and closed when nothing (a pong, a message) has
+# arrived from it for this long, milliseconds.
+idle_timeout_ms = 60000
+
 [metrics]
 # Prometheus text endpoint (GET /metrics). Loopback unless you mean to expose it.
 enabled = true
@@ -252,7 +274,7 @@ max_requests_per_second = 50
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,
-/// validation); only `[rpc]`, `[metrics]` and `[faucet]` belong to the binary.
+/// validation); only `[rpc]`, `[pubsub]`, `[metrics]` and `[faucet]` belong to the binary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -263,6 +285,7 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub storage: StorageConfig,
     pub rpc: RpcConfig,
+    pub pubsub: PubSubConfig,
     pub metrics: MetricsConfig,
     pub dpdk: DpdkConfig,
     pub faucet: FaucetConfig,
@@ -278,6 +301,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             storage: StorageConfig::default(),
             rpc: RpcConfig::default(),
+            pubsub: PubSubConfig::default(),
             metrics: MetricsConfig::default(),
             dpdk: DpdkConfig::default(),
             faucet: FaucetConfig::default(),
@@ -369,6 +393,77 @@ impl RpcConfig {
     }
 }
 
+/// `[pubsub]`: Solana's PubSub over WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PubSubConfig {
+    pub enabled: bool,
+    pub bind: SocketAddr,
+    pub threads: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_subscriptions_per_connection: usize,
+    pub max_subscriptions: usize,
+    pub max_queued_bytes_per_connection: usize,
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for PubSubConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8900)),
+            threads: 2,
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            max_subscriptions_per_connection: 1024,
+            max_subscriptions: 100_000,
+            max_queued_bytes_per_connection: 16 << 20,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl PubSubConfig {
+    /// The WebSocket endpoint's limits: its own connection counts and idle time, the RPC's
+    /// message size and header timeout.
+    pub fn limits(&self, rpc: &RpcConfig) -> crate::http::Limits {
+        crate::http::Limits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            idle_timeout: std::time::Duration::from_millis(self.idle_timeout_ms),
+            ..rpc.limits()
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=64).contains(&self.threads),
+            "pubsub.threads must be 1..=64"
+        );
+        anyhow::ensure!(
+            self.max_connections >= 1
+                && (1..=self.max_connections).contains(&self.max_connections_per_ip),
+            "pubsub.max_connections must be at least 1 and pubsub.max_connections_per_ip 1..=max_connections"
+        );
+        anyhow::ensure!(
+            self.max_subscriptions >= 1
+                && (1..=self.max_subscriptions).contains(&self.max_subscriptions_per_connection),
+            "pubsub.max_subscriptions must be at least 1 and \
+             pubsub.max_subscriptions_per_connection 1..=max_subscriptions"
+        );
+        anyhow::ensure!(
+            self.max_queued_bytes_per_connection >= 64 * 1024,
+            "pubsub.max_queued_bytes_per_connection must be at least 65536"
+        );
+        anyhow::ensure!(
+            (1000..=3_600_000).contains(&self.idle_timeout_ms),
+            "pubsub.idle_timeout_ms must be 1000..=3600000"
+        );
+        Ok(())
+    }
+}
+
 /// `[metrics]`: the Prometheus endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -447,7 +542,8 @@ impl Config {
         self.storage.validate()?;
         self.dpdk.validate()?;
         self.faucet.validate()?;
-        self.rpc.validate()
+        self.rpc.validate()?;
+        self.pubsub.validate()
     }
 }
 

@@ -94,6 +94,7 @@ pub fn render(r: &MetricsRegion) -> String {
     o.set(&r.endpoints, "");
     o.set(&r.rpc_http, "endpoint=\"rpc\"");
     o.set(&r.metrics_http, "endpoint=\"metrics\"");
+    o.set(&r.pubsub_http, "endpoint=\"pubsub\"");
     nic(&mut o, &r.nic);
     o.finish()
 }

@@ -16,7 +16,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 12;
+const VERSION: u64 = 13;
 
 telemetry::declare_counters! {
     /// The binary's own endpoints.
@@ -31,6 +31,17 @@ telemetry::declare_counters! {
         rpc_simulations_busy: Counter(Count) "rpc_simulations_busy",
         /// Scrapes of this endpoint.
         metrics_scrapes: Counter(Count) "metrics_scrapes",
+        /// PubSub subscriptions open now.
+        pubsub_subscriptions: Gauge(Count) "pubsub_subscriptions",
+        /// Subscribe requests refused at a subscription limit (per connection or in all).
+        pubsub_refused: Counter(Count) "pubsub_subscriptions_refused",
+        /// Notifications queued to subscribers.
+        pubsub_notifications: Counter(Count) "pubsub_notifications",
+        /// Connections closed because they did not read their notifications (queue over
+        /// `pubsub.max_queued_bytes_per_connection`).
+        pubsub_slow_disconnects: Counter(Count) "pubsub_slow_subscribers_disconnected",
+        /// Chain events the notifier was too slow to take (their notifications are lost).
+        pubsub_events_dropped: Counter(Count) "pubsub_events_dropped",
     }
 }
 
@@ -45,11 +56,16 @@ pub struct MetricsRegion {
     pub rpc: TileStats,
     /// The Prometheus endpoint's thread.
     pub metrics_endpoint: TileStats,
+    /// The PubSub endpoint's tiles (summed) and its notifier.
+    pub pubsub: TileStats,
+    pub pubsub_notifier: TileStats,
     pub endpoints: EndpointCounters,
     /// The JSON-RPC endpoint's connections and refusals.
     pub rpc_http: HttpCounters,
     /// The Prometheus endpoint's.
     pub metrics_http: HttpCounters,
+    /// The PubSub (WebSocket) endpoint's.
+    pub pubsub_http: HttpCounters,
     pub dataplane: DataplaneCounters,
     pub runtime: RuntimeCounters,
     /// The device array's counters, published by the store.
@@ -157,6 +173,8 @@ impl MetricsRegion {
             out.push((format!("gc-io-{i}"), &st.io[i]));
         }
         out.push(("rpc".to_string(), &self.rpc));
+        out.push(("pubsub".to_string(), &self.pubsub));
+        out.push(("pubsub-notify".to_string(), &self.pubsub_notifier));
         out.push(("metrics".to_string(), &self.metrics_endpoint));
         out
     }

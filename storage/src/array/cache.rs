@@ -125,7 +125,11 @@ impl Cache {
     /// the caller's thread, never through the hint queue: a dropped mark or release would
     /// skew the count for good.
     pub fn mark(&self, key: &Pubkey) {
-        *self.shards[shard_of(key)].lock().queued.entry(*key).or_insert(0) += 1;
+        *self.shards[shard_of(key)]
+            .lock()
+            .queued
+            .entry(*key)
+            .or_insert(0) += 1;
     }
 
     /// Returns true when the caller should start a read of `key` (not resident, no read in

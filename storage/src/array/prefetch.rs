@@ -205,7 +205,12 @@ mod tests {
         let accounts: Vec<_> = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| (*k, AccountSharedData::new(i as u64 + 1, 8, &Pubkey::default())))
+            .map(|(i, k)| {
+                (
+                    *k,
+                    AccountSharedData::new(i as u64 + 1, 8, &Pubkey::default()),
+                )
+            })
             .collect();
         s.commit_slot(1, &accounts, b"").unwrap();
         s.drop_cache();
