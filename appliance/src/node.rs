@@ -10,7 +10,7 @@ use crate::metrics::MetricsRegion;
 use crate::rawport::RawPort;
 use crate::wiring::{LinkDecl, Wiring};
 use anyhow::{Context, Result};
-use dataplane::dedup::{Dedup, MAX_PROCESSING_AGE_SLOTS};
+use dataplane::dedup::Dedup;
 use dataplane::recent::RecentFilter;
 use dataplane::socket::UdpReceiver;
 use dataplane::tiles::{NetTile, VerifyTile};
@@ -161,7 +161,10 @@ impl Node {
             net_verify.push(ring.clone());
             let tile = VerifyTile::new(
                 i,
-                Dedup::new(config.verify.dedup_capacity, MAX_PROCESSING_AGE_SLOTS),
+                Dedup::new(
+                    config.verify.dedup_capacity,
+                    config.runtime.blockhash_validity_slots(),
+                ),
                 config.verify.batch_max,
                 runtime.current_slot.clone(),
                 counters,

@@ -168,7 +168,12 @@ impl Wiring {
                 unpinned(1),
                 "unpinned",
                 &["verify_bank", "worker_bank"],
-                &["bank_worker", "bank_commit", "bank_prefetch"],
+                &[
+                    "bank_worker",
+                    "bank_commit",
+                    "bank_prefetch",
+                    "chain_events",
+                ],
             ),
             tile(
                 "worker",
@@ -190,7 +195,7 @@ impl Wiring {
                 unpinned(1),
                 "unpinned",
                 &["bank_commit"],
-                &["accounts engine"],
+                &["accounts engine", "chain_events"],
             ),
             tile(
                 "gc-prefetch",
@@ -252,7 +257,7 @@ impl Wiring {
                     0
                 }),
                 "unpinned",
-                &["WebSocket", "pubsub-notify (outboxes)"],
+                &["WebSocket", "pubsub_outbox"],
                 &["WebSocket"],
             ),
             tile(
@@ -264,7 +269,7 @@ impl Wiring {
                 unpinned(usize::from(c.pubsub.enabled)),
                 "unpinned",
                 &["chain_events"],
-                &["subscribers' outboxes"],
+                &["pubsub_outbox"],
             ),
             tile(
                 "metrics",

@@ -227,7 +227,7 @@ impl Rpc {
                     .ok_or_else(|| RpcError::internal("no slot yet"))?;
                 Ok(json!({"context": self.context(slot), "value": {
                     "blockhash": h.blockhash.to_string(),
-                    "lastValidBlockHeight": h.slot + dataplane::dedup::MAX_PROCESSING_AGE_SLOTS,
+                    "lastValidBlockHeight": h.slot + self.chain.validity_slots(),
                 }}))
             }
             "isBlockhashValid" => {
@@ -588,7 +588,7 @@ impl Rpc {
             packet.verified = VerifiedTx::decode(bytes, desc.message(bytes));
             replacement = json!({
                 "blockhash": h.blockhash.to_string(),
-                "lastValidBlockHeight": h.slot + dataplane::dedup::MAX_PROCESSING_AGE_SLOTS,
+                "lastValidBlockHeight": h.slot + self.chain.validity_slots(),
             });
         }
         let value = match self.simulator.simulate(&packet, !replace) {

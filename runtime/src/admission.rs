@@ -11,7 +11,6 @@ use crate::prepare::{Prepared, Rejection, prepare};
 use crate::svm::SvmEnv;
 use ahash::{HashMap, HashSet};
 use dataplane::Packet;
-use dataplane::dedup::MAX_PROCESSING_AGE_SLOTS;
 use solana_account::ReadableAccount;
 use solana_clock::Slot;
 use solana_hash::Hash;
@@ -24,10 +23,11 @@ pub struct Admitted {
     pub blockhash_slot: Slot,
 }
 
-#[derive(Default)]
 pub struct Admission {
     /// The open slot.
     slot: Slot,
+    /// Slots a blockhash stays valid for.
+    validity_slots: Slot,
     /// Blockhash → its slot, for the recent slots.
     blockhash_slots: HashMap<[u8; 32], Slot>,
     slot_hashes: SlotHashes,
@@ -37,6 +37,16 @@ pub struct Admission {
 }
 
 impl Admission {
+    pub fn new(validity_slots: Slot) -> Self {
+        Self {
+            slot: 0,
+            validity_slots,
+            blockhash_slots: HashMap::default(),
+            slot_hashes: SlotHashes::default(),
+            pending: HashSet::default(),
+        }
+    }
+
     /// A new slot opens; `recent` holds the recent (slot, blockhash) pairs, oldest first,
     /// ending with its parent.
     pub fn open_slot(&mut self, slot: Slot, recent: &[(Slot, Hash)]) {
@@ -45,13 +55,13 @@ impl Admission {
         self.slot_hashes = SlotHashes::new(&recent.iter().rev().copied().collect::<Vec<_>>());
     }
 
-    /// The slot of a blockhash still within the last `MAX_PROCESSING_AGE_SLOTS` slots (one map
-    /// lookup: this runs for every admitted transaction).
+    /// The slot of a blockhash still within the validity window (one map lookup: this runs
+    /// for every admitted transaction).
     pub fn blockhash_slot(&self, h: &[u8; 32]) -> Option<Slot> {
         self.blockhash_slots
             .get(h)
             .copied()
-            .filter(|s| s + MAX_PROCESSING_AGE_SLOTS >= self.slot)
+            .filter(|s| s + self.validity_slots >= self.slot)
     }
 
     /// Admit a verified packet (its decoded transaction is taken out of it). On success its
@@ -109,6 +119,7 @@ mod tests {
     use super::*;
     use crate::genesis::{GenesisConfig, bootstrap};
     use dataplane::PacketBox;
+    use dataplane::dedup::MAX_PROCESSING_AGE_SLOTS;
     use solana_keypair::Keypair;
     use solana_signer::Signer;
     use std::sync::Arc;
@@ -164,7 +175,7 @@ mod tests {
     fn admits_once_within_the_blockhash_window() {
         let s = setup();
         let genesis = s.chain.genesis_hash();
-        let mut a = Admission::default();
+        let mut a = Admission::new(MAX_PROCESSING_AGE_SLOTS);
         let recent = [(0, genesis)];
         a.open_slot(1, &recent);
 
@@ -225,7 +236,7 @@ mod tests {
     fn a_fee_payer_that_cannot_pay_is_dropped_at_admission() {
         let s = setup();
         let genesis = s.chain.genesis_hash();
-        let mut a = Admission::default();
+        let mut a = Admission::new(MAX_PROCESSING_AGE_SLOTS);
         a.open_slot(1, &[(0, genesis)]);
         let stranger = Keypair::new();
         let mut unfunded = packet(&stranger, genesis, 1);

@@ -19,7 +19,6 @@ use crate::slot::OpenSlot;
 use crate::svm::SvmEnv;
 use crate::worker::{BatchDone, Outcome, WorkBatch};
 use crossbeam_channel::{Receiver, Sender, select};
-use dataplane::dedup::MAX_PROCESSING_AGE_SLOTS;
 use dataplane::{Packet, PacketBox, PacketPool};
 use solana_account::{AccountSharedData, ReadableAccount, WritableAccount};
 use solana_clock::Slot;
@@ -90,6 +89,7 @@ impl Bank {
     ) -> Self {
         let (parent_slot, parent_blockhash) = *recent.back().expect("a parent slot exists");
         let n = workers.len();
+        let admission = Admission::new(chain.validity_slots());
         let mut bank = Self {
             env,
             db,
@@ -105,7 +105,7 @@ impl Bank {
             current_slot,
             open: OpenSlot::open(parent_slot + 1, parent_blockhash),
             recent,
-            admission: Admission::default(),
+            admission,
             idle: vec![true; n],
             validator: Validator::default(),
             reruns: VecDeque::new(),
@@ -406,14 +406,14 @@ impl Bank {
         clock.backpressure();
         self.counters.slots_closed.fetch_add(1, Ordering::Relaxed);
         self.recent.push_back((slot, blockhash));
-        while self.recent.len() > RECENT_MAX {
+        while self.recent.len() > RECENT_MAX.max(self.chain.validity_slots() as usize + 1) {
             self.recent.pop_front();
         }
         self.open_slot();
         // Queued transactions whose blockhash just aged out can never run.
         let expired = self
             .seq
-            .remove_expired(self.open.slot().saturating_sub(MAX_PROCESSING_AGE_SLOTS));
+            .remove_expired(self.open.slot().saturating_sub(self.chain.validity_slots()));
         for t in expired {
             self.drop_tx(t, RuntimeDrop::Expired);
         }

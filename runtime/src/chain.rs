@@ -103,6 +103,9 @@ impl TxStatus {
 pub struct StatusRetention {
     pub slots: usize,
     pub bytes: usize,
+    /// Slots a blockhash stays valid for (`runtime.blockhash_validity_ms` in slots): statuses
+    /// outlive it, so a duplicate of a processed transaction is always recognised.
+    pub blockhash_validity_slots: u64,
 }
 
 impl StatusRetention {
@@ -111,6 +114,7 @@ impl StatusRetention {
         Self {
             slots,
             bytes: DEFAULT_STATUS_RETENTION_BYTES,
+            blockhash_validity_slots: dataplane::dedup::MAX_PROCESSING_AGE_SLOTS,
         }
     }
 }
@@ -134,6 +138,7 @@ pub struct ChainState {
     genesis_hash: Hash,
     retention_slots: usize,
     retention_bytes: usize,
+    validity_slots: u64,
     transaction_count: AtomicU64,
     /// Statuses dropped before `retention_slots` because of `retention_bytes`.
     evicted_for_bytes: AtomicU64,
@@ -155,8 +160,9 @@ impl ChainState {
             genesis_hash,
             retention_slots: retention
                 .slots
-                .max(dataplane::dedup::MAX_PROCESSING_AGE_SLOTS as usize + 1),
+                .max(retention.blockhash_validity_slots as usize + 1),
             retention_bytes: retention.bytes,
+            validity_slots: retention.blockhash_validity_slots.max(1),
             transaction_count: AtomicU64::new(0),
             evicted_for_bytes: AtomicU64::new(0),
             events: std::sync::OnceLock::new(),
@@ -175,6 +181,12 @@ impl ChainState {
 
     pub fn genesis_hash(&self) -> Hash {
         self.genesis_hash
+    }
+
+    /// Slots a blockhash stays valid for after its own slot (`lastValidBlockHeight` is the
+    /// blockhash's slot plus this).
+    pub fn validity_slots(&self) -> u64 {
+        self.validity_slots
     }
 
     /// A closed slot: header and statuses become visible at processed commitment, and are
@@ -308,14 +320,14 @@ impl ChainState {
         self.header(self.slot_at(c))
     }
 
-    /// Slot of `blockhash` if it is still within the last `MAX_PROCESSING_AGE_SLOTS` slots.
+    /// Slot of `blockhash` if it is still within the validity window.
     pub fn blockhash_slot(&self, blockhash: &Hash, current_slot: u64) -> Option<u64> {
         let inner = self.inner.read();
         inner
             .headers
             .iter()
             .rev()
-            .take_while(|h| h.slot + dataplane::dedup::MAX_PROCESSING_AGE_SLOTS >= current_slot)
+            .take_while(|h| h.slot + self.validity_slots >= current_slot)
             .find(|h| &h.blockhash == blockhash)
             .map(|h| h.slot)
     }
@@ -370,6 +382,7 @@ mod tests {
             StatusRetention {
                 slots: 4096,
                 bytes: budget,
+                blockhash_validity_slots: 150,
             },
         );
         let mut sigs = Vec::new();

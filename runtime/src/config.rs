@@ -7,9 +7,6 @@ use crate::scheduler::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 use telemetry::config::{InvalidConfig, ensure};
 
-/// Solana's recent-blockhash window: a transaction status must outlive it.
-const BLOCKHASH_WINDOW_SLOTS: usize = 150;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
@@ -26,6 +23,10 @@ pub struct RuntimeConfig {
     pub status_retention_bytes: usize,
     /// Closed slots waiting for the commit tile before the bank blocks.
     pub commit_queue_slots: usize,
+    /// How long a blockhash stays valid, ms: a wallet's sign-and-send time, not Solana's 150
+    /// slots (7.5 s at 50 ms slots). In slots it sets `lastValidBlockHeight`, the dedup window
+    /// and the least status retention.
+    pub blockhash_validity_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -39,11 +40,19 @@ impl Default for RuntimeConfig {
             status_retention_slots: 4096,
             status_retention_bytes: 256 << 20,
             commit_queue_slots: 8,
+            blockhash_validity_ms: 60_000,
         }
     }
 }
 
 impl RuntimeConfig {
+    /// The blockhash validity window in slots (rounded up; at least 1).
+    pub fn blockhash_validity_slots(&self) -> u64 {
+        self.blockhash_validity_ms
+            .div_ceil(self.slot_ms.max(1))
+            .max(1)
+    }
+
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         ensure(self.slot_ms >= 1, || {
             "runtime.slot_ms must be at least 1".into()
@@ -63,9 +72,15 @@ impl RuntimeConfig {
         ensure(self.status_retention_bytes >= 1 << 20, || {
             "runtime.status_retention_bytes must be at least 1048576".into()
         })?;
-        ensure(self.status_retention_slots > BLOCKHASH_WINDOW_SLOTS, || {
+        ensure(
+            (1_000..=600_000).contains(&self.blockhash_validity_ms),
+            || "runtime.blockhash_validity_ms must be 1000..=600000".into(),
+        )?;
+        let window = self.blockhash_validity_slots();
+        ensure(self.status_retention_slots as u64 > window, || {
             format!(
-                "runtime.status_retention_slots must exceed the {BLOCKHASH_WINDOW_SLOTS}-slot blockhash window"
+                "runtime.status_retention_slots must exceed the {window}-slot blockhash window \
+                 (runtime.blockhash_validity_ms / runtime.slot_ms)"
             )
         })
     }

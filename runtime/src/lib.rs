@@ -94,6 +94,7 @@ impl Runtime {
             chain::StatusRetention {
                 slots: config.status_retention_slots,
                 bytes: config.status_retention_bytes,
+                blockhash_validity_slots: config.blockhash_validity_slots(),
             },
         )?;
         let chain = Arc::new(chain);

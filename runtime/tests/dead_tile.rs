@@ -35,6 +35,8 @@ fn a_failed_fdatasync_kills_the_commit_tile_fails_the_node_and_stops_the_bank() 
             status_retention_slots: 512,
             status_retention_bytes: 256 << 20,
             commit_queue_slots: 4,
+            // Solana's 150 slots, as these tests were written for.
+            blockhash_validity_ms: 150 * 10,
         },
         scheduler: Default::default(),
         worker_numa: vec![],

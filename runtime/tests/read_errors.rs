@@ -197,6 +197,8 @@ fn start(dir: &std::path::Path) -> Harness {
             status_retention_slots: 512,
             status_retention_bytes: 256 << 20,
             commit_queue_slots: 4,
+            // Solana's 150 slots, as these tests were written for.
+            blockhash_validity_ms: 150 * 20,
         },
         scheduler: Default::default(),
         worker_numa: vec![],

@@ -154,6 +154,8 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
             status_retention_slots: 100_000,
             status_retention_bytes: 256 << 20,
             commit_queue_slots: 64,
+            // Solana's 150 slots, as these tests were written for.
+            blockhash_validity_ms: 150 * 5,
         },
         scheduler: SchedulerConfig {
             app_grouping: AppGrouping::FeePayer,

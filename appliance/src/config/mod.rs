@@ -40,7 +40,7 @@ tiles = 2
 # Packets verified together in one batch.
 batch_max = 256
 # Signatures remembered for dedup per verify tile; when full, new transactions are dropped
-# (counted) until the 150-slot window frees room.
+# (counted) until the blockhash window (runtime.blockhash_validity_ms) frees room.
 dedup_capacity = 2000000
 # Depth of the verify -> bank ring; a full ring blocks verification (backpressure).
 bank_ring_depth = 16384
@@ -59,13 +59,17 @@ batch_max = 64
 # queued transaction if it pays more per compute unit, else it is dropped (counted).
 sequencer_capacity = 100000
 # Slots whose headers and transaction statuses stay queryable (and are kept on disk for
-# recovery). At least 151.
+# recovery). More than the blockhash window (blockhash_validity_ms / slot_ms).
 status_retention_slots = 4096
 # ...and at most this many bytes of transaction statuses in memory (logs included): past it the
 # oldest slots' statuses are dropped first (counted; getSignatureStatuses then answers null).
 status_retention_bytes = 268435456
 # Closed slots waiting to be made durable before slot production stalls.
 commit_queue_slots = 8
+# How long a blockhash stays valid, milliseconds: about a wallet's sign-and-send time, as
+# Solana's ~60-90 s (its 150 slots of 400 ms), not 150 of these slots (7.5 s). In slots (1,200
+# at 50 ms) it sets lastValidBlockHeight, the dedup window and the least status retention.
+blockhash_validity_ms = 60000
 
 [scheduler]
 # "hotspot": apps isolated from each other under load (weighted fair queuing across apps,
