@@ -2,10 +2,12 @@
 """Writes the fuzz seed corpus (fuzz/corpus/<target>/): well-formed transactions (legacy and
 v0, System transfers, compute-budget instructions, lookups), Ethernet frames carrying them,
 ARP and ICMP echo requests, log-store records, device-array records, labels, superblocks and
-state proofs. Deterministic; run from the repository root. The byte layouts follow
+state proofs, JSON-RPC bodies, method calls in the rpc_params target's grammar
+(fuzz/fuzz_targets/rpc_params.rs) and account proofs, built and as JSON documents with their
+roots (proof_json). Deterministic; run from the repository root. The byte layouts follow
 dataplane/src/parse.rs, dataplane/src/frame.rs, storage/src/record.rs,
 storage/src/array/layout.rs and stateproof/src/lib.rs."""
-import hashlib, os, random, struct
+import base64, hashlib, json, os, random, struct
 
 R = random.Random(17)
 OUT = "fuzz/corpus"
@@ -207,6 +209,216 @@ def main():
     ]
     write("rpc_framing", rpc)
     write("stateproof", proofs + [hashlib.sha256(p).digest() + p for p in proofs])
+    write("rpc_params", rpc_params_seeds(rpc))
+    write("proof_json", proof_json_seeds())
+
+# -- rpc_params: calls in the target's grammar (Input::value in fuzz/fuzz_targets/rpc_params.rs)
+
+METHODS = ["getVersion", "getHealth", "getSlot", "getBlockHeight", "getGenesisHash",
+           "getEpochInfo", "getLatestBlockhash", "isBlockhashValid", "getBalance",
+           "getAccountInfo", "getMultipleAccounts", "getMinimumBalanceForRentExemption",
+           "getFeeForMessage", "getSignatureStatuses", "getTransaction", "getSlotHeader",
+           "getAccountWithProof", "sendTransaction", "simulateTransaction", "requestAirdrop",
+           "getTokenAccountBalance"]
+DICT = ["commitment", "processed", "confirmed", "finalized", "recent", "single", "singleGossip",
+        "max", "root", "minContextSlot", "encoding", "base58", "base64", "binary", "jsonParsed",
+        "json", "dataSlice", "offset", "length", "skipPreflight", "preflightCommitment",
+        "sigVerify", "replaceRecentBlockhash", "maxSupportedTransactionVersion", "slot", "",
+        "11111111111111111111111111111111", "base85"]
+R2 = random.Random(29)
+
+def rb2(n):
+    return bytes(R2.getrandbits(8) for _ in range(n))
+
+def V(x):
+    """A Python value in the grammar: None, bool, int, str (a DICT word or raw), list, dict,
+    or a tagged tuple: ("key",), ("sig",), ("b58", bytes), ("b64", bytes), ("u64", n)."""
+    if x is None:
+        return b"\x00"
+    if x is True or x is False:
+        return bytes([1, int(x)])
+    if isinstance(x, int):
+        return bytes([2, x]) if 0 <= x < 256 else b"\x03" + struct.pack("<Q", x % 2**64)
+    if isinstance(x, str):
+        if x in DICT:
+            return bytes([6, DICT.index(x)])
+        b = x.encode()
+        return bytes([7, len(b)]) + b
+    if isinstance(x, list):
+        return bytes([11, len(x)]) + b"".join(V(e) for e in x)
+    if isinstance(x, dict):
+        return bytes([12, len(x)]) + b"".join(bytes([DICT.index(k)]) + V(v) for k, v in x.items())
+    tag = x[0]
+    if tag == "key":
+        return b"\x08" + rb2(32)
+    if tag == "sig":
+        return b"\x09" + rb2(64)
+    if tag in ("b58", "b64"):
+        return bytes([10, 0 if tag == "b58" else 1]) + struct.pack("<H", len(x[1])) + x[1]
+    raise ValueError(x)
+
+def call(method, *params):
+    return bytes([0, METHODS.index(method), len(params)]) + b"".join(V(p) for p in params)
+
+def rpc_params_seeds(bodies):
+    K, S = ("key",), ("sig",)
+    slot_cfg = {"commitment": "confirmed", "minContextSlot": 3}
+    msg = TXS[0][1 + 64:]  # the message of a one-signature transaction
+    seeds = [
+        call("getVersion"), call("getHealth"), call("getSlot", slot_cfg),
+        call("getBlockHeight", {"commitment": "processed"}), call("getGenesisHash"),
+        call("getEpochInfo", None), call("getLatestBlockhash", {"commitment": "finalized"}),
+        call("isBlockhashValid", K, {"commitment": "processed"}), call("getBalance", K, slot_cfg),
+        call("getAccountInfo", K, {"encoding": "base64", "dataSlice": {"offset": 0, "length": 8}}),
+        call("getAccountInfo", K, {"encoding": "jsonParsed", "commitment": "recent"}),
+        call("getMultipleAccounts", [K, K, K], {"encoding": "base58"}),
+        call("getMinimumBalanceForRentExemption", 165),
+        call("getMinimumBalanceForRentExemption", 10 * 1024 * 1024 + 1),
+        call("getFeeForMessage", ("b64", msg), {"commitment": "processed"}),
+        call("getFeeForMessage", ("b64", TXS[1][1 + 64:])),
+        call("getSignatureStatuses", [S, S], None),
+        call("getTransaction", S, {"encoding": "json", "maxSupportedTransactionVersion": 0}),
+        call("getTransaction", S, "base64"),
+        call("getTransaction", S, {"commitment": "processed"}),
+        call("getSlotHeader", 7), call("getSlotHeader", {"slot": 9}),
+        call("getAccountWithProof", K, {"encoding": "base64", "slot": 5}),
+        call("getAccountWithProof", K, {"encoding": "base58"}),
+        call("requestAirdrop", K, 1_000_000_000, {"commitment": "confirmed"}),
+        call("getTokenAccountBalance", K, {"commitment": "max"}),
+    ]
+    for t in TXS:
+        seeds += [
+            call("sendTransaction", ("b58", t)),
+            call("sendTransaction", ("b64", t), {"encoding": "base64", "skipPreflight": True}),
+            call("simulateTransaction", ("b64", t), {"encoding": "base64", "replaceRecentBlockhash": True}),
+            call("simulateTransaction", ("b58", t), {"sigVerify": True, "commitment": "processed"}),
+        ]
+    seeds += [call("sendTransaction", ("b64", TXS[0]), {"encoding": "base85"}),
+              call("simulateTransaction", ("b64", TXS[2]), {"encoding": "base64", "sigVerify": True,
+                                                             "replaceRecentBlockhash": True})]
+    # Raw bodies (mode 1): the framing target's, and calls of every method.
+    raw = [b"\x01" + b for b in bodies]
+    key = "11111111111111111111111111111111"
+    for i, m in enumerate(METHODS):
+        raw.append(b"\x01" + json.dumps({"jsonrpc": "2.0", "id": i, "method": m,
+                                           "params": [key, {"commitment": "confirmed"}]}).encode())
+    raw.append(b"\x01" + json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
+                                        "params": [base64.b64encode(TXS[0]).decode(), {"encoding": "base64"}]},
+                                       {"jsonrpc": "2.0", "id": 2, "method": "getMultipleAccounts",
+                                        "params": [[key] * 3, {"encoding": "base64"}]}]).encode())
+    return seeds + raw
+
+# -- proof_json: account proofs (stateproof/src/lib.rs's hashes) and their JSON documents
+
+def _iroot(n, k):
+    lo, hi = 0, 1 << (n.bit_length() // k + 1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid ** k <= n:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+_PRIMES = [p for p in range(2, 312) if all(p % d for d in range(2, int(p ** 0.5) + 1))][:64]
+_K = [_iroot(p << 96, 3) & 0xFFFFFFFF for p in _PRIMES]
+_H0 = [_iroot(p << 64, 2) & 0xFFFFFFFF for p in _PRIMES[:8]]
+
+def _compress(state, block):
+    M = 0xFFFFFFFF
+    ror = lambda x, n: ((x >> n) | (x << (32 - n))) & M
+    w = list(struct.unpack(">16I", block))
+    for i in range(16, 64):
+        s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3)
+        s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10)
+        w.append((w[i - 16] + s0 + w[i - 7] + s1) & M)
+    a, b, c, d, e, f, g, h = state
+    for i in range(64):
+        t1 = (h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + _K[i] + w[i]) & M
+        t2 = ((ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) & M
+        h, g, f, e, d, c, b, a = g, f, e, (d + t1) & M, c, b, a, (t1 + t2) & M
+    return [(x + y) & M for x, y in zip(state, [a, b, c, d, e, f, g, h])]
+
+NODE_IV = _compress(_H0, b"GigaCompute state tree node v1".ljust(64, b"\x00"))
+
+def node_hash(l, r):
+    return b"".join(struct.pack(">I", x) for x in _compress(NODE_IV, l + r))
+
+def _next(n):
+    return (b"\x01" + n) if n else b"\x00" + bytes(32)
+
+def account_hash(lamports, rent, owner, exe, data):
+    return hashlib.sha256(b"\x03" + struct.pack("<QQ", lamports, rent) + owner + bytes([exe]) + data).digest()
+
+def leaf_hash(key, acct_hash, nxt):
+    if key is None:
+        return hashlib.sha256(b"\x02" + _next(nxt)).digest()
+    return hashlib.sha256(b"\x00" + key + acct_hash + _next(nxt)).digest()
+
+def root_from_path(h, index, siblings):
+    for level, sib in enumerate(siblings):
+        h = node_hash(sib, h) if (index >> level) & 1 else node_hash(h, sib)
+    return h
+
+B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+def b58(b):
+    n, out = int.from_bytes(b, "big"), ""
+    while n:
+        n, r = divmod(n, 58)
+        out = B58[r] + out
+    return "1" * (len(b) - len(b.lstrip(b"\x00"))) + out
+
+def proof_json_seeds():
+    # NODE_IV as stateproof/src/lib.rs states it: a check of this file's SHA-256.
+    assert NODE_IV[0] == 0x7a57a738 and NODE_IV[7] == 0x5b4450ab, [hex(x) for x in NODE_IV]
+    seeds = []
+    for present, depth, index in [(True, 3, 5), (False, 2, 0), (False, 0, 0), (True, 32, 2**31 + 7), (False, 4, 9)]:
+        key = rb2(32)
+        slot = R2.getrandbits(40)
+        lamports, rent, owner, exe, data = 10**9, 2**64 - 1, rb2(32), 0, rb2(R2.randrange(0, 40))
+        nxt = rb2(32) if depth != 3 else None
+        sibs = [rb2(32) for _ in range(depth)]
+        if present:
+            ah = account_hash(lamports, rent, owner, exe, data)
+            leaf_key = key
+        elif index == 0:
+            ah, leaf_key = None, None
+            nxt = b"\xff" * 32
+        else:
+            ah, leaf_key = rb2(32), bytes(32)
+            nxt = b"\xff" * 32
+        root = root_from_path(leaf_hash(leaf_key, ah, nxt), index, sibs)
+        # Structured mode (proof_json.rs `structured`): flags, key, slot, account, next, leaf.
+        flags = (1 if present else 0) | (2 if nxt else 0) | (4 if leaf_key is not None else 0)
+        if leaf_key is not None and not present:
+            flags |= 8 | 16
+        b = bytes([0, flags]) + key + struct.pack("<Q", slot)
+        if present:
+            b += struct.pack("<QQ", lamports, rent) + owner + bytes([exe, len(data)]) + data
+        b += nxt or b""
+        if flags & 8:
+            b += leaf_key
+        if flags & 16:
+            b += ah
+        # The index as the target shifts it in range: written as index << (32 - depth).
+        b += bytes([depth]) + struct.pack("<I", (index << (32 - depth)) % 2**32 if depth < 32 else index)
+        b += b"".join(sibs)
+        seeds.append(b)
+        # Raw mode: root, then the document `gigacompute proof verify` reads.
+        leaf = {"kind": "sentinel", "nextKey": b58(nxt) if nxt else None} if leaf_key is None else \
+            {"kind": "account", "key": b58(leaf_key), "accountHash": ah.hex(), "nextKey": b58(nxt) if nxt else None}
+        doc = {"pubkey": b58(key), "slot": slot, "stateRoot": root.hex(),
+               "account": {"lamports": lamports, "owner": b58(owner), "executable": bool(exe),
+                           "rentEpoch": rent, "space": len(data),
+                           "data": [base64.b64encode(data).decode(), "base64"]} if present else None,
+               "proof": {"leafIndex": index, "leaf": leaf, "siblings": [x.hex() for x in sibs],
+                         "encodedBytes": 0}}
+        seeds.append(b"\x01" + root + json.dumps(doc).encode())
+        seeds.append(b"\x01" + bytes(32) + json.dumps({"jsonrpc": "2.0", "id": 1, "result": {
+            "context": {"slot": slot}, "value": doc}}).encode())
+    seeds += [b"\x01" + bytes(32) + b'"' + b"ab" * 32 + b'"', b"\x01" + bytes(32) + b"{}", b"\x00"]
+    return seeds
 
 if __name__ == "__main__":
     main()

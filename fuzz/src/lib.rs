@@ -1,6 +1,7 @@
 //! Sources of the appliance that the fuzz targets compile directly, because their crates are
-//! too heavy to build with coverage instrumentation (runtime) or keep them private (storage's
-//! `record` module). Each is the file itself, not a copy: `#[path]` / `include!`.
+//! too heavy to build with coverage instrumentation (runtime, and rpc, which needs it) or keep
+//! them private (storage's `record` module). Each is the file itself, not a copy: `#[path]` /
+//! `include!`.
 
 #![allow(dead_code, clippy::all)]
 
@@ -54,3 +55,26 @@ pub mod compute_budget {
 /// rpc/src/framing.rs: JSON-RPC 2.0 framing, batching and error envelopes without a node.
 #[path = "../../rpc/src/framing.rs"]
 pub mod framing;
+
+/// rpc/src/params.rs: the methods' parameters, read without a node. It names
+/// `runtime::chain::Commitment`; this crate stands in for `runtime` (`chain` below).
+#[path = "../../rpc/src/params.rs"]
+pub mod params;
+
+extern crate self as runtime;
+
+/// What rpc/src/params.rs uses of runtime/src/chain.rs: the commitment levels (same variants,
+/// same order, same derives).
+pub mod chain {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Commitment {
+        Processed,
+        Confirmed,
+        Finalized,
+    }
+}
+
+/// rpc/src/proof_json.rs: the JSON form of account proofs and its check (`gigacompute proof
+/// verify`).
+#[path = "../../rpc/src/proof_json.rs"]
+pub mod proof_json;

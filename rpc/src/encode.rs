@@ -1,6 +1,7 @@
 //! Response encodings: accounts, token amounts, transaction errors and transactions, in the
 //! shapes Agave's RPC returns.
 
+use super::params::Encoding;
 use super::server::RpcError;
 use base64::Engine;
 use runtime::chain::{TokenBalance, TxStatus};
@@ -19,47 +20,6 @@ const MINT_LEN: usize = 82;
 const TOKEN_PROGRAM: Pubkey = Pubkey::from_str_const("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
 const TOKEN_2022_PROGRAM: Pubkey =
     Pubkey::from_str_const("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// Legacy: a bare base-58 string.
-    Binary,
-    Base58,
-    Base64,
-}
-
-impl Encoding {
-    /// `jsonParsed` falls back to base64 as Agave does for data it has no parser for.
-    pub fn from_config(cfg: &serde_json::Map<String, Value>) -> Result<Self, RpcError> {
-        match cfg.get("encoding").and_then(Value::as_str) {
-            None => Ok(Encoding::Binary),
-            Some("binary") => Ok(Encoding::Binary),
-            Some("base58") => Ok(Encoding::Base58),
-            Some("base64") | Some("jsonParsed") => Ok(Encoding::Base64),
-            Some(other) => Err(RpcError::invalid_params(format!(
-                "unsupported encoding: {other}; supported: binary, base58, base64, jsonParsed"
-            ))),
-        }
-    }
-}
-
-pub fn data_slice(
-    cfg: &serde_json::Map<String, Value>,
-) -> Result<Option<(usize, usize)>, RpcError> {
-    match cfg.get("dataSlice") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => {
-            let off = v.get("offset").and_then(Value::as_u64);
-            let len = v.get("length").and_then(Value::as_u64);
-            match (off, len) {
-                (Some(o), Some(l)) => Ok(Some((o as usize, l as usize))),
-                _ => Err(RpcError::invalid_params(
-                    "dataSlice needs integer offset and length",
-                )),
-            }
-        }
-    }
-}
 
 pub fn account(
     a: &AccountSharedData,

@@ -5,6 +5,7 @@ pub mod encode;
 pub mod faucet;
 pub mod framing;
 pub mod methods;
+pub mod params;
 pub mod proof_json;
 mod proofs;
 pub mod pubsub;

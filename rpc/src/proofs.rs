@@ -1,10 +1,12 @@
 //! State-commitment methods: `getSlotHeader` (a slot's roots) and `getAccountWithProof`
-//! (an account, or its absence, with a proof against a slot's state root).
+//! (an account, or its absence, with a proof against a slot's state root). Their parameters
+//! are read by [`crate::params`].
 
 use super::methods::Rpc;
 use super::server::{RpcError, RpcResult};
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::json;
+use solana_pubkey::Pubkey;
 use storage::commitment::{ProofQueryError, hex};
 
 /// A slot outside what is kept, or not committed yet.
@@ -34,24 +36,8 @@ fn query_error(e: ProofQueryError) -> RpcError {
     }
 }
 
-/// Optional slot: a number, or an object with `slot`, at parameter `i`.
-fn slot_param(p: &[Value], i: usize) -> Result<Option<u64>, RpcError> {
-    let v = match p.get(i) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(m)) => match m.get("slot") {
-            None | Some(Value::Null) => return Ok(None),
-            Some(v) => v,
-        },
-        Some(v) => v,
-    };
-    v.as_u64()
-        .map(Some)
-        .ok_or_else(|| RpcError::invalid_params("slot must be an unsigned integer"))
-}
-
 impl Rpc {
-    pub(super) fn slot_header(&self, p: &[Value]) -> RpcResult {
-        let slot = slot_param(p, 0)?;
+    pub(super) fn slot_header(&self, slot: Option<u64>) -> RpcResult {
         let c = self.db.slot_commitment(slot).map_err(query_error)?;
         let chain = self.chain.header(c.slot);
         let lattice: Vec<u8> = c.lattice.0.iter().flat_map(|l| l.to_le_bytes()).collect();
@@ -68,21 +54,11 @@ impl Rpc {
         }))
     }
 
-    pub(super) fn account_with_proof(&self, p: &[Value]) -> RpcResult {
-        let key = super::methods::pubkey_param(p, 0)?;
-        if let Some(Value::Object(m)) = p.get(1)
-            && let Some(enc) = m.get("encoding").and_then(Value::as_str)
-            && enc != "base64"
-        {
-            return Err(RpcError::invalid_params(
-                "getAccountWithProof returns account data as base64 only (the proof covers its exact bytes)",
-            ));
-        }
-        let slot = slot_param(p, 1)?;
-        let proof = self.db.prove(&key, slot).map_err(query_error)?;
+    pub(super) fn account_with_proof(&self, key: &Pubkey, slot: Option<u64>) -> RpcResult {
+        let proof = self.db.prove(key, slot).map_err(query_error)?;
         Ok(json!({
             "context": {"slot": proof.slot, "apiVersion": super::methods::SOLANA_CORE_VERSION},
-            "value": crate::proof_json::to_json(&key, &proof),
+            "value": crate::proof_json::to_json(key, &proof),
         }))
     }
 }

@@ -179,11 +179,17 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     out
 }
 
-/// The root the path from `leaf` at `index` through `siblings` leads to.
+/// The root the path from `leaf` at `index` through `siblings` leads to. Any number of
+/// siblings: above level 31 a `u32` index has no bits, so the path goes on as a left child
+/// ([`verify`] refuses more than [`MAX_DEPTH`] anyway).
 pub fn root_from_path(leaf: &Hash, index: u32, siblings: &[Hash]) -> Hash {
     let mut h = *leaf;
     for (level, sib) in siblings.iter().enumerate() {
-        h = if (index >> level) & 1 == 1 {
+        let right = u32::try_from(level)
+            .ok()
+            .and_then(|l| index.checked_shr(l))
+            .is_some_and(|bits| bits & 1 == 1);
+        h = if right {
             node_hash(sib, &h)
         } else {
             node_hash(&h, sib)
@@ -477,6 +483,31 @@ mod tests {
         assert_eq!(
             verify(&root, &key(0x11), None, &sentinel),
             Err(ProofError::NotAdjacent)
+        );
+    }
+
+    /// Found by fuzzing (fuzz target `proof_json`): more than 32 siblings shifted the `u32`
+    /// index by 32 or more, a panic with overflow checks (and, without them, a shift by the
+    /// level modulo 32: a wrong hash).
+    #[test]
+    fn a_path_longer_than_the_index_is_wide_goes_on_as_a_left_child() {
+        let leaf = key(1);
+        let sib = [key(2); 34];
+        let at32 = root_from_path(&leaf, u32::MAX, &sib[..32]);
+        let at33 = node_hash(&at32, &sib[32]);
+        assert_eq!(root_from_path(&leaf, u32::MAX, &sib[..33]), at33);
+        assert_eq!(
+            root_from_path(&leaf, u32::MAX, &sib),
+            node_hash(&at33, &sib[33])
+        );
+        let p = Proof {
+            leaf_index: u32::MAX,
+            leaf: Leaf::Sentinel { next: None },
+            siblings: &sib[..33],
+        };
+        assert_eq!(
+            verify(&at33, &key(0), None, &p),
+            Err(ProofError::TooDeep(33))
         );
     }
 

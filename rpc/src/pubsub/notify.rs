@@ -6,7 +6,7 @@
 //! kicked (counted) and loses its subscriptions, so no subscriber can slow this tile, and
 //! this tile cannot slow the chain (its input drops when full, counted by the chain).
 
-use super::subscriptions::{Kind, Level, Registry, SubId, passes};
+use super::subscriptions::{Kind, Level, Registry, SubId, encode_account, passes};
 use crate::encode;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
@@ -207,7 +207,7 @@ impl NotifierTile {
                 continue;
             };
             // An encoding error (base58 of large data) was the client's choice: nothing sent.
-            if let Ok(v) = format.encode(a) {
+            if let Ok(v) = encode_account(&format, a) {
                 self.send(r, id, json!({"context": context, "value": v}));
             }
         }
@@ -227,7 +227,7 @@ impl NotifierTile {
             if !passes(filters, a) {
                 continue;
             }
-            if let Ok(v) = format.encode(a) {
+            if let Ok(v) = encode_account(format, a) {
                 self.send(
                     r,
                     id,

@@ -2,9 +2,9 @@
 //! parameters), indexed by what triggers it, under the limits per connection and in all, and
 //! each connection's outbox (notifications waiting to be written, bounded by bytes).
 
-use super::super::encode::{self, Encoding};
-use super::super::methods::{commitment, config, pubkey_param};
-use super::super::server::RpcError;
+use crate::encode;
+use crate::framing::RpcError;
+use crate::params::{self, Config, commitment, config, pubkey_param};
 use ahash::{HashMap, HashSet};
 use runtime::chain::Commitment;
 use serde_json::{Value, json};
@@ -57,28 +57,15 @@ impl Filter {
     }
 }
 
-/// How an account is written in a notification.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AccountFormat {
-    pub encoding: Encoding,
-    pub slice: Option<(usize, usize)>,
-}
+/// How an account is written in a notification (encoding and `dataSlice`, as getAccountInfo).
+pub type AccountFormat = params::AccountEncoding;
 
-impl AccountFormat {
-    fn parse(cfg: &serde_json::Map<String, Value>) -> Result<Self, RpcError> {
-        Ok(Self {
-            encoding: Encoding::from_config(cfg)?,
-            slice: encode::data_slice(cfg)?,
-        })
+/// A closed (zero-lamport) account reads as Agave's default account: nothing left.
+pub fn encode_account(f: &AccountFormat, a: &AccountSharedData) -> Result<Value, RpcError> {
+    if a.lamports() == 0 {
+        return encode::account(&AccountSharedData::default(), f.encoding, f.slice);
     }
-
-    /// A closed (zero-lamport) account reads as Agave's default account: nothing left.
-    pub fn encode(&self, a: &AccountSharedData) -> Result<Value, RpcError> {
-        if a.lamports() == 0 {
-            return encode::account(&AccountSharedData::default(), self.encoding, self.slice);
-        }
-        encode::account(a, self.encoding, self.slice)
-    }
+    encode::account(a, f.encoding, f.slice)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,11 +107,11 @@ pub struct Subscription {
     pub level: Level,
 }
 
-fn first_config(p: &[Value], i: usize) -> Result<serde_json::Map<String, Value>, RpcError> {
+fn first_config(p: &[Value], i: usize) -> Result<Config, RpcError> {
     config(p, i)
 }
 
-fn parse_filters(cfg: &serde_json::Map<String, Value>) -> Result<Vec<Filter>, RpcError> {
+fn parse_filters(cfg: &Config) -> Result<Vec<Filter>, RpcError> {
     let Some(v) = cfg.get("filters").filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
@@ -181,12 +168,12 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Option<Subscription>, RpcError
         "accountSubscribe" => {
             let key = pubkey_param(p, 0)?;
             let cfg = first_config(p, 1)?;
-            (Kind::Account(key, AccountFormat::parse(&cfg)?), cfg)
+            (Kind::Account(key, params::account_encoding(&cfg)?), cfg)
         }
         "programSubscribe" => {
             let program = pubkey_param(p, 0)?;
             let cfg = first_config(p, 1)?;
-            let format = AccountFormat::parse(&cfg)?;
+            let format = params::account_encoding(&cfg)?;
             let filters = parse_filters(&cfg)?;
             (
                 Kind::Program {
@@ -553,7 +540,7 @@ mod tests {
         );
         assert_eq!(s.level, Level::Processed);
         assert!(
-            matches!(s.kind, Kind::Account(key, f) if key == k && f.encoding == Encoding::Base64)
+            matches!(s.kind, Kind::Account(key, f) if key == k && f.encoding == params::Encoding::Base64)
         );
         let s = sub(
             "signatureSubscribe",
