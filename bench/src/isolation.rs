@@ -13,6 +13,7 @@
 
 use super::harness::Appliance;
 use super::{Rows, median, percentile, spl};
+use anyhow::Context;
 use runtime::scheduler::apps::{AppGrouping, AppRule};
 use runtime::scheduler::hotspot::Concurrency;
 use runtime::scheduler::{SchedulerChoice, SchedulerConfig};
@@ -359,17 +360,9 @@ fn phase(
             sign_all(n, |i| cast.tx(*app, base + i, bh))
         })
         .collect();
-    let slots: Vec<&runtime::metrics::AppSlot> = APPS
-        .iter()
-        .map(|app| {
-            let i = a
-                .counters
-                .apps
-                .slot_index(&cast.app_key(*app))
-                .expect("app slot");
-            &a.counters.apps.slots[i]
-        })
-        .collect();
+    // Each app's metrics row, looked up when the measured window opens: an app gets its row
+    // when its first transaction executes (in the warm-up at the latest).
+    let mut slots: Vec<&runtime::metrics::AppSlot> = Vec::new();
     let mut clock = SlotClock::new(a);
     // (app, wire index, sent ns) of what was sent in the measured window.
     let mut measured: Vec<(usize, usize, u64)> = Vec::new();
@@ -385,6 +378,15 @@ fn phase(
         }
         clock.poll(a);
         if window.is_none() && t >= warm {
+            slots = APPS
+                .iter()
+                .map(|app| {
+                    let i = a.counters.apps.find(&cast.app_key(*app)).with_context(|| {
+                        format!("{} executed nothing in the warm-up", app.name())
+                    })?;
+                    Ok(&a.counters.apps.slots[i])
+                })
+                .collect::<anyhow::Result<_>>()?;
             for s in &slots {
                 s.latency.reset();
             }

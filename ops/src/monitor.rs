@@ -142,10 +142,7 @@ fn frame(
         .apps
         .slots
         .iter()
-        .filter_map(|a| {
-            a.program()
-                .map(|p| (p, get(&a.transactions), get(&a.compute_units)))
-        })
+        .filter_map(|a| a.read(|p, a| (p, get(&a.transactions), get(&a.compute_units))))
         .collect();
     apps.sort_by_key(|a| std::cmp::Reverse(a.1));
     let _ = writeln!(s, "\r\ntop apps (program, transactions, CU)\r");

@@ -299,15 +299,16 @@ impl Bank {
                 Outcome::Processed(status) => {
                     self.release_queued(&tx);
                     let packet = tx.packet;
-                    let latency_us =
-                        dataplane::monotonic_ns().saturating_sub(packet.received_ns) / 1_000;
+                    let now = dataplane::monotonic_ns();
+                    let latency_us = now.saturating_sub(packet.received_ns) / 1_000;
                     self.counters.exec_latency.record(latency_us);
-                    self.counters.apps.record(
-                        &tx.app_key,
-                        status.err.is_some(),
-                        status.compute_units,
+                    let executed = crate::metrics::Executed {
+                        failed: status.err.is_some(),
+                        compute_units: status.compute_units,
                         latency_us,
-                    );
+                        queue_delay_us: tx.queue_delay_us.get(),
+                    };
+                    self.counters.apps.record(&tx.app_key, &executed, now);
                     if status.err.is_none() {
                         self.counters.executed_ok.fetch_add(1, Ordering::Relaxed);
                     } else {

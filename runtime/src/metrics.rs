@@ -3,24 +3,35 @@
 //! so they live in the shared metrics region.
 
 use solana_pubkey::Pubkey;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use telemetry::{LatencyHistogram, TileStats, ZeroValid};
 
 /// Workers that have a counter slot (the config allows at most this many).
 pub const MAX_WORKERS: usize = 64;
-/// Apps tracked individually; more share the overflow counter.
+/// Apps tracked individually (rows of [`AppTable`]); the rest are counted in its overflow
+/// counters.
 pub const MAX_APPS: usize = 64;
 /// Islands with their own counters (more may exist; they are counted in the totals only).
 pub const MAX_ISLANDS: usize = 16;
+/// How long an app's row must have seen no executed transaction before a new app may take
+/// it: two default Prometheus scrape intervals, so the row's final values are scraped before
+/// it changes hands, and far longer than the scheduler takes to forget an idle app.
+pub const APP_ROW_MIN_IDLE_NS: u64 = 120_000_000_000;
 
-/// One app slot (keyed by the app key: top-level program by default). The key is written
-/// once, before its counts.
+/// One app's row (keyed by the app key: top-level program by default). A row changes hands
+/// only by [`AppTable::record`]; readers in other processes read it with [`AppSlot::read`].
 #[repr(C, align(64))]
 #[derive(Default)]
 pub struct AppSlot {
-    /// Non-zero once `key` is written (the System program's key is all zeros).
+    /// Non-zero while `key` and the counters are the current app's (zero while a claim
+    /// rewrites them).
     used: AtomicU64,
+    /// Times the row was claimed (0: never): a reader that sees it change knows the row went
+    /// to another app, its counters restarted from zero.
+    generation: AtomicU64,
     key: [AtomicU64; 4],
+    /// When the app last had a transaction executed (monotonic ns).
+    last_active: AtomicU64,
     pub transactions: AtomicU64,
     pub errors: AtomicU64,
     pub compute_units: AtomicU64,
@@ -28,7 +39,7 @@ pub struct AppSlot {
     pub latency_us_sum: AtomicU64,
     /// Received to executed.
     pub latency: LatencyHistogram,
-    /// Admission to dispatch (hotspot scheduler).
+    /// Admission to dispatch (hotspot scheduler), recorded when the transaction executes.
     pub queue_delay: LatencyHistogram,
     /// Dropped transactions by [`RuntimeDrop`].
     pub drops: [AtomicU64; RuntimeDrop::COUNT],
@@ -44,16 +55,69 @@ pub struct AppSlot {
 }
 
 impl AppSlot {
+    /// `f` over the row's app and counters, or `None` if the row is free or changed hands
+    /// while `f` read it (a seqlock read: `generation` before and after). `f` may see a
+    /// half-rewritten row, whose result is then thrown away, so it should only read.
+    pub fn read<R>(&self, f: impl FnOnce(Pubkey, &AppSlot) -> R) -> Option<R> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.used.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let r = f(load_key(&self.key), self);
+        // Pairs with the release fence in `AppTable::claim`: if anything `f` read was written
+        // by a later claim, this load sees that claim's generation.
+        fence(Ordering::Acquire);
+        (self.generation.load(Ordering::Relaxed) == generation).then_some(r)
+    }
+
     pub fn program(&self) -> Option<Pubkey> {
-        (self.used.load(Ordering::Acquire) != 0).then(|| load_key(&self.key))
+        self.read(|key, _| key)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Every counter back to zero (the writer, claiming the row).
+    fn reset(&self) {
+        for c in [
+            &self.transactions,
+            &self.errors,
+            &self.compute_units,
+            &self.latency_us_sum,
+            &self.conflicts,
+            &self.reexecutions,
+            &self.cu_deferred,
+            &self.optimistic,
+        ]
+        .into_iter()
+        .chain(&self.drops)
+        {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.latency.reset();
+        self.queue_delay.reset();
     }
 }
 
-/// Per-app counters with one writer (the bank tile).
+/// Per-app counters with one writer (the bank thread, the hotspot scheduler included).
+///
+/// Bounded, with an eviction rule an attacker cannot steer: a row is claimed only by an app
+/// that had a transaction executed (it paid a fee), never by a dropped one (free to send);
+/// once every row is taken, a newly executing app takes the row idle the longest, and only
+/// if it has been idle [`APP_ROW_MIN_IDLE_NS`], so an app in use keeps its row however many
+/// new apps arrive. Anything else lands in the overflow counters.
 #[repr(C)]
 pub struct AppTable {
     pub slots: [AppSlot; MAX_APPS],
+    /// Executed transactions of apps without a row.
     pub overflow_transactions: AtomicU64,
+    /// Dropped transactions of apps without a row.
+    pub overflow_drops: AtomicU64,
+    /// Rows claimed, first claims and reclaims: a row changed hands whenever it moves.
+    pub claims: AtomicU64,
+    /// Rows taken from an idle app by a new one (churn).
+    pub reclaims: AtomicU64,
 }
 
 fn key_words(key: &Pubkey) -> [u64; 4] {
@@ -76,45 +140,109 @@ fn load_key(words: &[AtomicU64; 4]) -> Pubkey {
     Pubkey::new_from_array(b)
 }
 
+/// One executed transaction, as [`AppTable::record`] counts it.
+pub struct Executed {
+    pub failed: bool,
+    pub compute_units: u64,
+    /// Received to executed.
+    pub latency_us: u64,
+    /// Admission to dispatch, where the scheduler measured it.
+    pub queue_delay_us: Option<u64>,
+}
+
 impl AppTable {
-    /// The slot of `key`, claimed if new; `None` once every slot is taken. One writer (the bank
-    /// thread) claims slots.
-    pub fn slot_index(&self, key: &Pubkey) -> Option<usize> {
+    /// Where `key` is: `Ok(row)`, or `Err` with the first free row on its probe path (`None`
+    /// when the table is full). Rows are taken in probe order while any is free and never
+    /// freed again, so a key's row always lies before the first free one on its path.
+    fn probe(&self, key: &Pubkey) -> Result<usize, Option<usize>> {
         let words = key_words(key);
         let start = (words[0] as usize) % MAX_APPS;
         for k in 0..MAX_APPS {
             let i = (start + k) % MAX_APPS;
             let slot = &self.slots[i];
-            if slot.used.load(Ordering::Relaxed) == 0 {
-                store_key(&slot.key, key);
-                slot.used.store(1, Ordering::Release);
-                return Some(i);
+            // `generation`, not `used`: a row being reclaimed is briefly unused, never free.
+            if slot.generation.load(Ordering::Relaxed) == 0 {
+                return Err(Some(i));
             }
-            let current: [u64; 4] = std::array::from_fn(|i| slot.key[i].load(Ordering::Relaxed));
-            if current == words {
-                return Some(i);
+            if (0..4).all(|w| slot.key[w].load(Ordering::Relaxed) == words[w]) {
+                return Ok(i);
             }
         }
-        None
+        Err(None)
     }
 
-    pub fn record(&self, program: &Pubkey, failed: bool, cu: u64, latency_us: u64) {
-        let Some(i) = self.slot_index(program) else {
+    /// The row of `key`, if it has one (never claims one).
+    pub fn find(&self, key: &Pubkey) -> Option<usize> {
+        self.probe(key).ok()
+    }
+
+    /// A row for `key` (not in the table): a free one, else the row idle the longest if idle
+    /// for at least [`APP_ROW_MIN_IDLE_NS`]. The writer only.
+    fn claim(&self, key: &Pubkey, free: Option<usize>, now_ns: u64) -> Option<usize> {
+        let i = match free {
+            Some(i) => i,
+            None => {
+                let (i, idlest) = self
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, s)| s.last_active.load(Ordering::Relaxed))?;
+                let last = idlest.last_active.load(Ordering::Relaxed);
+                if now_ns.saturating_sub(last) < APP_ROW_MIN_IDLE_NS {
+                    return None;
+                }
+                self.reclaims.fetch_add(1, Ordering::Relaxed);
+                i
+            }
+        };
+        let slot = &self.slots[i];
+        // A seqlock write (see `AppSlot::read`): unused, new generation, then the rewrite,
+        // then used again (release: a reader that sees it sees the whole new row).
+        slot.used.store(0, Ordering::Relaxed);
+        let generation = slot.generation.load(Ordering::Relaxed) + 1;
+        slot.generation.store(generation, Ordering::Release);
+        fence(Ordering::Release);
+        store_key(&slot.key, key);
+        slot.reset();
+        slot.last_active.store(now_ns, Ordering::Relaxed);
+        slot.used.store(1, Ordering::Release);
+        self.claims.fetch_add(1, Ordering::Relaxed);
+        Some(i)
+    }
+
+    /// An executed transaction of `app` at `now_ns` (monotonic): the only way an app gets
+    /// a row.
+    pub fn record(&self, app: &Pubkey, tx: &Executed, now_ns: u64) {
+        let i = match self.probe(app) {
+            Ok(i) => Some(i),
+            Err(free) => self.claim(app, free, now_ns),
+        };
+        let Some(i) = i else {
             self.overflow_transactions.fetch_add(1, Ordering::Relaxed);
             return;
         };
         let slot = &self.slots[i];
+        slot.last_active.store(now_ns, Ordering::Relaxed);
         slot.transactions.fetch_add(1, Ordering::Relaxed);
-        slot.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
-        slot.compute_units.fetch_add(cu, Ordering::Relaxed);
-        slot.latency_us_sum.fetch_add(latency_us, Ordering::Relaxed);
-        slot.latency.record(latency_us);
+        slot.errors
+            .fetch_add(u64::from(tx.failed), Ordering::Relaxed);
+        slot.compute_units
+            .fetch_add(tx.compute_units, Ordering::Relaxed);
+        slot.latency_us_sum
+            .fetch_add(tx.latency_us, Ordering::Relaxed);
+        slot.latency.record(tx.latency_us);
+        if let Some(d) = tx.queue_delay_us {
+            slot.queue_delay.record(d);
+        }
     }
 
-    pub fn record_drop(&self, program: &Pubkey, why: RuntimeDrop) {
-        if let Some(i) = self.slot_index(program) {
-            self.slots[i].drops[why as usize].fetch_add(1, Ordering::Relaxed);
-        }
+    /// A dropped transaction of `app`: counted in its row if it has one, else in
+    /// `overflow_drops` (drops are free to cause, so they never claim a row).
+    pub fn record_drop(&self, app: &Pubkey, why: RuntimeDrop) {
+        match self.find(app) {
+            Some(i) => self.slots[i].drops[why as usize].fetch_add(1, Ordering::Relaxed),
+            None => self.overflow_drops.fetch_add(1, Ordering::Relaxed),
+        };
     }
 }
 
@@ -322,19 +450,181 @@ impl RuntimeCounters {
 mod tests {
     use super::*;
 
+    const SEC: u64 = 1_000_000_000;
+
+    fn table() -> &'static AppTable {
+        telemetry::SharedRegion::private::<RuntimeCounters>().apps_ref()
+    }
+
+    fn tx(failed: bool, cu: u64) -> Executed {
+        Executed {
+            failed,
+            compute_units: cu,
+            latency_us: 10,
+            queue_delay_us: Some(5),
+        }
+    }
+
+    fn row<'a>(t: &'a AppTable, app: &Pubkey) -> &'a AppSlot {
+        &t.slots[t.find(app).expect("a row")]
+    }
+
+    fn get(a: &AtomicU64) -> u64 {
+        a.load(Ordering::Relaxed)
+    }
+
+    /// `MAX_APPS` apps, each with one transaction executed at `at`.
+    fn fill(t: &AppTable, at: u64) -> Vec<Pubkey> {
+        let apps: Vec<Pubkey> = (0..MAX_APPS).map(|_| Pubkey::new_unique()).collect();
+        for a in &apps {
+            t.record(a, &tx(false, 1), at);
+        }
+        assert!(apps.iter().all(|a| t.find(a).is_some()));
+        apps
+    }
+
     #[test]
     fn app_table_tracks_and_overflows() {
-        let t: &AppTable = telemetry::SharedRegion::private::<RuntimeCounters>().apps_ref();
+        let t = table();
         let a = Pubkey::default(); // the System program: all-zero key
-        t.record(&a, false, 100, 10);
-        t.record(&a, true, 50, 30);
+        t.record(&a, &tx(false, 100), SEC);
+        t.record(&a, &tx(true, 50), SEC);
         let s = t.slots.iter().find(|s| s.program() == Some(a)).unwrap();
-        assert_eq!(s.transactions.load(Ordering::Relaxed), 2);
-        assert_eq!(s.errors.load(Ordering::Relaxed), 1);
-        assert_eq!(s.compute_units.load(Ordering::Relaxed), 150);
+        assert_eq!(get(&s.transactions), 2);
+        assert_eq!(get(&s.errors), 1);
+        assert_eq!(get(&s.compute_units), 150);
+        assert_eq!(s.queue_delay.count(), 2);
         for _ in 0..MAX_APPS {
-            t.record(&Pubkey::new_unique(), false, 1, 1);
+            t.record(&Pubkey::new_unique(), &tx(false, 1), SEC);
         }
-        assert_eq!(t.overflow_transactions.load(Ordering::Relaxed), 1);
+        assert_eq!(get(&t.overflow_transactions), 1);
+        assert_eq!(get(&t.reclaims), 0);
+    }
+
+    #[test]
+    fn drops_never_claim_a_row() {
+        let t = table();
+        for _ in 0..10_000 {
+            t.record_drop(&Pubkey::new_unique(), RuntimeDrop::Sanitize);
+        }
+        assert!(t.slots.iter().all(|s| s.program().is_none()));
+        assert_eq!(get(&t.claims), 0);
+        assert_eq!(get(&t.overflow_drops), 10_000);
+        // An app with a row has its drops counted there.
+        let a = Pubkey::new_unique();
+        t.record(&a, &tx(false, 1), SEC);
+        t.record_drop(&a, RuntimeDrop::Expired);
+        assert_eq!(get(&row(t, &a).drops[RuntimeDrop::Expired as usize]), 1);
+        assert_eq!(get(&t.overflow_drops), 10_000);
+    }
+
+    #[test]
+    fn idle_rows_go_to_new_apps_after_the_minimum() {
+        let t = table();
+        let old = fill(t, SEC);
+        let new = Pubkey::new_unique();
+        // Not idle long enough yet: overflow.
+        t.record(&new, &tx(false, 1), SEC + APP_ROW_MIN_IDLE_NS - 1);
+        assert_eq!(t.find(&new), None);
+        assert_eq!(get(&t.overflow_transactions), 1);
+        // One of the old apps stays busy; the rest go idle past the minimum.
+        let busy = old[7];
+        t.record(&busy, &tx(false, 1), SEC + APP_ROW_MIN_IDLE_NS);
+        let later = 2 * SEC + APP_ROW_MIN_IDLE_NS;
+        t.record(&new, &tx(false, 1), later);
+        let i = t.find(&new).expect("an idle row");
+        assert_eq!(t.slots[i].program(), Some(new));
+        assert_eq!(get(&t.reclaims), 1);
+        assert_eq!(
+            old.iter().filter(|a| t.find(a).is_some()).count(),
+            MAX_APPS - 1
+        );
+        // More new apps take the other idle rows, never the busy app's.
+        for _ in 0..MAX_APPS - 2 {
+            t.record(&Pubkey::new_unique(), &tx(false, 1), later);
+        }
+        assert_eq!(get(&t.reclaims), MAX_APPS as u64 - 1);
+        assert!(t.find(&busy).is_some());
+        assert!(t.find(&new).is_some());
+        t.record(&Pubkey::new_unique(), &tx(false, 1), later);
+        assert_eq!(get(&t.overflow_transactions), 2);
+    }
+
+    #[test]
+    fn active_apps_survive_a_flood_of_new_apps() {
+        let t = table();
+        let apps = fill(t, SEC);
+        // Every app executes every half minimum idle time; a flood of fresh, fee-paying apps
+        // keeps coming, each new app just before the old ones execute again.
+        for round in 0..100u64 {
+            let now = SEC + round * APP_ROW_MIN_IDLE_NS / 4;
+            for _ in 0..1_000 {
+                t.record(&Pubkey::new_unique(), &tx(false, 1), now);
+            }
+            if round % 2 == 0 {
+                for a in &apps {
+                    t.record(a, &tx(false, 1), now);
+                }
+            }
+        }
+        assert!(apps.iter().all(|a| t.find(a).is_some()));
+        assert_eq!(get(&t.reclaims), 0);
+        assert_eq!(get(&t.overflow_transactions), 100_000);
+        assert!(apps.iter().all(|a| get(&row(t, a).transactions) == 51));
+    }
+
+    #[test]
+    fn a_reused_row_has_a_new_generation_and_fresh_counters() {
+        let t = table();
+        let old = fill(t, SEC);
+        for a in &old {
+            t.record(a, &tx(true, 500), SEC);
+            t.record_drop(a, RuntimeDrop::Expired);
+        }
+        let rows: Vec<(usize, u64)> = old
+            .iter()
+            .map(|a| {
+                let i = t.find(a).unwrap();
+                (i, t.slots[i].generation())
+            })
+            .collect();
+        assert!(rows.iter().all(|&(_, g)| g == 1));
+        let new = Pubkey::new_unique();
+        t.record(&new, &tx(false, 7), SEC + APP_ROW_MIN_IDLE_NS);
+        let i = t.find(&new).unwrap();
+        let s = &t.slots[i];
+        assert_eq!(s.generation(), 2);
+        assert_eq!(
+            s.read(|k, s| (
+                k,
+                get(&s.transactions),
+                get(&s.errors),
+                get(&s.compute_units)
+            )),
+            Some((new, 1, 0, 7))
+        );
+        assert!(s.drops.iter().all(|d| get(d) == 0));
+        assert_eq!(s.latency.count(), 1);
+        assert_eq!(s.queue_delay.count(), 1);
+        // It replaced one old app; the others keep their rows.
+        assert_eq!(
+            old.iter().filter(|a| t.find(a).is_some()).count(),
+            MAX_APPS - 1
+        );
+        // A reader that began before the row changed hands again discards what it read: the
+        // others execute, so this row is now the idlest.
+        let later = 3 * APP_ROW_MIN_IDLE_NS;
+        for a in old.iter().filter(|a| t.find(a).is_some()) {
+            t.record(a, &tx(false, 1), later);
+        }
+        let newer = Pubkey::new_unique();
+        let read = s.read(|k, _| {
+            t.record(&newer, &tx(false, 1), later + 1);
+            k
+        });
+        assert_eq!(read, None);
+        assert_eq!(s.program(), Some(newer));
+        assert_eq!(s.generation(), 3);
+        assert_eq!(get(&t.reclaims), 2);
     }
 }

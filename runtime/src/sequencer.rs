@@ -47,6 +47,9 @@ pub struct PreparedTx {
     pub blockhash_slot: u64,
     /// When a scheduling pass first had to pass over it for a lock conflict (0: never).
     pub blocked_ns: Cell<u64>,
+    /// Admission to dispatch, where the scheduler measured it: counted in the app's metrics
+    /// row when the transaction executes, since executing is what gives a new app its row.
+    pub queue_delay_us: Cell<Option<u64>>,
 }
 
 impl PreparedTx {
@@ -68,6 +71,7 @@ impl PreparedTx {
             queued_ns: dataplane::monotonic_ns(),
             blockhash_slot: 0,
             blocked_ns: Cell::new(0),
+            queue_delay_us: Cell::new(None),
         }
     }
 
@@ -308,6 +312,7 @@ pub(crate) mod tests {
             queued_ns: 0,
             blockhash_slot: 0,
             blocked_ns: Cell::new(0),
+            queue_delay_us: Cell::new(None),
         }
     }
 

@@ -136,28 +136,67 @@ const ISLAND_FAMILIES: [Family<IslandSlot>; 6] = [
     ),
 ];
 
+/// One app row, read whole: its family values (`APP_FAMILIES` order) and drops.
+struct AppRow {
+    app: Pubkey,
+    values: [f64; APP_FAMILIES.len()],
+    drops: [u64; RuntimeDrop::COUNT],
+}
+
 pub(super) fn write(o: &mut Out, rt: &RuntimeCounters) {
-    let apps: Vec<(Pubkey, &AppSlot)> = rt
+    // A row the bank hands to another app while it is read is left out of this scrape
+    // (`AppSlot::read`) rather than mixing two apps' counts under one label. A reused row's
+    // counters restart from zero under its new app's label, a new series.
+    let apps: Vec<AppRow> = rt
         .apps
         .slots
         .iter()
-        .filter_map(|s| s.program().map(|p| (p, s)))
+        .filter_map(|s| {
+            s.read(|app, s| AppRow {
+                app,
+                values: APP_FAMILIES.map(|f| (f.3)(s)),
+                drops: std::array::from_fn(|i| get(&s.drops[i])),
+            })
+        })
         .collect();
-    families(o, "app", &apps, &APP_FAMILIES);
+    for (k, (name, kind, help, _)) in APP_FAMILIES.iter().enumerate() {
+        o.head(name, kind, help);
+        for r in &apps {
+            o.line(name, &format!("app=\"{}\"", r.app), r.values[k]);
+        }
+    }
     o.head(
         "gigacompute_app_drops_total",
         "counter",
         "Transactions of the app dropped, by reason.",
     );
-    for (p, s) in &apps {
+    for r in &apps {
         for why in RuntimeDrop::ALL {
-            let n = get(&s.drops[why as usize]);
+            let n = r.drops[why as usize];
             if n > 0 {
-                let labels = format!("app=\"{p}\",reason=\"{}\"", why.name());
+                let labels = format!("app=\"{}\",reason=\"{}\"", r.app, why.name());
                 o.line("gigacompute_app_drops_total", &labels, n);
             }
         }
     }
+    total(
+        o,
+        "gigacompute_app_overflow_transactions_total",
+        "Transactions executed by apps without a metrics row (all rows in use).",
+        get(&rt.apps.overflow_transactions),
+    );
+    total(
+        o,
+        "gigacompute_app_overflow_drops_total",
+        "Transactions dropped of apps without a metrics row (drops never claim one).",
+        get(&rt.apps.overflow_drops),
+    );
+    total(
+        o,
+        "gigacompute_app_row_reclaims_total",
+        "App metrics rows handed from an app idle past the minimum to a new one.",
+        get(&rt.apps.reclaims),
+    );
     total(
         o,
         "gigacompute_islands_formed_total",
@@ -178,4 +217,51 @@ pub(super) fn write(o: &mut Out, rt: &RuntimeCounters) {
         .filter_map(|s| s.account().map(|k| (k, s)))
         .collect();
     families(o, "account", &islands, &ISLAND_FAMILIES);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runtime::metrics::Executed;
+
+    /// Rows are exported under their app, the overflow and reclaim counters as totals.
+    #[test]
+    fn app_rows_and_overflow_are_exported() {
+        let rt = telemetry::SharedRegion::private::<RuntimeCounters>();
+        let app = Pubkey::new_unique();
+        let tx = Executed {
+            failed: false,
+            compute_units: 7,
+            latency_us: 1,
+            queue_delay_us: Some(2),
+        };
+        rt.apps.record(&app, &tx, 1);
+        rt.apps.record_drop(&app, RuntimeDrop::Expired);
+        rt.apps
+            .record_drop(&Pubkey::new_unique(), RuntimeDrop::Sanitize);
+        let mut o = Out::default();
+        write(&mut o, rt);
+        let text = o.finish();
+        for line in [
+            format!("gigacompute_app_transactions_total{{app=\"{app}\"}} 1"),
+            format!("gigacompute_app_compute_units_total{{app=\"{app}\"}} 7"),
+            format!("gigacompute_app_queue_delay_observations_total{{app=\"{app}\"}} 1"),
+            format!(
+                "gigacompute_app_drops_total{{app=\"{app}\",reason=\"blockhash_expired_in_queue\"}} 1"
+            ),
+            "gigacompute_app_overflow_drops_total 1".to_string(),
+            "gigacompute_app_overflow_transactions_total 0".to_string(),
+            "gigacompute_app_row_reclaims_total 0".to_string(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+        // Exactly one app row (the dropped-only app has none).
+        let rows = text
+            .lines()
+            .filter(|l| l.starts_with("gigacompute_app_transactions_total{"));
+        assert_eq!(rows.count(), 1);
+    }
 }

@@ -117,11 +117,16 @@ impl HotspotScheduler {
                 tracing::info!(app = %self.apps.key(id as AppId), mode = ?next, "app concurrency changed");
                 a.mode = next;
             }
-            if let (Some(c), Some(i)) = (self.counters, a.metrics) {
-                c.apps.slots[i].optimistic.store(
-                    u64::from(a.mode == ExecMode::Optimistic),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+        }
+        if self.cfg.concurrency != Concurrency::Hybrid {
+            return;
+        }
+        // Apart from the loop above: the row lookup may refresh a cached index.
+        for id in 0..self.app_state.len() as AppId {
+            if let Some(m) = self.app_metrics(id) {
+                let optimistic = self.app_state[id as usize].mode == ExecMode::Optimistic;
+                m.optimistic
+                    .store(u64::from(optimistic), std::sync::atomic::Ordering::Relaxed);
             }
         }
     }

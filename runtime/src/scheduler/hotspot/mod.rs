@@ -29,6 +29,7 @@ use crate::metrics::RuntimeCounters;
 use crate::sequencer::{AppId, LaneId, PreparedTx, SeqKey, Sequencer};
 use ahash::HashMap;
 use solana_pubkey::Pubkey;
+use std::cell::Cell;
 
 /// How apps choose between pessimistic and optimistic execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -56,7 +57,11 @@ struct AppState {
     /// No optimistic try before this slot.
     optimistic_after: u64,
     backoff: u64,
-    metrics: Option<usize>,
+    /// The app's metrics row as last looked up, and the table's claim count then: the bank
+    /// gives an app a row when its transactions execute and may hand an idle app's row to
+    /// another ([`crate::metrics::AppTable`]), so the index holds only while no claim happened
+    /// since (one load to check).
+    metrics: Cell<(u64, Option<usize>)>,
 }
 
 /// One dispatched transaction, as much as settling its batch needs.
@@ -253,9 +258,6 @@ impl HotspotScheduler {
             Concurrency::Optimistic => ExecMode::Optimistic,
             _ => ExecMode::Locked,
         };
-        let metrics = self
-            .counters
-            .and_then(|c| c.apps.slot_index(&self.apps.key(id)));
         AppState {
             key: self.apps.key(id),
             heat: Heat::default(),
@@ -267,7 +269,7 @@ impl HotspotScheduler {
             reexec_rate: Ewma::default(),
             optimistic_after: 0,
             backoff: self.cfg.optimistic_backoff_slots.max(1),
-            metrics,
+            metrics: Cell::new((u64::MAX, None)),
         }
     }
 
@@ -467,9 +469,24 @@ impl HotspotScheduler {
         }
     }
 
+    /// The app's metrics row, if it has one. Never the overflow app's: its key is not the
+    /// key of the apps it stands for.
     fn app_metrics(&self, app: AppId) -> Option<&'static crate::metrics::AppSlot> {
-        let i = self.app_state.get(app as usize)?.metrics?;
-        Some(&self.counters?.apps.slots[i])
+        let table = &self.counters?.apps;
+        let a = self
+            .app_state
+            .get(app as usize)
+            .filter(|_| app != OVERFLOW_APP)?;
+        let claims = table.claims.load(std::sync::atomic::Ordering::Relaxed);
+        let i = match a.metrics.get() {
+            (seen, i) if seen == claims => i,
+            _ => {
+                let i = table.find(&a.key);
+                a.metrics.set((claims, i));
+                i
+            }
+        };
+        Some(&table.slots[i?])
     }
 
     /// Statistics of a transaction leaving the queue.
@@ -490,9 +507,7 @@ impl HotspotScheduler {
                 h.sample.lock_wait_ns += wait;
             }
         }
-        if let Some(a) = self.app_metrics(tx.app) {
-            a.queue_delay.record(delay / 1_000);
-        }
+        tx.queue_delay_us.set(Some(delay / 1_000));
         if let (Some(c), Some(i)) = (self.counters, island_metric_index(lane)) {
             c.islands.slots[i].queue_delay.record(delay / 1_000);
         }

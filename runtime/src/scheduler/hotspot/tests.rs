@@ -554,3 +554,42 @@ fn idle_apps_are_forgotten_so_later_apps_get_their_own_lane() {
         "fresh state"
     );
 }
+
+/// The scheduler finds an app's metrics row once its transactions execute (the bank claims
+/// rows then, after the scheduler first saw the app), measures queue delay on the
+/// transaction for the bank to count, and stops writing to a row that went to another app.
+#[test]
+fn app_metric_rows_follow_the_table() {
+    use crate::metrics::{APP_ROW_MIN_IDLE_NS, Executed, MAX_APPS};
+    let counters = telemetry::SharedRegion::private::<RuntimeCounters>();
+    let mut s = HotspotScheduler::new(config(), 2, 8, 400).with_counters(counters);
+    let mut q = Sequencer::new(1_000, Eviction::LongestLane);
+    let app = Keypair::new();
+    admit(&mut s, &mut q, app_tx(0, &app, vec![], 1_000));
+    let batches = drive(&mut s, &mut q, 2, |_| true);
+    let tx = &batches[0].txs[0];
+    assert!(tx.queue_delay_us.get().is_some());
+    assert!(s.app_metrics(tx.app).is_none(), "nothing executed yet");
+    let executed = Executed {
+        failed: false,
+        compute_units: 1,
+        latency_us: 1,
+        queue_delay_us: tx.queue_delay_us.get(),
+    };
+    counters.apps.record(&app.pubkey(), &executed, 1);
+    let row = s.app_metrics(tx.app).expect("a row once it executed");
+    assert_eq!(row.program(), Some(app.pubkey()));
+    assert_eq!(row.queue_delay.count(), 1);
+    // The other rows fill and stay busy; the app's, idle the longest, goes to a new app.
+    for _ in 1..MAX_APPS {
+        counters.apps.record(&Pubkey::new_unique(), &executed, 2);
+    }
+    let later = 1 + APP_ROW_MIN_IDLE_NS;
+    counters
+        .apps
+        .record(&Pubkey::new_unique(), &executed, later);
+    assert_eq!(counters.apps.find(&app.pubkey()), None);
+    assert!(s.app_metrics(tx.app).is_none());
+    // The overflow app never has a row, whatever its placeholder key.
+    assert!(s.app_metrics(OVERFLOW_APP).is_none());
+}
