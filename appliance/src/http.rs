@@ -367,9 +367,9 @@ async fn serve_connection(
             {
                 return Ok(upgrade(req, peer, &shared, ws, slot));
             }
-            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            // Counted until answered or dropped (a client gone mid-body cancels this future).
+            let _in_flight = InFlight::enter(&shared);
             let resp = answer(req, peer, &shared).await;
-            shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             Ok::<_, std::convert::Infallible>(resp)
         }
     });
@@ -399,6 +399,22 @@ async fn serve_connection(
                 }
             }
         }
+    }
+}
+
+/// A request between its headers and its response (what shutdown waits for).
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

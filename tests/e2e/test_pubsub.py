@@ -217,7 +217,7 @@ def test_subscription_limit_per_connection(small_node):
             while True:
                 m = await raw_recv(ws)
                 if m.get("id") == 99999:
-                    assert m["error"]["code"] == -32602, m
+                    assert m["error"]["code"] == -32603, m
                     assert "max_subscriptions_per_connection" in m["error"]["message"]
                     break
         # Another connection still subscribes.

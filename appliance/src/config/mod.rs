@@ -193,13 +193,16 @@ threads = 2
 # Open connections, in all and from one source address; more are closed on accept.
 max_connections = 1024
 max_connections_per_ip = 64
-# Subscriptions one connection may hold, and all connections together (more are refused with
-# an error).
+# Subscriptions one connection may hold, one source address, and all connections together
+# (more are refused with an error, counted).
 max_subscriptions_per_connection = 1024
+max_subscriptions_per_ip = 4096
 max_subscriptions = 100000
-# Notifications waiting to be written to one connection, bytes: a subscriber that does not
-# read them is disconnected (counted), never allowed to hold up the notifier.
+# Notifications waiting to be written to one connection, and to all, bytes: a subscriber that
+# does not read is disconnected (counted), never allowed to hold up the notifier; past the
+# total, every connection that is behind is.
 max_queued_bytes_per_connection = 16777216
+max_queued_bytes = 268435456
 # A connection is pinged every half of this and closed when nothing (a pong, a message) has
 # arrived from it for this long, milliseconds.
 idle_timeout_ms = 60000
@@ -407,8 +410,10 @@ pub struct PubSubConfig {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub max_subscriptions_per_connection: usize,
+    pub max_subscriptions_per_ip: usize,
     pub max_subscriptions: usize,
     pub max_queued_bytes_per_connection: usize,
+    pub max_queued_bytes: usize,
     pub idle_timeout_ms: u64,
 }
 
@@ -421,8 +426,10 @@ impl Default for PubSubConfig {
             max_connections: 1024,
             max_connections_per_ip: 64,
             max_subscriptions_per_connection: 1024,
+            max_subscriptions_per_ip: 4096,
             max_subscriptions: 100_000,
             max_queued_bytes_per_connection: 16 << 20,
+            max_queued_bytes: 256 << 20,
             idle_timeout_ms: 60_000,
         }
     }
@@ -457,8 +464,14 @@ impl PubSubConfig {
              pubsub.max_subscriptions_per_connection 1..=max_subscriptions"
         );
         anyhow::ensure!(
-            self.max_queued_bytes_per_connection >= 64 * 1024,
-            "pubsub.max_queued_bytes_per_connection must be at least 65536"
+            (1..=self.max_subscriptions).contains(&self.max_subscriptions_per_ip),
+            "pubsub.max_subscriptions_per_ip must be 1..=max_subscriptions"
+        );
+        anyhow::ensure!(
+            self.max_queued_bytes_per_connection >= 64 * 1024
+                && self.max_queued_bytes >= self.max_queued_bytes_per_connection,
+            "pubsub.max_queued_bytes_per_connection must be at least 65536 and \
+             pubsub.max_queued_bytes at least that"
         );
         anyhow::ensure!(
             (1000..=3_600_000).contains(&self.idle_timeout_ms),

@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use subscriptions::{Kind, Level, Outbox, Registry};
+use subscriptions::{Kind, Level, Outbox, QueueBudget, Registry, SubscriptionLimits};
 use telemetry::{Placement, Stage};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -48,10 +48,11 @@ impl PubSubServer {
         cfg: &PubSubConfig,
         rpc: &RpcConfig,
     ) -> anyhow::Result<Self> {
-        let registry = Arc::new(Mutex::new(Registry::new(
-            cfg.max_subscriptions_per_connection,
-            cfg.max_subscriptions,
-        )));
+        let registry = Arc::new(Mutex::new(Registry::new(SubscriptionLimits {
+            per_connection: cfg.max_subscriptions_per_connection,
+            per_ip: cfg.max_subscriptions_per_ip,
+            total: cfg.max_subscriptions,
+        })));
         let (events, rx) = ChainEvents::new();
         chain.announce_to(events);
         let mut notifier = Stage::new("pubsub-notify");
@@ -64,6 +65,8 @@ impl PubSubServer {
                 metrics,
                 pending: Default::default(),
                 last_root: chain.durable_slot(),
+                last_processed: 0,
+                lost_events: false,
             },
             &metrics.pubsub_notifier,
             Placement::default(),
@@ -73,6 +76,7 @@ impl PubSubServer {
             chain,
             metrics,
             max_queued_bytes: cfg.max_queued_bytes_per_connection,
+            budget: QueueBudget::new(cfg.max_queued_bytes),
         });
         let http = HttpServer::start_with_websocket(
             "pubsub",
@@ -118,13 +122,14 @@ struct Sessions {
     chain: Arc<ChainState>,
     metrics: Metrics,
     max_queued_bytes: usize,
+    budget: Arc<QueueBudget>,
 }
 
 impl WebSocketHandler for Sessions {
     fn session(
         &self,
         ws: WebSocket,
-        _peer: SocketAddr,
+        peer: SocketAddr,
         limits: Limits,
     ) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         let s = Session {
@@ -132,8 +137,8 @@ impl WebSocketHandler for Sessions {
             chain: self.chain.clone(),
             metrics: self.metrics,
         };
-        let (outbox, rx) = Outbox::new(self.max_queued_bytes);
-        Box::pin(s.run(ws, outbox, rx, limits))
+        let (outbox, rx) = Outbox::new(self.max_queued_bytes, self.budget.clone());
+        Box::pin(s.run(ws, peer, outbox, rx, limits))
     }
 }
 
@@ -147,11 +152,18 @@ impl Session {
     async fn run(
         self,
         ws: WebSocket,
+        peer: SocketAddr,
         outbox: Arc<Outbox>,
         mut rx: tokio::sync::mpsc::UnboundedReceiver<Arc<str>>,
         limits: Limits,
     ) {
-        let conn = self.registry.lock().connect(outbox.clone());
+        let conn = self.registry.lock().connect(outbox.clone(), peer.ip());
+        // However the session ends (closed, kicked, timed out, its task dropped at shutdown),
+        // its subscriptions end with it.
+        let _guard = Disconnect {
+            registry: self.registry.clone(),
+            conn,
+        };
         let (mut sink, mut stream) = ws.split();
         let idle = limits.idle_timeout;
         let mut heard = Instant::now();
@@ -175,29 +187,8 @@ impl Session {
         }
         loop {
             tokio::select! {
-                m = stream.next() => {
-                    let Some(Ok(m)) = m else { break };
-                    heard = Instant::now();
-                    let body = match m {
-                        Message::Text(t) => t.as_bytes().to_vec(),
-                        Message::Binary(b) => b.to_vec(),
-                        Message::Close(_) => break,
-                        _ => continue, // pings are answered by the library; pongs only count as heard
-                    };
-                    if let Some(reply) = self.answer(conn, &body)
-                        && !write!(Message::text(reply))
-                    {
-                        break;
-                    }
-                }
-                Some(msg) = rx.recv() => {
-                    let n = msg.len();
-                    let ok = write!(Message::text(msg.to_string()));
-                    outbox.written(n);
-                    if !ok {
-                        break;
-                    }
-                }
+                // A kicked connection goes first: it must not answer (or subscribe) more.
+                biased;
                 _ = outbox.wake.notified() => {
                     if outbox.kicked.load(Ordering::Acquire) {
                         let close = CloseFrame {
@@ -212,6 +203,32 @@ impl Session {
                         break;
                     }
                 }
+                m = stream.next() => {
+                    let Some(Ok(m)) = m else { break };
+                    heard = Instant::now();
+                    let body = match m {
+                        Message::Text(t) => t.as_bytes().to_vec(),
+                        Message::Binary(b) => b.to_vec(),
+                        Message::Close(_) => break,
+                        _ => continue, // pings are answered by the library; pongs only count as heard
+                    };
+                    if outbox.kicked.load(Ordering::Acquire) {
+                        continue; // the close goes out on the next turn
+                    }
+                    if let Some(reply) = self.answer(conn, &body)
+                        && !write!(Message::text(reply))
+                    {
+                        break;
+                    }
+                }
+                Some(msg) = rx.recv() => {
+                    let n = msg.len();
+                    let ok = write!(Message::text(msg.to_string()));
+                    outbox.written(n);
+                    if !ok {
+                        break;
+                    }
+                }
                 _ = ping.tick() => {
                     if heard.elapsed() > idle {
                         self.metrics.pubsub_http.timed_out.fetch_add(1, Ordering::Relaxed);
@@ -223,7 +240,6 @@ impl Session {
                 }
             }
         }
-        self.registry.lock().disconnect(conn);
     }
 
     /// Answer one message: a call or a batch. Calls without an `id` (JSON-RPC
@@ -250,11 +266,11 @@ impl Session {
             let id = params
                 .first()
                 .and_then(Value::as_u64)
-                .ok_or_else(|| RpcError::invalid_params("Invalid subscription id."))?;
-            return if self.registry.lock().unsubscribe(conn, method, id) {
+                .ok_or_else(|| RpcError::new(-32602, "Invalid subscription id."))?;
+            return if self.registry.lock().unsubscribe(conn, id) {
                 Ok(json!(true))
             } else {
-                Err(RpcError::invalid_params("Invalid subscription id."))
+                Err(RpcError::new(-32602, "Invalid subscription id."))
             };
         }
         let Some(sub) = subscriptions::parse(method, params)? else {
@@ -279,19 +295,36 @@ impl Session {
         } = kind
             && let Some(st) = self.chain.status(&signature)
         {
-            let context = json!({"slot": st.slot});
-            let durable = self.chain.durable_slot() >= st.slot;
-            if level == Level::Processed || durable {
-                let value = json!({"err": crate::encode::tx_error(&st.err)});
-                r.notify(id, json!({"context": context, "value": value}));
-                r.remove(id);
-            } else if received {
+            let context = format!(r#"{{"slot":{}}}"#, st.slot);
+            // The notifier already announced this slot: what it would have sent, now.
+            if received && st.slot <= r.processed_through {
                 r.notify(
                     id,
-                    json!({"context": context, "value": "receivedSignature"}),
+                    &format!(r#"{{"context":{context},"value":"receivedSignature"}}"#),
                 );
+            }
+            let durable = self.chain.durable_slot() >= st.slot;
+            if (level == Level::Processed && st.slot <= r.processed_through) || durable {
+                let err = crate::encode::tx_error(&st.err);
+                r.notify(
+                    id,
+                    &format!(r#"{{"context":{context},"value":{{"err":{err}}}}}"#),
+                );
+                r.remove(id);
             }
         }
         Ok(json!(id))
+    }
+}
+
+/// Ends a session's subscriptions when the session goes, however it goes.
+struct Disconnect {
+    registry: Arc<Mutex<Registry>>,
+    conn: subscriptions::ConnId,
+}
+
+impl Drop for Disconnect {
+    fn drop(&mut self) {
+        self.registry.lock().disconnect(self.conn);
     }
 }

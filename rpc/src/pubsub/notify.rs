@@ -6,13 +6,13 @@
 //! kicked (counted) and loses its subscriptions, so no subscriber can slow this tile, and
 //! this tile cannot slow the chain (its input drops when full, counted by the chain).
 
-use super::subscriptions::{Kind, Level, Registry, SubId, encode_account, passes};
+use super::subscriptions::{AccountFormat, Kind, Level, Registry, SubId, encode_account, passes};
 use crate::encode;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use runtime::chain::{ChainState, SlotHeader, TxStatus};
 use runtime::events::ChainEvent;
-use serde_json::{Value, json};
+use serde_json::json;
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
 use std::collections::VecDeque;
@@ -31,6 +31,10 @@ pub struct NotifierTile {
     pub metrics: &'static appliance::metrics::MetricsRegion,
     pub pending: VecDeque<Slot>,
     pub last_root: u64,
+    /// The last closed slot announced; a gap means events were lost.
+    pub last_processed: u64,
+    /// Events were lost since the last durable slot: answer signatures from the chain.
+    pub lost_events: bool,
 }
 
 /// A closed slot's record, shared by its processed and durable notifications.
@@ -56,6 +60,10 @@ impl Tile for NotifierTile {
                 statuses,
                 accounts,
             } => {
+                if self.last_processed != 0 && header.slot > self.last_processed + 1 {
+                    self.lost_events = true;
+                }
+                self.last_processed = header.slot;
                 let slot = Slot {
                     header,
                     statuses,
@@ -71,6 +79,10 @@ impl Tile for NotifierTile {
                 while self.pending.front().is_some_and(|s| s.header.slot <= slot) {
                     let s = self.pending.pop_front().expect("non-empty");
                     self.notify_slot(&s, Level::Durable);
+                }
+                if self.lost_events {
+                    self.lost_events = false;
+                    self.recover_signatures(slot);
                 }
                 self.notify_roots(slot);
             }
@@ -92,12 +104,13 @@ impl Tile for NotifierTile {
 }
 
 impl NotifierTile {
-    fn send(&self, r: &mut Registry, id: SubId, result: Value) {
+    /// Queue `result` (JSON text) for subscription `id`; a connection that cannot take it
+    /// (not reading) is disconnected, counted.
+    fn send(&self, r: &mut Registry, id: SubId, result: &str) {
         let e = &self.metrics.endpoints;
         if r.notify(id, result) {
             e.pubsub_notifications.fetch_add(1, Ordering::Relaxed);
-        } else if let Some((conn, _)) = r.subs.get(&id).map(|(c, s)| (*c, s.clone())) {
-            // Kicked: its session closes the socket; its subscriptions end now.
+        } else if let Some(conn) = r.conn_of(id) {
             e.pubsub_slow_disconnects.fetch_add(1, Ordering::Relaxed);
             r.disconnect(conn);
         }
@@ -105,116 +118,142 @@ impl NotifierTile {
 
     fn notify_slot(&self, s: &Slot, level: Level) {
         let mut r = self.registry.lock();
+        let slot = s.header.slot;
+        if level == Level::Processed {
+            r.processed_through = r.processed_through.max(slot);
+        }
         if r.is_empty() {
             return;
         }
-        let slot = s.header.slot;
-        let context = json!({"slot": slot});
-        if level == Level::Processed {
-            let ids: Vec<SubId> = r.slots.iter().copied().collect();
-            let info = json!({"parent": slot.saturating_sub(1), "root": self.chain.durable_slot(), "slot": slot});
-            for id in ids {
-                self.send(&mut r, id, info.clone());
+        let context = format!(r#"{{"slot":{slot}}}"#);
+        if level == Level::Processed && !r.slots.is_empty() {
+            let info = json!({"parent": slot.saturating_sub(1), "root": self.chain.durable_slot(), "slot": slot})
+                .to_string();
+            for id in r.slots.iter().copied().collect::<Vec<_>>() {
+                self.send(&mut r, id, &info);
             }
         }
         for st in &s.statuses {
             self.signature(&mut r, st, level, &context);
         }
-        if !r.logs.is_empty() {
+        if !r.logs_all.is_empty() || !r.logs_mentions.is_empty() {
             for st in &s.statuses {
                 self.logs(&mut r, st, level, &context);
             }
         }
-        for (key, account) in s.accounts.iter() {
-            self.account(&mut r, key, account, level, &context);
+        if !r.by_account.is_empty() || !r.by_program.is_empty() {
+            for (key, account) in s.accounts.iter() {
+                self.account(&mut r, key, account, level, &context);
+            }
         }
     }
 
-    fn matching(r: &Registry, ids: Option<&ahash::HashSet<SubId>>, level: Level) -> Vec<SubId> {
+    fn at_level(r: &Registry, ids: impl IntoIterator<Item = SubId>, level: Level) -> Vec<SubId> {
         ids.into_iter()
-            .flatten()
-            .copied()
             .filter(|id| r.subs.get(id).is_some_and(|(_, s)| s.level == level))
             .collect()
     }
 
-    fn signature(&self, r: &mut Registry, st: &TxStatus, level: Level, context: &Value) {
+    /// A signature's subscriptions: "receivedSignature" (if asked) when it is first processed,
+    /// then its result at the subscription's level, after which the subscription ends.
+    fn signature(&self, r: &mut Registry, st: &TxStatus, level: Level, context: &str) {
         let Some(ids) = r.by_signature.get(&st.signature) else {
             return;
         };
         let ids: Vec<SubId> = ids.iter().copied().collect();
+        let result = format!(
+            r#"{{"context":{context},"value":{{"err":{}}}}}"#,
+            encode::tx_error(&st.err)
+        );
+        let received = format!(r#"{{"context":{context},"value":"receivedSignature"}}"#);
         for id in ids {
             let Some((_, sub)) = r.subs.get(&id) else {
                 continue;
             };
-            let (sub_level, received) = match sub.kind {
-                Kind::Signature { received, .. } => (sub.level, received),
-                _ => continue,
+            let Kind::Signature {
+                received: wants_received,
+                ..
+            } = sub.kind
+            else {
+                continue;
             };
+            let sub_level = sub.level;
+            if wants_received && level == Level::Processed {
+                self.send(r, id, &received);
+            }
             if sub_level == level {
-                self.send(
-                    r,
-                    id,
-                    json!({"context": context, "value": {"err": encode::tx_error(&st.err)}}),
-                );
+                self.send(r, id, &result);
                 r.remove(id); // one-shot, as Agave's
-            } else if received && level == Level::Processed {
-                self.send(
-                    r,
-                    id,
-                    json!({"context": context, "value": "receivedSignature"}),
-                );
             }
         }
     }
 
-    fn logs(&self, r: &mut Registry, st: &TxStatus, level: Level, context: &Value) {
-        let ids = Self::matching(r, Some(&r.logs), level);
+    fn logs(&self, r: &mut Registry, st: &TxStatus, level: Level, context: &str) {
+        let mut ids = Self::at_level(r, r.logs_all.iter().copied(), level);
+        if !r.logs_mentions.is_empty() {
+            for k in mentioned(st) {
+                if let Some(set) = r.logs_mentions.get(&k) {
+                    ids.extend(Self::at_level(r, set.iter().copied(), level));
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+        }
         if ids.is_empty() {
             return;
         }
-        let keys = mentioned(st);
-        let value = json!({"context": context, "value": {
-            "signature": st.signature.to_string(),
-            "err": encode::tx_error(&st.err),
-            "logs": st.logs,
-        }});
+        let value = format!(
+            r#"{{"context":{context},"value":{}}}"#,
+            json!({
+                "signature": st.signature.to_string(),
+                "err": encode::tx_error(&st.err),
+                "logs": st.logs,
+            })
+        );
         for id in ids {
-            let wanted = match r.subs.get(&id).map(|(_, s)| &s.kind) {
-                Some(Kind::Logs(None)) => true,
-                Some(Kind::Logs(Some(k))) => keys.contains(k),
-                _ => false,
-            };
-            if wanted {
-                self.send(r, id, value.clone());
-            }
+            self.send(r, id, &value);
         }
     }
 
+    /// Account and program subscriptions on one written account; each distinct format is
+    /// encoded once.
     fn account(
         &self,
         r: &mut Registry,
         key: &Pubkey,
         a: &AccountSharedData,
         level: Level,
-        context: &Value,
+        context: &str,
     ) {
-        for id in Self::matching(r, r.by_account.get(key), level) {
-            let Some((_, sub)) = r.subs.get(&id) else {
-                continue;
-            };
-            let Kind::Account(_, format) = sub.kind else {
-                continue;
-            };
-            // An encoding error (base58 of large data) was the client's choice: nothing sent.
-            if let Ok(v) = encode_account(&format, a) {
-                self.send(r, id, json!({"context": context, "value": v}));
+        let mut encoded: Vec<(AccountFormat, String)> = Vec::new();
+        let mut encode = |f: &AccountFormat| -> String {
+            if let Some((_, v)) = encoded.iter().find(|(g, _)| g == f) {
+                return v.clone();
+            }
+            let v = encode_account(f, a).to_string();
+            encoded.push((*f, v.clone()));
+            v
+        };
+        if let Some(set) = r.by_account.get(key) {
+            for id in Self::at_level(r, set.iter().copied(), level) {
+                let Some((_, sub)) = r.subs.get(&id) else {
+                    continue;
+                };
+                let Kind::Account(_, format) = sub.kind else {
+                    continue;
+                };
+                let v = encode(&format);
+                self.send(r, id, &format!(r#"{{"context":{context},"value":{v}}}"#));
             }
         }
         if a.lamports() == 0 {
             return; // closed: no longer the program's
         }
-        for id in Self::matching(r, r.by_program.get(a.owner()), level) {
+        let Some(set) = r.by_program.get(a.owner()) else {
+            return;
+        };
+        let pubkey = key.to_string();
+        for id in Self::at_level(r, set.iter().copied(), level) {
             let Some((_, sub)) = r.subs.get(&id) else {
                 continue;
             };
@@ -227,12 +266,44 @@ impl NotifierTile {
             if !passes(filters, a) {
                 continue;
             }
-            if let Ok(v) = encode_account(format, a) {
-                self.send(
-                    r,
-                    id,
-                    json!({"context": context, "value": {"pubkey": key.to_string(), "account": v}}),
-                );
+            let v = encode(format);
+            self.send(
+                r,
+                id,
+                &format!(
+                    r#"{{"context":{context},"value":{{"pubkey":"{pubkey}","account":{v}}}}}"#
+                ),
+            );
+        }
+    }
+
+    /// After lost events, signature subscriptions still get their answer: every one whose
+    /// transaction is in the chain at or before the durable slot is answered from its status.
+    fn recover_signatures(&self, durable: u64) {
+        let mut r = self.registry.lock();
+        let sigs: Vec<_> = r.by_signature.keys().copied().collect();
+        for sig in sigs {
+            let Some(st) = self.chain.status(&sig) else {
+                continue;
+            };
+            if st.slot > durable {
+                continue;
+            }
+            let result = format!(
+                r#"{{"context":{{"slot":{}}},"value":{{"err":{}}}}}"#,
+                st.slot,
+                encode::tx_error(&st.err)
+            );
+            let ids: Vec<SubId> = r
+                .by_signature
+                .get(&sig)
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect();
+            for id in ids {
+                self.send(&mut r, id, &result);
+                r.remove(id);
             }
         }
     }
@@ -246,8 +317,9 @@ impl NotifierTile {
         }
         let ids: Vec<SubId> = r.roots.iter().copied().collect();
         for root in first..=durable {
+            let root = root.to_string();
             for &id in &ids {
-                self.send(&mut r, id, json!(root));
+                self.send(&mut r, id, &root);
             }
         }
     }

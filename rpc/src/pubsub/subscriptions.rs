@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,12 +61,25 @@ impl Filter {
 /// How an account is written in a notification (encoding and `dataSlice`, as getAccountInfo).
 pub type AccountFormat = params::AccountEncoding;
 
-/// A closed (zero-lamport) account reads as Agave's default account: nothing left.
-pub fn encode_account(f: &AccountFormat, a: &AccountSharedData) -> Result<Value, RpcError> {
-    if a.lamports() == 0 {
-        return encode::account(&AccountSharedData::default(), f.encoding, f.slice);
+/// A closed (zero-lamport) account reads as Agave's default account: nothing left. Data too
+/// large for base 58 is sent as Agave sends it, an error text in place of the data.
+pub fn encode_account(f: &AccountFormat, a: &AccountSharedData) -> Value {
+    let closed = AccountSharedData::default();
+    let a = if a.lamports() == 0 { &closed } else { a };
+    match encode::account(a, f.encoding, f.slice) {
+        Ok(v) => v,
+        Err(_) => {
+            let text = "error: data too large for bs58 encoding";
+            let data = match f.encoding {
+                params::Encoding::Base58 => json!([text, "base58"]),
+                _ => json!(text),
+            };
+            let mut v =
+                encode::account(a, params::Encoding::Base64, Some((0, 0))).unwrap_or(Value::Null);
+            v["data"] = data;
+            v
+        }
     }
-    encode::account(a, f.encoding, f.slice)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +156,14 @@ fn parse_filters(cfg: &Config) -> Result<Vec<Filter>, RpcError> {
                 .get("bytes")
                 .and_then(Value::as_str)
                 .ok_or_else(|| RpcError::invalid_params("memcmp.bytes must be a string"))?;
-            let bytes = match m.get("encoding").and_then(Value::as_str) {
+            // Agave's limits on the text, checked before decoding (base-58 decoding is
+            // quadratic in the length).
+            let encoding = m.get("encoding").and_then(Value::as_str);
+            let max_chars = if encoding == Some("base64") { 172 } else { 175 };
+            if text.len() > max_chars {
+                return Err(RpcError::invalid_params("memcmp.bytes too long"));
+            }
+            let bytes = match encoding {
                 None | Some("base58") => bs58::decode(text).into_vec().ok(),
                 Some("base64") => {
                     use base64::Engine;
@@ -218,7 +239,8 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Option<Subscription>, RpcError
                         .and_then(Value::as_array)
                         .ok_or_else(|| RpcError::invalid_params("mentions must be an array"))?;
                     if list.len() != 1 {
-                        return Err(RpcError::invalid_params(
+                        return Err(RpcError::new(
+                            -32602,
                             "Invalid Request: Only 1 address supported",
                         ));
                     }
@@ -242,7 +264,7 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Option<Subscription>, RpcError
     }))
 }
 
-/// The unsubscribe method for a subscribe method's kind, as a check.
+/// An unsubscribe method (any of them ends any subscription of the connection, as Agave's).
 pub fn is_unsubscribe(method: &str) -> bool {
     matches!(
         method,
@@ -255,19 +277,44 @@ pub fn is_unsubscribe(method: &str) -> bool {
     )
 }
 
-/// Where a connection's notifications wait for its session to write them. Bounded by bytes:
-/// over the bound the connection is marked `kicked` and its session closes it.
-pub struct Outbox {
-    tx: mpsc::UnboundedSender<Arc<str>>,
-    /// Bytes sent and not yet written by the session.
-    pub queued: AtomicUsize,
-    pub kicked: AtomicBool,
-    pub wake: Notify,
+/// The bytes all outboxes may hold together (`pubsub.max_queued_bytes`).
+pub struct QueueBudget {
+    used: AtomicUsize,
     limit: usize,
 }
 
+impl QueueBudget {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            used: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Where a connection's notifications wait for its session to write them (the one being
+/// written counts until it is written). Bounded by bytes: over its own bound, or while the
+/// endpoint's [`QueueBudget`] is spent and it is behind (something already queued), the
+/// connection is marked `kicked` and its session closes it. A connection that keeps up (empty
+/// queue) is served even then: the budget is held by those that do not read.
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Arc<str>>,
+    queued: AtomicUsize,
+    pub kicked: AtomicBool,
+    pub wake: Notify,
+    limit: usize,
+    budget: Arc<QueueBudget>,
+}
+
 impl Outbox {
-    pub fn new(limit: usize) -> (Arc<Self>, mpsc::UnboundedReceiver<Arc<str>>) {
+    pub fn new(
+        limit: usize,
+        budget: Arc<QueueBudget>,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Arc<str>>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Arc::new(Self {
@@ -276,114 +323,142 @@ impl Outbox {
                 kicked: AtomicBool::new(false),
                 wake: Notify::new(),
                 limit,
+                budget,
             }),
             rx,
         )
     }
 
-    /// Queue `msg`; false (and the connection kicked) when it would go over the bound.
+    /// Queue `msg`; false (and the connection kicked) when it would go over a bound.
     pub fn push(&self, msg: Arc<str>) -> bool {
-        if self.kicked.load(Ordering::Relaxed) {
+        if self.kicked.load(Ordering::Acquire) {
             return false;
         }
         let n = msg.len();
-        if self.queued.fetch_add(n, Ordering::AcqRel) + n > self.limit || self.tx.send(msg).is_err()
-        {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
-            self.kicked.store(true, Ordering::Release);
-            self.wake.notify_one();
+        let own = self.queued.load(Ordering::Acquire);
+        let spent = self.budget.used() + n > self.budget.limit;
+        if own + n > self.limit || (spent && own > 0) {
+            self.kick();
+            return false;
+        }
+        self.queued.fetch_add(n, Ordering::AcqRel);
+        self.budget.used.fetch_add(n, Ordering::AcqRel);
+        if self.tx.send(msg).is_err() {
+            self.written(n);
+            self.kick();
             return false;
         }
         true
     }
 
+    pub fn kick(&self) {
+        self.kicked.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
     /// The session wrote `n` bytes of what was queued.
     pub fn written(&self, n: usize) {
         self.queued.fetch_sub(n, Ordering::AcqRel);
+        self.budget.used.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Outbox {
+    /// What was never written goes back to the endpoint's budget.
+    fn drop(&mut self) {
+        let left = self.queued.load(Ordering::Acquire);
+        self.budget.used.fetch_sub(left, Ordering::AcqRel);
     }
 }
 
 struct Conn {
     outbox: Arc<Outbox>,
     subs: HashSet<SubId>,
+    ip: IpAddr,
 }
 
 /// Why a subscribe was refused.
 #[derive(Debug, PartialEq)]
 pub enum Refused {
     PerConnection(usize),
+    PerAddress(usize),
     Total(usize),
+    /// The connection is being closed (it did not read its notifications).
+    Closed,
 }
 
 impl Refused {
+    /// Agave's refusal (-32603, its message), naming the limit that was reached.
     pub fn to_error(&self) -> RpcError {
-        match self {
-            Refused::PerConnection(n) => RpcError::new(
-                -32602,
-                format!(
-                    "Invalid Request: this connection holds its limit of {n} subscriptions (pubsub.max_subscriptions_per_connection)"
-                ),
-            ),
-            Refused::Total(n) => RpcError::new(
-                -32602,
-                format!(
-                    "Internal error: the node holds its limit of {n} subscriptions (pubsub.max_subscriptions)"
-                ),
-            ),
-        }
+        let why = match self {
+            Refused::PerConnection(n) => {
+                format!("{n} per connection (pubsub.max_subscriptions_per_connection)")
+            }
+            Refused::PerAddress(n) => {
+                format!("{n} per source address (pubsub.max_subscriptions_per_ip)")
+            }
+            Refused::Total(n) => format!("{n} in all (pubsub.max_subscriptions)"),
+            Refused::Closed => {
+                "the connection is closing: it did not read its notifications".into()
+            }
+        };
+        RpcError::new(
+            -32603,
+            format!("Internal Error: Subscription refused. Node subscription limit reached: {why}"),
+        )
     }
+}
+
+/// The limits a [`Registry`] keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscriptionLimits {
+    pub per_connection: usize,
+    pub per_ip: usize,
+    pub total: usize,
 }
 
 /// Every subscription, indexed by what triggers it.
 pub struct Registry {
     next_sub: SubId,
     next_conn: ConnId,
-    pub max_per_connection: usize,
-    pub max_total: usize,
+    limits: SubscriptionLimits,
     conns: HashMap<ConnId, Conn>,
+    per_ip: HashMap<IpAddr, usize>,
     pub subs: HashMap<SubId, (ConnId, Subscription)>,
     pub by_account: HashMap<Pubkey, HashSet<SubId>>,
     pub by_program: HashMap<Pubkey, HashSet<SubId>>,
     pub by_signature: HashMap<Signature, HashSet<SubId>>,
-    /// Logs, slot and root subscriptions (checked on every slot).
-    pub logs: HashSet<SubId>,
+    /// `logsSubscribe` to every transaction, and to those mentioning a key.
+    pub logs_all: HashSet<SubId>,
+    pub logs_mentions: HashMap<Pubkey, HashSet<SubId>>,
     pub slots: HashSet<SubId>,
     pub roots: HashSet<SubId>,
-}
-
-fn index_of<'a>(
-    r: &'a mut Registry,
-    kind: &Kind,
-) -> (
-    Option<&'a mut HashMap<Pubkey, HashSet<SubId>>>,
-    Option<Pubkey>,
-) {
-    match kind {
-        Kind::Account(k, _) => (Some(&mut r.by_account), Some(*k)),
-        Kind::Program { program, .. } => (Some(&mut r.by_program), Some(*program)),
-        _ => (None, None),
-    }
+    /// The newest closed slot the notifier has announced: a signature executed at or before
+    /// it had its "receivedSignature" sent by the notifier to those subscribed then.
+    pub processed_through: u64,
 }
 
 impl Registry {
-    pub fn new(max_per_connection: usize, max_total: usize) -> Self {
+    pub fn new(limits: SubscriptionLimits) -> Self {
         Self {
             next_sub: 0,
             next_conn: 0,
-            max_per_connection,
-            max_total,
+            limits,
             conns: HashMap::default(),
+            per_ip: HashMap::default(),
             subs: HashMap::default(),
             by_account: HashMap::default(),
             by_program: HashMap::default(),
             by_signature: HashMap::default(),
-            logs: HashSet::default(),
+            logs_all: HashSet::default(),
+            logs_mentions: HashMap::default(),
             slots: HashSet::default(),
             roots: HashSet::default(),
+            processed_through: 0,
         }
     }
 
-    pub fn connect(&mut self, outbox: Arc<Outbox>) -> ConnId {
+    pub fn connect(&mut self, outbox: Arc<Outbox>, ip: IpAddr) -> ConnId {
         let id = self.next_conn;
         self.next_conn += 1;
         self.conns.insert(
@@ -391,18 +466,23 @@ impl Registry {
             Conn {
                 outbox,
                 subs: HashSet::default(),
+                ip,
             },
         );
         id
     }
 
-    /// The connection is gone: all its subscriptions end.
+    /// The connection is gone (or kicked): all its subscriptions end.
     pub fn disconnect(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            for id in c.subs {
-                self.remove(id);
-            }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        c.outbox.kick();
+        let ids: Vec<SubId> = c.subs.iter().copied().collect();
+        for id in ids {
+            self.remove(id);
         }
+        self.conns.remove(&conn);
     }
 
     pub fn len(&self) -> usize {
@@ -414,12 +494,21 @@ impl Registry {
     }
 
     pub fn subscribe(&mut self, conn: ConnId, sub: Subscription) -> Result<SubId, Refused> {
-        let held = self.conns.get(&conn).map_or(0, |c| c.subs.len());
-        if held >= self.max_per_connection {
-            return Err(Refused::PerConnection(self.max_per_connection));
+        let Some(c) = self.conns.get(&conn) else {
+            return Err(Refused::Closed);
+        };
+        if c.outbox.kicked.load(Ordering::Acquire) {
+            return Err(Refused::Closed);
         }
-        if self.subs.len() >= self.max_total {
-            return Err(Refused::Total(self.max_total));
+        if c.subs.len() >= self.limits.per_connection {
+            return Err(Refused::PerConnection(self.limits.per_connection));
+        }
+        let ip = c.ip;
+        if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.per_ip {
+            return Err(Refused::PerAddress(self.limits.per_ip));
+        }
+        if self.subs.len() >= self.limits.total {
+            return Err(Refused::Total(self.limits.total));
         }
         let id = self.next_sub;
         self.next_sub += 1;
@@ -427,8 +516,17 @@ impl Registry {
             Kind::Signature { signature, .. } => {
                 self.by_signature.entry(*signature).or_default().insert(id);
             }
-            Kind::Logs(_) => {
-                self.logs.insert(id);
+            Kind::Account(k, _) => {
+                self.by_account.entry(*k).or_default().insert(id);
+            }
+            Kind::Program { program, .. } => {
+                self.by_program.entry(*program).or_default().insert(id);
+            }
+            Kind::Logs(None) => {
+                self.logs_all.insert(id);
+            }
+            Kind::Logs(Some(k)) => {
+                self.logs_mentions.entry(*k).or_default().insert(id);
             }
             Kind::Slot => {
                 self.slots.insert(id);
@@ -436,29 +534,17 @@ impl Registry {
             Kind::Root => {
                 self.roots.insert(id);
             }
-            kind => {
-                if let (Some(index), Some(key)) = index_of(self, &kind.clone()) {
-                    index.entry(key).or_default().insert(id);
-                }
-            }
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.subs.insert(id);
-        }
+        *self.per_ip.entry(ip).or_default() += 1;
+        self.conns.get_mut(&conn).expect("checked").subs.insert(id);
         self.subs.insert(id, (conn, sub));
         Ok(id)
     }
 
-    /// `conn`'s unsubscribe: false if `id` is not one of its subscriptions of that method.
-    pub fn unsubscribe(&mut self, conn: ConnId, method: &str, id: SubId) -> bool {
-        let Some((owner, sub)) = self.subs.get(&id) else {
-            return false;
-        };
-        let expected = sub
-            .kind
-            .notification()
-            .replace("Notification", "Unsubscribe");
-        if *owner != conn || expected != method {
+    /// `conn`'s unsubscribe (any `*Unsubscribe` method, as Agave's): false if `id` is not one
+    /// of its subscriptions.
+    pub fn unsubscribe(&mut self, conn: ConnId, id: SubId) -> bool {
+        if self.subs.get(&id).is_none_or(|(owner, _)| *owner != conn) {
             return false;
         }
         self.remove(id);
@@ -472,6 +558,12 @@ impl Registry {
         };
         if let Some(c) = self.conns.get_mut(&conn) {
             c.subs.remove(&id);
+            if let Some(n) = self.per_ip.get_mut(&c.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&c.ip);
+                }
+            }
         }
         match &sub.kind {
             Kind::Signature { signature, .. } => {
@@ -479,9 +571,10 @@ impl Registry {
             }
             Kind::Account(k, _) => remove_from(&mut self.by_account, k, id),
             Kind::Program { program, .. } => remove_from(&mut self.by_program, program, id),
-            Kind::Logs(_) => {
-                self.logs.remove(&id);
+            Kind::Logs(None) => {
+                self.logs_all.remove(&id);
             }
+            Kind::Logs(Some(k)) => remove_from(&mut self.logs_mentions, k, id),
             Kind::Slot => {
                 self.slots.remove(&id);
             }
@@ -491,21 +584,25 @@ impl Registry {
         }
     }
 
-    /// Queue subscription `id`'s notification with `result`; false if its connection was
-    /// kicked for not reading (its subscriptions then end with it).
-    pub fn notify(&mut self, id: SubId, result: Value) -> bool {
+    /// Queue subscription `id`'s notification with `result` (already JSON: the notifier
+    /// encodes a result once for all the subscriptions it goes to); false if the connection
+    /// was kicked for not reading.
+    pub fn notify(&mut self, id: SubId, result: &str) -> bool {
         let Some((conn, sub)) = self.subs.get(&id) else {
             return false;
         };
-        let msg = json!({
-            "jsonrpc": "2.0",
-            "method": sub.kind.notification(),
-            "params": {"result": result, "subscription": id},
-        })
-        .to_string();
+        let msg = format!(
+            r#"{{"jsonrpc":"2.0","method":"{}","params":{{"result":{result},"subscription":{id}}}}}"#,
+            sub.kind.notification()
+        );
         self.conns
             .get(conn)
             .is_some_and(|c| c.outbox.push(Arc::from(msg)))
+    }
+
+    /// The connection of subscription `id`.
+    pub fn conn_of(&self, id: SubId) -> Option<ConnId> {
+        self.subs.get(&id).map(|(c, _)| *c)
     }
 }
 
@@ -584,37 +681,53 @@ mod tests {
         assert!(parse("programSubscribe", five.as_array().unwrap()).is_err());
     }
 
-    #[test]
-    fn limits_unsubscribe_and_disconnect() {
-        let mut r = Registry::new(2, 3);
-        let (o1, _rx1) = Outbox::new(1 << 20);
-        let (o2, _rx2) = Outbox::new(1 << 20);
-        let c1 = r.connect(o1);
-        let c2 = r.connect(o2);
-        let slot = || Subscription {
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn outbox(limit: usize) -> (Arc<Outbox>, mpsc::UnboundedReceiver<Arc<str>>) {
+        Outbox::new(limit, QueueBudget::new(1 << 30))
+    }
+
+    fn slot() -> Subscription {
+        Subscription {
             kind: Kind::Slot,
             level: Level::Processed,
-        };
+        }
+    }
+
+    #[test]
+    fn limits_unsubscribe_and_disconnect() {
+        let mut r = Registry::new(SubscriptionLimits {
+            per_connection: 2,
+            per_ip: 3,
+            total: 4,
+        });
+        let (o1, _rx1) = outbox(1 << 20);
+        let (o2, _rx2) = outbox(1 << 20);
+        let (o3, _rx3) = outbox(1 << 20);
+        let c1 = r.connect(o1, LOCAL);
+        let c2 = r.connect(o2, LOCAL);
+        let c3 = r.connect(o3, "10.0.0.1".parse().unwrap());
         let a = r.subscribe(c1, slot()).unwrap();
         r.subscribe(c1, slot()).unwrap();
         assert_eq!(r.subscribe(c1, slot()), Err(Refused::PerConnection(2)));
         r.subscribe(c2, slot()).unwrap();
-        assert_eq!(r.subscribe(c2, slot()), Err(Refused::Total(3)));
-        assert!(!r.unsubscribe(c2, "slotUnsubscribe", a), "not c2's");
-        assert!(
-            !r.unsubscribe(c1, "rootUnsubscribe", a),
-            "not a root subscription"
-        );
-        assert!(r.unsubscribe(c1, "slotUnsubscribe", a));
-        assert!(!r.unsubscribe(c1, "slotUnsubscribe", a), "already gone");
+        assert_eq!(r.subscribe(c2, slot()), Err(Refused::PerAddress(3)));
+        r.subscribe(c3, slot()).unwrap();
+        assert_eq!(r.subscribe(c3, slot()), Err(Refused::Total(4)));
+        assert!(!r.unsubscribe(c2, a), "not c2's");
+        assert!(r.unsubscribe(c1, a), "any unsubscribe method ends it");
+        assert!(!r.unsubscribe(c1, a), "already gone");
         r.disconnect(c1);
-        assert_eq!(r.len(), 1);
-        assert_eq!(r.slots.len(), 1);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.slots.len(), 2);
+        // A connection gone (kicked, closed) subscribes nothing more.
+        assert_eq!(r.subscribe(c1, slot()), Err(Refused::Closed));
+        r.subscribe(c2, slot()).unwrap();
     }
 
     #[test]
     fn an_outbox_over_its_bytes_kicks_its_connection() {
-        let (o, mut rx) = Outbox::new(100);
+        let (o, mut rx) = outbox(100);
         assert!(o.push(Arc::from("x".repeat(60))));
         assert!(!o.push(Arc::from("x".repeat(60))));
         assert!(o.kicked.load(Ordering::Relaxed));
@@ -623,5 +736,53 @@ mod tests {
             "a kicked connection gets nothing more"
         );
         assert_eq!(rx.try_recv().unwrap().len(), 60);
+    }
+
+    /// Over the endpoint's budget, connections that are behind are kicked; one that keeps up
+    /// is still served; bytes come back as they are written or when an outbox goes.
+    #[test]
+    fn the_endpoint_budget_kicks_those_behind() {
+        let budget = QueueBudget::new(1000);
+        let (slow, _slow_rx) = Outbox::new(10_000, budget.clone());
+        let (fast, mut fast_rx) = Outbox::new(10_000, budget.clone());
+        for _ in 0..9 {
+            assert!(slow.push(Arc::from("x".repeat(100))));
+        }
+        assert!(slow.push(Arc::from("x".repeat(100))));
+        assert!(
+            !slow.push(Arc::from("x".repeat(100))),
+            "over the budget and behind"
+        );
+        assert!(slow.kicked.load(Ordering::Relaxed));
+        assert!(fast.push(Arc::from("y".repeat(100))), "keeping up: served");
+        let m = fast_rx.try_recv().unwrap();
+        fast.written(m.len());
+        assert_eq!(budget.used(), 1000);
+        drop(slow);
+        assert_eq!(budget.used(), 0, "an outbox gone gives its bytes back");
+    }
+
+    #[test]
+    fn base58_of_large_data_is_agaves_error_text() {
+        let f = AccountFormat {
+            encoding: params::Encoding::Base58,
+            slice: None,
+        };
+        let v = encode_account(&f, &AccountSharedData::new(1, 200, &Pubkey::default()));
+        assert_eq!(
+            v["data"],
+            json!(["error: data too large for bs58 encoding", "base58"])
+        );
+        assert_eq!(v["space"], 200);
+        let closed = encode_account(&f, &AccountSharedData::new(0, 200, &Pubkey::new_unique()));
+        assert_eq!(closed["lamports"], 0);
+        assert_eq!(closed["owner"], "11111111111111111111111111111111");
+    }
+
+    #[test]
+    fn long_memcmp_text_is_refused_before_decoding() {
+        let k = Pubkey::new_unique();
+        let p = json!([k.to_string(), {"filters": [{"memcmp": {"offset": 0, "bytes": "2".repeat(50_000)}}]}]);
+        assert!(parse("programSubscribe", p.as_array().unwrap()).is_err());
     }
 }
