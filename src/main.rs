@@ -228,29 +228,13 @@ fn run(cfg: Config) -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let rpc_config = cfg.rpc.clone();
     let pubsub_config = cfg.pubsub.clone();
-    let faucet_limits = rpc::faucet::FaucetLimits {
-        per_request: cfg.faucet.max_lamports_per_request,
-        per_recipient_per_hour: cfg.faucet.max_lamports_per_recipient_per_hour,
-        requests_per_second: cfg.faucet.max_requests_per_second,
-    };
     // Every tile started from here on (the node's, the RPC's, the metrics endpoint's) reports
     // its death to `health`, and so does a panic on any thread.
     let health = telemetry::Health::new();
     let _scope = health.enter();
     exit_on_panic(health.clone());
     let node = appliance::Node::start(cfg)?;
-    let rpc = Arc::new(rpc::Rpc {
-        db: node.runtime.db.clone(),
-        chain: node.runtime.chain.clone(),
-        simulator: node.runtime.simulator.clone(),
-        ingress: node.ingress.clone(),
-        faucet: node.faucet.as_ref().map(|k| k.insecure_clone()),
-        faucet_allowance: rpc::faucet::Faucet::new(faucet_limits),
-        counters: node.runtime.counters,
-        metrics: node.metrics,
-        health: health.clone(),
-        max_response_bytes: rpc_config.max_response_bytes,
-    });
+    let rpc = Arc::new(rpc::Rpc::for_node(&node, health.clone()));
     let metrics_server = if node.config.metrics.enabled {
         Some(metrics::server::MetricsServer::start(
             node.metrics,
@@ -260,7 +244,7 @@ fn run(cfg: Config) -> Result<()> {
         None
     };
     let server = rpc::RpcServer::start(
-        rpc,
+        rpc.clone(),
         rpc_config.bind,
         rpc_config.threads,
         rpc_config.limits(),
@@ -268,6 +252,7 @@ fn run(cfg: Config) -> Result<()> {
     let pubsub = if pubsub_config.enabled {
         Some(rpc::PubSubServer::start(
             node.runtime.chain.clone(),
+            node.runtime.db.clone(),
             node.metrics,
             &pubsub_config,
             &rpc_config,
@@ -275,6 +260,10 @@ fn run(cfg: Config) -> Result<()> {
     } else {
         None
     };
+    let _ = rpc.node.rpc.set(server.addr);
+    if let Some(p) = &pubsub {
+        let _ = rpc.node.pubsub.set(p.addr);
+    }
     tracing::info!(
         tpu = %node.tpu_addr,
         rpc = %server.addr,

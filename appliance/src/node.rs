@@ -1,6 +1,7 @@
 //! Starts the node: the tiles and links `crate::wiring` declares for the config (link depths
 //! come from there), each tile run by the common lifecycle (`telemetry::lifecycle`) in
-//! stages that stop in order: net, verify, then the runtime's bank, workers, commit.
+//! stages that stop in order: net, verify, then the runtime's bank, workers, commit, and
+//! last the history tile (which ends once every durable slot has reached it).
 //! ARCHITECTURE.md has the picture; `gigacompute topology` prints the declaration.
 
 use crate::config::{Config, StorageEngine};
@@ -31,10 +32,16 @@ pub struct Node {
     pub dataplane: &'static DataplaneCounters,
     pub metrics: &'static MetricsRegion,
     pub faucet: Option<Keypair>,
+    /// The sequencer's identity (its fee collector): the one leader JSON-RPC reports.
+    pub identity: solana_pubkey::Pubkey,
     pub tpu_addr: SocketAddr,
     /// Every tile of the node (storage's, the runtime's, the dataplane's, and those started
     /// inside [`Health::enter`] of it, like the RPC's) reports its death here.
     pub health: Arc<Health>,
+    /// The ledger's history on disk (`[history] enabled`), read by the RPC.
+    pub history: Option<Arc<history::History>>,
+    /// Its tile: stopped after the runtime's commit tile, whose link feeds it.
+    history_stage: Option<Stage>,
     /// Held for the node's life: one appliance per data dir.
     _lock: DataDirLock,
     raw_port: Option<RawPort>,
@@ -122,7 +129,30 @@ impl Node {
             .as_ref()
             .ok()
             .map(|m| crate::hwtopo::Placement::new(&config, m));
-        let runtime = Runtime::start(
+        // The history tile runs before the runtime starts: the runtime replays the slot
+        // records storage recovered into its link, then the commit tile feeds it.
+        let (history, history_stage, history_tx) = if config.history.enabled {
+            let h = Arc::new(
+                history::History::open(
+                    &config.data_dir.join("history"),
+                    config.history.clone(),
+                    Some(&metrics.runtime),
+                )
+                .context("opening the history")?,
+            );
+            let (tx, rx) = crossbeam_channel::bounded(bounded_depth(wiring.link("commit_history")));
+            let mut stage = Stage::new("history");
+            stage.launch(
+                "gc-history",
+                history::HistoryTile::new(rx, h.clone(), &metrics.runtime),
+                &metrics.runtime.history,
+                Placement::default(),
+            )?;
+            (Some(h), Some(stage), Some(tx))
+        } else {
+            (None, None, None)
+        };
+        let runtime = Runtime::start_with_history(
             &RuntimeSetup {
                 runtime: config.runtime.clone(),
                 scheduler: SchedulerConfig {
@@ -136,6 +166,7 @@ impl Node {
                     .as_ref()
                     .map(|p| p.worker_numa.clone())
                     .unwrap_or_default(),
+                account_index: config.rpc.account_index(),
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()
@@ -148,6 +179,7 @@ impl Node {
             pool.clone(),
             verify_bank_rx,
             &metrics.runtime,
+            history_tx,
         )?;
 
         // Stopped in this order (the runtime's own stages after them): ingest, verification.
@@ -213,8 +245,11 @@ impl Node {
             dataplane: counters,
             metrics,
             faucet,
+            identity: fee_collector.pubkey(),
             tpu_addr,
             health,
+            history,
+            history_stage,
             _lock: lock,
             raw_port,
             stages: vec![net_stage, verify_stage],
@@ -257,6 +292,10 @@ impl Node {
         }
         drop(self.ingress);
         self.runtime.shutdown();
+        // The commit tile is gone, so the link is closed: the tile drains it and syncs.
+        if let Some(stage) = self.history_stage.take() {
+            stage.stop();
+        }
         MetricsRegion::unlink(&self.config.data_dir);
     }
 }

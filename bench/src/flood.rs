@@ -8,13 +8,9 @@
 //! Everything runs in one process on one machine: the flood's sender takes CPU the node would
 //! otherwise have (on the 2-core dev VM, a whole core), which a remote attacker would not.
 
-use super::{Rows, median, pipeline};
-use appliance::config::Config;
-use appliance::node::Node;
+use super::{Rows, median, pipeline, workload};
 use clap::Args;
-use runtime::chain::Commitment;
 use solana_keypair::Keypair;
-use solana_signer::Signer;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -77,27 +73,9 @@ fn flood_set(honest: &[Vec<u8>], blockhash: solana_hash::Hash, n: usize) -> Vec<
 
 fn phase(a: &FloodArgs, flood: bool) -> anyhow::Result<Phase> {
     let n = (a.honest_tps * a.seconds) as usize;
-    let dir = tempfile::tempdir()?;
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    cfg.net.bind = "127.0.0.1:0".parse()?;
-    cfg.metrics.enabled = false;
-    let payers: Vec<Keypair> = (0..n).map(|_| Keypair::new()).collect();
-    let node = Node::start_with_genesis(
-        cfg,
-        payers
-            .iter()
-            .map(|p| (p.pubkey(), super::workload::PAYER_LAMPORTS))
-            .collect(),
-    )?;
-    let blockhash = node
-        .runtime
-        .chain
-        .latest_header(Commitment::Processed)
-        .ok_or_else(|| anyhow::anyhow!("no slot"))?
-        .blockhash;
+    let funded = workload::funded_node(n, |cfg| cfg.metrics.enabled = false)?;
+    let (node, payers) = (funded.node, funded.payers);
+    let blockhash = workload::latest_blockhash(&node)?;
     let honest = pipeline::signed(&payers, blockhash);
     let flood_packets = if flood {
         flood_set(&honest, blockhash, 20_000)

@@ -58,6 +58,7 @@ impl Appliance {
             },
             scheduler,
             worker_numa: Vec::new(),
+            account_index: Default::default(),
             genesis: GenesisConfig {
                 faucet: None,
                 fee_collector: Pubkey::new_unique(),

@@ -1,6 +1,9 @@
 //! `gigacompute bench ...`: benchmarks over the real stages. Each prints a table and, with
 //! `--json`, one JSON object as the last line. Figures are medians over `--runs` runs.
+//! `bench all` runs them all and renders BENCHMARKS.md from their JSON.
 
+mod all;
+mod chart;
 mod commit;
 mod dataplane;
 mod exec;
@@ -8,6 +11,8 @@ mod flood;
 mod harness;
 mod isolation;
 mod pipeline;
+mod report;
+mod rpc;
 mod sigverify;
 mod spl;
 mod storage;
@@ -37,13 +42,28 @@ pub enum BenchCommand {
     /// signatures, unfunded payers, expired blockhashes) from another address: goodput, p99,
     /// peak RSS.
     Flood(flood::FloodArgs),
+    /// JSON-RPC reads (getAccountInfo, getMultipleAccounts) per second from many clients, and
+    /// the latency from a slot's commit to its signatureSubscribe notifications at half load.
+    Rpc(rpc::RpcArgs),
+    /// Every benchmark above in turn: each one's JSON into --out, then BENCHMARKS.md and its
+    /// charts rendered from those files, stamped with the commit and the machine.
+    All(all::AllArgs),
+    /// BENCHMARKS.md and its charts rendered again from the JSON files `bench all` wrote.
+    Report(all::ReportArgs),
 }
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
-    /// Transactions per run.
+    /// Transactions per run (sigverify: signatures per mix; pipeline: per timed phase).
     #[arg(long, default_value_t = 40_000)]
     pub txs: usize,
+    /// Untimed transactions (signatures) run first: per node (pipeline), per worker (exec),
+    /// per path (sigverify).
+    #[arg(long, default_value_t = 4_000)]
+    pub warmup_txs: usize,
+    /// pipeline: seconds of sending at each offered load of the sweep.
+    #[arg(long, default_value_t = 1.5)]
+    pub sweep_seconds: f64,
     /// Runs; figures are medians.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
@@ -67,54 +87,117 @@ pub struct BenchArgs {
 }
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {
-    let (title, args, rows) = match c {
-        BenchCommand::Sigverify(a) => ("sigverify", a.clone(), sigverify::run(&a)?),
-        BenchCommand::Exec(a) => ("exec", a.clone(), exec::run(&a)?),
-        BenchCommand::Pipeline(a) => ("pipeline", a.clone(), pipeline::run(&a)?),
-        BenchCommand::Storage(a) => {
-            report("storage", &storage::run(&a)?, a.json);
-            return Ok(());
-        }
-        BenchCommand::Commit(a) => {
-            report("commit", &commit::run(&a)?, a.json);
-            return Ok(());
-        }
-        BenchCommand::Dataplane(a) => {
-            report("dataplane", &dataplane::run(&a)?, a.json);
-            return Ok(());
-        }
-        BenchCommand::Isolation(a) => {
-            report("isolation", &isolation::run(&a)?, a.json);
-            return Ok(());
-        }
-        BenchCommand::Flood(a) => {
-            report("flood", &flood::run(&a)?, a.json);
-            return Ok(());
-        }
-    };
-    report(title, &rows, args.json);
+    match c {
+        BenchCommand::All(a) => return all::run_all(&a),
+        BenchCommand::Report(a) => return all::run_report(&a),
+        _ => {}
+    }
+    let (title, json, report) = measure(c)?;
+    print_report(title, &report, json);
     Ok(())
+}
+
+/// Runs one benchmark: its name, whether `--json` was given, and what it measured.
+fn measure(c: BenchCommand) -> anyhow::Result<(&'static str, bool, Report)> {
+    Ok(match c {
+        BenchCommand::Sigverify(a) => ("sigverify", a.json, sigverify::run(&a)?.into()),
+        BenchCommand::Exec(a) => ("exec", a.json, exec::run(&a)?.into()),
+        BenchCommand::Pipeline(a) => ("pipeline", a.json, pipeline::run(&a)?.into()),
+        BenchCommand::Storage(a) => ("storage", a.json, storage::run(&a)?),
+        BenchCommand::Commit(a) => ("commit", a.json, commit::run(&a)?),
+        BenchCommand::Dataplane(a) => ("dataplane", a.json, dataplane::run(&a)?),
+        BenchCommand::Isolation(a) => ("isolation", a.json, isolation::run(&a)?),
+        BenchCommand::Rpc(a) => ("rpc", a.json, rpc::run(&a)?),
+        BenchCommand::Flood(a) => ("flood", a.json, flood::run(&a)?.into()),
+        BenchCommand::All(_) | BenchCommand::Report(_) => {
+            anyhow::bail!("`all` and `report` are not one benchmark")
+        }
+    })
 }
 
 /// Ordered (name, value, unit) rows.
 pub type Rows = Vec<(&'static str, f64, &'static str)>;
 
-fn report(title: &str, rows: &Rows, json: bool) {
+/// What one benchmark measured: its figures and, for the report's charts, its curves.
+#[derive(Default)]
+pub struct Report {
+    pub rows: Rows,
+    pub plots: Vec<Plot>,
+}
+
+impl From<Rows> for Report {
+    fn from(rows: Rows) -> Self {
+        Self {
+            rows,
+            plots: Vec::new(),
+        }
+    }
+}
+
+/// One chart: named lines of (x, y) points over labelled axes.
+pub struct Plot {
+    /// File-name stem of the rendered chart (`<bench>-<id>.png`).
+    pub id: &'static str,
+    pub title: String,
+    pub x_label: &'static str,
+    pub y_label: &'static str,
+    pub lines: Vec<Line>,
+}
+
+pub struct Line {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Report {
+    /// The JSON object `--json` prints: `bench`, one field per row, the rows again in order
+    /// with their units (`rows`, what the report renders), and `plots` when any.
+    pub fn to_json(&self, title: &str) -> Value {
+        let mut m = Map::new();
+        m.insert("bench".into(), Value::String(title.into()));
+        for (name, v, _) in &self.rows {
+            m.insert((*name).into(), serde_json::json!(v));
+        }
+        let rows = self
+            .rows
+            .iter()
+            .map(|(name, v, unit)| serde_json::json!({"name": name, "value": v, "unit": unit}))
+            .collect();
+        m.insert("rows".into(), Value::Array(rows));
+        if !self.plots.is_empty() {
+            let plots = self
+                .plots
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "id": p.id,
+                        "title": p.title,
+                        "x_label": p.x_label,
+                        "y_label": p.y_label,
+                        "lines": p.lines.iter().map(|l| serde_json::json!({
+                            "label": l.label,
+                            "points": l.points,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            m.insert("plots".into(), Value::Array(plots));
+        }
+        Value::Object(m)
+    }
+}
+
+fn print_report(title: &str, report: &Report, json: bool) {
     let mut out = String::new();
     out.push_str(&format!("bench {title} (medians)\n"));
-    for (name, v, unit) in rows {
+    for (name, v, unit) in &report.rows {
         out.push_str(&format!("  {name:<36} {v:>14.2} {unit}\n"));
-    }
-    let mut m = Map::new();
-    m.insert("bench".into(), Value::String(title.into()));
-    for (name, v, _) in rows {
-        m.insert((*name).into(), serde_json::json!(v));
     }
     #[allow(clippy::print_stdout)]
     {
         print!("{out}");
         if json {
-            println!("{}", Value::Object(m));
+            println!("{}", report.to_json(title));
         }
     }
 }

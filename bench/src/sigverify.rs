@@ -133,56 +133,124 @@ pub struct SigverifyFigures {
     pub single_strict_per_core: f64,
 }
 
-pub fn measure(raw: &[Vec<u8>]) -> SigverifyFigures {
-    let inputs = distinct_payers(raw);
-    let checks = inputs.checks();
-    let n = checks.len();
-    SigverifyFigures {
-        single_strict_per_core: time_strict(&checks, n),
-        exact_per_core: time_exact(&checks, n),
+/// Both verifiers over the first `warmup` checks, untimed (caches, branch predictors, the
+/// CPU's clock).
+fn warm_up(checks: &[SigCheck], warmup: usize) {
+    let w = &checks[..warmup.min(checks.len())];
+    let mut v = StrictVerifier::default();
+    let mut results = Vec::with_capacity(BATCH);
+    for chunk in w.chunks(BATCH) {
+        v.verify(chunk, &mut results);
+    }
+    for c in w {
+        std::hint::black_box(verify_one_strict(c));
     }
 }
 
+/// Warm-up, then both verifiers over `raw`'s signatures; `run` even times the exact verifier
+/// first, odd the one-by-one one.
+pub fn measure(raw: &[Vec<u8>], warmup: usize, run: usize) -> SigverifyFigures {
+    let inputs = distinct_payers(raw);
+    let checks = inputs.checks();
+    let n = checks.len();
+    warm_up(&checks, warmup);
+    let (exact_per_core, single_strict_per_core) = if run.is_multiple_of(2) {
+        let e = time_exact(&checks, n);
+        (e, time_strict(&checks, n))
+    } else {
+        let s = time_strict(&checks, n);
+        (time_exact(&checks, n), s)
+    };
+    SigverifyFigures {
+        exact_per_core,
+        single_strict_per_core,
+    }
+}
+
+fn time_plain(checks: &[SigCheck], expect: usize) -> f64 {
+    let t = Instant::now();
+    let ok = checks
+        .iter()
+        .filter(|c| {
+            use ed25519_dalek::Verifier;
+            ed25519_dalek::VerifyingKey::from_bytes(c.pubkey).is_ok_and(|k| {
+                k.verify(
+                    c.message,
+                    &ed25519_dalek::Signature::from_bytes(c.signature),
+                )
+                .is_ok()
+            })
+        })
+        .count();
+    let rate = checks.len() as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(ok, expect);
+    rate
+}
+
+fn time_inexact(checks: &[SigCheck]) -> f64 {
+    let t = Instant::now();
+    assert!(checks.chunks(BATCH).all(inexact_verify_batch));
+    checks.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The figures timed per run, in the order of the rows they feed.
+const FIGURES: usize = 10;
+
 pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
-    let w = workload::transfers(
-        a.txs.min(20_000),
-        solana_hash::Hash::new_from_array([1; 32]),
-    );
+    anyhow::ensure!(a.txs >= 1, "--txs must be at least 1");
+    let w = workload::transfers(a.txs, solana_hash::Hash::new_from_array([1; 32]));
     let distinct = distinct_payers(&w.txs);
     let repeating = repeating_payers(&distinct);
     let bad = one_bad_per_batch(&distinct);
     let (d, r, b) = (distinct.checks(), repeating.checks(), bad.checks());
     let (nd, nr, nb) = (d.len(), r.len(), expected_valid(&b));
 
+    // Untimed: every path once over the first --warmup-txs signatures.
+    let wd = &d[..a.warmup_txs.min(nd)];
+    let wr = &r[..a.warmup_txs.min(nr)];
+    warm_up(&d, a.warmup_txs);
+    warm_up(&r, a.warmup_txs);
+    time_torsion_checked_batch(wd, wd.len());
+    time_torsion_checked_batch(wr, wr.len());
+    time_plain(wd, wd.len());
+    time_inexact(wd);
+
+    let tasks: [&dyn Fn() -> f64; FIGURES] = [
+        &|| time_exact(&d, nd),
+        &|| time_strict(&d, nd),
+        &|| time_exact(&r, nr),
+        &|| time_strict(&r, nr),
+        &|| time_exact(&b, nb),
+        &|| time_strict(&b, nb),
+        &|| time_plain(&d, nd),
+        &|| time_torsion_checked_batch(&d, nd),
+        &|| time_torsion_checked_batch(&r, nr),
+        &|| time_inexact(&d),
+    ];
     let mut f: Vec<Vec<f64>> = vec![Vec::new(); 14];
-    for _ in 0..a.runs.max(1) {
-        let strict_d = time_strict(&d, nd);
-        let exact_d = time_exact(&d, nd);
-        let strict_r = time_strict(&r, nr);
-        let exact_r = time_exact(&r, nr);
-        let strict_b = time_strict(&b, nb);
-        let exact_b = time_exact(&b, nb);
-        let tcb_d = time_torsion_checked_batch(&d, nd);
-        let tcb_r = time_torsion_checked_batch(&r, nr);
-        let plain_t = Instant::now();
-        let ok = d
-            .iter()
-            .filter(|c| {
-                use ed25519_dalek::Verifier;
-                ed25519_dalek::VerifyingKey::from_bytes(c.pubkey).is_ok_and(|k| {
-                    k.verify(
-                        c.message,
-                        &ed25519_dalek::Signature::from_bytes(c.signature),
-                    )
-                    .is_ok()
-                })
-            })
-            .count();
-        let plain_d = nd as f64 / plain_t.elapsed().as_secs_f64();
-        assert_eq!(ok, nd);
-        let t = Instant::now();
-        assert!(d.chunks(BATCH).all(inexact_verify_batch));
-        let inexact_d = nd as f64 / t.elapsed().as_secs_f64();
+    for run in 0..a.runs.max(1) {
+        // Even runs in the listed order (each verifier before its peer), odd runs reversed.
+        let mut x = [0.0; FIGURES];
+        let order: Vec<usize> = if run.is_multiple_of(2) {
+            (0..FIGURES).collect()
+        } else {
+            (0..FIGURES).rev().collect()
+        };
+        for i in order {
+            x[i] = tasks[i]();
+        }
+        let [
+            exact_d,
+            strict_d,
+            exact_r,
+            strict_r,
+            exact_b,
+            strict_b,
+            plain_d,
+            tcb_d,
+            tcb_r,
+            inexact_d,
+        ] = x;
         let row = [
             exact_d,
             strict_d,
@@ -278,5 +346,11 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<Rows> {
         ),
         ("batch_size", BATCH as f64, "signatures"),
         ("repeating_payers", REPEATING_PAYERS as f64, "fee payers"),
+        ("txs", nd as f64, "signatures per mix (--txs)"),
+        (
+            "warmup_txs",
+            a.warmup_txs.min(nd) as f64,
+            "signatures per path, untimed, first",
+        ),
     ])
 }

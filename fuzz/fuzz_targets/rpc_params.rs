@@ -38,6 +38,15 @@ const DICT: &[&str] = &[
     "jsonParsed",
     "json",
     "dataSlice",
+    "filters",
+    "memcmp",
+    "dataSize",
+    "bytes",
+    "tokenAccountState",
+    "withContext",
+    "sortResults",
+    "mint",
+    "programId",
     "offset",
     "length",
     "skipPreflight",
@@ -254,6 +263,134 @@ fn check(method: &str, p: &[Value]) -> Result<Value, RpcError> {
             assert_eq!(to.to_string(), s(&p[0]));
             assert_eq!(Some(lamports), p[1].as_u64());
             json!([to.to_string(), lamports, format!("{at:?}")])
+        }
+        Call::GetProgramAccounts(q) => {
+            assert_eq!(q.program.to_string(), s(&p[0]));
+            assert!(q.filters.len() <= gigacompute_fuzz::filters::MAX_FILTERS);
+            json!([
+                q.program.to_string(),
+                format!("{:?} {:?} {:?}", q.at, q.encoding, q.filters),
+                q.with_context,
+                q.sort_results
+            ])
+        }
+        Call::GetTokenAccounts {
+            holder,
+            key,
+            filter,
+            at,
+            encoding,
+        } => {
+            assert_eq!(key.to_string(), s(&p[0]));
+            json!([
+                key.to_string(),
+                format!("{holder:?} {filter:?} {at:?} {encoding:?}")
+            ])
+        }
+        Call::GetTokenSupply { mint, at } | Call::GetTokenLargestAccounts { mint, at } => {
+            assert_eq!(mint.to_string(), s(&p[0]));
+            json!([mint.to_string(), format!("{at:?}")])
+        }
+        Call::GetIdentity
+        | Call::GetEpochSchedule
+        | Call::GetClusterNodes
+        | Call::GetInflationGovernor
+        | Call::GetInflationRate
+        | Call::GetHighestSnapshotSlot
+        | Call::GetMaxSlot
+        | Call::GetFirstAvailableBlock
+        | Call::MinimumLedgerSlot => json!(method),
+        Call::GetSlotLeader(at)
+        | Call::GetTransactionCount(at)
+        | Call::GetStakeMinimumDelegation(at)
+        | Call::GetSupply { at } => json!([method, format!("{at:?}")]),
+        Call::GetLargestAccounts {
+            at,
+            non_circulating,
+        } => json!([format!("{at:?}"), non_circulating]),
+        Call::GetSlotLeaders { start, limit } => {
+            assert!(limit <= params::MAX_GET_SLOT_LEADERS);
+            assert_eq!(Some(start), p[0].as_u64());
+            json!([start, limit])
+        }
+        Call::GetLeaderSchedule {
+            slot,
+            identity,
+            commitment,
+        } => json!([
+            slot,
+            identity.map(|k| k.to_string()),
+            format!("{commitment:?}")
+        ]),
+        Call::GetVoteAccounts { vote_pubkey } => json!(vote_pubkey.map(|k| k.to_string())),
+        Call::GetInflationReward {
+            addresses,
+            epoch,
+            at,
+        } => {
+            let sent = p[0].as_array().expect("an array");
+            assert_eq!(addresses.len(), sent.len());
+            for (k, v) in addresses.iter().zip(sent) {
+                assert_eq!(k.to_string(), s(v));
+            }
+            json!([addresses.len(), epoch, format!("{at:?}")])
+        }
+        Call::GetBlockCommitment { slot } | Call::GetBlockTime { slot } => {
+            assert_eq!(Some(slot), p[0].as_u64());
+            json!(slot)
+        }
+        Call::GetBlockProduction {
+            identity,
+            range,
+            commitment,
+        } => json!([
+            identity.map(|k| k.to_string()),
+            range,
+            format!("{commitment:?}")
+        ]),
+        Call::GetRecentPerformanceSamples { limit } => {
+            assert!(limit <= params::MAX_PERFORMANCE_SAMPLES);
+            json!(limit)
+        }
+        Call::GetRecentPrioritizationFees { accounts } => {
+            assert!(accounts.len() <= params::MAX_PRIORITIZATION_FEE_ACCOUNTS);
+            json!(accounts.len())
+        }
+        Call::GetBlock {
+            slot,
+            config,
+            details,
+            rewards,
+            max_version,
+        } => {
+            assert_eq!(Some(slot), p[0].as_u64());
+            json!([slot, config, format!("{details:?}"), rewards, max_version])
+        }
+        Call::GetBlocks { start, end } => {
+            assert_eq!(Some(start), p[0].as_u64());
+            json!([start, end])
+        }
+        Call::GetBlocksWithLimit { start, limit } => {
+            assert_eq!(Some(start), p[0].as_u64());
+            assert!(limit <= params::MAX_BLOCKS_RANGE);
+            json!([start, limit])
+        }
+        Call::GetSignaturesForAddress {
+            address,
+            before,
+            until,
+            limit,
+            at,
+        } => {
+            assert_eq!(address.to_string(), s(&p[0]));
+            assert!((1..=params::MAX_SIGNATURES_FOR_ADDRESS).contains(&limit));
+            json!([
+                address.to_string(),
+                before.map(|x| x.to_string()),
+                until.map(|x| x.to_string()),
+                limit,
+                format!("{at:?}")
+            ])
         }
     };
     Ok(summary)

@@ -61,6 +61,11 @@ pub mod framing;
 #[path = "../../rpc/src/params.rs"]
 pub mod params;
 
+/// rpc/src/filters.rs: getProgramAccounts' and programSubscribe's filters (params.rs reads
+/// them).
+#[path = "../../rpc/src/filters.rs"]
+pub mod filters;
+
 extern crate self as runtime;
 
 /// What rpc/src/params.rs uses of runtime/src/chain.rs: the commitment levels (same variants,
@@ -72,6 +77,14 @@ pub mod chain {
         Confirmed,
         Finalized,
     }
+}
+
+/// runtime/src/index/token.rs: the SPL token layouts rpc/src/filters.rs matches with (as
+/// `runtime::index::token`).
+#[path = "../../runtime/src/index/token.rs"]
+pub mod index_token;
+pub mod index {
+    pub use super::index_token as token;
 }
 
 /// rpc/src/proof_json.rs: the JSON form of account proofs and its check (`gigacompute proof

@@ -1,15 +1,14 @@
 //! Response encodings: accounts, token amounts, transaction errors and transactions, in the
 //! shapes Agave's RPC returns.
 
-use super::params::Encoding;
+use super::params::{AccountEncoding, Encoding};
+use super::parsed;
+pub use super::parsed::Lookup;
 use super::server::RpcError;
-use base64::Engine;
-use runtime::chain::{TokenBalance, TxStatus};
+use runtime::chain::TxStatus;
 use serde_json::{Value, json};
 use solana_account::{AccountSharedData, ReadableAccount};
-use solana_message::VersionedMessage;
 use solana_pubkey::Pubkey;
-use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 
 /// Agave refuses base58 for account data larger than this.
@@ -21,40 +20,32 @@ const TOKEN_PROGRAM: Pubkey = Pubkey::from_str_const("TokenkegQfeZyiNwAJbNbGKPFX
 const TOKEN_2022_PROGRAM: Pubkey =
     Pubkey::from_str_const("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
 
+/// One account in `enc` (encoding and `dataSlice`), as Agave's getAccountInfo writes it: base
+/// 58 refused (-32600) for data over 128 bytes, jsonParsed through Agave's parsers with the
+/// token account's mint read through `lookup` (at the request's commitment), falling back to
+/// base 64 where Agave does. The one account encoder: every method and notification that
+/// returns accounts calls it.
 pub fn account(
+    key: &Pubkey,
     a: &AccountSharedData,
-    enc: Encoding,
-    slice: Option<(usize, usize)>,
+    enc: &AccountEncoding,
+    lookup: Lookup<'_>,
 ) -> Result<Value, RpcError> {
-    let data = a.data();
-    let data = match slice {
-        Some((o, l)) => {
-            let start = o.min(data.len());
-            &data[start..start.saturating_add(l).min(data.len())]
+    if matches!(enc.encoding, Encoding::Binary | Encoding::Base58) {
+        let len = match enc.slice {
+            Some((offset, length)) => length.min(a.data().len().saturating_sub(offset)),
+            None => a.data().len(),
+        };
+        if len > MAX_BASE58_BYTES {
+            return Err(RpcError::new(
+                -32600,
+                format!(
+                    "Encoded binary (base 58) data should be less than {MAX_BASE58_BYTES} bytes, please use Base64 encoding."
+                ),
+            ));
         }
-        None => data,
-    };
-    if matches!(enc, Encoding::Binary | Encoding::Base58) && data.len() > MAX_BASE58_BYTES {
-        return Err(RpcError::invalid_params(format!(
-            "Encoded binary (base 58) data should be less than {MAX_BASE58_BYTES} bytes, please use Base64 encoding."
-        )));
     }
-    let encoded = match enc {
-        Encoding::Binary => json!(bs58::encode(data).into_string()),
-        Encoding::Base58 => json!([bs58::encode(data).into_string(), "base58"]),
-        Encoding::Base64 => json!([
-            base64::engine::general_purpose::STANDARD.encode(data),
-            "base64"
-        ]),
-    };
-    Ok(json!({
-        "data": encoded,
-        "executable": a.executable(),
-        "lamports": a.lamports(),
-        "owner": a.owner().to_string(),
-        "rentEpoch": a.rent_epoch(),
-        "space": a.data().len(),
-    }))
+    parsed::account(key, a, enc.encoding, enc.slice, lookup)
 }
 
 /// (mint, amount) of an initialized SPL Token / Token-2022 account.
@@ -117,127 +108,23 @@ pub fn legacy_status(err: &Option<TransactionError>) -> Value {
     }
 }
 
-fn token_balances(v: &[TokenBalance]) -> Value {
-    Value::Array(
-        v.iter()
-            .map(|t| {
-                json!({
-                    "accountIndex": t.account_index,
-                    "mint": t.mint.to_string(),
-                    "owner": t.owner.to_string(),
-                    "programId": t.program_id.to_string(),
-                    "uiTokenAmount": ui_token_amount(t.amount, t.decimals),
-                })
-            })
-            .collect(),
-    )
-}
-
-fn message_json(m: &VersionedMessage) -> Value {
-    let header = m.header();
-    let instructions: Vec<Value> = m
-        .instructions()
-        .iter()
-        .map(|ix| {
-            json!({
-                "programIdIndex": ix.program_id_index,
-                "accounts": ix.accounts,
-                "data": bs58::encode(&ix.data).into_string(),
-                "stackHeight": null,
-            })
-        })
-        .collect();
-    let mut out = json!({
-        "accountKeys": m.static_account_keys().iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-        "header": {
-            "numRequiredSignatures": header.num_required_signatures,
-            "numReadonlySignedAccounts": header.num_readonly_signed_accounts,
-            "numReadonlyUnsignedAccounts": header.num_readonly_unsigned_accounts,
-        },
-        "recentBlockhash": m.recent_blockhash().to_string(),
-        "instructions": instructions,
-    });
-    if let Some(lookups) = m.address_table_lookups() {
-        out["addressTableLookups"] = Value::Array(
-            lookups
-                .iter()
-                .map(|l| {
-                    json!({
-                        "accountKey": l.account_key.to_string(),
-                        "writableIndexes": l.writable_indexes,
-                        "readonlyIndexes": l.readonly_indexes,
-                    })
-                })
-                .collect(),
-        );
-    }
-    out
-}
-
-/// getTransaction's result for one stored status.
+/// getTransaction's result for one stored status: Agave's `{transaction, meta, version}` in
+/// the config's `encoding` (json by default; binary, base58, base64, json, jsonParsed), with
+/// the slot and block time. getBlock's transactions are the same without those two.
 pub fn transaction(
     st: &TxStatus,
     cfg: &serde_json::Map<String, Value>,
     max_version: Option<u64>,
     block_time: Option<i64>,
 ) -> Result<Value, RpcError> {
-    let vtx: VersionedTransaction =
-        bincode::deserialize(&st.transaction).map_err(RpcError::internal)?;
-    let version = match &vtx.message {
-        VersionedMessage::Legacy(_) => Value::String("legacy".into()),
-        _ => json!(0),
-    };
-    if !matches!(vtx.message, VersionedMessage::Legacy(_)) && max_version.is_none() {
-        return Err(RpcError::new(
-            -32015,
-            "Transaction version (0) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": 0",
-        ));
-    }
-    let tx = match cfg
-        .get("encoding")
-        .and_then(Value::as_str)
-        .unwrap_or("json")
-    {
-        "json" | "jsonParsed" => json!({
-            "signatures": vtx.signatures.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            "message": message_json(&vtx.message),
-        }),
-        "base64" => json!([
-            base64::engine::general_purpose::STANDARD.encode(&st.transaction),
-            "base64"
-        ]),
-        "base58" => json!([bs58::encode(&st.transaction).into_string(), "base58"]),
-        other => {
-            return Err(RpcError::invalid_params(format!(
-                "unsupported encoding: {other}"
-            )));
-        }
-    };
-    let mut out = json!({
-        "slot": st.slot,
-        "blockTime": block_time,
-        "transaction": tx,
-        "meta": {
-            "err": tx_error(&st.err),
-            "status": legacy_status(&st.err),
-            "fee": st.fee,
-            "preBalances": st.pre_balances,
-            "postBalances": st.post_balances,
-            "innerInstructions": [],
-            "logMessages": st.logs,
-            "preTokenBalances": token_balances(&st.pre_token_balances),
-            "postTokenBalances": token_balances(&st.post_token_balances),
-            "rewards": [],
-            "loadedAddresses": {
-                "writable": st.loaded_writable.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-                "readonly": st.loaded_readonly.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-            },
-            "computeUnitsConsumed": st.compute_units,
-        },
-    });
-    if max_version.is_some() {
-        out["version"] = version;
-    }
+    let encoding = parsed::transaction_encoding(
+        cfg.get("encoding")
+            .and_then(Value::as_str)
+            .unwrap_or("json"),
+    )?;
+    let mut out = parsed::transaction_with_meta(st, encoding, max_version, true)?;
+    out["slot"] = json!(st.slot);
+    out["blockTime"] = json!(block_time);
     Ok(out)
 }
 

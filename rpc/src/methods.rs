@@ -19,6 +19,8 @@ use solana_signer::Signer;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+mod account_index;
+
 /// Version reported by getVersion: the Agave SVM this appliance runs.
 pub const SOLANA_CORE_VERSION: &str = "4.2.2";
 
@@ -34,9 +36,18 @@ pub struct Rpc {
     pub metrics: &'static appliance::metrics::MetricsRegion,
     /// The node's health: a dead tile makes it unhealthy and stops admission here.
     pub health: Arc<telemetry::Health>,
+    /// The ledger's history on disk (`[history] enabled`): blocks, address signatures, and
+    /// transactions past the runtime's memory.
+    pub history: Option<Arc<history::History>>,
     /// Largest response (`rpc.max_response_bytes`): a call that would answer more is refused
     /// as soon as it would, before the rest is built.
     pub max_response_bytes: usize,
+    /// This node's identity and addresses.
+    pub node: crate::cluster::NodeInfo,
+    /// getRecentPrioritizationFees' per-slot fees.
+    pub fees: crate::prioritization_fees::FeeCache,
+    /// getSupply's and getLargestAccounts' walk over the accounts.
+    pub supply: crate::supply::SupplyCache,
 }
 
 /// Bytes `v` takes as JSON.
@@ -68,12 +79,37 @@ pub fn response_too_large(limit: usize) -> RpcError {
 }
 
 impl Rpc {
-    fn context(&self, slot: u64) -> Value {
+    /// The methods over a started node, its configuration's faucet limits and response bound.
+    pub fn for_node(node: &appliance::Node, health: Arc<telemetry::Health>) -> Self {
+        let c = &node.config;
+        Self {
+            db: node.runtime.db.clone(),
+            chain: node.runtime.chain.clone(),
+            simulator: node.runtime.simulator.clone(),
+            ingress: node.ingress.clone(),
+            faucet: node.faucet.as_ref().map(|k| k.insecure_clone()),
+            faucet_allowance: crate::faucet::Faucet::new(crate::faucet::FaucetLimits {
+                per_request: c.faucet.max_lamports_per_request,
+                per_recipient_per_hour: c.faucet.max_lamports_per_recipient_per_hour,
+                requests_per_second: c.faucet.max_requests_per_second,
+            }),
+            counters: node.runtime.counters,
+            metrics: node.metrics,
+            health,
+            history: node.history.clone(),
+            max_response_bytes: c.rpc.max_response_bytes,
+            node: crate::cluster::NodeInfo::new(node.identity, node.tpu_addr),
+            fees: Default::default(),
+            supply: Default::default(),
+        }
+    }
+
+    pub(crate) fn context(&self, slot: u64) -> Value {
         json!({"slot": slot, "apiVersion": SOLANA_CORE_VERSION})
     }
 
     /// The slot `at` reads, honouring `minContextSlot`.
-    fn slot_for(&self, at: &SlotConfig) -> Result<(Commitment, u64), RpcError> {
+    pub(crate) fn slot_for(&self, at: &SlotConfig) -> Result<(Commitment, u64), RpcError> {
         let slot = self.chain.slot_at(at.commitment);
         if let Some(min) = at.min_context_slot
             && slot < min
@@ -103,7 +139,7 @@ impl Rpc {
     /// One account as getAccountInfo / getMultipleAccounts return it; `null` if absent.
     fn encoded_account(&self, key: &Pubkey, c: Commitment, enc: &AccountEncoding) -> RpcResult {
         match self.account_at(key, c)? {
-            Some(a) => encode::account(&a, enc.encoding, enc.slice),
+            Some(a) => encode::account(key, &a, enc, &|k| self.account_at(k, c)),
             None => Ok(Value::Null),
         }
     }
@@ -219,14 +255,30 @@ impl Rpc {
                 max_version,
             } => {
                 let Some(st) = self.chain.status(&signature) else {
-                    return Ok(Value::Null);
+                    return self.history_transaction(&signature, &config, max_version);
                 };
                 if st.slot > self.chain.slot_at(commitment) {
                     return Ok(Value::Null);
                 }
                 let block_time = self.chain.header(st.slot).map(|h| h.unix_timestamp);
-                encode::transaction(&st, &config, max_version, block_time)
+                let mut out = encode::transaction(&st, &config, max_version, block_time)?;
+                // Agave's getTransaction says where in its block the transaction is.
+                if let Some(i) = self
+                    .chain
+                    .slot_signatures(st.slot)
+                    .and_then(|sigs| sigs.iter().position(|s| s == &signature))
+                {
+                    out["transactionIndex"] = json!(i);
+                }
+                Ok(out)
             }
+            call @ (Call::GetBlock { .. }
+            | Call::GetBlocks { .. }
+            | Call::GetBlocksWithLimit { .. }
+            | Call::GetBlockTime { .. }
+            | Call::GetSignaturesForAddress { .. }
+            | Call::GetFirstAvailableBlock
+            | Call::MinimumLedgerSlot) => self.history_call(call),
             Call::GetSlotHeader { slot } => self.slot_header(slot),
             Call::GetAccountWithProof { key, slot } => self.account_with_proof(&key, slot),
             Call::SendTransaction { tx, preflight } => self.send_transaction(tx, preflight),
@@ -237,6 +289,26 @@ impl Rpc {
                 at,
             } => self.simulate_transaction(tx, sig_verify, replace_blockhash, &at),
             Call::RequestAirdrop { to, lamports, at } => self.request_airdrop(&to, lamports, &at),
+            call @ (Call::GetIdentity
+            | Call::GetEpochSchedule
+            | Call::GetSlotLeader(_)
+            | Call::GetSlotLeaders { .. }
+            | Call::GetLeaderSchedule { .. }
+            | Call::GetClusterNodes
+            | Call::GetVoteAccounts { .. }
+            | Call::GetTransactionCount(_)
+            | Call::GetInflationGovernor
+            | Call::GetInflationRate
+            | Call::GetInflationReward { .. }
+            | Call::GetStakeMinimumDelegation(_)
+            | Call::GetBlockCommitment { .. }
+            | Call::GetBlockProduction { .. }
+            | Call::GetHighestSnapshotSlot
+            | Call::GetMaxSlot
+            | Call::GetRecentPerformanceSamples { .. }
+            | Call::GetRecentPrioritizationFees { .. }
+            | Call::GetSupply { .. }
+            | Call::GetLargestAccounts { .. }) => self.cluster(call),
             Call::GetTokenAccountBalance { key, at } => {
                 let (c, slot) = self.slot_for(&at)?;
                 let acct = self.account_at(&key, c)?.ok_or_else(|| {
@@ -255,6 +327,16 @@ impl Rpc {
                     json!({"context": self.context(slot), "value": encode::ui_token_amount(amount, decimals)}),
                 )
             }
+            Call::GetProgramAccounts(q) => self.program_accounts(&q),
+            Call::GetTokenAccounts {
+                holder,
+                key,
+                filter,
+                at,
+                encoding,
+            } => self.token_accounts(holder, &key, filter, &at, &encoding),
+            Call::GetTokenSupply { mint, at } => self.token_supply(&mint, &at),
+            Call::GetTokenLargestAccounts { mint, at } => self.token_largest_accounts(&mint, &at),
         }
     }
 

@@ -3,6 +3,7 @@
 //! ([`crate::methods`] answers the [`Call`] that [`parse`] returns). The fuzz target
 //! `rpc_params` (fuzz/) compiles this file on its own.
 
+use super::filters::{self, Filter};
 use super::framing::RpcError;
 use base64::Engine;
 use dataplane::{Packet, PacketBox, TxDescriptor, VerifiedTx, parse_transaction};
@@ -36,7 +37,47 @@ pub const METHODS: &[&str] = &[
     "simulateTransaction",
     "requestAirdrop",
     "getTokenAccountBalance",
+    // The node and its one-sequencer "cluster" (rpc/src/cluster.rs).
+    "getIdentity",
+    "getEpochSchedule",
+    "getSlotLeader",
+    "getSlotLeaders",
+    "getLeaderSchedule",
+    "getClusterNodes",
+    "getVoteAccounts",
+    "getTransactionCount",
+    "getInflationGovernor",
+    "getInflationRate",
+    "getInflationReward",
+    "getStakeMinimumDelegation",
+    "getBlockCommitment",
+    "getBlockProduction",
+    "getHighestSnapshotSlot",
+    "getMaxRetransmitSlot",
+    "getMaxShredInsertSlot",
+    "getRecentPerformanceSamples",
+    "getRecentPrioritizationFees",
+    "getSupply",
+    "getLargestAccounts",
+    // The ledger's history (rpc/src/history_methods.rs).
+    "getBlock",
+    "getBlocks",
+    "getBlocksWithLimit",
+    "getBlockTime",
+    "getSignaturesForAddress",
+    "getFirstAvailableBlock",
+    "minimumLedgerSlot",
+    "getProgramAccounts",
+    "getTokenAccountsByOwner",
+    "getTokenAccountsByDelegate",
+    "getTokenSupply",
+    "getTokenLargestAccounts",
 ];
+
+/// Agave's limits for the cluster methods.
+pub const MAX_GET_SLOT_LEADERS: u64 = 5000;
+pub const MAX_PERFORMANCE_SAMPLES: u64 = 720;
+pub const MAX_PRIORITIZATION_FEE_ACCOUNTS: usize = 128;
 
 pub const MAX_MULTIPLE_ACCOUNTS: usize = 100;
 pub const MAX_SIGNATURE_STATUSES: usize = 256;
@@ -45,6 +86,22 @@ pub const MAX_BASE58_TX_CHARS: usize = 1683;
 pub const MAX_BASE64_TX_CHARS: usize = 1644;
 /// Largest `dataLength` getMinimumBalanceForRentExemption prices.
 pub const MAX_RENT_DATA_LEN: u64 = 10 * 1024 * 1024;
+
+/// Most slots getBlocks spans, and most getBlocksWithLimit returns (Agave's
+/// `MAX_GET_CONFIRMED_BLOCKS_RANGE`).
+pub const MAX_BLOCKS_RANGE: u64 = 500_000;
+/// getSignaturesForAddress's default and largest `limit` (Agave's
+/// `MAX_GET_CONFIRMED_SIGNATURES_FOR_ADDRESS2_LIMIT`).
+pub const MAX_SIGNATURES_FOR_ADDRESS: usize = 1000;
+
+/// getBlock's `transactionDetails`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionDetails {
+    Full,
+    Signatures,
+    None,
+    Accounts,
+}
 
 /// A method's configuration object (`{}` when absent or null).
 pub type Config = Map<String, Value>;
@@ -70,16 +127,18 @@ pub enum Encoding {
     Binary,
     Base58,
     Base64,
+    /// Agave's parsers (`crate::parsed`); base64 for data they cannot parse.
+    JsonParsed,
 }
 
 impl Encoding {
-    /// `jsonParsed` falls back to base64 as Agave does for data it has no parser for.
     pub fn from_config(cfg: &Config) -> Result<Self, RpcError> {
         match cfg.get("encoding").and_then(Value::as_str) {
             None => Ok(Encoding::Binary),
             Some("binary") => Ok(Encoding::Binary),
             Some("base58") => Ok(Encoding::Base58),
-            Some("base64") | Some("jsonParsed") => Ok(Encoding::Base64),
+            Some("base64") => Ok(Encoding::Base64),
+            Some("jsonParsed") => Ok(Encoding::JsonParsed),
             Some(other) => Err(RpcError::invalid_params(format!(
                 "unsupported encoding: {other}; supported: binary, base58, base64, jsonParsed"
             ))),
@@ -166,6 +225,129 @@ pub enum Call {
         key: Pubkey,
         at: SlotConfig,
     },
+    // The node and its one-sequencer "cluster" (answered by rpc/src/cluster.rs).
+    GetIdentity,
+    GetEpochSchedule,
+    GetSlotLeader(SlotConfig),
+    GetSlotLeaders {
+        start: u64,
+        limit: u64,
+    },
+    GetLeaderSchedule {
+        slot: Option<u64>,
+        identity: Option<Pubkey>,
+        commitment: Commitment,
+    },
+    GetClusterNodes,
+    GetVoteAccounts {
+        vote_pubkey: Option<Pubkey>,
+    },
+    GetTransactionCount(SlotConfig),
+    GetInflationGovernor,
+    GetInflationRate,
+    GetInflationReward {
+        addresses: Vec<Pubkey>,
+        epoch: Option<u64>,
+        at: SlotConfig,
+    },
+    GetStakeMinimumDelegation(SlotConfig),
+    GetBlockCommitment {
+        slot: u64,
+    },
+    GetBlockProduction {
+        identity: Option<Pubkey>,
+        /// `range`: first slot and, optionally, last slot.
+        range: Option<(u64, Option<u64>)>,
+        commitment: Commitment,
+    },
+    GetHighestSnapshotSlot,
+    /// getMaxRetransmitSlot and getMaxShredInsertSlot: the newest slot this node has.
+    GetMaxSlot,
+    GetRecentPerformanceSamples {
+        limit: u64,
+    },
+    GetRecentPrioritizationFees {
+        accounts: Vec<Pubkey>,
+    },
+    GetSupply {
+        at: SlotConfig,
+    },
+    GetLargestAccounts {
+        at: SlotConfig,
+        /// `filter: "nonCirculating"` (nothing is non-circulating here).
+        non_circulating: bool,
+    },
+    // The ledger's history (rpc/src/history_methods.rs answers these).
+    GetBlock {
+        slot: u64,
+        /// The configuration, `encoding` included (checked here), for each transaction.
+        config: Config,
+        details: TransactionDetails,
+        rewards: bool,
+        max_version: Option<u64>,
+    },
+    GetBlocks {
+        start: u64,
+        end: Option<u64>,
+    },
+    GetBlocksWithLimit {
+        start: u64,
+        limit: u64,
+    },
+    GetBlockTime {
+        slot: u64,
+    },
+    GetSignaturesForAddress {
+        address: Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+        at: SlotConfig,
+    },
+    GetFirstAvailableBlock,
+    MinimumLedgerSlot,
+    // The secondary-index methods (answered in methods/account_index.rs).
+    GetProgramAccounts(ProgramAccounts),
+    GetTokenAccounts {
+        holder: TokenHolder,
+        key: Pubkey,
+        filter: TokenAccountsFilter,
+        at: SlotConfig,
+        encoding: AccountEncoding,
+    },
+    GetTokenSupply {
+        mint: Pubkey,
+        at: SlotConfig,
+    },
+    GetTokenLargestAccounts {
+        mint: Pubkey,
+        at: SlotConfig,
+    },
+}
+
+/// getProgramAccounts' parameters (Agave's `RpcProgramAccountsConfig`).
+pub struct ProgramAccounts {
+    pub program: Pubkey,
+    pub at: SlotConfig,
+    pub encoding: AccountEncoding,
+    pub filters: Vec<Filter>,
+    pub with_context: bool,
+    /// `sortResults` (default true): by pubkey.
+    pub sort_results: bool,
+}
+
+/// Whose token accounts: getTokenAccountsByOwner or getTokenAccountsByDelegate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenHolder {
+    Owner,
+    Delegate,
+}
+
+/// Agave's `RpcTokenAccountsFilter`: `{"mint": ...}` or `{"programId": ...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAccountsFilter {
+    Mint(Pubkey),
+    ProgramId(Pubkey),
 }
 
 /// Reads `method`'s parameters: the call, or the error it is answered with (-32601 for an
@@ -352,8 +534,392 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Call, RpcError> {
             key: pubkey_param(p, 0)?,
             at: slot_config(&config(p, 1)?)?,
         },
+        "getIdentity" => Call::GetIdentity,
+        "getEpochSchedule" => Call::GetEpochSchedule,
+        "getSlotLeader" => Call::GetSlotLeader(slot_config(&config(p, 0)?)?),
+        "getSlotLeaders" => {
+            let start = u64_param(p, 0, "start_slot")?;
+            let limit = u64_param(p, 1, "limit")?;
+            if limit > MAX_GET_SLOT_LEADERS {
+                return Err(RpcError::invalid_params(format!(
+                    "Invalid limit; max {MAX_GET_SLOT_LEADERS}"
+                )));
+            }
+            Call::GetSlotLeaders { start, limit }
+        }
+        "getLeaderSchedule" => {
+            // Agave: [slot?, config?], or [config] alone.
+            let (slot, cfg) = match p.first() {
+                Some(Value::Object(_)) => (None, config(p, 0)?),
+                _ => (slot_param(p, 0)?, config(p, 1)?),
+            };
+            Call::GetLeaderSchedule {
+                slot,
+                identity: optional_pubkey(&cfg, "identity")?,
+                commitment: commitment(&cfg)?,
+            }
+        }
+        "getClusterNodes" => Call::GetClusterNodes,
+        "getVoteAccounts" => {
+            let cfg = config(p, 0)?;
+            commitment(&cfg)?;
+            Call::GetVoteAccounts {
+                vote_pubkey: optional_pubkey(&cfg, "votePubkey")?,
+            }
+        }
+        "getTransactionCount" => Call::GetTransactionCount(slot_config(&config(p, 0)?)?),
+        "getInflationGovernor" => {
+            commitment(&config(p, 0)?)?;
+            Call::GetInflationGovernor
+        }
+        "getInflationRate" => Call::GetInflationRate,
+        "getInflationReward" => {
+            let addresses = pubkey_list(param(p, 0, "addresses")?, MAX_MULTIPLE_ACCOUNTS)?;
+            let cfg = config(p, 1)?;
+            let epoch = match cfg.get("epoch").filter(|v| !v.is_null()) {
+                None => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .ok_or_else(|| RpcError::invalid_params("epoch must be an integer"))?,
+                ),
+            };
+            Call::GetInflationReward {
+                addresses,
+                epoch,
+                at: slot_config(&cfg)?,
+            }
+        }
+        "getStakeMinimumDelegation" => {
+            Call::GetStakeMinimumDelegation(slot_config(&config(p, 0)?)?)
+        }
+        "getBlockCommitment" => Call::GetBlockCommitment {
+            slot: u64_param(p, 0, "block")?,
+        },
+        "getBlockProduction" => {
+            let cfg = config(p, 0)?;
+            let range = match cfg.get("range").filter(|v| !v.is_null()) {
+                None => None,
+                Some(r) => {
+                    let first = r.get("firstSlot").and_then(Value::as_u64).ok_or_else(|| {
+                        RpcError::invalid_params("range.firstSlot must be an integer")
+                    })?;
+                    let last = match r.get("lastSlot").filter(|v| !v.is_null()) {
+                        None => None,
+                        Some(v) => Some(v.as_u64().ok_or_else(|| {
+                            RpcError::invalid_params("range.lastSlot must be an integer")
+                        })?),
+                    };
+                    Some((first, last))
+                }
+            };
+            Call::GetBlockProduction {
+                identity: optional_pubkey(&cfg, "identity")?,
+                range,
+                commitment: commitment(&cfg)?,
+            }
+        }
+        "getHighestSnapshotSlot" => Call::GetHighestSnapshotSlot,
+        "getMaxRetransmitSlot" | "getMaxShredInsertSlot" => Call::GetMaxSlot,
+        "getRecentPerformanceSamples" => {
+            let limit = match p.first() {
+                None | Some(Value::Null) => MAX_PERFORMANCE_SAMPLES,
+                Some(v) => v
+                    .as_u64()
+                    .ok_or_else(|| RpcError::invalid_params("limit must be an integer"))?,
+            };
+            if limit > MAX_PERFORMANCE_SAMPLES {
+                return Err(RpcError::invalid_params(format!(
+                    "Invalid limit; max {MAX_PERFORMANCE_SAMPLES}"
+                )));
+            }
+            Call::GetRecentPerformanceSamples { limit }
+        }
+        "getRecentPrioritizationFees" => {
+            let accounts = match p.first() {
+                None | Some(Value::Null) => Vec::new(),
+                Some(v) => pubkey_list(v, MAX_PRIORITIZATION_FEE_ACCOUNTS)?,
+            };
+            Call::GetRecentPrioritizationFees { accounts }
+        }
+        "getSupply" => {
+            let cfg = config(p, 0)?;
+            bool_opt(&cfg, "excludeNonCirculatingAccountsList")?;
+            Call::GetSupply {
+                at: slot_config(&cfg)?,
+            }
+        }
+        "getLargestAccounts" => {
+            let cfg = config(p, 0)?;
+            bool_opt(&cfg, "sortResults")?;
+            let non_circulating = match cfg.get("filter") {
+                None | Some(Value::Null) => false,
+                Some(Value::String(f)) if f == "circulating" => false,
+                Some(Value::String(f)) if f == "nonCirculating" => true,
+                Some(other) => {
+                    return Err(RpcError::invalid_params(format!(
+                        "unknown variant {other}, expected `circulating` or `nonCirculating`"
+                    )));
+                }
+            };
+            Call::GetLargestAccounts {
+                at: slot_config(&cfg)?,
+                non_circulating,
+            }
+        }
+        "getBlock"
+        | "getBlocks"
+        | "getBlocksWithLimit"
+        | "getBlockTime"
+        | "getSignaturesForAddress"
+        | "getFirstAvailableBlock"
+        | "minimumLedgerSlot" => history_params(method, p)?,
+        "getProgramAccounts" => {
+            let program = pubkey_param(p, 0)?;
+            let cfg = config(p, 1)?;
+            Call::GetProgramAccounts(ProgramAccounts {
+                program,
+                at: slot_config(&cfg)?,
+                encoding: account_encoding(&cfg)?,
+                filters: filters::parse(&cfg)?,
+                with_context: bool_opt(&cfg, "withContext")?,
+                sort_results: match cfg.get("sortResults") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => {
+                        return Err(RpcError::invalid_params("`sortResults` must be a boolean"));
+                    }
+                },
+            })
+        }
+        "getTokenAccountsByOwner" | "getTokenAccountsByDelegate" => {
+            let key = pubkey_param(p, 0)?;
+            let filter = token_accounts_filter(param(p, 1, "filter")?)?;
+            let cfg = config(p, 2)?;
+            Call::GetTokenAccounts {
+                holder: if method == "getTokenAccountsByOwner" {
+                    TokenHolder::Owner
+                } else {
+                    TokenHolder::Delegate
+                },
+                key,
+                filter,
+                at: slot_config(&cfg)?,
+                encoding: account_encoding(&cfg)?,
+            }
+        }
+        "getTokenSupply" => Call::GetTokenSupply {
+            mint: pubkey_param(p, 0)?,
+            at: slot_config(&config(p, 1)?)?,
+        },
+        "getTokenLargestAccounts" => Call::GetTokenLargestAccounts {
+            mint: pubkey_param(p, 0)?,
+            at: slot_config(&config(p, 1)?)?,
+        },
         _ => return Err(RpcError::method_not_found()),
     })
+}
+
+/// A required unsigned integer parameter.
+pub fn u64_param(p: &[Value], i: usize, name: &str) -> Result<u64, RpcError> {
+    param(p, i, name)?
+        .as_u64()
+        .ok_or_else(|| RpcError::invalid_params(format!("`{name}` must be an unsigned integer")))
+}
+
+/// An optional base-58 pubkey in a configuration object (Agave's message when invalid).
+pub fn optional_pubkey(cfg: &Config, key: &str) -> Result<Option<Pubkey>, RpcError> {
+    match cfg.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Pubkey::from_str(s)
+            .map(Some)
+            .map_err(|e| RpcError::invalid_params(format!("Invalid param: {e:?}"))),
+        Some(_) => Err(RpcError::invalid_params(format!(
+            "`{key}` must be a base-58 string"
+        ))),
+    }
+}
+
+/// An array of base-58 pubkeys, at most `max` (Agave: "Too many inputs provided; max N").
+pub fn pubkey_list(v: &Value, max: usize) -> Result<Vec<Pubkey>, RpcError> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| RpcError::invalid_params("expected an array of base-58 pubkeys"))?;
+    if items.len() > max {
+        return Err(RpcError::invalid_params(format!(
+            "Too many inputs provided; max {max}"
+        )));
+    }
+    items
+        .iter()
+        .map(|k| {
+            k.as_str()
+                .and_then(|s| Pubkey::from_str(s).ok())
+                .ok_or_else(|| RpcError::invalid_params("Invalid param: WrongSize or not base-58"))
+        })
+        .collect()
+}
+
+/// The history methods' parameters, as Agave reads them (its config structs' names, defaults
+/// and errors).
+fn history_params(method: &str, p: &[Value]) -> Result<Call, RpcError> {
+    let slot_at = |i: usize, name: &str| {
+        param(p, i, name)?
+            .as_u64()
+            .ok_or_else(|| RpcError::invalid_params(format!("`{name}` must be a slot number")))
+    };
+    // Below confirmed, a block may yet change: Agave refuses it for every history method.
+    let at_least_confirmed = |cfg: &Config| {
+        if commitment(cfg)? == Commitment::Processed {
+            return Err(RpcError::invalid_params(
+                "Method does not support commitment below `confirmed`",
+            ));
+        }
+        Ok(())
+    };
+    Ok(match method {
+        "getBlock" => {
+            let slot = slot_at(0, "slot")?;
+            let config = match p.get(1) {
+                // The legacy form passes the encoding as a bare string.
+                Some(Value::String(e)) => {
+                    let mut m = Config::new();
+                    m.insert("encoding".into(), Value::String(e.clone()));
+                    m
+                }
+                _ => config(p, 1)?,
+            };
+            at_least_confirmed(&config)?;
+            match config.get("encoding") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(e))
+                    if matches!(e.as_str(), "json" | "jsonParsed" | "base58" | "base64") => {}
+                Some(other) => {
+                    return Err(RpcError::invalid_params(format!(
+                        "unsupported encoding: {other}; supported: json, jsonParsed, base58, base64"
+                    )));
+                }
+            }
+            let details = match config.get("transactionDetails") {
+                None | Some(Value::Null) => TransactionDetails::Full,
+                Some(Value::String(d)) if d == "full" => TransactionDetails::Full,
+                Some(Value::String(d)) if d == "signatures" => TransactionDetails::Signatures,
+                Some(Value::String(d)) if d == "none" => TransactionDetails::None,
+                Some(Value::String(d)) if d == "accounts" => TransactionDetails::Accounts,
+                Some(other) => {
+                    return Err(RpcError::invalid_params(format!(
+                        "unknown variant {other}, expected one of `full`, `signatures`, `none`, `accounts`"
+                    )));
+                }
+            };
+            let rewards = match config.get("rewards") {
+                None | Some(Value::Null) => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(RpcError::invalid_params("`rewards` must be a boolean")),
+            };
+            let max_version = match config.get("maxSupportedTransactionVersion") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().filter(|v| *v <= 255).ok_or_else(|| {
+                    RpcError::invalid_params("maxSupportedTransactionVersion must be 0..=255")
+                })?),
+            };
+            Call::GetBlock {
+                slot,
+                config,
+                details,
+                rewards,
+                max_version,
+            }
+        }
+        "getBlocks" => {
+            let start = slot_at(0, "start_slot")?;
+            // Parameter 1 is the end slot or the configuration (Agave's RpcBlocksConfigWrapper),
+            // parameter 2 the configuration.
+            let (end, cfg) = match p.get(1) {
+                None | Some(Value::Null) => (None, config(p, 2)?),
+                Some(Value::Object(m)) => (None, m.clone()),
+                Some(v) => (
+                    Some(v.as_u64().ok_or_else(|| {
+                        RpcError::invalid_params("`end_slot` must be a slot number")
+                    })?),
+                    config(p, 2)?,
+                ),
+            };
+            at_least_confirmed(&cfg)?;
+            Call::GetBlocks { start, end }
+        }
+        "getBlocksWithLimit" => {
+            let start = slot_at(0, "start_slot")?;
+            let limit = param(p, 1, "limit")?
+                .as_u64()
+                .ok_or_else(|| RpcError::invalid_params("`limit` must be an integer"))?;
+            at_least_confirmed(&config(p, 2)?)?;
+            if limit > MAX_BLOCKS_RANGE {
+                return Err(RpcError::invalid_params(format!(
+                    "Limit too large; max {MAX_BLOCKS_RANGE}"
+                )));
+            }
+            Call::GetBlocksWithLimit { start, limit }
+        }
+        "getBlockTime" => Call::GetBlockTime {
+            slot: slot_at(0, "slot")?,
+        },
+        "getSignaturesForAddress" => {
+            let address = pubkey_param(p, 0)?;
+            let cfg = config(p, 1)?;
+            at_least_confirmed(&cfg)?;
+            let sig = |key: &str| match cfg.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_str()
+                    .and_then(|s| Signature::from_str(s).ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        RpcError::invalid_params("Invalid param: not a base-58 signature")
+                    }),
+            };
+            let (before, until) = (sig("before")?, sig("until")?);
+            let limit = match cfg.get("limit") {
+                None | Some(Value::Null) => MAX_SIGNATURES_FOR_ADDRESS,
+                Some(v) => v
+                    .as_u64()
+                    .filter(|l| (1..=MAX_SIGNATURES_FOR_ADDRESS as u64).contains(l))
+                    .ok_or_else(|| {
+                        RpcError::invalid_params(format!(
+                            "Invalid limit; max {MAX_SIGNATURES_FOR_ADDRESS}"
+                        ))
+                    })? as usize,
+            };
+            Call::GetSignaturesForAddress {
+                address,
+                before,
+                until,
+                limit,
+                at: slot_config(&cfg)?,
+            }
+        }
+        "getFirstAvailableBlock" => Call::GetFirstAvailableBlock,
+        _ => Call::MinimumLedgerSlot,
+    })
+}
+
+/// `{"mint": pubkey}` or `{"programId": pubkey}`, exactly one of them.
+fn token_accounts_filter(v: &Value) -> Result<TokenAccountsFilter, RpcError> {
+    let m = v.as_object().ok_or_else(|| {
+        RpcError::invalid_params("filter must be {\"mint\": ...} or {\"programId\": ...}")
+    })?;
+    match (m.get("mint"), m.get("programId")) {
+        (Some(k), None) => Ok(TokenAccountsFilter::Mint(pubkey_param(
+            std::slice::from_ref(k),
+            0,
+        )?)),
+        (None, Some(k)) => Ok(TokenAccountsFilter::ProgramId(pubkey_param(
+            std::slice::from_ref(k),
+            0,
+        )?)),
+        _ => Err(RpcError::invalid_params(
+            "filter must be {\"mint\": ...} or {\"programId\": ...}",
+        )),
+    }
 }
 
 pub fn param<'a>(params: &'a [Value], i: usize, name: &str) -> Result<&'a Value, RpcError> {
@@ -429,6 +995,19 @@ pub fn account_encoding(cfg: &Config) -> Result<AccountEncoding, RpcError> {
         encoding: Encoding::from_config(cfg)?,
         slice: data_slice(cfg)?,
     })
+}
+
+/// Agave's `check_slice_and_encoding`, for the methods that list accounts (getProgramAccounts,
+/// getTokenAccountsBy*): jsonParsed with `dataSlice` is refused there (getAccountInfo and
+/// getMultipleAccounts accept it and ignore the slice for parsed data).
+pub fn check_slice_and_encoding(enc: &AccountEncoding) -> Result<(), RpcError> {
+    if enc.encoding == Encoding::JsonParsed && enc.slice.is_some() {
+        return Err(RpcError::new(
+            -32600,
+            "Sliced account data can only be encoded using binary (base 58) or base64 encoding.",
+        ));
+    }
+    Ok(())
 }
 
 pub fn data_slice(cfg: &Config) -> Result<Option<(usize, usize)>, RpcError> {
@@ -555,7 +1134,7 @@ mod tests {
                 assert_ne!(e.code, -32601, "{m}");
             }
         }
-        for m in ["", "getslot", "getBlock", "sendRawTransaction"] {
+        for m in ["", "getslot", "getBlocksWithLimits", "sendRawTransaction"] {
             assert_eq!(parse(m, &[]).err().map(|e| e.code), Some(-32601), "{m}");
         }
     }

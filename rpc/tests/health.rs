@@ -35,22 +35,7 @@ fn a_failed_tile_makes_the_node_unhealthy_and_refuse_work() {
         "{second:#}"
     );
 
-    let rpc = rpc::Rpc {
-        db: node.runtime.db.clone(),
-        chain: node.runtime.chain.clone(),
-        simulator: node.runtime.simulator.clone(),
-        ingress: node.ingress.clone(),
-        faucet: node.faucet.as_ref().map(|k| k.insecure_clone()),
-        faucet_allowance: rpc::faucet::Faucet::new(rpc::faucet::FaucetLimits {
-            per_request: 1_000_000_000,
-            per_recipient_per_hour: 10_000_000_000,
-            requests_per_second: 10,
-        }),
-        counters: node.runtime.counters,
-        metrics: node.metrics,
-        health: health.clone(),
-        max_response_bytes: 16 << 20,
-    };
+    let rpc = rpc::Rpc::for_node(&node, health.clone());
     assert_eq!(rpc.call("getHealth", &[]).unwrap(), json!("ok"));
 
     health.fail("gc-commit", "stopped while the node was running");

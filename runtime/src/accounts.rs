@@ -9,7 +9,12 @@
 //! Invariant: an account is removed from the overlay only after a store commit containing that
 //! version (or a later one) returned, so a reader sees either the overlay value or the same or
 //! newer value in the store, never an older one.
+//!
+//! It also keeps the secondary account indexes ([`crate::index`]): overlay writes add to
+//! them, slot commits settle them, and [`AccountsDb::build_index`] fills them from the store
+//! at start.
 
+use crate::index::{AccountIndex, IndexConfig, IndexError, IndexKey, IndexKind};
 use ahash::HashMap;
 use parking_lot::RwLock;
 use solana_account::{AccountSharedData, ReadableAccount};
@@ -27,6 +32,16 @@ pub struct AccountsDb {
     store: Arc<dyn AccountsStore>,
     pub counters: &'static crate::metrics::RuntimeCounters,
     live: [RwLock<HashMap<Pubkey, (AccountSharedData, Slot)>>; SHARDS],
+    index: AccountIndex,
+}
+
+/// What building the indexes at start found and cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexBuild {
+    pub accounts: usize,
+    pub entries: usize,
+    pub read_errors: usize,
+    pub elapsed_ms: u64,
 }
 
 fn shard(key: &Pubkey) -> usize {
@@ -34,15 +49,91 @@ fn shard(key: &Pubkey) -> usize {
 }
 
 impl AccountsDb {
+    /// With the default indexes (all three), empty until [`Self::build_index`].
     pub fn new(
         store: Arc<dyn AccountsStore>,
         counters: &'static crate::metrics::RuntimeCounters,
+    ) -> Self {
+        Self::with_index(store, counters, &IndexConfig::default())
+    }
+
+    pub fn with_index(
+        store: Arc<dyn AccountsStore>,
+        counters: &'static crate::metrics::RuntimeCounters,
+        index: &IndexConfig,
     ) -> Self {
         Self {
             store,
             counters,
             live: std::array::from_fn(|_| RwLock::new(HashMap::default())),
+            index: AccountIndex::new(index),
         }
+    }
+
+    /// Index every durable account (at start, before any slot runs): the store's keys, each
+    /// account read once. An account that cannot be read makes every kept index incomplete
+    /// (its queries are refused) rather than silently short.
+    pub fn build_index(&self) -> IndexBuild {
+        let started = std::time::Instant::now();
+        let (mut accounts, mut read_errors) = (0, 0);
+        if IndexKind::ALL.iter().any(|k| self.index.is_enabled(*k)) {
+            self.store.for_each_key(&mut |chunk| {
+                for key in chunk {
+                    match self.store.get(key) {
+                        Ok(Some((a, _))) => {
+                            accounts += 1;
+                            self.index.add(key, &a);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            read_errors += 1;
+                            self.read_failed(key, &e);
+                        }
+                    }
+                }
+            });
+        }
+        if read_errors > 0 {
+            for k in IndexKind::ALL {
+                self.index.mark_kind_incomplete(k);
+            }
+        }
+        self.publish_index_stats();
+        IndexBuild {
+            accounts,
+            entries: self.index.stats().entries,
+            read_errors,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Accounts indexed under `key` (of index `kind`): candidates, a superset of those that
+    /// hold it at any commitment; the caller re-reads and re-checks each.
+    pub fn index_candidates(
+        &self,
+        kind: IndexKind,
+        key: Pubkey,
+    ) -> Result<Vec<Pubkey>, IndexError> {
+        self.index.candidates(IndexKey { kind, key })
+    }
+
+    pub fn index_enabled(&self, kind: IndexKind) -> bool {
+        self.index.is_enabled(kind)
+    }
+
+    pub fn index_stats(&self) -> crate::index::IndexStats {
+        self.index.stats()
+    }
+
+    fn publish_index_stats(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.index.stats();
+        let c = self.counters;
+        c.account_index_entries.store(s.entries as u64, Relaxed);
+        c.account_index_bytes.store(s.bytes as u64, Relaxed);
+        c.account_index_refused.store(s.refused, Relaxed);
+        c.account_index_incomplete_keys
+            .store(s.incomplete_keys as u64, Relaxed);
     }
 
     /// Latest state (processed commitment) and the slot that wrote it. Zero-lamport accounts
@@ -59,6 +150,29 @@ impl AccountsDb {
     }
 
     /// Durable state only (confirmed/finalized commitment); a read error is an error.
+    /// Every durable account, read one by one (getSupply, getLargestAccounts): the keys the
+    /// store holds when each chunk is handed over, each read at its newest durable version,
+    /// so commits during the walk may or may not be seen. Stops at the first read error.
+    pub fn for_each_durable(
+        &self,
+        visit: &mut dyn FnMut(&Pubkey, &AccountSharedData),
+    ) -> Result<(), StoreError> {
+        let mut failed = None;
+        self.store.for_each_key(&mut |chunk| {
+            for key in chunk {
+                if failed.is_some() {
+                    return;
+                }
+                match self.get_durable(key) {
+                    Ok(Some(a)) => visit(key, &a),
+                    Ok(None) => {}
+                    Err(e) => failed = Some(e),
+                }
+            }
+        });
+        failed.map_or(Ok(()), Err)
+    }
+
     pub fn get_durable(&self, key: &Pubkey) -> Result<Option<AccountSharedData>, StoreError> {
         self.store
             .get(key)
@@ -73,8 +187,14 @@ impl AccountsDb {
         tracing::error!(error = %e, %key, "account read failed");
     }
 
+    /// The index learns the new version after the overlay holds it: a slot commit settling
+    /// the same key reads the overlay under the index's lock, so it either sees this version
+    /// or runs before this `add`, which then puts back whatever it removed. Once `write`
+    /// returns, the version's index keys stay until a newer version is durable.
     pub fn write(&self, key: Pubkey, account: AccountSharedData, slot: Slot) {
+        let keys_needed = self.index.keys_of(&account);
         self.live[shard(&key)].write().insert(key, (account, slot));
+        self.index.add_keys(&key, keys_needed);
     }
 
     /// Values to commit for `slot`: the live version of each written key.
@@ -123,7 +243,19 @@ impl AccountsDb {
         accounts: &[(Pubkey, AccountSharedData)],
         meta: &[u8],
     ) -> Result<(), StoreError> {
-        self.store.commit_slot(slot, accounts, meta)
+        self.store.commit_slot(slot, accounts, meta)?;
+        // The slot's versions are durable: each account it wrote keeps the index keys of
+        // that version and of the overlay's newer one, if any, and no others.
+        for (key, durable) in accounts {
+            self.index.settle(key, durable, || {
+                self.live[shard(key)]
+                    .read()
+                    .get(key)
+                    .map(|(a, _)| self.index.keys_of(a))
+            });
+        }
+        self.publish_index_stats();
+        Ok(())
     }
 
     /// The last durable slot and the retained slot metadata, as found at open.

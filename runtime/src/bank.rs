@@ -375,6 +375,8 @@ impl Bank {
         for s in &closed.record.statuses {
             self.admission.forget(&s.signature);
         }
+        self.chain
+            .record_slot_perf(slot, closed.record.statuses.len() as u64);
         self.chain.push_slot(
             closed.header,
             closed.record.statuses,

@@ -6,6 +6,7 @@
 //!   sequencer has no votes or forks, so a durable slot is final; both names are accepted.
 
 use crate::events::{ChainEvent, ChainEvents};
+use crate::perf_samples::{PerfSample, PerfSampler};
 use ahash::HashMap;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,32 @@ pub struct TokenBalance {
     pub decimals: u8,
 }
 
+/// An instruction that one of the transaction's instructions invoked (a CPI), as the SVM
+/// records it: indexes into the transaction's account keys (loaded addresses after the static
+/// keys), so it costs a few bytes rather than the keys themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InnerInstruction {
+    pub program_id_index: u8,
+    pub accounts: Vec<u8>,
+    pub data: Vec<u8>,
+    /// Invocation depth: 2 for a CPI made by a top-level instruction.
+    pub stack_height: u8,
+}
+
+/// The CPIs of the transaction's instruction `index` (only instructions that made some).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InnerInstructions {
+    pub index: u8,
+    pub instructions: Vec<InnerInstruction>,
+}
+
+/// What the transaction's last `set_return_data` left (the SVM records it only when non-empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnData {
+    pub program_id: Pubkey,
+    pub data: Vec<u8>,
+}
+
 /// Everything kept about one processed transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxStatus {
@@ -53,6 +80,10 @@ pub struct TxStatus {
     pub loaded_readonly: Vec<Pubkey>,
     /// The transaction as received (wire format).
     pub transaction: Vec<u8>,
+    /// CPIs, by top-level instruction (Agave's `innerInstructions`); bounded by the SVM's
+    /// instruction trace limit (64 per transaction).
+    pub inner_instructions: Vec<InnerInstructions>,
+    pub return_data: Option<ReturnData>,
 }
 
 /// What a slot commit carries besides accounts; storage keeps it opaque.
@@ -68,8 +99,70 @@ impl SlotRecord {
         bincode::serialize(self).expect("slot record serializes")
     }
 
+    /// A record in this format, or in the one before inner instructions and return data were
+    /// kept (a data directory written by an older build still starts).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        bincode::deserialize(bytes).ok()
+        bincode::deserialize(bytes)
+            .ok()
+            .or_else(|| legacy::decode(bytes))
+    }
+}
+
+/// The slot record before `TxStatus` had `inner_instructions` and `return_data`.
+mod legacy {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct TxStatusV1 {
+        signature: Signature,
+        slot: u64,
+        err: Option<TransactionError>,
+        fee: u64,
+        compute_units: u64,
+        logs: Vec<String>,
+        pre_balances: Vec<u64>,
+        post_balances: Vec<u64>,
+        pre_token_balances: Vec<TokenBalance>,
+        post_token_balances: Vec<TokenBalance>,
+        loaded_writable: Vec<Pubkey>,
+        loaded_readonly: Vec<Pubkey>,
+        transaction: Vec<u8>,
+    }
+
+    #[derive(Deserialize)]
+    struct SlotRecordV1 {
+        header: SlotHeader,
+        genesis_hash: Hash,
+        statuses: Vec<TxStatusV1>,
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Option<SlotRecord> {
+        let r: SlotRecordV1 = bincode::deserialize(bytes).ok()?;
+        Some(SlotRecord {
+            header: r.header,
+            genesis_hash: r.genesis_hash,
+            statuses: r
+                .statuses
+                .into_iter()
+                .map(|s| TxStatus {
+                    signature: s.signature,
+                    slot: s.slot,
+                    err: s.err,
+                    fee: s.fee,
+                    compute_units: s.compute_units,
+                    logs: s.logs,
+                    pre_balances: s.pre_balances,
+                    post_balances: s.post_balances,
+                    pre_token_balances: s.pre_token_balances,
+                    post_token_balances: s.post_token_balances,
+                    loaded_writable: s.loaded_writable,
+                    loaded_readonly: s.loaded_readonly,
+                    transaction: s.transaction,
+                    inner_instructions: Vec::new(),
+                    return_data: None,
+                })
+                .collect(),
+        })
     }
 }
 
@@ -92,6 +185,24 @@ impl TxStatus {
                 * (self.pre_token_balances.len() + self.post_token_balances.len())
             + 32 * (self.loaded_writable.len() + self.loaded_readonly.len())
             + self.transaction.len()
+            + self
+                .inner_instructions
+                .iter()
+                .map(|g| {
+                    std::mem::size_of::<InnerInstructions>()
+                        + g.instructions
+                            .iter()
+                            .map(|ix| {
+                                std::mem::size_of::<InnerInstruction>()
+                                    + ix.accounts.len()
+                                    + ix.data.len()
+                            })
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
+            + self.return_data.as_ref().map_or(0, |r| {
+                std::mem::size_of::<ReturnData>() + r.data.len()
+            })
             // The signature map's entry and the slot's signature list.
             + 64 + 64
     }
@@ -144,7 +255,15 @@ pub struct ChainState {
     evicted_for_bytes: AtomicU64,
     /// Where closed and durable slots are announced (the PubSub endpoint), once it listens.
     events: std::sync::OnceLock<Arc<ChainEvents>>,
+    /// Per-minute throughput samples of the slots this process closed (not recovered ones).
+    perf: parking_lot::Mutex<PerfSampler>,
+    /// When the newest slots became durable (monotonic ns), newest last: what a
+    /// notification's latency is measured from.
+    durable_at: parking_lot::Mutex<VecDeque<(u64, u64)>>,
 }
+
+/// Slots whose durable time is kept.
+const DURABLE_TIMES: usize = 1024;
 
 impl ChainState {
     pub fn new(genesis_hash: Hash, retention: StatusRetention) -> Self {
@@ -166,6 +285,8 @@ impl ChainState {
             transaction_count: AtomicU64::new(0),
             evicted_for_bytes: AtomicU64::new(0),
             events: std::sync::OnceLock::new(),
+            durable_at: parking_lot::Mutex::new(VecDeque::with_capacity(DURABLE_TIMES)),
+            perf: parking_lot::Mutex::new(PerfSampler::new(crate::perf_samples::SAMPLE_PERIOD)),
         }
     }
 
@@ -251,11 +372,36 @@ impl ChainState {
         }
     }
 
+    /// The bank closed `slot` with `transactions` transactions (getRecentPerformanceSamples).
+    pub fn record_slot_perf(&self, slot: u64, transactions: u64) {
+        self.perf
+            .lock()
+            .on_slot(slot, transactions, std::time::Instant::now());
+    }
+
+    /// The newest `limit` per-minute samples, newest first.
+    pub fn perf_samples(&self, limit: usize) -> Vec<PerfSample> {
+        self.perf.lock().recent(limit)
+    }
+
     pub fn set_durable(&self, slot: u64) {
+        {
+            let mut at = self.durable_at.lock();
+            if at.len() == DURABLE_TIMES {
+                at.pop_front();
+            }
+            at.push_back((slot, dataplane::monotonic_ns()));
+        }
         self.durable_slot.store(slot, Ordering::Release);
         if let Some(events) = self.events.get() {
             events.send(ChainEvent::Durable { slot });
         }
+    }
+
+    /// When `slot` became durable (monotonic ns), for the last 1,024 durable slots.
+    pub fn durable_at(&self, slot: u64) -> Option<u64> {
+        let at = self.durable_at.lock();
+        at.iter().rev().find(|(s, _)| *s == slot).map(|(_, t)| *t)
     }
 
     pub fn durable_slot(&self) -> u64 {
@@ -359,6 +505,8 @@ mod tests {
             loaded_writable: vec![],
             loaded_readonly: vec![],
             transaction: vec![0; 200],
+            inner_instructions: vec![],
+            return_data: None,
         }
     }
 
@@ -374,6 +522,70 @@ mod tests {
 
     /// Slots full of 10 KB logs are bounded by bytes, oldest first, long before the slot
     /// count; the newest slot always stays; the count of early drops is kept.
+    #[test]
+    fn records_of_the_format_before_inner_instructions_still_decode() {
+        #[derive(Serialize)]
+        struct OldStatus<'a>(
+            Signature,
+            u64,
+            Option<TransactionError>,
+            u64,
+            u64,
+            Vec<String>,
+            Vec<u64>,
+            Vec<u64>,
+            Vec<TokenBalance>,
+            Vec<TokenBalance>,
+            Vec<Pubkey>,
+            Vec<Pubkey>,
+            &'a [u8],
+        );
+        let st = status(7, 3);
+        let old = (
+            header(7),
+            Hash::default(),
+            vec![OldStatus(
+                st.signature,
+                7,
+                None,
+                st.fee,
+                st.compute_units,
+                st.logs.clone(),
+                st.pre_balances.clone(),
+                st.post_balances.clone(),
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                &st.transaction,
+            )],
+        );
+        let r = SlotRecord::decode(&bincode::serialize(&old).unwrap()).unwrap();
+        assert_eq!(r.statuses, vec![st.clone()]);
+        // And the current format round-trips, CPIs and return data included.
+        let mut st = st;
+        st.inner_instructions = vec![InnerInstructions {
+            index: 0,
+            instructions: vec![InnerInstruction {
+                program_id_index: 2,
+                accounts: vec![0, 1],
+                data: vec![9; 12],
+                stack_height: 2,
+            }],
+        }];
+        st.return_data = Some(ReturnData {
+            program_id: Pubkey::new_unique(),
+            data: vec![1, 2, 3],
+        });
+        let rec = SlotRecord {
+            header: header(8),
+            genesis_hash: Hash::default(),
+            statuses: vec![st.clone()],
+        };
+        assert_eq!(SlotRecord::decode(&rec.encode()), Some(rec));
+        assert!(st.approx_bytes() > status(7, 3).approx_bytes() + 12 + 2 + 3);
+    }
+
     #[test]
     fn statuses_are_bounded_by_bytes_oldest_first() {
         let budget = 2 << 20;

@@ -7,7 +7,7 @@
 use crate::accounts::AccountsDb;
 use crate::chain::ChainState;
 use crate::metrics::RuntimeCounters;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use dataplane::monotonic_ns;
 use solana_account::AccountSharedData;
 use solana_clock::Slot;
@@ -28,6 +28,13 @@ pub struct CommitJob {
     pub closed_ns: u64,
 }
 
+/// A durable slot's record, handed to the history tile (the `commit_history` link).
+pub struct DurableSlot {
+    pub slot: Slot,
+    /// The slot's `SlotRecord`, encoded, as the store holds it.
+    pub meta: Vec<u8>,
+}
+
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The commit tile. It stops when the bank is gone and every slot it closed is durable (its
@@ -37,6 +44,8 @@ pub struct CommitTile {
     db: Arc<AccountsDb>,
     chain: Arc<ChainState>,
     counters: &'static RuntimeCounters,
+    /// Where durable slots go next (the history tile), when the node keeps history.
+    history: Option<Sender<DurableSlot>>,
 }
 
 impl CommitTile {
@@ -45,12 +54,14 @@ impl CommitTile {
         db: Arc<AccountsDb>,
         chain: Arc<ChainState>,
         counters: &'static RuntimeCounters,
+        history: Option<Sender<DurableSlot>>,
     ) -> Self {
         Self {
             jobs,
             db,
             chain,
             counters,
+            history,
         }
     }
 }
@@ -58,7 +69,7 @@ impl CommitTile {
 impl Tile for CommitTile {
     fn turn(&mut self, clock: &mut TileClock<'_>, _stopping: bool) -> Turn {
         let (jobs, db, chain, counters) = (&self.jobs, &self.db, &self.chain, self.counters);
-        let job = match next_input(jobs, clock) {
+        let mut job = match next_input(jobs, clock) {
             Ok(x) => x,
             Err(turn) => return turn,
         };
@@ -113,6 +124,20 @@ impl Tile for CommitTile {
                 .record(now.saturating_sub(*r) / 1_000);
         }
         clock.busy();
+        if let Some(history) = &self.history {
+            // Blocking: a slow history disk holds slot production back like a slow accounts
+            // disk (history is a promise to clients). A history tile that is gone has failed
+            // the node already; its slots are caught up at the next start.
+            let durable = DurableSlot {
+                slot: job.slot,
+                meta: std::mem::take(&mut job.meta),
+            };
+            let gone = history.send(durable).is_err();
+            clock.backpressure();
+            if gone {
+                self.history = None;
+            }
+        }
         Turn::Continue
     }
 }

@@ -94,4 +94,6 @@ pub struct RuntimeSetup {
     /// NUMA node each worker's memory is bound to (placement; empty or `None`: not bound).
     pub worker_numa: Vec<Option<usize>>,
     pub genesis: GenesisConfig,
+    /// The secondary account indexes (`[rpc] account_indexes`, `account_index_max_keys`).
+    pub account_index: crate::index::IndexConfig,
 }

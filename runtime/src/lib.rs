@@ -10,8 +10,10 @@ pub mod compute_budget;
 pub mod config;
 pub mod events;
 pub mod genesis;
+pub mod index;
 pub mod metrics;
 pub mod optimistic;
+pub mod perf_samples;
 pub mod prepare;
 pub mod scheduler;
 pub mod sequencer;
@@ -82,11 +84,37 @@ impl Runtime {
         verified: Receiver<PacketBox>,
         counters: &'static RuntimeCounters,
     ) -> Result<Self, StartError> {
+        Self::start_with_history(setup, store, pool, verified, counters, None)
+    }
+
+    /// [`Runtime::start`], handing every durable slot's record to `history` (the history
+    /// tile, already running): first the records the store recovered (or genesis), which
+    /// the history skips where it has them, then each slot the commit tile makes durable.
+    pub fn start_with_history(
+        setup: &RuntimeSetup,
+        store: Arc<dyn AccountsStore>,
+        pool: PacketPool,
+        verified: Receiver<PacketBox>,
+        counters: &'static RuntimeCounters,
+        history: Option<crossbeam_channel::Sender<commit::DurableSlot>>,
+    ) -> Result<Self, StartError> {
         let config = &setup.runtime;
         let health = Health::current();
         let _scope = health.enter();
         let env = Arc::new(SvmEnv::new());
-        let db = Arc::new(AccountsDb::new(store, counters));
+        let db = Arc::new(AccountsDb::with_index(
+            store,
+            counters,
+            &setup.account_index,
+        ));
+        let built = db.build_index();
+        tracing::info!(
+            accounts = built.accounts,
+            entries = built.entries,
+            read_errors = built.read_errors,
+            ms = built.elapsed_ms,
+            "secondary account indexes built from the store"
+        );
         let (chain, recent) = genesis::bootstrap(
             &env,
             &db,
@@ -98,6 +126,26 @@ impl Runtime {
             },
         )?;
         let chain = Arc::new(chain);
+        if let Some(h) = &history {
+            // Catch-up: whatever storage made durable that the history lacks (a crash can
+            // leave the history's unsynced tail behind). A new chain's genesis was committed
+            // by `bootstrap` itself, not the commit tile.
+            let recovered = db.recovered();
+            let replay = if recovered.last_slot.is_none() {
+                let header = chain.header(0).expect("genesis slot");
+                let record = chain::SlotRecord {
+                    header,
+                    genesis_hash: chain.genesis_hash(),
+                    statuses: Vec::new(),
+                };
+                vec![(0, record.encode())]
+            } else {
+                recovered.slot_metas
+            };
+            for (slot, meta) in replay {
+                let _ = h.send(commit::DurableSlot { slot, meta });
+            }
+        }
         let generation = Arc::new(AtomicU64::new(0));
         let current_slot = Arc::new(AtomicU64::new(0));
         // Stages stop in this order: the bank closes its last slot and closes the workers'
@@ -138,7 +186,7 @@ impl Runtime {
         commit_stage
             .launch(
                 "gc-commit",
-                CommitTile::new(bank_commit_rx, db.clone(), chain.clone(), counters),
+                CommitTile::new(bank_commit_rx, db.clone(), chain.clone(), counters, history),
                 &counters.commit,
                 Placement::default(),
             )

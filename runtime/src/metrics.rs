@@ -386,6 +386,16 @@ telemetry::declare_counters! {
         /// Statuses dropped before runtime.status_retention_slots to stay within
         /// runtime.status_retention_bytes.
         statuses_evicted: Counter(Count) "transaction_statuses_evicted",
+        /// Secondary account index entries (one per account and program, token owner or
+        /// mint; bounded by rpc.account_index_max_keys).
+        account_index_entries: Gauge(Count) "account_index_entries",
+        /// Estimated memory of the secondary account indexes.
+        account_index_bytes: Gauge(Bytes) "account_index_memory",
+        /// Index entries refused at rpc.account_index_max_keys (their keys' queries are
+        /// refused from then on).
+        account_index_refused: Counter(Count) "account_index_refused",
+        /// Index keys (programs, owners, mints) made incomplete by refused entries.
+        account_index_incomplete_keys: Gauge(Count) "account_index_incomplete_keys",
         /// Accounts the hotspot scheduler tracks the heat of (bounded by
         /// scheduler::hotspot::MAX_TRACKED_ACCOUNTS).
         heat_accounts: Gauge(Count) "scheduler_heat_accounts",
@@ -408,10 +418,31 @@ telemetry::declare_counters! {
         commit_errors: Counter(Count) "storage_commit_errors",
         /// Transactions waiting in the sequencer.
         sequencer_depth: Gauge(Count) "sequencer_depth",
+        /// Bytes of history segment files kept (history.retention_bytes bounds it).
+        history_bytes: Gauge(Bytes) "history_disk",
+        /// History segment files kept.
+        history_segments: Gauge(Count) "history_segments",
+        /// Slot records (blocks) the history holds (history.retention_slots bounds them).
+        history_records: Gauge(Count) "history_records",
+        /// Entries of the history's in-memory index: signatures and (account, transaction)
+        /// pairs (history.max_index_entries bounds them).
+        history_index_entries: Gauge(Count) "history_index_entries",
+        /// Slots appended to the history.
+        history_slots_appended: Counter(Count) "history_slots_appended",
+        /// Oldest history segments dropped to stay within the retention.
+        history_segments_dropped: Counter(Count) "history_segments_dropped",
+        /// Bytes cut from history segments at open (a torn or corrupt tail).
+        history_torn_bytes: Counter(Bytes) "history_torn",
+        /// Failed history appends and syncs (retried), and records left out of it.
+        history_write_errors: Counter(Count) "history_write_errors",
+        /// Syncs of the history's active segment to its device.
+        history_syncs: Counter(Count) "history_syncs",
         ;
         pub bank: TileStats,
         pub workers: [TileStats; MAX_WORKERS],
         pub commit: TileStats,
+        /// The history tile (the `history` crate's).
+        pub history: TileStats,
         pub apps: AppTable,
         pub islands: IslandTable,
         /// Received to executed.

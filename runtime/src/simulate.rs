@@ -201,6 +201,7 @@ mod tests {
                 },
                 scheduler: Default::default(),
                 worker_numa: vec![],
+                account_index: Default::default(),
                 genesis: GenesisConfig {
                     faucet: Some((payer.pubkey(), 1_000_000_000)),
                     fee_collector: solana_pubkey::Pubkey::new_unique(),

@@ -133,6 +133,8 @@ mod tests {
             loaded_writable: Vec::new(),
             loaded_readonly: Vec::new(),
             transaction: Vec::new(),
+            inner_instructions: Vec::new(),
+            return_data: None,
         }
     }
 

@@ -200,7 +200,9 @@ impl SvmEnv {
             check_program_deployment_slot: true,
             log_messages_bytes_limit: Some(LOG_MESSAGES_BYTES_LIMIT),
             recording_config: ExecutionRecordingConfig {
-                enable_cpi_recording: false,
+                // CPIs become the statuses' `innerInstructions` (explorers and token tools read
+                // them); the record is bounded by the instruction trace limit.
+                enable_cpi_recording: true,
                 enable_log_recording: true,
                 enable_return_data_recording: true,
                 enable_transaction_balance_recording: true,

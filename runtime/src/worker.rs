@@ -7,7 +7,7 @@
 //! the batch validates.
 
 use crate::accounts::{AccountsDb, SvmCallback};
-use crate::chain::{TokenBalance, TxStatus};
+use crate::chain::{InnerInstruction, InnerInstructions, ReturnData, TokenBalance, TxStatus};
 use crate::scheduler::ExecMode;
 use crate::sequencer::PreparedTx;
 use crate::svm::{Processor, SvmEnv};
@@ -270,7 +270,7 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
     for (i, (result, tx)) in out.processing_results.into_iter().zip(&txs).enumerate() {
         let msg = tx.sanitized.message();
         let mut write = |key: Pubkey, account: AccountSharedData| sink.write(i, key, account);
-        let (err, fee, cu, logs) = match result {
+        let (err, fee, cu, logs, inner_instructions, return_data) = match result {
             Err(e) => {
                 outcomes.push(Outcome::Dropped(e));
                 continue;
@@ -306,13 +306,25 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
                     e.loaded_transaction.fee_details.total_fee(),
                     details.executed_units,
                     details.log_messages.unwrap_or_default(),
+                    inner_instructions(details.inner_instructions),
+                    details.return_data.map(|r| ReturnData {
+                        program_id: r.program_id,
+                        data: r.data,
+                    }),
                 )
             }
             Ok(ProcessedTransaction::FeesOnly(f)) => {
                 for (key, account) in f.rollback_accounts.iter() {
                     write(*key, account.clone());
                 }
-                (Some(f.load_error), f.fee_details.total_fee(), 0, Vec::new())
+                (
+                    Some(f.load_error),
+                    f.fee_details.total_fee(),
+                    0,
+                    Vec::new(),
+                    Vec::new(),
+                    None,
+                )
             }
         };
         compute_units += cu;
@@ -353,6 +365,8 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
             loaded_writable,
             loaded_readonly,
             transaction: tx.packet.bytes().to_vec(),
+            inner_instructions,
+            return_data,
         };
         outcomes.push(Outcome::Processed(Box::new(status)));
     }
@@ -378,6 +392,30 @@ pub fn execute(w: &Worker, p: &Processor, batch: WorkBatch) -> (BatchDone, bool)
         },
         modified,
     )
+}
+
+/// The SVM's CPI record as kept in a status: instructions that invoked nothing are left out,
+/// as Agave leaves them out of `innerInstructions`.
+fn inner_instructions(
+    list: Option<solana_message::inner_instruction::InnerInstructionsList>,
+) -> Vec<InnerInstructions> {
+    list.unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, ixs)| !ixs.is_empty())
+        .map(|(index, ixs)| InnerInstructions {
+            index: index as u8,
+            instructions: ixs
+                .into_iter()
+                .map(|ix| InnerInstruction {
+                    program_id_index: ix.instruction.program_id_index,
+                    accounts: ix.instruction.accounts,
+                    data: ix.instruction.data,
+                    stack_height: ix.stack_height,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A storage read failed during the batch: the SVM saw an existing account as absent, so

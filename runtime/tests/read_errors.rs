@@ -76,6 +76,9 @@ impl AccountState for Faulty {
     fn last_committed_slot(&self) -> Option<u64> {
         self.inner.last_committed_slot()
     }
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[Pubkey])) {
+        self.inner.for_each_key(visit)
+    }
     fn account_count(&self) -> usize {
         self.inner.account_count()
     }
@@ -202,6 +205,7 @@ fn start(dir: &std::path::Path) -> Harness {
         },
         scheduler: Default::default(),
         worker_numa: vec![],
+        account_index: Default::default(),
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), 1_000_000_000_000)),
             fee_collector: Pubkey::new_unique(),

@@ -45,6 +45,7 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
         },
         scheduler: Default::default(),
         worker_numa: vec![],
+        account_index: Default::default(),
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,

@@ -162,6 +162,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
             ..kind
         },
         worker_numa: vec![],
+        account_index: Default::default(),
         genesis: w.genesis(),
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx, counters).unwrap();
@@ -371,4 +372,11 @@ fn pessimistic_hotspot_and_plain_lock_equal_serial() {
     let run = assert_equivalent("pessimistic", cfg, 3);
     assert_eq!(run.optimistic_batches, 0);
     assert_equivalent("lock", SchedulerConfig::lock(), 4);
+    // The lock scheduler with Agave's caps, deferring over-cap writers to later slots.
+    let capped = SchedulerConfig {
+        lock_cu_caps: true,
+        lock_lookahead: 100_000,
+        ..SchedulerConfig::lock()
+    };
+    assert_equivalent("capped lock", capped, 5);
 }

@@ -65,7 +65,16 @@ pub trait AccountState: Send + Sync {
     fn last_committed_slot(&self) -> Option<u64>;
 
     fn account_count(&self) -> usize;
+
+    /// Every key in committed state, handed to `visit` a chunk at a time (at most
+    /// [`KEY_CHUNK`] keys; no lock of the engine is held while `visit` runs, so it may read
+    /// the accounts). For rebuilding what is derived from the accounts at start (the RPC's
+    /// secondary indexes); a key committed or deleted during the walk may or may not be seen.
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[Pubkey]));
 }
+
+/// Most keys [`AccountState::for_each_key`] hands over at once.
+pub const KEY_CHUNK: usize = 4096;
 
 /// A slot's state commitment (state root, lattice hash) and account proofs against it.
 pub trait StateCommitment: Send + Sync {

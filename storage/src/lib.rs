@@ -19,7 +19,7 @@ mod record;
 pub use array::{ArrayConfig, ArrayStats, ArrayStore, DeviceSpec};
 pub use config::{StorageConfig, StorageEngine};
 pub use interface::{
-    AccountState, AccountsStore, ReadStats, Recovered, StateCommitment, StoreStats,
+    AccountState, AccountsStore, KEY_CHUNK, ReadStats, Recovered, StateCommitment, StoreStats,
 };
 pub use log_store::{LogStore, LogStoreConfig};
 

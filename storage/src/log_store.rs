@@ -393,6 +393,15 @@ impl AccountState for LogStore {
     fn account_count(&self) -> usize {
         self.index.read().len()
     }
+
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[Pubkey])) {
+        // Copy the keys first: `visit` reads the accounts, and a commit waiting for the write
+        // lock must not be held up by the whole walk.
+        let keys: Vec<Pubkey> = self.index.read().keys().copied().collect();
+        for chunk in keys.chunks(crate::interface::KEY_CHUNK) {
+            visit(chunk);
+        }
+    }
 }
 
 /// The log keeps no state commitment: proofs need the array engine's indexed tree.
@@ -583,6 +592,12 @@ mod tests {
                     model.get(&key(i))
                 );
             }
+            let mut keys = Vec::new();
+            store.for_each_key(&mut |chunk| keys.extend_from_slice(chunk));
+            keys.sort();
+            let mut expected: Vec<Pubkey> = model.keys().copied().collect();
+            expected.sort();
+            assert_eq!(keys, expected, "for_each_key visits exactly the live keys");
         }
     }
 

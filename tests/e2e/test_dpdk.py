@@ -293,12 +293,47 @@ def test_tap_kernel_socket_gets_replies(tmp_path):
 
 
 def test_bench_dataplane_smoke():
+    # Short and small: seconds, not minutes. Every path must really have run, and the figures
+    # must hang together; the bench itself fails on any loss, duplicate or parse error.
+    runs = 2
     out = subprocess.run(
-        [str(BINARY), "bench", "dataplane", "--runs", "1", "--seconds", "0.3",
+        [str(BINARY), "bench", "dataplane", "--runs", str(runs), "--seconds", "0.3",
+         "--sweep-bursts", "1,32", "--sweep-seconds", "0.1", "--warmup-seconds", "0.1",
          "--packets", "512", "--json"],
         capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    for k in ("dpdk_mpps_per_core", "socket_mpps_per_core", "ratio_vs_socket"):
-        assert isinstance(r[k], float) and r[k] > 0, (k, r)
+    assert r["bench"] == "dataplane" and r["runs"] == runs and r["packets"] == 512
+    assert "AF_XDP path skipped" not in out.stderr, out.stderr[-2000:]
+    paths = ["dpdk", "net_tile_socket", "kernel_tuned", "kernel_gro", "afxdp"]
+    for p in paths:
+        core, wall = r[f"{p}_mpps_per_core"], r[f"{p}_mpps_wall"]
+        # Ran, and within physical bounds: a 250-byte frame at 200 Mpps is 50 GB/s.
+        assert 0.001 < core < 200, (p, r)
+        # One thread on one core: packets per wall second cannot beat packets per CPU-second
+        # of that thread (2% for clock granularity).
+        assert 0 < wall <= core * 1.02, (p, core, wall)
+    # Two loops on two cores: per wall second at most twice per CPU-second.
+    assert 0 < r["kernel_tuned_all_cores_mpps_wall"] <= 2.04 * r["kernel_tuned_all_cores_mpps_per_core"]
+    assert abs(r["dpdk_ns_per_packet"] * r["dpdk_mpps_per_core"] - 1e3) < 1e-6
+    assert 0 < r["measured_thread_cpu_share"] <= 1.02
+    # Ratios are medians of per-run ratios: the chart carries each run's, and they must agree.
+    plots = {p["id"]: p for p in r["plots"]}
+    per_run = {l["label"]: [y for _, y in l["points"]] for l in plots["per-run-ratios"]["lines"]}
+    for label, row in [("vs net tile socket", "ratio_vs_net_tile_socket"),
+                       ("vs tuned kernel UDP", "ratio_vs_kernel_tuned"),
+                       ("vs GSO+GRO (best case)", "ratio_vs_kernel_gro"),
+                       ("vs AF_XDP", "ratio_vs_afxdp")]:
+        ys = sorted(per_run[label])
+        assert len(ys) == runs
+        med = (ys[0] + ys[1]) / 2
+        assert abs(med - r[row]) < 1e-9 * max(1.0, med), (label, ys, r[row])
+    # GRO really coalesced: one socket buffer per 32 datagrams must beat one per datagram
+    # by far (with UDP_GRO silently off the two would be about equal).
+    assert r["kernel_gro_mpps_per_core"] > 1.5 * r["kernel_tuned_mpps_per_core"], r
+    sweep = plots["mpps-vs-burst"]
+    assert len(sweep["lines"]) == 5
+    for line in sweep["lines"]:
+        assert [x for x, _ in line["points"]] == [1.0, 32.0], line
+        assert all(y > 0 for _, y in line["points"]), line

@@ -1,10 +1,12 @@
 //! The appliance configuration: one TOML file composed of the sections each crate declares
-//! (`dataplane::config`, `runtime::config`, `runtime::scheduler::config`, `storage::config`;
+//! (`dataplane::config`, `runtime::config`, `runtime::scheduler::config`, `storage::config`,
+//! `history::config`;
 //! `[rpc]`, `[metrics]` and `[faucet]` are the binary's). Every knob is documented in
 //! [`DEFAULT_TOML`]; tests keep that text, the types' defaults, their key set and README's
 //! configuration section identical.
 
 pub use dataplane::config::{DpdkConfig, NetConfig, VerifyConfig};
+pub use history::HistoryConfig;
 pub use runtime::RuntimeConfig;
 pub use runtime::scheduler::SchedulerConfig;
 use serde::{Deserialize, Serialize};
@@ -159,6 +161,29 @@ proof_history_mib = 1024
 # Log engine: never compact a log smaller than this, bytes.
 log_compaction_min_bytes = 67108864
 
+[history]
+# The ledger's history on disk (DATA_DIR/history): every durable slot's block, its
+# transactions and each account's signatures, for getBlock, getBlocks, getBlockTime,
+# getSignaturesForAddress and getTransaction past runtime.status_retention_slots. Kept across
+# restarts; off: those methods answer only from memory (or "not available").
+enabled = true
+# How much is kept: at least the newest retention_slots slots (a day of 50 ms slots), at most
+# retention_bytes of segment files and max_index_entries index entries in memory (one per
+# transaction and one per account key of each, about 40 bytes each); the oldest whole
+# segments go first when any is exceeded.
+retention_slots = 1728000
+retention_bytes = 4294967296
+max_index_entries = 33554432
+# Segment file size, bytes: one is closed and synced, and the next begun, past it (or past
+# retention_slots / 16 slots).
+segment_bytes = 67108864
+# Appended blocks are synced to the device this often, milliseconds (and at each segment's
+# close and at stop); a crash loses nothing durable: the next start catches up from the slot
+# records the accounts store keeps (runtime.status_retention_slots).
+sync_interval_ms = 1000
+# Durable slots waiting for the history tile before the commit tile blocks (backpressure).
+queue_slots = 64
+
 [rpc]
 # JSON-RPC 2.0 over HTTP (Solana's API). Loopback unless you mean to expose it.
 bind = "127.0.0.1:8899"
@@ -181,6 +206,15 @@ body_timeout_ms = 10000
 # A connection that moves no byte either way this long is closed (idle keep-alive, a client
 # that stopped sending or stopped reading its response), milliseconds.
 idle_timeout_ms = 30000
+# Secondary account indexes (Agave's --account-index names) for getProgramAccounts and the
+# token methods: "program-id", "spl-token-owner", "spl-token-mint". Rebuilt from the store at
+# start. getProgramAccounts needs program-id; the token methods use the owner or mint index
+# and fall back to program-id when it is off.
+account_indexes = ["program-id", "spl-token-owner", "spl-token-mint"]
+# Index entries kept at most (one per account and program, token owner or mint; about 170
+# bytes each). An entry refused at the bound is counted and its program, owner or mint then
+# answers -32010 until a restart rebuilds the index: never a short answer.
+account_index_max_keys = 4000000
 
 [pubsub]
 # Solana's PubSub (signatureSubscribe, accountSubscribe, ...) over WebSocket, where web3.js
@@ -291,6 +325,7 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub scheduler: SchedulerConfig,
     pub storage: StorageConfig,
+    pub history: HistoryConfig,
     pub rpc: RpcConfig,
     pub pubsub: PubSubConfig,
     pub metrics: MetricsConfig,
@@ -307,6 +342,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             scheduler: SchedulerConfig::default(),
             storage: StorageConfig::default(),
+            history: HistoryConfig::default(),
             rpc: RpcConfig::default(),
             pubsub: PubSubConfig::default(),
             metrics: MetricsConfig::default(),
@@ -330,6 +366,8 @@ pub struct RpcConfig {
     pub header_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub idle_timeout_ms: u64,
+    pub account_indexes: Vec<runtime::index::IndexKind>,
+    pub account_index_max_keys: usize,
 }
 
 impl Default for RpcConfig {
@@ -345,11 +383,21 @@ impl Default for RpcConfig {
             header_timeout_ms: 10_000,
             body_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
+            account_indexes: runtime::index::IndexKind::ALL.to_vec(),
+            account_index_max_keys: runtime::index::DEFAULT_MAX_KEYS,
         }
     }
 }
 
 impl RpcConfig {
+    /// The secondary account indexes the runtime keeps for this endpoint.
+    pub fn account_index(&self) -> runtime::index::IndexConfig {
+        runtime::index::IndexConfig {
+            kinds: self.account_indexes.clone(),
+            max_keys: self.account_index_max_keys,
+        }
+    }
+
     /// The HTTP server's limits for this endpoint.
     pub fn limits(&self) -> crate::http::Limits {
         use std::time::Duration;
@@ -557,6 +605,7 @@ impl Config {
         self.runtime.validate()?;
         self.scheduler.validate()?;
         self.storage.validate()?;
+        self.history.validate()?;
         self.dpdk.validate()?;
         self.faucet.validate()?;
         self.rpc.validate()?;

@@ -16,7 +16,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 14;
+const VERSION: u64 = 15;
 
 telemetry::declare_counters! {
     /// The binary's own endpoints.
@@ -164,6 +164,7 @@ impl MetricsRegion {
             out.push((format!("worker-{i}"), &self.runtime.workers[i]));
         }
         out.push(("commit".to_string(), &self.runtime.commit));
+        out.push(("history".to_string(), &self.runtime.history));
         let st = &self.storage;
         if st.device_count() > 0 {
             out.push(("gc-prefetch".to_string(), &st.prefetch));

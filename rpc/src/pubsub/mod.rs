@@ -34,6 +34,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 type Metrics = &'static appliance::metrics::MetricsRegion;
 
+/// Notifications written to one connection with one flush, at most.
+const MAX_WRITE_BATCH: usize = 256;
+
 /// The running endpoint: its HTTP tiles and the notifier.
 pub struct PubSubServer {
     http: HttpServer,
@@ -44,6 +47,7 @@ pub struct PubSubServer {
 impl PubSubServer {
     pub fn start(
         chain: Arc<ChainState>,
+        db: Arc<runtime::accounts::AccountsDb>,
         metrics: Metrics,
         cfg: &PubSubConfig,
         rpc: &RpcConfig,
@@ -62,6 +66,7 @@ impl PubSubServer {
                 events: rx,
                 registry: registry.clone(),
                 chain: chain.clone(),
+                db,
                 metrics,
                 pending: Default::default(),
                 last_root: chain.durable_slot(),
@@ -222,8 +227,30 @@ impl Session {
                     }
                 }
                 Some(msg) = rx.recv() => {
-                    let n = msg.len();
-                    let ok = write!(Message::text(msg.to_string()));
+                    // A slot's notifications for this connection arrive together: queue all
+                    // that are waiting and flush once (one write, not one per notification).
+                    let mut batch = vec![msg];
+                    while batch.len() < MAX_WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(m) => batch.push(m),
+                            Err(_) => break,
+                        }
+                    }
+                    let n: usize = batch.iter().map(|m| m.len()).sum();
+                    let send_all = async {
+                        for m in &batch {
+                            sink.feed(Message::text(m.to_string())).await?;
+                        }
+                        sink.flush().await
+                    };
+                    let ok = match tokio::time::timeout(idle, send_all).await {
+                        Ok(Ok(())) => true,
+                        Ok(Err(_)) => false,
+                        Err(_) => {
+                            self.metrics.pubsub_http.timed_out.fetch_add(1, Ordering::Relaxed);
+                            false
+                        }
+                    };
                     outbox.written(n);
                     if !ok {
                         break;

@@ -8,8 +8,10 @@
 
 use super::subscriptions::{AccountFormat, Kind, Level, Registry, SubId, encode_account, passes};
 use crate::encode;
+use crate::framing::RpcError;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
+use runtime::accounts::AccountsDb;
 use runtime::chain::{ChainState, SlotHeader, TxStatus};
 use runtime::events::ChainEvent;
 use serde_json::json;
@@ -28,6 +30,8 @@ pub struct NotifierTile {
     pub events: Receiver<ChainEvent>,
     pub registry: Arc<Mutex<Registry>>,
     pub chain: Arc<ChainState>,
+    /// Where jsonParsed notifications read a token account's mint (and the Clock).
+    pub db: Arc<AccountsDb>,
     pub metrics: &'static appliance::metrics::MetricsRegion,
     pub pending: VecDeque<Slot>,
     pub last_root: u64,
@@ -143,7 +147,7 @@ impl NotifierTile {
         }
         if !r.by_account.is_empty() || !r.by_program.is_empty() {
             for (key, account) in s.accounts.iter() {
-                self.account(&mut r, key, account, level, &context);
+                self.account(&mut r, s, key, account, level, &context);
             }
         }
     }
@@ -220,17 +224,29 @@ impl NotifierTile {
     fn account(
         &self,
         r: &mut Registry,
+        slot: &Slot,
         key: &Pubkey,
         a: &AccountSharedData,
         level: Level,
         context: &str,
     ) {
+        // A mint (or the Clock) as of this slot: written in it, else the store at the level.
+        let lookup = |k: &Pubkey| -> Result<Option<AccountSharedData>, RpcError> {
+            if let Some((_, m)) = slot.accounts.iter().find(|(w, _)| w == k) {
+                return Ok(Some(m.clone()));
+            }
+            match level {
+                Level::Processed => self.db.get(k).map(|v| v.map(|(m, _)| m)),
+                Level::Durable => self.db.get_durable(k),
+            }
+            .map_err(|e| RpcError::internal(format!("account {k} unreadable: {e}")))
+        };
         let mut encoded: Vec<(AccountFormat, String)> = Vec::new();
         let mut encode = |f: &AccountFormat| -> String {
             if let Some((_, v)) = encoded.iter().find(|(g, _)| g == f) {
                 return v.clone();
             }
-            let v = encode_account(f, a).to_string();
+            let v = encode_account(key, f, a, &lookup).to_string();
             encoded.push((*f, v.clone()));
             v
         };

@@ -3,6 +3,7 @@
 //! each connection's outbox (notifications waiting to be written, bounded by bytes).
 
 use crate::encode;
+use crate::filters::{self, Filter};
 use crate::framing::RpcError;
 use crate::params::{self, Config, commitment, config, pubkey_param};
 use ahash::{HashMap, HashSet};
@@ -16,10 +17,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::{Notify, mpsc};
-
-/// Agave: at most 4 program-account filters, memcmp bytes at most 128 (175 base-58 chars).
-const MAX_FILTERS: usize = 4;
-const MAX_MEMCMP_BYTES: usize = 128;
 
 pub type SubId = u64;
 pub type ConnId = u64;
@@ -41,41 +38,42 @@ impl From<Commitment> for Level {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Filter {
-    DataSize(u64),
-    Memcmp { offset: usize, bytes: Vec<u8> },
-}
-
-impl Filter {
-    fn matches(&self, data: &[u8]) -> bool {
-        match self {
-            Filter::DataSize(n) => data.len() as u64 == *n,
-            Filter::Memcmp { offset, bytes } => data
-                .get(*offset..offset.saturating_add(bytes.len()))
-                .is_some_and(|d| d == bytes.as_slice()),
-        }
-    }
-}
-
 /// How an account is written in a notification (encoding and `dataSlice`, as getAccountInfo).
 pub type AccountFormat = params::AccountEncoding;
 
 /// A closed (zero-lamport) account reads as Agave's default account: nothing left. Data too
-/// large for base 58 is sent as Agave sends it, an error text in place of the data.
-pub fn encode_account(f: &AccountFormat, a: &AccountSharedData) -> Value {
+/// large for base 58 is sent as Agave sends it, an error text in place of the data. jsonParsed
+/// reads a token account's mint through `lookup`; if that read fails the account goes out as
+/// if the mint were absent (base 64, as Agave does then), logged, rather than not at all.
+pub fn encode_account(
+    key: &Pubkey,
+    f: &AccountFormat,
+    a: &AccountSharedData,
+    lookup: encode::Lookup<'_>,
+) -> Value {
     let closed = AccountSharedData::default();
     let a = if a.lamports() == 0 { &closed } else { a };
-    match encode::account(a, f.encoding, f.slice) {
+    let no_mint = |_: &Pubkey| Ok(None);
+    let base64_meta = || {
+        let f = AccountFormat {
+            encoding: params::Encoding::Base64,
+            slice: Some((0, 0)),
+        };
+        encode::account(key, a, &f, &no_mint).unwrap_or(Value::Null)
+    };
+    match encode::account(key, a, f, lookup) {
         Ok(v) => v,
+        Err(e) if f.encoding == params::Encoding::JsonParsed => {
+            tracing::warn!(%key, error = %e.message, "mint unreadable for a jsonParsed notification");
+            encode::account(key, a, f, &no_mint).unwrap_or_else(|_| base64_meta())
+        }
         Err(_) => {
             let text = "error: data too large for bs58 encoding";
             let data = match f.encoding {
                 params::Encoding::Base58 => json!([text, "base58"]),
                 _ => json!(text),
             };
-            let mut v =
-                encode::account(a, params::Encoding::Base64, Some((0, 0))).unwrap_or(Value::Null);
+            let mut v = base64_meta();
             v["data"] = data;
             v
         }
@@ -125,64 +123,6 @@ fn first_config(p: &[Value], i: usize) -> Result<Config, RpcError> {
     config(p, i)
 }
 
-fn parse_filters(cfg: &Config) -> Result<Vec<Filter>, RpcError> {
-    let Some(v) = cfg.get("filters").filter(|v| !v.is_null()) else {
-        return Ok(Vec::new());
-    };
-    let list = v
-        .as_array()
-        .ok_or_else(|| RpcError::invalid_params("filters must be an array"))?;
-    if list.len() > MAX_FILTERS {
-        return Err(RpcError::invalid_params(format!(
-            "Too many filters provided; max {MAX_FILTERS}"
-        )));
-    }
-    list.iter()
-        .map(|f| {
-            if let Some(n) = f.get("dataSize") {
-                return n
-                    .as_u64()
-                    .map(Filter::DataSize)
-                    .ok_or_else(|| RpcError::invalid_params("dataSize must be an integer"));
-            }
-            let m = f.get("memcmp").ok_or_else(|| {
-                RpcError::invalid_params("unknown filter: use dataSize or memcmp")
-            })?;
-            let offset = m
-                .get("offset")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| RpcError::invalid_params("memcmp.offset must be an integer"))?;
-            let text = m
-                .get("bytes")
-                .and_then(Value::as_str)
-                .ok_or_else(|| RpcError::invalid_params("memcmp.bytes must be a string"))?;
-            // Agave's limits on the text, checked before decoding (base-58 decoding is
-            // quadratic in the length).
-            let encoding = m.get("encoding").and_then(Value::as_str);
-            let max_chars = if encoding == Some("base64") { 172 } else { 175 };
-            if text.len() > max_chars {
-                return Err(RpcError::invalid_params("memcmp.bytes too long"));
-            }
-            let bytes = match encoding {
-                None | Some("base58") => bs58::decode(text).into_vec().ok(),
-                Some("base64") => {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD.decode(text).ok()
-                }
-                Some(_) => None,
-            }
-            .ok_or_else(|| RpcError::invalid_params("memcmp.bytes: invalid encoding"))?;
-            if bytes.len() > MAX_MEMCMP_BYTES {
-                return Err(RpcError::invalid_params("memcmp.bytes too long"));
-            }
-            Ok(Filter::Memcmp {
-                offset: offset as usize,
-                bytes,
-            })
-        })
-        .collect()
-}
-
 /// Parse a subscribe call: `Ok(None)` if `method` is not a subscribe method.
 pub fn parse(method: &str, p: &[Value]) -> Result<Option<Subscription>, RpcError> {
     let (kind, cfg) = match method {
@@ -195,7 +135,7 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Option<Subscription>, RpcError
             let program = pubkey_param(p, 0)?;
             let cfg = first_config(p, 1)?;
             let format = params::account_encoding(&cfg)?;
-            let filters = parse_filters(&cfg)?;
+            let filters = filters::parse(&cfg)?;
             (
                 Kind::Program {
                     program,
@@ -617,7 +557,7 @@ fn remove_from<K: std::hash::Hash + Eq>(m: &mut HashMap<K, HashSet<SubId>>, k: &
 
 /// Whether `a` (owned by the program) passes every filter.
 pub fn passes(filters: &[Filter], a: &AccountSharedData) -> bool {
-    filters.iter().all(|f| f.matches(a.data()))
+    filters::passes(filters, a.data())
 }
 
 #[cfg(test)]
@@ -768,13 +708,25 @@ mod tests {
             encoding: params::Encoding::Base58,
             slice: None,
         };
-        let v = encode_account(&f, &AccountSharedData::new(1, 200, &Pubkey::default()));
+        let none = |_: &Pubkey| Ok(None);
+        let k = Pubkey::new_unique();
+        let v = encode_account(
+            &k,
+            &f,
+            &AccountSharedData::new(1, 200, &Pubkey::default()),
+            &none,
+        );
         assert_eq!(
             v["data"],
             json!(["error: data too large for bs58 encoding", "base58"])
         );
         assert_eq!(v["space"], 200);
-        let closed = encode_account(&f, &AccountSharedData::new(0, 200, &Pubkey::new_unique()));
+        let closed = encode_account(
+            &k,
+            &f,
+            &AccountSharedData::new(0, 200, &Pubkey::new_unique()),
+            &none,
+        );
         assert_eq!(closed["lamports"], 0);
         assert_eq!(closed["owner"], "11111111111111111111111111111111");
     }

@@ -3,6 +3,7 @@
 //! schedulers are built from it.
 
 use super::apps::{AppClassifier, AppGrouping, AppRule};
+use super::budget::CuLimits;
 use super::hotspot::Concurrency;
 use super::{HotspotScheduler, LockScheduler, Scheduler};
 use crate::metrics::RuntimeCounters;
@@ -61,6 +62,16 @@ pub struct SchedulerConfig {
     /// workers from the last one down.
     #[serde(skip)]
     pub island_workers: Vec<usize>,
+    /// The lock scheduler only: keep the block and per-writable-account compute-unit caps
+    /// per slot (`block_cu_limit`, `account_cu_limit`), as Agave's cost tracker does. Off
+    /// (the default): the plain baseline, uncapped. Not read from the TOML file: a baseline
+    /// the benches configure.
+    #[serde(skip)]
+    pub lock_cu_caps: bool,
+    /// The lock scheduler only: transactions one scheduling pass looks at; 0: four batches
+    /// per worker (`4 × batch_max × workers`). Not read from the TOML file.
+    #[serde(skip)]
+    pub lock_lookahead: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -85,6 +96,8 @@ impl Default for SchedulerConfig {
             optimistic_exit: 0.25,
             optimistic_backoff_slots: 50,
             island_workers: Vec::new(),
+            lock_cu_caps: false,
+            lock_lookahead: 0,
         }
     }
 }
@@ -134,7 +147,21 @@ impl SchedulerConfig {
         counters: &'static RuntimeCounters,
     ) -> Box<dyn Scheduler> {
         match self.kind {
-            SchedulerChoice::Lock => Box::new(LockScheduler::new(workers, batch_max)),
+            SchedulerChoice::Lock => {
+                let mut s = LockScheduler::new(workers, batch_max);
+                if self.lock_lookahead > 0 {
+                    s = s.with_lookahead(self.lock_lookahead);
+                }
+                if self.lock_cu_caps {
+                    s = s.with_cu_caps(CuLimits::scaled(
+                        slot_ms,
+                        self.block_cu_limit,
+                        self.account_cu_limit,
+                        self.app_cu_limit,
+                    ));
+                }
+                Box::new(s)
+            }
             SchedulerChoice::Hotspot => Box::new(
                 HotspotScheduler::new(self.clone(), workers, batch_max, slot_ms)
                     .with_counters(counters),

@@ -9,11 +9,27 @@
 //!
 //! A transaction that cannot be placed is skipped and its accounts are reserved for the rest of
 //! the pass, so a lower-priority transaction touching them cannot overtake it.
+//!
+//! Optionally ([`LockScheduler::with_cu_caps`], `SchedulerConfig::lock_cu_caps`) it keeps
+//! Agave's cost-tracker limits per slot: the block and each writable account (a transaction
+//! reserves its requested compute units on every account it declares writable, corrected to
+//! what it consumed when its batch completes). A transaction that would break a cap waits for
+//! the next slot without reserving its accounts (it is not runnable in this slot, so it does
+//! not hold back the transactions behind it). Off by default: the plain baseline has no caps.
 
+use super::budget::{CuBudget, CuLimits};
 use super::locks::LockSet;
 use super::{Batch, Completion, ExecMode, Scheduler};
-use crate::sequencer::{PreparedTx, SeqKey, Sequencer};
+use crate::sequencer::{AppId, PreparedTx, SeqKey, Sequencer};
 use ahash::HashMap;
+use solana_pubkey::Pubkey;
+
+/// What settling one dispatched transaction's reservation needs.
+struct Reservation {
+    app: AppId,
+    requested: u64,
+    writes: Vec<Pubkey>,
+}
 
 pub struct LockScheduler {
     held: Vec<LockSet>,
@@ -22,6 +38,11 @@ pub struct LockScheduler {
     lookahead: usize,
     reserved: LockSet,
     next_batch: u64,
+    /// Per-slot caps (block, writable account), when enabled.
+    caps: Option<CuLimits>,
+    budget: CuBudget,
+    /// Reservations of the batches in flight, by batch id.
+    in_flight: HashMap<u64, Vec<Reservation>>,
 }
 
 impl LockScheduler {
@@ -32,7 +53,31 @@ impl LockScheduler {
             lookahead: batch_max.max(1) * workers.max(1) * 4,
             reserved: LockSet::default(),
             next_batch: 0,
+            caps: None,
+            budget: CuBudget::default(),
+            in_flight: HashMap::default(),
         }
+    }
+
+    /// Look at most `n` transactions down the queue per pass (at least one).
+    pub fn with_lookahead(mut self, n: usize) -> Self {
+        self.lookahead = n.max(1);
+        self
+    }
+
+    /// Keep the block and per-writable-account compute-unit caps of `limits` per slot, as
+    /// Agave's cost tracker does. There is no per-app cap (Agave has none): `limits.app` is
+    /// ignored.
+    pub fn with_cu_caps(mut self, limits: CuLimits) -> Self {
+        self.caps = Some(CuLimits {
+            app: limits.block,
+            ..limits
+        });
+        self
+    }
+
+    pub fn lookahead(&self) -> usize {
+        self.lookahead
     }
 
     /// Workers (other than via chaining) whose locks the transaction conflicts with.
@@ -60,6 +105,12 @@ impl Scheduler for LockScheduler {
         let mut conflicts = Vec::new();
         let mut full = 0;
         for (key, tx) in queue.lane_iter(0).take(self.lookahead) {
+            if let Some(limits) = &self.caps
+                && self.budget.check(limits, tx, true).is_err()
+            {
+                // Over a cap until the slot closes: not runnable now, holds nothing back.
+                continue;
+            }
             if self.reserved.conflicts_any(&tx.locks) {
                 self.reserved.add_all(&tx.locks);
                 continue;
@@ -81,6 +132,9 @@ impl Scheduler for LockScheduler {
                 continue;
             };
             self.held[w].add_all(&tx.locks);
+            if self.caps.is_some() {
+                self.budget.reserve(tx, true);
+            }
             let batch = picked.entry(w).or_default();
             batch.push(*key);
             if batch.len() == self.batch_max {
@@ -93,6 +147,17 @@ impl Scheduler for LockScheduler {
         for (w, keys) in picked {
             let txs: Vec<PreparedTx> = keys.iter().filter_map(|k| queue.remove(0, k)).collect();
             self.next_batch += 1;
+            if self.caps.is_some() {
+                let reservations = txs
+                    .iter()
+                    .map(|t| Reservation {
+                        app: t.app,
+                        requested: t.requested_cu(),
+                        writes: t.writes().copied().collect(),
+                    })
+                    .collect();
+                self.in_flight.insert(self.next_batch, reservations);
+            }
             out.push(Batch {
                 id: self.next_batch,
                 worker: w,
@@ -104,6 +169,15 @@ impl Scheduler for LockScheduler {
 
     fn complete(&mut self, done: &Completion) {
         self.held[done.worker].clear();
+        if let Some(reservations) = self.in_flight.remove(&done.batch) {
+            for (r, used) in reservations.iter().zip(done.compute_units) {
+                self.budget.settle(r.app, &r.writes, r.requested, *used);
+            }
+        }
+    }
+
+    fn slot_closed(&mut self, _queue: &mut Sequencer) {
+        self.budget.reset();
     }
 
     fn name(&self) -> &'static str {
@@ -204,5 +278,67 @@ mod tests {
         assert_eq!(out[0].txs.len(), 3);
         let order: Vec<u64> = out[0].txs.iter().map(|t| t.packet.received_ns).collect();
         assert_eq!(order, vec![2, 3, 1]);
+    }
+
+    #[test]
+    fn account_caps_defer_to_the_next_slot_and_settle_to_use() {
+        let k = Pubkey::new_unique();
+        let other = Pubkey::new_unique();
+        let limits = CuLimits {
+            block: 1_000_000,
+            account: 2_500,
+            app: 1_000,
+        };
+        let mut sched = LockScheduler::new(1, 64).with_cu_caps(limits);
+        let mut seq = Sequencer::new(100, Eviction::Global);
+        for i in 0..5 {
+            let _ = seq.push(fake_tx(i, 5, vec![(k, true)])); // each requests 1,000
+        }
+        let _ = seq.push(fake_tx(9, 1, vec![(other, true)]));
+        let mut out = Vec::new();
+        sched.schedule(&mut seq, &[0], &mut out);
+        // Two k-writers fit the account cap; `other` is not held back by the deferred ones,
+        // and no app cap applies (limits.app is ignored).
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].txs.len(), 3);
+        // They used 100 each: room for two more in the same slot.
+        sched.complete(&Completion {
+            worker: 0,
+            batch: out[0].id,
+            compute_units: &[100, 100, 100],
+            real_writes: &[],
+        });
+        out.clear();
+        sched.schedule(&mut seq, &[0], &mut out);
+        assert_eq!(out[0].txs.len(), 2);
+        sched.complete(&Completion {
+            worker: 0,
+            batch: out[0].id,
+            compute_units: &[1_000, 1_000],
+            real_writes: &[],
+        });
+        out.clear();
+        sched.schedule(&mut seq, &[0], &mut out);
+        assert!(out.is_empty(), "the account is at its cap for this slot");
+        sched.slot_closed(&mut seq);
+        sched.schedule(&mut seq, &[0], &mut out);
+        assert_eq!(out[0].txs.len(), 1);
+        assert!(seq.is_empty());
+    }
+
+    #[test]
+    fn uncapped_by_default_and_lookahead_configurable() {
+        let k = Pubkey::new_unique();
+        let mut seq = Sequencer::new(10_000, Eviction::Global);
+        for i in 0..100 {
+            let _ = seq.push(fake_tx(i, 5, vec![(k, true)]));
+        }
+        let mut sched = LockScheduler::new(1, 200);
+        assert_eq!(sched.lookahead(), 800);
+        let mut out = Vec::new();
+        sched.schedule(&mut seq, &[0], &mut out);
+        assert_eq!(out[0].txs.len(), 100, "no cap: 100,000 CU on one account");
+        let sched = LockScheduler::new(2, 64).with_lookahead(100_000);
+        assert_eq!(sched.lookahead(), 100_000);
     }
 }

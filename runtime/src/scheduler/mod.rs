@@ -8,7 +8,9 @@
 //!
 //! Two schedulers:
 //! - [`LockScheduler`] (`scheduler.kind = "lock"`): one global priority order, read/write
-//!   account locks per worker. The plain baseline.
+//!   account locks per worker. The plain baseline; the benches also run it with Agave's
+//!   per-slot block and per-account compute-unit caps and a deeper scan
+//!   (`SchedulerConfig::lock_cu_caps`, `lock_lookahead`).
 //! - [`HotspotScheduler`] (`"hotspot"`, the default): apps in their own lanes under weighted
 //!   fair queuing, per-slot compute-unit caps, hot accounts in islands, and hybrid
 //!   pessimistic/optimistic concurrency chosen per app.

@@ -49,6 +49,12 @@ telemetry::declare_counters! {
         sequenced_hits: Counter(Count) "storage_cache_sequenced_hits",
         /// Gets of prefetched keys that still went to a device.
         sequenced_misses: Counter(Count) "storage_cache_sequenced_misses",
+        /// Gets that found a read of their key in flight and waited for it (neither a hit
+        /// nor a miss: the get did not read the device itself, but it paid for the read).
+        waits: Counter(Count) "storage_cache_waits",
+        /// Waits of gets of keys a queued transaction referenced: the prefetch had not
+        /// finished when the transaction read the key.
+        sequenced_waits: Counter(Count) "storage_cache_sequenced_waits",
         /// Accounts evicted to keep the cache in its budget.
         evictions: Counter(Count) "storage_cache_evictions",
         /// Evicted accounts a queued transaction still referenced.
@@ -101,21 +107,20 @@ impl Cache {
             Some(Slot::Loading { waiters }) => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 waiters.push(tx);
-                return Lookup::Wait(rx);
+                Lookup::Wait(rx)
             }
             None => Lookup::Miss,
         };
         if count {
-            let hit = matches!(r, Lookup::Hit(..));
             let c = &self.counters;
-            if hit { &c.hits } else { &c.misses }.fetch_add(1, Ordering::Relaxed);
+            let (all, sequenced) = match r {
+                Lookup::Hit(..) => (&c.hits, &c.sequenced_hits),
+                Lookup::Wait(_) => (&c.waits, &c.sequenced_waits),
+                Lookup::Miss => (&c.misses, &c.sequenced_misses),
+            };
+            all.fetch_add(1, Ordering::Relaxed);
             if queued {
-                if hit {
-                    &c.sequenced_hits
-                } else {
-                    &c.sequenced_misses
-                }
-                .fetch_add(1, Ordering::Relaxed);
+                sequenced.fetch_add(1, Ordering::Relaxed);
             }
         }
         r
@@ -364,6 +369,22 @@ mod tests {
         cache.release(&keys[0]);
         cache.release(&keys[1]);
         assert_eq!(cache.marked_keys(), 0);
+    }
+
+    #[test]
+    fn a_get_that_waits_for_a_read_in_flight_is_not_a_hit() {
+        let cache = Cache::new(1 << 20);
+        let k = Pubkey::new_unique();
+        cache.mark(&k);
+        assert!(cache.begin_load(&k));
+        assert!(matches!(cache.lookup(&k, true), Lookup::Wait(_)));
+        cache.finish_load(&k, Some((acct(1), 1)), || true);
+        assert!(matches!(cache.lookup(&k, true), Lookup::Hit(..)));
+        let c = &cache.counters;
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!((n(&c.waits), n(&c.sequenced_waits)), (1, 1));
+        assert_eq!((n(&c.hits), n(&c.sequenced_hits)), (1, 1));
+        assert_eq!((n(&c.misses), n(&c.sequenced_misses)), (0, 0));
     }
 
     #[test]

@@ -108,6 +108,10 @@ pub struct ArrayStats {
     pub cache_hits: u64,
     pub sequenced_hits: u64,
     pub sequenced_misses: u64,
+    /// Gets that waited for a read of their key already in flight (not hits).
+    pub cache_waits: u64,
+    /// Of those, gets of keys a queued transaction referenced (the prefetch was late).
+    pub sequenced_waits: u64,
     /// Reads of one account that went to a device (sync misses and prefetches).
     pub cold_reads: u64,
     /// Account reads that failed (never read as "absent").

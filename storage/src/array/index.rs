@@ -129,6 +129,31 @@ impl Index {
         Some(loc_of(&v.remove(i)))
     }
 
+    /// Every key, a shard at a time (shards hold a few entries each, far below
+    /// [`crate::interface::KEY_CHUNK`]): each shard's keys are rebuilt (the two bytes not
+    /// stored are the shard number XOR the keyed hash of the rest) and copied out under its
+    /// read lock, then `visit` runs with no lock held, so it may read the store.
+    pub fn for_each_key(&self, visit: &mut dyn FnMut(&[solana_pubkey::Pubkey])) {
+        let mut keys = Vec::new();
+        for (s, shard) in self.shards.iter().enumerate() {
+            keys.clear();
+            {
+                let v = shard.read();
+                keys.extend(v.iter().map(|e| {
+                    let rest = &e[..REST];
+                    let mix = self.hasher.hash_one(rest) as u16;
+                    let mut k = [0u8; 32];
+                    k[..2].copy_from_slice(&((s as u16) ^ mix).to_be_bytes());
+                    k[2..].copy_from_slice(rest);
+                    solana_pubkey::Pubkey::new_from_array(k)
+                }));
+            }
+            if !keys.is_empty() {
+                visit(&keys);
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
@@ -238,5 +263,13 @@ mod tests {
             assert_eq!(idx.get(&k), model.get(&k).copied());
         }
         assert_eq!(idx.len(), model.len());
+        let mut seen = std::collections::HashSet::new();
+        idx.for_each_key(&mut |chunk| {
+            for k in chunk {
+                assert!(seen.insert(k.to_bytes()), "a key visited twice");
+            }
+        });
+        let expected: std::collections::HashSet<[u8; 32]> = model.keys().copied().collect();
+        assert_eq!(seen, expected, "for_each_key rebuilds every key exactly");
     }
 }

@@ -546,6 +546,8 @@ impl ArrayStore {
             cache_hits: c.hits.load(Ordering::Relaxed),
             sequenced_hits: c.sequenced_hits.load(Ordering::Relaxed),
             sequenced_misses: c.sequenced_misses.load(Ordering::Relaxed),
+            cache_waits: c.waits.load(Ordering::Relaxed),
+            sequenced_waits: c.sequenced_waits.load(Ordering::Relaxed),
             cold_reads: s.cold_reads.load(Ordering::Relaxed),
             read_errors: s.read_errors.load(Ordering::Relaxed),
             read_retries: s.read_retries.load(Ordering::Relaxed),
@@ -603,13 +605,9 @@ impl AccountState for ArrayStore {
         match s.cache.lookup(key, true) {
             Lookup::Hit(a, slot) => Ok(Some((a, slot))),
             Lookup::Wait(rx) => {
-                // A prefetch is reading it: that read serves this get.
+                // A prefetch is reading it: that read serves this get (counted as a wait by
+                // the lookup, not as a hit: the get paid for the device read).
                 let _ = rx.recv();
-                s.cache.counters.hits.fetch_add(1, Ordering::Relaxed);
-                s.cache
-                    .counters
-                    .sequenced_hits
-                    .fetch_add(1, Ordering::Relaxed);
                 match s.cache.lookup(key, false) {
                     Lookup::Hit(a, slot) => Ok(Some((a, slot))),
                     _ => s.read_account(key),
@@ -681,6 +679,10 @@ impl AccountState for ArrayStore {
 
     fn account_count(&self) -> usize {
         self.shared.index.len()
+    }
+
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[Pubkey])) {
+        self.shared.index.for_each_key(visit);
     }
 }
 
