@@ -83,6 +83,11 @@ enum Command {
         #[command(subcommand)]
         command: ProofCommand,
     },
+    /// Client tools for signed pre-confirmations.
+    Preconf {
+        #[command(subcommand)]
+        command: PreconfCommand,
+    },
     /// Benchmarks: print a table; with --json, one JSON object as the last line.
     Bench {
         #[command(subcommand)]
@@ -101,6 +106,20 @@ enum ProofCommand {
         /// The JSON-RPC response (or its `value`); `-` reads stdin.
         #[arg(long)]
         proof: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PreconfCommand {
+    /// Check a pre-confirmation (the `message` of getSignaturePreconfirmations, base64)
+    /// against the appliance's identity (getIdentity). Exit 0 verified (its fields are
+    /// printed as JSON), 1 rejected (the reason is printed).
+    Verify {
+        /// The appliance's identity, base 58.
+        #[arg(long)]
+        identity: String,
+        /// The signed pre-confirmation, base 64.
+        message: String,
     },
 }
 
@@ -150,6 +169,22 @@ fn main() -> Result<()> {
         Command::Proof {
             command: ProofCommand::Verify { root, proof },
         } => verify_proof(&root, &proof),
+        Command::Preconf {
+            command: PreconfCommand::Verify { identity, message },
+        } =>
+        {
+            #[allow(clippy::print_stdout)]
+            match rpc::encode::verify_preconfirmation(&message, &identity) {
+                Ok(v) => {
+                    println!("{v}");
+                    Ok(())
+                }
+                Err(e) => {
+                    println!("rejected: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Configure { action, config } => {
             let cfg = match config {
                 Some(p) => Config::load(&p)?,
@@ -256,6 +291,7 @@ fn run(cfg: Config) -> Result<()> {
             node.metrics,
             &pubsub_config,
             &rpc_config,
+            node.runtime.preconf_feed.clone(),
         )?)
     } else {
         None

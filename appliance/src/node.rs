@@ -152,6 +152,33 @@ impl Node {
         } else {
             (None, None, None)
         };
+        // Pre-confirmations to what a raw port received go out of its RX lcores, one link each
+        // (only when the port sends replies: they use its reply pool).
+        let port_replies: Vec<_> = if config.dpdk.enabled && config.dpdk.port.replies {
+            (0..config.dpdk.rx_lcores.len())
+                .map(|_| crossbeam_channel::bounded(runtime::preconf::FEED_DEPTH))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Bound before the runtime starts: the preconf tile replies from this socket.
+        let udp = UdpReceiver::bind(
+            config.net.bind,
+            config.net.recv_burst,
+            config.net.recv_buffer_bytes,
+        )
+        .with_context(|| format!("binding transaction port {}", config.net.bind))?;
+        let tpu_addr = udp.local_addr()?;
+        let preconf_delivery = runtime::preconf::Delivery {
+            identity_secret: fee_collector.to_bytes()[..32]
+                .try_into()
+                .expect("a keypair's first 32 bytes are its seed"),
+            socket: Some(Arc::new(
+                udp.reply_socket()
+                    .context("cloning the transaction socket for replies")?,
+            )),
+            ports: port_replies.iter().map(|(tx, _)| tx.clone()).collect(),
+        };
         let runtime = Runtime::start_with_history(
             &RuntimeSetup {
                 runtime: config.runtime.clone(),
@@ -167,6 +194,8 @@ impl Node {
                     .map(|p| p.worker_numa.clone())
                     .unwrap_or_default(),
                 account_index: config.rpc.account_index(),
+                preconf: config.preconf.clone(),
+                preconf_delivery: Some(preconf_delivery),
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()
@@ -214,13 +243,6 @@ impl Node {
         drop(verify_bank_tx);
         let ingress = Ingress::new(pool, net_verify, counters);
 
-        let udp = UdpReceiver::bind(
-            config.net.bind,
-            config.net.recv_burst,
-            config.net.recv_buffer_bytes,
-        )
-        .with_context(|| format!("binding transaction port {}", config.net.bind))?;
-        let tpu_addr = udp.local_addr()?;
         net_stage.launch(
             "gc-net",
             NetTile::new(
@@ -233,8 +255,13 @@ impl Node {
         )?;
         let raw_port = match eal {
             Some(e) => Some(
-                e.start(&config, &ingress, metrics)
-                    .context("starting the DPDK port")?,
+                e.start(
+                    &config,
+                    &ingress,
+                    metrics,
+                    port_replies.into_iter().map(|(_, rx)| rx).collect(),
+                )
+                .context("starting the DPDK port")?,
             ),
             None => None,
         };

@@ -13,11 +13,13 @@ pub use with_dpdk::RawPort;
 mod with_dpdk {
     use super::*;
     use anyhow::{Context, Result};
+    use crossbeam_channel::Receiver;
     use dataplane::dpdk::eal::Eal;
     use dataplane::dpdk::port::Port;
     use dataplane::dpdk::rx::{RxQueue, RxSetup, ToIngress};
     use dataplane::frame::Endpoint;
     use dataplane::recent::RecentFilter;
+    use dataplane::reply::PortDatagram;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
@@ -41,14 +43,16 @@ mod with_dpdk {
             dataplane::dpdk::mem::EAL_ARENA
         }
 
-        /// Start the port, launch the RX lcores. [`RawPort::stop`] ends them.
+        /// Start the port, launch the RX lcores. [`RawPort::stop`] ends them. `outbound[q]`:
+        /// datagrams RX queue `q` sends for other tiles (pre-confirmations).
         pub fn start(
             self,
             config: &Config,
             ingress: &Ingress,
             metrics: &'static MetricsRegion,
+            outbound: Vec<Receiver<PortDatagram>>,
         ) -> Result<RawPort> {
-            RawPort::start(self.0, config, ingress, metrics)
+            RawPort::start(self.0, config, ingress, metrics, outbound)
         }
     }
 
@@ -63,6 +67,7 @@ mod with_dpdk {
             config: &Config,
             ingress: &Ingress,
             metrics: &'static MetricsRegion,
+            outbound: Vec<Receiver<PortDatagram>>,
         ) -> Result<Self> {
             let p = &config.dpdk.port;
             let d = &config.dpdk;
@@ -85,10 +90,14 @@ mod with_dpdk {
                         endpoint,
                         filter: RecentFilter::new(config.net.recent_filter_entries),
                         replies: p.replies.then(|| port.pool()),
+                        outbound: outbound.get(q).cloned(),
                         counters: &slot.queues[q],
                         dataplane: &metrics.dataplane,
                     },
-                    ToIngress(ingress.clone()),
+                    ToIngress {
+                        ingress: ingress.clone(),
+                        queue: q as u16,
+                    },
                 );
                 let (stop, idle) = (stop.clone(), Duration::from_micros(p.idle_sleep_us));
                 eal.launch(lcore, Box::new(move || drop(rx.run(&stop, idle))))
@@ -208,6 +217,7 @@ impl EalStarted {
         _: &Config,
         _: &Ingress,
         _: &'static MetricsRegion,
+        _: Vec<crossbeam_channel::Receiver<dataplane::reply::PortDatagram>>,
     ) -> anyhow::Result<RawPort> {
         Ok(RawPort)
     }

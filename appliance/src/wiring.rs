@@ -145,7 +145,7 @@ impl Wiring {
                 Runs::EalLcore,
                 rx_lcores,
                 "`dpdk.rx_lcores`",
-                &["NIC RX queue"],
+                &["NIC RX queue", "preconf_port"],
                 &["net_verify", "NIC TX queue"],
             ),
             tile(
@@ -173,6 +173,23 @@ impl Wiring {
                     "bank_commit",
                     "bank_prefetch",
                     "chain_events",
+                    "bank_preconf",
+                ],
+            ),
+            tile(
+                "preconf",
+                usize::from(c.preconf.enabled),
+                "preconf.enabled",
+                "runtime (preconf)",
+                Runs::Lifecycle,
+                unpinned(usize::from(c.preconf.enabled)),
+                "unpinned",
+                &["bank_preconf"],
+                &[
+                    "UDP socket (sendto, the TPU port)",
+                    "the pre-confirmation board",
+                    "preconf_pubsub",
+                    "preconf_port",
                 ],
             ),
             tile(
@@ -279,7 +296,7 @@ impl Wiring {
                 Runs::Lifecycle,
                 unpinned(usize::from(c.pubsub.enabled)),
                 "unpinned",
-                &["chain_events"],
+                &["chain_events", "preconf_pubsub"],
                 &["pubsub_outbox"],
             ),
             tile(
@@ -353,6 +370,34 @@ impl Wiring {
                 depth_key: "history.queue_slots",
                 when_full: WhenFull::Block,
                 carries: "durable slots' records (a slow history disk stalls commits)",
+            },
+            LinkDecl {
+                name: "bank_preconf",
+                count: usize::from(c.preconf.enabled),
+                depth: Some(c.preconf.queue_depth),
+                depth_key: "preconf.queue_depth",
+                when_full: WhenFull::Drop("preconf_queue_full"),
+                carries: "pre-confirmation drafts (the bank never waits for signing)",
+            },
+            LinkDecl {
+                name: "preconf_pubsub",
+                count: usize::from(c.preconf.enabled && c.pubsub.enabled),
+                depth: Some(runtime::preconf::FEED_DEPTH),
+                depth_key: "",
+                when_full: WhenFull::Drop("preconf_pubsub_dropped"),
+                carries: "signed pre-confirmations, only while a preconfirmationSubscribe exists",
+            },
+            LinkDecl {
+                name: "preconf_port",
+                count: if c.preconf.enabled && c.dpdk.enabled && c.dpdk.port.replies {
+                    c.dpdk.rx_lcores.len()
+                } else {
+                    0
+                },
+                depth: Some(runtime::preconf::FEED_DEPTH),
+                depth_key: "",
+                when_full: WhenFull::Drop("preconf_port_full"),
+                carries: "signed pre-confirmations for what a raw port's queue received (needs `dpdk.port.replies`)",
             },
             LinkDecl {
                 name: "bank_prefetch",

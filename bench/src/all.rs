@@ -13,7 +13,7 @@ use crate::{BenchCommand, measure, report};
 
 /// Each bench with the arguments of its full run and of its quick one (`--quick`: seconds, to
 /// check the harness and the report; those figures mean nothing).
-const BENCHES: [(&str, &str, &str); 9] = [
+const BENCHES: [(&str, &str, &str); 10] = [
     ("sigverify", "", "--runs 1 --txs 600 --warmup-txs 100"),
     ("exec", "", "--runs 1 --txs 2000 --warmup-txs 200"),
     (
@@ -45,6 +45,11 @@ const BENCHES: [(&str, &str, &str); 9] = [
     ),
     ("flood", "", "--runs 1 --seconds 1 --honest-tps 500"),
     ("rpc", "", "--runs 1 --seconds 1"),
+    (
+        "preconf",
+        "",
+        "--phase-seconds 1.5 --rate 300 --cost-runs 1 --cost-txs 2000",
+    ),
 ];
 
 #[derive(Args)]
@@ -98,13 +103,16 @@ pub fn run_all(a: &AllArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
     let mut failed = Vec::new();
+    // Read once, before any bench writes its JSON into the working tree: that output is not
+    // a change to the source measured.
+    let source = commit();
     for (bench, full, quick) in BENCHES {
         if !a.only.is_empty() && !a.only.iter().any(|o| o == bench) {
             continue;
         }
         let args = if a.quick { quick } else { full };
         eprintln!("== bench {bench} {args}");
-        let result = run_one(bench, args);
+        let result = run_one(bench, args, &source);
         if result.get("error").is_some() {
             failed.push(bench);
         }
@@ -138,7 +146,9 @@ fn render(dir: &Path, to: &Path, prose: &Path) -> anyhow::Result<()> {
 }
 
 /// One bench's JSON object with `meta`; a failure is recorded as `error`, not lost.
-fn run_one(bench: &str, args: &str) -> Value {
+/// One bench's JSON; `source` is the commit the run started from ([`commit`], read before
+/// the first bench wrote its results into the working tree).
+fn run_one(bench: &str, args: &str, source: &str) -> Value {
     // Other work on the machine skews every figure: its 1-minute load average is recorded.
     let started = utc_now();
     let load = std::fs::read_to_string("/proc/loadavg")
@@ -148,7 +158,7 @@ fn run_one(bench: &str, args: &str) -> Value {
         json!({
             "load_at_start": load,
             "args": args,
-            "commit": commit(),
+            "commit": source,
             "machine": machine(),
             "started_utc": started,
             "seconds": seconds,

@@ -501,6 +501,7 @@ mod dpdk {
                         endpoint: US,
                         filter: RecentFilter::new(a.filter_entries),
                         replies: None,
+                        outbound: None,
                         counters,
                         dataplane,
                     },

@@ -59,6 +59,8 @@ impl Appliance {
             scheduler,
             worker_numa: Vec::new(),
             account_index: Default::default(),
+            preconf: Default::default(),
+            preconf_delivery: None,
             genesis: GenesisConfig {
                 faucet: None,
                 fee_collector: Pubkey::new_unique(),

@@ -11,6 +11,7 @@ mod flood;
 mod harness;
 mod isolation;
 mod pipeline;
+mod preconf;
 mod report;
 mod rpc;
 mod sigverify;
@@ -42,6 +43,9 @@ pub enum BenchCommand {
     /// signatures, unfunded payers, expired blockhashes) from another address: goodput, p99,
     /// peak RSS.
     Flood(flood::FloodArgs),
+    /// Pre-confirmations over UDP through shifting phases: calibration (ECE, Brier against a
+    /// base rate and a rule of thumb), receipt-to-pre-confirmation latency, throughput cost.
+    Preconf(preconf::PreconfArgs),
     /// JSON-RPC reads (getAccountInfo, getMultipleAccounts) per second from many clients, and
     /// the latency from a slot's commit to its signatureSubscribe notifications at half load.
     Rpc(rpc::RpcArgs),
@@ -109,6 +113,7 @@ fn measure(c: BenchCommand) -> anyhow::Result<(&'static str, bool, Report)> {
         BenchCommand::Isolation(a) => ("isolation", a.json, isolation::run(&a)?),
         BenchCommand::Rpc(a) => ("rpc", a.json, rpc::run(&a)?),
         BenchCommand::Flood(a) => ("flood", a.json, flood::run(&a)?.into()),
+        BenchCommand::Preconf(a) => ("preconf", a.json, preconf::run(&a)?),
         BenchCommand::All(_) | BenchCommand::Report(_) => {
             anyhow::bail!("`all` and `report` are not one benchmark")
         }

@@ -189,13 +189,13 @@ impl Observer {
 /// How a phase sends: as fast as the verify tiles take packets (at most [`SEND_WINDOW`]
 /// ahead of them: saturation without drops), or open loop at a fixed rate (tx/s).
 #[derive(Clone, Copy)]
-enum Pace {
+pub(crate) enum Pace {
     Window,
     Rate(f64),
 }
 
 /// One phase's transactions followed to their durable slots.
-struct Driven {
+pub(crate) struct Driven {
     sent: usize,
     /// Sent per second, from the first burst to the last one's start.
     offered_tps: f64,
@@ -212,7 +212,7 @@ struct Driven {
     elapsed_s: f64,
     /// Successful transactions per second between the first and the last durable slot that
     /// holds any of them (the first slot's count excluded: fence posts).
-    window_tps: f64,
+    pub(crate) window_tps: f64,
     /// Send to durable, µs, each committed transaction.
     latency_us: Vec<u64>,
 }
@@ -232,7 +232,7 @@ impl Driven {
 
 /// Send `txs` to the node's TPU port and follow each to its durable slot: a poller reads
 /// every newly durable slot's signatures, the time it became durable and each status.
-fn drive(node: &Node, txs: &[SignedTx], pace: Pace) -> anyhow::Result<Driven> {
+pub(crate) fn drive(node: &Node, txs: &[SignedTx], pace: Pace) -> anyhow::Result<Driven> {
     let chain = &node.runtime.chain;
     let index: HashMap<Signature, u32> = txs
         .iter()
@@ -425,7 +425,7 @@ fn busy_since(node: &Node, before: &[(f64, f64, f64)]) -> BusyShares {
     busy
 }
 
-fn disjoint_tx(payer: &Keypair, blockhash: solana_hash::Hash) -> SignedTx {
+pub(crate) fn disjoint_tx(payer: &Keypair, blockhash: solana_hash::Hash) -> SignedTx {
     let ix = solana_system_interface::instruction::transfer(
         &payer.pubkey(),
         &Pubkey::new_unique(),

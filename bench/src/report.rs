@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 
 /// The benches in report order.
-pub const ORDER: [&str; 9] = [
+pub const ORDER: [&str; 10] = [
     "sigverify",
     "exec",
     "pipeline",
@@ -20,6 +20,7 @@ pub const ORDER: [&str; 9] = [
     "isolation",
     "flood",
     "rpc",
+    "preconf",
 ];
 
 /// The benches whose JSON `dir` holds (`<bench>.json`), in report order.

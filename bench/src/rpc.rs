@@ -317,6 +317,7 @@ fn one_run(a: &RpcArgs, last: bool) -> anyhow::Result<Run> {
         node.metrics,
         &c.pubsub,
         &c.rpc,
+        node.runtime.preconf_feed.clone(),
     )?;
     let keys: Vec<String> = payers[..READ_ACCOUNTS]
         .iter()

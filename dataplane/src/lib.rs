@@ -13,6 +13,7 @@ pub mod ingress;
 pub mod nic;
 pub mod packet;
 pub mod parse;
+pub mod preconf;
 pub mod recent;
 pub mod reply;
 pub mod ring;
@@ -23,6 +24,6 @@ pub mod verified;
 
 pub use counters::DataplaneCounters;
 pub use ingress::{Ingress, SubmitError};
-pub use packet::{Arena, Packet, PacketBox, PacketPool, Source, monotonic_ns};
+pub use packet::{Arena, Packet, PacketBox, PacketPool, PortReply, Source, monotonic_ns};
 pub use parse::{ParseError, TxDescriptor, parse_transaction};
 pub use verified::VerifiedTx;

@@ -68,6 +68,8 @@ telemetry::declare_counters! {
         echo_replies: Counter(Count) "nic_queue_echo_replies",
         /// Verdict replies sent.
         verdict_replies: Counter(Count) "nic_queue_replies",
+        /// Datagrams other tiles handed this queue to send (signed pre-confirmations).
+        outbound: Counter(Count) "nic_queue_outbound",
         /// Replies not sent (TX queue full or no mbuf).
         tx_dropped: Counter(Count) "nic_queue_tx_dropped",
         /// Polls of the RX queue that returned frames.

@@ -30,6 +30,14 @@ pub enum Source {
     Rpc,
 }
 
+/// A transaction that came in on a raw (DPDK) port: its RX queue and the sender's MAC, so a
+/// reply (a signed pre-confirmation) can go back out of that queue's lcore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortReply {
+    pub queue: u16,
+    pub mac: [u8; 6],
+}
+
 /// Frees an external buffer (e.g. `rte_pktmbuf_free`). Must be callable from any thread.
 pub type ReleaseFn = unsafe fn(NonNull<c_void>);
 
@@ -55,6 +63,8 @@ pub struct Packet {
     /// answer a bad signature itself): the verify tile dedups it without checking again.
     pub signatures_checked: bool,
     pub source: Source,
+    /// Set for a transaction received on a raw port: where replies to it go out.
+    pub reply_port: Option<PortReply>,
     /// Monotonic receive time, for receive-to-commit latency.
     pub received_ns: u64,
 }
@@ -82,6 +92,7 @@ impl Packet {
             verified: None,
             signatures_checked: false,
             source: Source::Rpc,
+            reply_port: None,
             received_ns: 0,
         }
     }
@@ -191,6 +202,7 @@ impl Packet {
         self.desc = None;
         self.verified = None;
         self.signatures_checked = false;
+        self.reply_port = None;
         self.len = 0;
     }
 }

@@ -13,7 +13,16 @@
 //! "Accepted" means handed to signature verification; what happens after (a bad signature,
 //! execution) is for RPC status queries, and for the pre-confirmations of a later protocol.
 
+use crate::frame::Peer;
 use crate::parse::ParseError;
+
+/// A datagram for a raw port's RX lcore to send to `peer` from its own TX queue: the preconf
+/// tile signs pre-confirmations but cannot write to the NIC, which each lcore owns.
+#[derive(Debug, Clone)]
+pub struct PortDatagram {
+    pub peer: Peer,
+    pub bytes: Vec<u8>,
+}
 
 pub const SIGNATURE_AT: usize = 2;
 pub const TEXT_AT: usize = SIGNATURE_AT + 64;

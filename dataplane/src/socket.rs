@@ -47,6 +47,12 @@ impl UdpReceiver {
         self.burst
     }
 
+    /// The same socket, for sending replies from the port clients sent to (so a client reads
+    /// them on the socket it sent from).
+    pub fn reply_socket(&self) -> io::Result<UdpSocket> {
+        self.socket.try_clone()
+    }
+
     /// Receive up to `packets.len()` datagrams (at most the burst) straight into the packets'
     /// buffers. Returns how many were filled; 0 on timeout. A datagram longer than a valid
     /// transaction is reported with `len = PACKET_BUFFER_BYTES` (the parser rejects it).

@@ -11,7 +11,8 @@ use dataplane::dpdk::rx::{RxQueue, RxSetup, ToIngress};
 use dataplane::dpdk::sys;
 use dataplane::frame::{Endpoint, Peer, write_udp};
 use dataplane::nic::{QueueCounters, get};
-use dataplane::{DataplaneCounters, Ingress, PacketPool, Source};
+use dataplane::reply::PortDatagram;
+use dataplane::{DataplaneCounters, Ingress, PacketPool, PortReply, Source};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -110,10 +111,14 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
             endpoint: us,
             filter: dataplane::recent::RecentFilter::new(1024),
             replies: None,
+            outbound: None,
             counters: queue,
             dataplane: counters,
         },
-        ToIngress(ingress),
+        ToIngress {
+            ingress: ingress.clone(),
+            queue: 0,
+        },
     );
 
     let idle = free_mbufs(&port);
@@ -140,6 +145,14 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
         assert_eq!(p.bytes(), &want[..], "parsed in place, bytes intact");
         assert_eq!(p.desc.unwrap().len as usize, want.len());
         assert_eq!(p.source, Source::Udp(them.addr.into()));
+        // Replies to it go out of the queue it came in on, to the sender's MAC.
+        assert_eq!(
+            p.reply_port,
+            Some(PortReply {
+                queue: 0,
+                mac: them.mac
+            })
+        );
     }
     // Hold them while a fifth arrives: the descriptor pool (3) has one left, then none.
     let extra: Vec<Vec<u8>> = (0..2).map(|_| tx_bytes()).collect();
@@ -154,5 +167,43 @@ fn rx_loop_hands_over_mbufs_and_gets_every_one_back() {
     }
     assert_eq!(free_mbufs(&port), idle);
     assert_eq!(pool.descriptors_available(), 3);
+
+    // A datagram another tile hands the queue (a pre-confirmation) leaves on its next poll,
+    // received or not, framed to the peer; the loopback ring brings it back as a frame
+    // addressed to the peer, not to us.
+    let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+    let sent: &'static QueueCounters = Box::leak(Box::default());
+    let mut replying = RxQueue::new(
+        RxSetup {
+            port: port.id,
+            queue: 0,
+            burst: 32,
+            endpoint: us,
+            filter: dataplane::recent::RecentFilter::new(1024),
+            replies: Some(port.pool()),
+            outbound: Some(out_rx),
+            counters: sent,
+            dataplane: counters,
+        },
+        ToIngress { ingress, queue: 0 },
+    );
+    out_tx
+        .send(PortDatagram {
+            peer: them,
+            bytes: b"a signed promise".to_vec(),
+        })
+        .unwrap();
+    assert_eq!(replying.poll(), 0, "nothing received yet");
+    assert_eq!(get(&sent.outbound), 1);
+    assert_eq!(get(&sent.tx_dropped), 0);
+    while replying.poll() > 0 {}
+    assert_eq!(get(&sent.packets), 1);
+    let dropped: u64 = sent.frame_drops_by_reason().map(|(_, n)| n).sum();
+    assert_eq!(dropped, 1, "the looped-back reply is not for us");
+    assert_eq!(
+        free_mbufs(&port),
+        idle,
+        "the reply's mbuf went back to the pool"
+    );
     port.close();
 }

@@ -209,7 +209,8 @@ fn check(method: &str, p: &[Value]) -> Result<Value, RpcError> {
             let _ = message.desc.recent_blockhash(&message.tx);
             json!([msg.len(), format!("{at:?}")])
         }
-        Call::GetSignatureStatuses { signatures } => {
+        Call::GetSignatureStatuses { signatures }
+        | Call::GetSignaturePreconfirmations { signatures } => {
             let sent = p[0].as_array().expect("an array");
             assert!(signatures.len() <= params::MAX_SIGNATURE_STATUSES);
             assert_eq!(signatures.len(), sent.len());
@@ -238,12 +239,17 @@ fn check(method: &str, p: &[Value]) -> Result<Value, RpcError> {
             assert_eq!(key.to_string(), s(&p[0]));
             json!([key.to_string(), slot])
         }
-        Call::SendTransaction { tx, preflight } => {
+        Call::SendTransaction {
+            tx,
+            preflight,
+            preconfirm,
+        } => {
             let cfg = params::config(p, 1).expect("accepted");
             assert_eq!(
                 preflight.is_none(),
                 cfg.get("skipPreflight") == Some(&json!(true))
             );
+            assert_eq!(preconfirm, cfg.get("preconfirm") == Some(&json!(true)));
             json!([transaction(tx, p, false), format!("{preflight:?}")])
         }
         Call::SimulateTransaction {

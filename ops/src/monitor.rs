@@ -105,6 +105,22 @@ fn frame(
         rt.commit_latency.quantile(0.5),
         rt.commit_latency.quantile(0.99),
     );
+    let pc = &rt.preconf;
+    let (promised, held) = (0..runtime::preconf::calibration::BUCKETS).fold((0, 0), |(p, h), b| {
+        (p + get(&pc.promises[1][b]), h + get(&pc.held[1][b]))
+    });
+    let _ = writeln!(
+        s,
+        "preconf       issued {} / {} / {} (rejected / admitted / executed)   p50 / p99 µs {} / {}   admitted: ECE {:.3}  Brier {:.3}  held {:.1}%\r",
+        get(&pc.issued[0]),
+        get(&pc.issued[1]),
+        get(&pc.issued[2]),
+        pc.latency.quantile(0.5),
+        pc.latency.quantile(0.99),
+        get(&pc.ece_micros[1]) as f64 / 1e6,
+        get(&pc.brier_micros[1]) as f64 / 1e6,
+        pct(held, promised),
+    );
     let _ = writeln!(
         s,
         "transactions  ok {}  failed {}  committed {}  sequencer {}\r",

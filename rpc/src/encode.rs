@@ -128,6 +128,61 @@ pub fn transaction(
     Ok(out)
 }
 
+/// A signed pre-confirmation as JSON: the promise's fields, the signer and the datagram
+/// itself (base64), which `gigacompute preconf verify` or any ed25519 library checks.
+pub fn preconfirmation(datagram: &[u8]) -> Value {
+    use base64::Engine;
+    use dataplane::preconf::{FLAG_BLOCKHASH_NEAR_EXPIRY, Outcome, Stage, verify};
+    let Ok(v) = verify(datagram, None) else {
+        return Value::Null;
+    };
+    let b = &v.body;
+    let reason = (b.reason as usize)
+        .checked_sub(1)
+        .and_then(|i| runtime::metrics::RuntimeDrop::ALL.get(i))
+        .map(|r| r.name());
+    json!({
+        "stage": match b.stage {
+            Stage::Rejected => "rejected",
+            Stage::Admitted => "admitted",
+            Stage::Executed => "executed",
+        },
+        "outcome": match b.outcome {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::NotIncluded => "notIncluded",
+        },
+        "probability": b.probability,
+        "expectedSlot": b.expected_slot,
+        "deadlineSlot": b.deadline_slot,
+        "fee": b.fee,
+        "balanceChanges": b.deltas().iter().map(|(i, d)| json!({"accountIndex": i, "lamports": d})).collect::<Vec<_>>(),
+        "reason": reason,
+        "blockhashNearExpiry": b.flags & FLAG_BLOCKHASH_NEAR_EXPIRY != 0,
+        "issuedSlot": b.issued_slot,
+        "issuedAtUs": b.unix_us,
+        "modelGeneration": b.generation,
+        "identity": bs58::encode(v.identity).into_string(),
+        "message": base64::engine::general_purpose::STANDARD.encode(datagram),
+    })
+}
+
+/// Checks a pre-confirmation as a client holds it: `message` (base64, as
+/// getSignaturePreconfirmations gives it) signed by `identity` (base58). Its fields, or why not.
+pub fn verify_preconfirmation(message: &str, identity: &str) -> Result<Value, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(message.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    let key: [u8; 32] = bs58::decode(identity.trim())
+        .into_vec()
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or("the identity is not a base-58 public key")?;
+    dataplane::preconf::verify(&bytes, Some(&key)).map_err(|e| e.to_string())?;
+    Ok(preconfirmation(&bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,9 @@ use std::sync::atomic::Ordering;
 
 mod account_index;
 
+/// How long `sendTransaction` with `preconfirm` waits for the pre-confirmation.
+pub const PRECONF_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Version reported by getVersion: the Agave SVM this appliance runs.
 pub const SOLANA_CORE_VERSION: &str = "4.2.2";
 
@@ -48,6 +51,8 @@ pub struct Rpc {
     pub fees: crate::prioritization_fees::FeeCache,
     /// getSupply's and getLargestAccounts' walk over the accounts.
     pub supply: crate::supply::SupplyCache,
+    /// Signed pre-confirmations by signature (`[preconf] enabled`).
+    pub preconf: Option<Arc<runtime::preconf::board::Board>>,
 }
 
 /// Bytes `v` takes as JSON.
@@ -101,6 +106,7 @@ impl Rpc {
             node: crate::cluster::NodeInfo::new(node.identity, node.tpu_addr),
             fees: Default::default(),
             supply: Default::default(),
+            preconf: node.runtime.preconf_board.clone(),
         }
     }
 
@@ -248,6 +254,9 @@ impl Rpc {
             )),
             Call::GetFeeForMessage { message, at } => self.fee_for_message(&message, &at),
             Call::GetSignatureStatuses { signatures } => self.signature_statuses(&signatures),
+            Call::GetSignaturePreconfirmations { signatures } => {
+                self.signature_preconfirmations(&signatures)
+            }
             Call::GetTransaction {
                 signature,
                 commitment,
@@ -281,7 +290,26 @@ impl Rpc {
             | Call::MinimumLedgerSlot) => self.history_call(call),
             Call::GetSlotHeader { slot } => self.slot_header(slot),
             Call::GetAccountWithProof { key, slot } => self.account_with_proof(&key, slot),
-            Call::SendTransaction { tx, preflight } => self.send_transaction(tx, preflight),
+            Call::SendTransaction {
+                tx,
+                preflight,
+                preconfirm,
+            } => {
+                let signature = Signature::from(
+                    *tx.desc
+                        .as_ref()
+                        .expect("parsed")
+                        .first_signature(tx.bytes()),
+                );
+                let sent = self.send_transaction(tx, preflight)?;
+                if preconfirm {
+                    Ok(
+                        json!({"signature": sent, "preconfirmation": self.await_preconfirmation(&signature)}),
+                    )
+                } else {
+                    Ok(sent)
+                }
+            }
             Call::SimulateTransaction {
                 tx,
                 sig_verify,
@@ -380,6 +408,39 @@ impl Rpc {
             });
         }
         Ok(json!({"context": self.context(self.chain.processed_slot()), "value": out}))
+    }
+
+    /// The newest signed pre-confirmation of each signature still on the board: its fields,
+    /// and the signed datagram itself (base64) for the client to verify and keep.
+    fn signature_preconfirmations(&self, sigs: &[Signature]) -> RpcResult {
+        let out: Vec<Value> = sigs
+            .iter()
+            .map(|sig| {
+                self.preconf
+                    .as_ref()
+                    .and_then(|b| b.get(sig.as_array()))
+                    .map_or(Value::Null, |bytes| encode::preconfirmation(&bytes))
+            })
+            .collect();
+        Ok(json!({"context": self.context(self.chain.processed_slot()), "value": out}))
+    }
+
+    /// The transaction's first pre-confirmation, waiting at most [`PRECONF_WAIT`] for it
+    /// (`sendTransaction` with `preconfirm`); null if none came in time.
+    fn await_preconfirmation(&self, sig: &Signature) -> Value {
+        let Some(board) = &self.preconf else {
+            return Value::Null;
+        };
+        let deadline = std::time::Instant::now() + PRECONF_WAIT;
+        loop {
+            if let Some(bytes) = board.get(sig.as_array()) {
+                return encode::preconfirmation(&bytes);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Value::Null;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
     }
 
     fn verify_signatures(packet: &Packet) -> bool {

@@ -30,6 +30,7 @@ pub const METHODS: &[&str] = &[
     "getMinimumBalanceForRentExemption",
     "getFeeForMessage",
     "getSignatureStatuses",
+    "getSignaturePreconfirmations",
     "getTransaction",
     "getSlotHeader",
     "getAccountWithProof",
@@ -189,6 +190,10 @@ pub enum Call {
     GetSignatureStatuses {
         signatures: Vec<Signature>,
     },
+    /// This node's own: the newest signed pre-confirmation of each signature.
+    GetSignaturePreconfirmations {
+        signatures: Vec<Signature>,
+    },
     GetTransaction {
         signature: Signature,
         /// Confirmed or finalized (processed is refused).
@@ -209,6 +214,8 @@ pub enum Call {
         tx: PacketBox,
         /// The preflight simulation's commitment; `None` with `skipPreflight`.
         preflight: Option<Commitment>,
+        /// This node's own option: answer with the signed pre-confirmation too.
+        preconfirm: bool,
     },
     SimulateTransaction {
         tx: PacketBox,
@@ -420,28 +427,12 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Call, RpcError> {
                 at,
             }
         }
-        "getSignatureStatuses" => {
-            let sigs = param(p, 0, "signatures")?
-                .as_array()
-                .ok_or_else(|| RpcError::invalid_params("signatures must be an array"))?;
-            if sigs.len() > MAX_SIGNATURE_STATUSES {
-                return Err(RpcError::invalid_params(format!(
-                    "Too many inputs provided; max {MAX_SIGNATURE_STATUSES}"
-                )));
-            }
-            let _ = config(p, 1)?;
-            let signatures = sigs
-                .iter()
-                .map(|s| {
-                    s.as_str()
-                        .and_then(|s| Signature::from_str(s).ok())
-                        .ok_or_else(|| {
-                            RpcError::invalid_params("Invalid param: not a base-58 signature")
-                        })
-                })
-                .collect::<Result<_, _>>()?;
-            Call::GetSignatureStatuses { signatures }
-        }
+        "getSignatureStatuses" => Call::GetSignatureStatuses {
+            signatures: signature_list(p)?,
+        },
+        "getSignaturePreconfirmations" => Call::GetSignaturePreconfirmations {
+            signatures: signature_list(p)?,
+        },
         "getTransaction" => {
             let signature = param(p, 0, "signature")?
                 .as_str()
@@ -500,7 +491,12 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Call, RpcError> {
             } else {
                 Some(commitment_key(&cfg, "preflightCommitment")?)
             };
-            Call::SendTransaction { tx, preflight }
+            let preconfirm = bool_opt(&cfg, "preconfirm")?;
+            Call::SendTransaction {
+                tx,
+                preflight,
+                preconfirm,
+            }
         }
         "simulateTransaction" => {
             let cfg = config(p, 1)?;
@@ -1120,6 +1116,27 @@ pub fn transaction_param(p: &[Value], cfg: &Config) -> Result<PacketBox, RpcErro
     packet.desc = Some(desc);
     packet.verified = Some(verified);
     Ok(packet)
+}
+
+/// `[signatures, config?]` as getSignatureStatuses takes them: at most
+/// `MAX_SIGNATURE_STATUSES` base-58 signatures.
+fn signature_list(p: &[Value]) -> Result<Vec<Signature>, RpcError> {
+    let sigs = param(p, 0, "signatures")?
+        .as_array()
+        .ok_or_else(|| RpcError::invalid_params("signatures must be an array"))?;
+    if sigs.len() > MAX_SIGNATURE_STATUSES {
+        return Err(RpcError::invalid_params(format!(
+            "Too many inputs provided; max {MAX_SIGNATURE_STATUSES}"
+        )));
+    }
+    let _ = config(p, 1)?;
+    sigs.iter()
+        .map(|s| {
+            s.as_str()
+                .and_then(|s| Signature::from_str(s).ok())
+                .ok_or_else(|| RpcError::invalid_params("Invalid param: not a base-58 signature"))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -61,8 +61,12 @@ const AGAVE: &[&str] = &[
     "simulateTransaction",
 ];
 
-/// This node's own methods (state proofs), not Agave's.
-const OWN: &[&str] = &["getSlotHeader", "getAccountWithProof"];
+/// This node's own methods (state proofs, pre-confirmations), not Agave's.
+const OWN: &[&str] = &[
+    "getSlotHeader",
+    "getAccountWithProof",
+    "getSignaturePreconfirmations",
+];
 
 #[test]
 fn readme_method_table_is_the_api_as_built() {

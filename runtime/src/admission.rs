@@ -21,6 +21,8 @@ use solana_slot_hashes::SlotHashes;
 pub struct Admitted {
     pub prepared: Prepared,
     pub blockhash_slot: Slot,
+    /// The fee payer's balance when admitted.
+    pub payer_lamports: u64,
 }
 
 pub struct Admission {
@@ -95,15 +97,18 @@ impl Admission {
         // Before it takes queue space: the payer must be able to pay the most this transaction
         // can cost in fees (a flood from unfunded keys is otherwise free to send).
         let payer = prepared.sanitized.message().fee_payer();
-        match db.get(payer) {
-            Ok(Some((account, _))) if account.lamports() >= prepared.budget.total_fee() => {}
+        let payer_lamports = match db.get(payer) {
+            Ok(Some((account, _))) if account.lamports() >= prepared.budget.total_fee() => {
+                account.lamports()
+            }
             Ok(_) => return Err(RuntimeDrop::FeePayerCannotPay),
             Err(_) => return Err(RuntimeDrop::FeePayerUnreadable),
-        }
+        };
         self.pending.insert(sig);
         Ok(Admitted {
             prepared,
             blockhash_slot,
+            payer_lamports,
         })
     }
 

@@ -2,7 +2,7 @@
 //! scheduler and validates optimistic batches (dispatch), collects worker results into the
 //! open slot (`slot::OpenSlot`), and closes slots on the slot clock.
 //!
-//! Slot close: stop dispatching, wait for in-flight batches, credit the slot's fees to the fee
+//! Slot close: stop dispatching (admission goes on), wait for in-flight batches, credit the slot's fees to the fee
 //! collector, close the open slot (its blockhash: `slot.rs`), publish it at processed
 //! commitment and hand its account writes to the commit tile, then open the next slot with
 //! fresh sysvars.
@@ -13,6 +13,7 @@ use crate::chain::ChainState;
 use crate::commit::CommitJob;
 use crate::metrics::{RuntimeCounters, RuntimeDrop};
 use crate::optimistic::{Validator, Verdict};
+use crate::preconf::{Predictor, Queue};
 use crate::scheduler::{Completion, ExecMode, Scheduler};
 use crate::sequencer::{Admit, PreparedTx, Sequencer};
 use crate::slot::OpenSlot;
@@ -68,6 +69,8 @@ pub struct Bank {
     reruns: VecDeque<(u64, Vec<PreparedTx>)>,
     /// A worker or the commit tile is gone: the bank can make no more progress and stops.
     broken: bool,
+    /// Pre-confirmations: predicts at admission, learns from every outcome.
+    preconf: Option<Predictor>,
 }
 
 impl Bank {
@@ -110,9 +113,16 @@ impl Bank {
             validator: Validator::default(),
             reruns: VecDeque::new(),
             broken: false,
+            preconf: None,
         };
         bank.open_slot();
         bank
+    }
+
+    /// Predict, promise and learn with `p` from now on.
+    pub fn with_preconf(mut self, p: Predictor) -> Self {
+        self.preconf = Some(p);
+        self
     }
 
     /// Publish the open slot's number and write its sysvars.
@@ -128,7 +138,10 @@ impl Bank {
     }
 
     /// Drop a packet not yet classified (its app: the top-level program).
-    fn drop_packet(&self, p: PacketBox, why: RuntimeDrop) {
+    fn drop_packet(&mut self, p: PacketBox, why: RuntimeDrop) {
+        if let Some(pc) = &mut self.preconf {
+            pc.rejected(&p, why, self.open.slot(), self.chain.validity_slots());
+        }
         self.counters.count_drop(why);
         if let Some(app) = top_level_program(&p) {
             self.counters.apps.record_drop(&app, why);
@@ -137,7 +150,10 @@ impl Bank {
     }
 
     /// Drop an admitted transaction.
-    fn drop_tx(&mut self, tx: PreparedTx, why: RuntimeDrop) {
+    fn drop_tx(&mut self, mut tx: PreparedTx, why: RuntimeDrop) {
+        if let Some(pc) = &mut self.preconf {
+            pc.dropped(&mut tx, why);
+        }
         self.release_queued(&tx);
         self.admission.forget(tx.sanitized.signature());
         self.counters.count_drop(why);
@@ -156,6 +172,7 @@ impl Bank {
             Ok(a) => a,
             Err(why) => return self.drop_packet(p, why),
         };
+        let payer_lamports = admitted.payer_lamports;
         let prepared = admitted.prepared;
         let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
         // The store reads them ahead and keeps them cached while the transaction is queued.
@@ -164,15 +181,49 @@ impl Bank {
         tx.app_key = self.params.apps.classify(tx.sanitized.message());
         tx.blockhash_slot = admitted.blockhash_slot;
         self.sched.route(&mut tx);
+        let draft = match &mut self.preconf {
+            Some(pc) => {
+                let queue = Queue {
+                    open_slot: self.open.slot(),
+                    queued: self.seq.len(),
+                    capacity: self.seq.capacity(),
+                    lane_len: self.seq.lane_len(tx.lane),
+                    validity_slots: self.chain.validity_slots(),
+                    payer_lamports,
+                };
+                Some(pc.admitted(&mut tx, &queue))
+            }
+            None => None,
+        };
         match self.seq.push(tx) {
             Admit::Queued => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.issue(draft);
             }
             Admit::QueuedEvicting(old) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.issue(draft);
                 self.drop_tx(*old, RuntimeDrop::SequencerEvicted);
             }
-            Admit::Rejected(new) => self.drop_tx(*new, RuntimeDrop::SequencerFull),
+            Admit::Rejected(mut new) => {
+                if let Some(pc) = &mut self.preconf {
+                    pc.withdraw(&mut new);
+                    pc.rejected(
+                        &new.packet,
+                        RuntimeDrop::SequencerFull,
+                        self.open.slot(),
+                        self.chain.validity_slots(),
+                    );
+                }
+                self.drop_tx(*new, RuntimeDrop::SequencerFull)
+            }
+        }
+    }
+
+    /// The admitted transaction's promise goes out: it is queued.
+    fn issue(&mut self, draft: Option<crate::preconf::Draft>) {
+        if let (Some(pc), Some(d)) = (&mut self.preconf, draft) {
+            pc.issue(d);
         }
     }
 
@@ -297,6 +348,10 @@ impl Bank {
         for (outcome, tx) in done.outcomes.into_iter().zip(done.txs) {
             match outcome {
                 Outcome::Processed(status) => {
+                    let mut tx = tx;
+                    if let Some(pc) = &mut self.preconf {
+                        pc.processed(&mut tx, &status, self.open.slot());
+                    }
                     self.release_queued(&tx);
                     let packet = tx.packet;
                     let now = dataplane::monotonic_ns();
@@ -372,6 +427,7 @@ impl Bank {
         let blockhash = closed.header.blockhash;
         let accounts = Arc::new(self.db.snapshot(&closed.written));
         let meta = closed.record.encode();
+        let executed = closed.record.statuses.len() as u64;
         for s in &closed.record.statuses {
             self.admission.forget(&s.signature);
         }
@@ -413,6 +469,9 @@ impl Bank {
             self.recent.pop_front();
         }
         self.open_slot();
+        if let Some(pc) = &mut self.preconf {
+            pc.slot_closed(executed, self.open.slot(), &self.chain);
+        }
         // Queued transactions whose blockhash just aged out can never run.
         let expired = self
             .seq
@@ -430,7 +489,8 @@ pub struct BankTile {
     verified: Receiver<PacketBox>,
     slot_len: Duration,
     deadline: Instant,
-    /// The slot is due: dispatch nothing new until in-flight batches finish and it closes.
+    /// The slot is due: dispatch nothing new until in-flight batches finish and it closes
+    /// (transactions are still admitted, for the next slot).
     closing: bool,
 }
 
@@ -482,9 +542,26 @@ impl Tile for BankTile {
             bank.dispatch()
         };
         if self.closing && !bank.all_idle() {
-            // Only completions matter until the slot closes.
-            if let Ok(done) = bank.done_rx.recv_timeout(Duration::from_millis(5)) {
-                bank.complete(done);
+            // The slot closes once its batches are in. Meanwhile admission goes on (and with
+            // it the pre-confirmations): what is admitted now waits for the next slot.
+            if stopping {
+                if let Ok(done) = bank.done_rx.recv_timeout(Duration::from_millis(5)) {
+                    bank.complete(done);
+                }
+                return Turn::Continue;
+            }
+            select! {
+                recv(bank.done_rx) -> d => if let Ok(d) = d { bank.complete(d) },
+                recv(verified) -> p => match p {
+                    Ok(p) => bank.admit(p),
+                    // Every verify tile is gone: only completions can come.
+                    Err(_) => {
+                        if let Ok(done) = bank.done_rx.recv_timeout(Duration::from_millis(5)) {
+                            bank.complete(done);
+                        }
+                    }
+                },
+                default(Duration::from_millis(5)) => {},
             }
             return Turn::Continue;
         }

@@ -96,4 +96,8 @@ pub struct RuntimeSetup {
     pub genesis: GenesisConfig,
     /// The secondary account indexes (`[rpc] account_indexes`, `account_index_max_keys`).
     pub account_index: crate::index::IndexConfig,
+    /// The `[preconf]` section.
+    pub preconf: crate::preconf::PreconfConfig,
+    /// Where signed pre-confirmations go (`None`: predicted and learned from, not sent).
+    pub preconf_delivery: Option<crate::preconf::Delivery>,
 }

@@ -14,6 +14,7 @@ pub mod index;
 pub mod metrics;
 pub mod optimistic;
 pub mod perf_samples;
+pub mod preconf;
 pub mod prepare;
 pub mod scheduler;
 pub mod sequencer;
@@ -69,6 +70,10 @@ pub struct Runtime {
     pub counters: &'static RuntimeCounters,
     pub current_slot: Arc<AtomicU64>,
     pub simulator: Arc<Simulator>,
+    /// Signed pre-confirmations by signature, for the RPC (when they are delivered).
+    pub preconf_board: Option<Arc<preconf::board::Board>>,
+    /// Signed pre-confirmations for the PubSub endpoint (when they are delivered).
+    pub preconf_feed: Option<preconf::Feed>,
     /// Where the runtime's tiles report their death: the node's when it started the runtime
     /// inside its scope (`Health::enter`), else the runtime's own.
     pub health: Arc<Health>,
@@ -216,6 +221,51 @@ impl Runtime {
             current_slot.clone(),
             recent,
         );
+        let mut preconf_stage = Stage::new("preconf");
+        let mut preconf_board = None;
+        let mut preconf_feed = None;
+        let bank = if setup.preconf.enabled {
+            let out = match &setup.preconf_delivery {
+                Some(d) => {
+                    let (tx, rx) = crossbeam_channel::bounded(setup.preconf.queue_depth.max(1));
+                    let board = Arc::new(preconf::board::Board::new(preconf::BOARD_SLOTS));
+                    preconf_board = Some(board.clone());
+                    let (feed_tx, feed_rx) = crossbeam_channel::bounded(preconf::FEED_DEPTH);
+                    let listeners = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                    preconf_feed = Some(preconf::Feed {
+                        rx: feed_rx,
+                        listeners: listeners.clone(),
+                    });
+                    preconf_stage
+                        .launch(
+                            "gc-preconf",
+                            preconf::tile::PreconfTile::new(
+                                rx,
+                                &d.identity_secret,
+                                d.socket.clone(),
+                                d.ports.clone(),
+                                board,
+                                &counters.preconf,
+                                &counters.preconf_tile,
+                                setup.preconf.max_replies_per_peer_per_s,
+                            )
+                            .with_feed(feed_tx, listeners),
+                            &counters.preconf_tile,
+                            Placement::default(),
+                        )
+                        .map_err(StartError::Spawn)?;
+                    Some(tx)
+                }
+                None => None,
+            };
+            bank.with_preconf(preconf::Predictor::new(
+                setup.preconf.clone(),
+                &counters.preconf,
+                out,
+            ))
+        } else {
+            bank
+        };
         bank_stage
             .launch(
                 "gc-bank",
@@ -238,7 +288,10 @@ impl Runtime {
             current_slot,
             simulator,
             health,
-            stages: vec![bank_stage, worker_stage, commit_stage],
+            preconf_board,
+            preconf_feed,
+            // The preconf tile's input closes with the bank: it sends what is left and stops.
+            stages: vec![bank_stage, preconf_stage, worker_stage, commit_stage],
         })
     }
 

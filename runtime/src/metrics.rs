@@ -453,6 +453,10 @@ telemetry::declare_counters! {
         pub drops: [AtomicU64; RuntimeDrop::COUNT],
         /// Received (by the net tile) to durably committed.
         pub commit_latency: LatencyHistogram,
+        /// The preconf tile.
+        pub preconf_tile: TileStats,
+        /// Pre-confirmations: calibration by stage and bucket, delivery.
+        pub preconf: crate::preconf::PreconfCounters,
     }
 }
 

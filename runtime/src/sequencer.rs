@@ -50,6 +50,8 @@ pub struct PreparedTx {
     /// Admission to dispatch, where the scheduler measured it: counted in the app's metrics
     /// row when the transaction executes, since executing is what gives a new app its row.
     pub queue_delay_us: Cell<Option<u64>>,
+    /// Its `admitted` pre-confirmation, waiting for the outcome.
+    pub preconf: Option<Box<crate::preconf::Ticket>>,
 }
 
 impl PreparedTx {
@@ -72,6 +74,7 @@ impl PreparedTx {
             blockhash_slot: 0,
             blocked_ns: Cell::new(0),
             queue_delay_us: Cell::new(None),
+            preconf: None,
         }
     }
 
@@ -125,6 +128,10 @@ impl Sequencer {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub fn is_empty(&self) -> bool {
@@ -313,6 +320,7 @@ pub(crate) mod tests {
             blockhash_slot: 0,
             blocked_ns: Cell::new(0),
             queue_delay_us: Cell::new(None),
+            preconf: None,
         }
     }
 

@@ -202,6 +202,8 @@ mod tests {
                 scheduler: Default::default(),
                 worker_numa: vec![],
                 account_index: Default::default(),
+                preconf: Default::default(),
+                preconf_delivery: None,
                 genesis: GenesisConfig {
                     faucet: Some((payer.pubkey(), 1_000_000_000)),
                     fee_collector: solana_pubkey::Pubkey::new_unique(),

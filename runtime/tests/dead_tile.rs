@@ -41,6 +41,8 @@ fn a_failed_fdatasync_kills_the_commit_tile_fails_the_node_and_stops_the_bank() 
         scheduler: Default::default(),
         worker_numa: vec![],
         account_index: Default::default(),
+        preconf: Default::default(),
+        preconf_delivery: None,
         genesis: GenesisConfig {
             faucet: None,
             fee_collector: Pubkey::new_unique(),

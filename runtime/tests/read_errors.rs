@@ -206,6 +206,8 @@ fn start(dir: &std::path::Path) -> Harness {
         scheduler: Default::default(),
         worker_numa: vec![],
         account_index: Default::default(),
+        preconf: Default::default(),
+        preconf_delivery: None,
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), 1_000_000_000_000)),
             fee_collector: Pubkey::new_unique(),

@@ -27,6 +27,16 @@ struct Harness {
 }
 
 fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> Harness {
+    start_with(dir, faucet, fee_collector, workers, None)
+}
+
+fn start_with(
+    dir: &Path,
+    faucet: Keypair,
+    fee_collector: Pubkey,
+    workers: usize,
+    preconf_delivery: Option<runtime::preconf::Delivery>,
+) -> Harness {
     let store = Arc::new(LogStore::open(dir, LogStoreConfig::default()).unwrap());
     let pool = PacketPool::new(4096);
     let (tx, rx) = crossbeam_channel::bounded(4096);
@@ -46,6 +56,8 @@ fn start(dir: &Path, faucet: Keypair, fee_collector: Pubkey, workers: usize) -> 
         scheduler: Default::default(),
         worker_numa: vec![],
         account_index: Default::default(),
+        preconf: Default::default(),
+        preconf_delivery,
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,
@@ -241,4 +253,170 @@ fn address_lookup_table_program_creates_a_table() {
     let (acct, _) = h.rt.db.get(&table).unwrap().unwrap();
     assert_eq!(acct.owner(), &solana_sdk_ids::address_lookup_table::ID);
     h.rt.shutdown();
+}
+
+/// Pre-confirmations from the bank through the preconf tile: each is signed by the identity
+/// key; the model learns from outcomes (overdrafts come to be predicted as failures, then
+/// small transfers as successes); an unfunded payer is told why it was refused; every issued
+/// promise is resolved once its transaction is durable.
+#[test]
+fn preconfirmations_are_signed_and_learn_from_outcomes() {
+    use dataplane::preconf::{Outcome, Stage, Verified, verify};
+    use std::net::UdpSocket;
+    let dir = tempfile::tempdir().unwrap();
+    let identity = Keypair::new();
+    let node_socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let delivery = runtime::preconf::Delivery {
+        identity_secret: identity.to_bytes()[..32].try_into().unwrap(),
+        socket: Some(node_socket),
+        ports: Vec::new(),
+    };
+    let h = start_with(
+        dir.path(),
+        Keypair::new(),
+        Pubkey::new_unique(),
+        2,
+        Some(delivery),
+    );
+    let me = identity.pubkey().to_bytes();
+    let from = dataplane::Source::Udp(client.local_addr().unwrap());
+    let send = |tx: &Transaction| {
+        let bytes = bincode::serialize(tx).unwrap();
+        let mut p = h.pool.take().unwrap();
+        assert!(p.fill_verified(&bytes));
+        p.source = from;
+        h.tx.send(p).unwrap();
+    };
+    // Every datagram that arrives within `wait`, verified.
+    let collect = |wait: Duration| -> Vec<Verified> {
+        let mut out = Vec::new();
+        let end = Instant::now() + wait;
+        let mut buf = [0u8; 2048];
+        while Instant::now() < end {
+            if let Ok(n) = client.recv(&mut buf) {
+                out.push(verify(&buf[..n], Some(&me)).expect("signed by the identity"));
+            }
+        }
+        out
+    };
+    let admitted_of =
+        |got: &[Verified], sigs: &[solana_signature::Signature]| -> Vec<(Outcome, f64)> {
+            sigs.iter()
+                .map(|sig| {
+                    let v = got
+                        .iter()
+                        .find(|v| {
+                            v.body.stage == Stage::Admitted && v.body.signature == *sig.as_array()
+                        })
+                        .expect("an admitted pre-confirmation");
+                    assert!((0.0..=1.0).contains(&v.body.probability));
+                    assert!(v.body.deadline_slot >= v.body.expected_slot);
+                    (v.body.outcome, v.body.probability)
+                })
+                .collect()
+        };
+
+    let alice = Keypair::new();
+    let fund = h.transfer(&h.faucet, &alice.pubkey(), 1_000_000_000);
+    send(&fund);
+    h.wait_durable(&fund.signatures[0]);
+
+    // A success's executed pre-confirmation carries its fee and balance changes.
+    let pay = h.transfer(&alice, &h.faucet.pubkey(), 1_000);
+    send(&pay);
+    h.wait_durable(&pay.signatures[0]);
+    let got = collect(Duration::from_millis(500));
+    let executed = got
+        .iter()
+        .find(|v| {
+            v.body.stage == Stage::Executed && v.body.signature == *pay.signatures[0].as_array()
+        })
+        .expect("an executed pre-confirmation");
+    assert_eq!(executed.body.outcome, Outcome::Success);
+    assert_eq!(executed.body.fee, 5_000);
+    assert_eq!(executed.body.deltas(), &[(0, -6_000), (1, 1_000)]);
+
+    // Overdrafts: the model comes to predict failure.
+    let mut last_wave = Vec::new();
+    for wave in 0..8u64 {
+        let txs: Vec<Transaction> = (0..25u64)
+            .map(|i| h.transfer(&alice, &h.faucet.pubkey(), 10_000_000_000 + wave * 100 + i))
+            .collect();
+        txs.iter().for_each(&send);
+        for t in &txs {
+            assert!(h.wait_durable(&t.signatures[0]).err.is_some());
+        }
+        let got = collect(Duration::from_millis(300));
+        last_wave = admitted_of(
+            &got,
+            &txs.iter().map(|t| t.signatures[0]).collect::<Vec<_>>(),
+        );
+    }
+    let failures = last_wave
+        .iter()
+        .filter(|(o, p)| *o == Outcome::Failure && *p > 0.5)
+        .count();
+    assert!(
+        failures >= 20,
+        "overdrafts predicted to fail: {last_wave:?}"
+    );
+
+    // Small transfers from the same payer: the model learns they succeed.
+    for wave in 0..8u64 {
+        let txs: Vec<Transaction> = (0..25u64)
+            .map(|i| h.transfer(&alice, &h.faucet.pubkey(), 1 + wave * 100 + i))
+            .collect();
+        txs.iter().for_each(&send);
+        for t in &txs {
+            assert!(h.wait_durable(&t.signatures[0]).err.is_none());
+        }
+        let got = collect(Duration::from_millis(300));
+        last_wave = admitted_of(
+            &got,
+            &txs.iter().map(|t| t.signatures[0]).collect::<Vec<_>>(),
+        );
+    }
+    let successes = last_wave
+        .iter()
+        .filter(|(o, p)| *o == Outcome::Success && *p > 0.5)
+        .count();
+    assert!(
+        successes >= 20,
+        "small transfers predicted to succeed: {last_wave:?}"
+    );
+
+    // An unfunded payer is refused at admission and told why.
+    let ghost = Keypair::new();
+    let refused = h.transfer(&ghost, &h.faucet.pubkey(), 1);
+    send(&refused);
+    let got = collect(Duration::from_millis(500));
+    let rejected = got
+        .iter()
+        .find(|v| v.body.signature == *refused.signatures[0].as_array())
+        .expect("a rejected pre-confirmation");
+    assert_eq!(rejected.body.stage, Stage::Rejected);
+    assert_eq!(rejected.body.outcome, Outcome::NotIncluded);
+    assert_eq!(
+        rejected.body.reason,
+        RuntimeDrop::FeePayerCannotPay as u16 + 1
+    );
+    let board = h.rt.preconf_board.as_ref().expect("a board");
+    let posted = board
+        .get(refused.signatures[0].as_array())
+        .expect("on the board");
+    assert_eq!(verify(&posted, Some(&me)).unwrap().body, rejected.body);
+
+    // Every `admitted` promise issued was resolved (all its transactions are durable).
+    let c = &h.rt.counters.preconf;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let issued = load(&c.issued[Stage::Admitted as usize]);
+    let resolved: u64 = c.promises[Stage::Admitted as usize].iter().map(load).sum();
+    assert_eq!(issued, resolved);
+    assert!(issued >= 402, "{issued}");
+    let held: u64 = c.held[Stage::Admitted as usize].iter().map(load).sum();
+    assert!(held > 0 && held <= resolved);
 }

@@ -163,6 +163,8 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
         },
         worker_numa: vec![],
         account_index: Default::default(),
+        preconf: Default::default(),
+        preconf_delivery: None,
         genesis: w.genesis(),
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx, counters).unwrap();

@@ -17,15 +17,18 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 from solders.keypair import Keypair
 from solders.message import Message
+from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
 from conftest import BINARY, Node
 from test_appliance import FEE, SOL, airdrop, balance, blockhash, wait_finalized
+from test_preconf import parse_and_verify
 from solana.rpc.api import Client
 
 OUR_MAC = bytes.fromhex("020000000001")
@@ -214,6 +217,13 @@ def test_pcap_replay_executes_exactly_the_valid_transactions(tmp_path):
         listing = nic(node, "list")["ports"][0]
         assert listing["driver"] == "net_pcap" and listing["address"] == f"{ours}:{UDP_PORT}"
         port_mac = bytes.fromhex(listing["mac"].replace(":", ""))
+        identity = Pubkey.from_string(
+            json.loads(urllib.request.urlopen(urllib.request.Request(
+                node.url,
+                data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getIdentity"}).encode(),
+                headers={"Content-Type": "application/json"},
+            ), timeout=10).read())["result"]["identity"]
+        )
     finally:
         if not w.closed:
             w.close()
@@ -227,7 +237,20 @@ def test_pcap_replay_executes_exactly_the_valid_transactions(tmp_path):
     assert arp_replies[0][0:6] == PEER_MAC
     echo = [f for f in out if f[12:14] == b"\x08\x00" and f[23] == 1]
     assert len(echo) == 1 and echo[0][34] == 0 and checksum(echo[0][34:]) == 0
-    verdicts = [f[42:] for f in out if f[12:14] == b"\x08\x00" and f[23] == 17]
+    udp_out = [f for f in out if f[12:14] == b"\x08\x00" and f[23] == 17]
+    verdicts = [f[42:] for f in udp_out if f[42] in (0, 1)]
+    # Signed pre-confirmations went out of the same queue to the sender: for every good
+    # transaction its executed one, verified against the node's identity; none for the
+    # forged copy (it never passed verification).
+    preconfs = [f for f in udp_out if f[42] == 0xC1]
+    assert all(f[0:6] == PEER_MAC and f[30:34] == socket.inet_aton("10.99.0.2") for f in preconfs)
+    stages = {}
+    for f in preconfs:
+        p = parse_and_verify(f[42:], identity)
+        stages.setdefault(p["signature"], set()).add(p["stage"])
+    for g in good:
+        assert "executed" in stages.get(g[1:65], set()), stages
+    assert bytes(forged[1:65]) not in stages
     codes = sorted((v[0], v[1]) for v in verdicts)
     assert codes.count((0, 0)) == len(good) + 1
     assert (1, 64) in codes  # duplicate

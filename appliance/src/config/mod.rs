@@ -1,6 +1,6 @@
 //! The appliance configuration: one TOML file composed of the sections each crate declares
 //! (`dataplane::config`, `runtime::config`, `runtime::scheduler::config`, `storage::config`,
-//! `history::config`;
+//! `history::config`, `runtime::preconf`;
 //! `[rpc]`, `[metrics]` and `[faucet]` are the binary's). Every knob is documented in
 //! [`DEFAULT_TOML`]; tests keep that text, the types' defaults, their key set and README's
 //! configuration section identical.
@@ -8,6 +8,7 @@
 pub use dataplane::config::{DpdkConfig, NetConfig, VerifyConfig};
 pub use history::HistoryConfig;
 pub use runtime::RuntimeConfig;
+pub use runtime::preconf::PreconfConfig;
 pub use runtime::scheduler::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -312,6 +313,27 @@ max_lamports_per_request = 10000000000
 max_lamports_per_recipient_per_hour = 100000000000
 # Airdrop requests answered per second, over all callers (the rest are refused, -32602).
 max_requests_per_second = 50
+
+[preconf]
+# Bayesian execution pre-confirmations: at admission the bank predicts each transaction's
+# outcome (success, failure with the fee charged, not included), its slot and the probability
+# the promise holds; the preconf tile signs it with the identity key (DATA_DIR/
+# fee-collector-keypair.json) and sends it to the sender's UDP address from the TPU port.
+enabled = true
+# Slots after the expected slot that an included outcome may take and the promise still hold.
+slack_slots = 2
+# The probit models (runtime/README.md, "Pre-confirmation model"): prior variance of each
+# weight, variance of the noise on the score, and variance each weight regains per slot (how
+# fast the model forgets, so it follows a changed workload).
+prior_variance = 0.3
+noise_variance = 1.0
+drift_per_slot = 0.001
+# Resolved promises the calibration gauges (ECE, Brier) are computed over (1..=1000000).
+calibration_window = 10000
+# Drafts waiting for the preconf tile; past this they are dropped, counted (1..=1048576).
+queue_depth = 16384
+# Replies per second to one IP address (bounds reflection); 0 sends none.
+max_replies_per_peer_per_s = 20000
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,
@@ -331,6 +353,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub dpdk: DpdkConfig,
     pub faucet: FaucetConfig,
+    pub preconf: PreconfConfig,
 }
 
 impl Default for Config {
@@ -348,6 +371,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             dpdk: DpdkConfig::default(),
             faucet: FaucetConfig::default(),
+            preconf: PreconfConfig::default(),
         }
     }
 }
@@ -609,6 +633,7 @@ impl Config {
         self.dpdk.validate()?;
         self.faucet.validate()?;
         self.rpc.validate()?;
+        self.preconf.validate()?;
         self.pubsub.validate()
     }
 }

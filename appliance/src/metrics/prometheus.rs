@@ -90,6 +90,7 @@ pub fn render(r: &MetricsRegion) -> String {
     histogram_series(&mut o, commit_latency, "", &rt.slot_commit_latency);
 
     storage(&mut o, &r.storage);
+    preconf(&mut o, &rt.preconf);
     super::scheduler::write(&mut o, rt);
     o.set(&r.endpoints, "");
     o.set(&r.rpc_http, "endpoint=\"rpc\"");
@@ -97,6 +98,152 @@ pub fn render(r: &MetricsRegion) -> String {
     o.set(&r.pubsub_http, "endpoint=\"pubsub\"");
     nic(&mut o, &r.nic);
     o.finish()
+}
+
+/// Pre-confirmations' latency bucket bounds, microseconds: the target is 200 µs, finer than
+/// the transaction latency buckets.
+const PRECONF_BUCKETS_US: [u64; 11] = [10, 25, 50, 100, 150, 200, 300, 500, 1_000, 2_500, 10_000];
+
+/// Pre-confirmations: issued, delivered, and how well each stage keeps its promises.
+fn preconf(o: &mut Out, p: &runtime::preconf::PreconfCounters) {
+    use runtime::preconf::{STAGE_NAMES, calibration::BUCKETS};
+    let heads = [
+        (
+            "gigacompute_preconf_issued_total",
+            "counter",
+            "Pre-confirmations issued, by stage.",
+        ),
+        (
+            "gigacompute_preconf_promises_total",
+            "counter",
+            "Promises resolved, by stage and probability bucket (its upper bound).",
+        ),
+        (
+            "gigacompute_preconf_promises_held_total",
+            "counter",
+            "Resolved promises that held, by stage and probability bucket.",
+        ),
+        (
+            "gigacompute_preconf_probability_sum",
+            "counter",
+            "Sum of the resolved promises' probabilities, by stage and bucket (mean predicted = sum / promises).",
+        ),
+        (
+            "gigacompute_preconf_calibration_error",
+            "gauge",
+            "Expected calibration error over the last preconf.calibration_window resolutions, by stage.",
+        ),
+        (
+            "gigacompute_preconf_brier_score",
+            "gauge",
+            "Brier score over the last preconf.calibration_window resolutions, by stage.",
+        ),
+    ];
+    for (name, kind, help) in heads {
+        o.head(name, kind, help);
+    }
+    for (s, stage) in STAGE_NAMES.iter().enumerate() {
+        let l = format!("stage=\"{stage}\"");
+        o.line("gigacompute_preconf_issued_total", &l, get(&p.issued[s]));
+        for b in 0..BUCKETS {
+            let lb = format!("{l},bucket=\"{:.1}\"", (b + 1) as f64 / BUCKETS as f64);
+            o.line(
+                "gigacompute_preconf_promises_total",
+                &lb,
+                get(&p.promises[s][b]),
+            );
+            o.line(
+                "gigacompute_preconf_promises_held_total",
+                &lb,
+                get(&p.held[s][b]),
+            );
+            o.line(
+                "gigacompute_preconf_probability_sum",
+                &lb,
+                get(&p.probability_micros[s][b]) as f64 / 1e6,
+            );
+        }
+        o.line(
+            "gigacompute_preconf_calibration_error",
+            &l,
+            get(&p.ece_micros[s]) as f64 / 1e6,
+        );
+        o.line(
+            "gigacompute_preconf_brier_score",
+            &l,
+            get(&p.brier_micros[s]) as f64 / 1e6,
+        );
+    }
+    o.head(
+        "gigacompute_preconf_open",
+        "gauge",
+        "Promises issued and not yet resolved.",
+    );
+    o.line("gigacompute_preconf_open", "", get(&p.open));
+    o.head(
+        "gigacompute_preconf_sent_total",
+        "counter",
+        "Signed pre-confirmations sent, by path.",
+    );
+    o.line(
+        "gigacompute_preconf_sent_total",
+        "path=\"udp\"",
+        get(&p.sent_udp),
+    );
+    o.line(
+        "gigacompute_preconf_sent_total",
+        "path=\"pubsub\"",
+        get(&p.sent_pubsub),
+    );
+    o.line(
+        "gigacompute_preconf_sent_total",
+        "path=\"dpdk\"",
+        get(&p.sent_dpdk),
+    );
+    o.head(
+        "gigacompute_preconf_batches_total",
+        "counter",
+        "Signed batches (one ed25519 signature each).",
+    );
+    o.line("gigacompute_preconf_batches_total", "", get(&p.batches));
+    let drops = "gigacompute_tile_drops_total";
+    for (reason, v) in [
+        ("queue_full", &p.queue_full),
+        ("rate_limited", &p.rate_limited),
+        ("send_error", &p.send_errors),
+        ("pubsub_full", &p.pubsub_dropped),
+        ("port_full", &p.port_dropped),
+    ] {
+        o.line(
+            drops,
+            &format!("tile=\"preconf\",reason=\"{reason}\""),
+            get(v),
+        );
+    }
+    let latency = "gigacompute_preconf_latency_seconds";
+    o.head(
+        latency,
+        "histogram",
+        "Receipt to the first signed pre-confirmation (admitted or rejected) sent or posted.",
+    );
+    for le in PRECONF_BUCKETS_US {
+        o.line(
+            &format!("{latency}_bucket"),
+            &format!("le=\"{}\"", le as f64 / 1e6),
+            p.latency.count_le(le),
+        );
+    }
+    o.line(
+        &format!("{latency}_bucket"),
+        "le=\"+Inf\"",
+        p.latency.count(),
+    );
+    o.line(
+        &format!("{latency}_sum"),
+        "",
+        p.latency.sum_us() as f64 / 1e6,
+    );
+    o.line(&format!("{latency}_count"), "", p.latency.count());
 }
 
 /// The device array, as its store publishes it: store-wide, cache, per device.

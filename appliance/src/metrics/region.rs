@@ -16,7 +16,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 15;
+const VERSION: u64 = 16;
 
 telemetry::declare_counters! {
     /// The binary's own endpoints.
@@ -163,6 +163,7 @@ impl MetricsRegion {
         for i in 0..self.worker_count() {
             out.push((format!("worker-{i}"), &self.runtime.workers[i]));
         }
+        out.push(("preconf".to_string(), &self.runtime.preconf_tile));
         out.push(("commit".to_string(), &self.runtime.commit));
         out.push(("history".to_string(), &self.runtime.history));
         let st = &self.storage;

@@ -13,10 +13,10 @@ use crate::counters::DataplaneCounters;
 use crate::frame::{self, Endpoint, Frame, FrameDrop, Peer};
 use crate::ingress::{Ingress, SubmitError};
 use crate::nic::{QueueCounters, bump};
-use crate::packet::{Source, monotonic_ns};
+use crate::packet::{PortReply, Source, monotonic_ns};
 use crate::parse::{TxDescriptor, parse_transaction};
 use crate::recent::RecentFilter;
-use crate::reply::{self, Verdict};
+use crate::reply::{self, PortDatagram, Verdict};
 use std::ffi::c_void;
 use std::net::SocketAddr;
 use std::ptr::{NonNull, null_mut};
@@ -51,8 +51,12 @@ pub unsafe fn release_mbuf(owner: NonNull<c_void>) {
     unsafe { sys::gc_pktmbuf_free(owner.as_ptr().cast()) };
 }
 
-/// The appliance's delivery: a descriptor packet takes the mbuf and goes to verification.
-pub struct ToIngress(pub Ingress);
+/// The appliance's delivery: a descriptor packet takes the mbuf and goes to verification,
+/// marked with the RX queue it came in on (replies to it go out of that queue's lcore).
+pub struct ToIngress {
+    pub ingress: Ingress,
+    pub queue: u16,
+}
 
 impl Deliver for ToIngress {
     fn deliver(
@@ -63,10 +67,10 @@ impl Deliver for ToIngress {
         peer: &Peer,
         received_ns: u64,
     ) -> Verdict {
-        let Some(mut p) = self.0.pool.take_descriptor() else {
+        let Some(mut p) = self.ingress.pool.take_descriptor() else {
             // SAFETY: we own the mbuf and nobody else will see it.
             unsafe { release_mbuf(mbuf.cast()) };
-            self.0
+            self.ingress
                 .counters
                 .pool_exhausted
                 .fetch_add(1, Ordering::Relaxed);
@@ -77,8 +81,12 @@ impl Deliver for ToIngress {
         unsafe { p.attach(tx, usize::from(desc.len), mbuf.cast(), release_mbuf) };
         p.desc = Some(desc);
         p.source = Source::Udp(SocketAddr::V4(peer.addr));
+        p.reply_port = Some(PortReply {
+            queue: self.queue,
+            mac: peer.mac,
+        });
         p.received_ns = received_ns;
-        match self.0.forward(p) {
+        match self.ingress.forward(p) {
             Ok(()) => Verdict::Accepted,
             Err(SubmitError::QueueFull) => Verdict::QueueFull,
             Err(SubmitError::PoolExhausted) => Verdict::NoBuffer,
@@ -98,6 +106,9 @@ pub struct RxSetup {
     pub filter: RecentFilter,
     /// Pool for verdict replies; None: no verdict replies (ARP and ICMP are always answered).
     pub replies: Option<MbufPool>,
+    /// Datagrams other tiles want sent from this queue (signed pre-confirmations); sent
+    /// with the replies' pool, so only when `replies` is on.
+    pub outbound: Option<crossbeam_channel::Receiver<PortDatagram>>,
     pub counters: &'static QueueCounters,
     pub dataplane: &'static DataplaneCounters,
 }
@@ -163,7 +174,10 @@ impl<D: Deliver> RxQueue<D> {
     pub fn poll(&mut self) -> usize {
         let st = &mut self.setup;
         let s = &mut *self.scratch;
-        let burst = st.burst.min(MAX_BURST as u16);
+        // Queued outbound datagrams first, at most half the burst's room: received frames
+        // can each add one more.
+        let mut nout = st.outbound(&mut s.out[..MAX_BURST / 2]);
+        let burst = st.burst.min((MAX_BURST - nout) as u16);
         // SAFETY: mbufs has room for `burst` pointers.
         let n = usize::from(unsafe {
             sys::gc_rx_burst(st.port, st.queue, s.mbufs.as_mut_ptr(), burst)
@@ -171,13 +185,21 @@ impl<D: Deliver> RxQueue<D> {
         let c = st.counters;
         if n == 0 {
             bump(&c.empty_polls, 1);
+            if nout > 0 {
+                let mut nfree = 0;
+                st.transmit(s, nout, &mut nfree);
+                if nfree > 0 {
+                    // SAFETY: free[..nfree] are mbufs we own and nobody references.
+                    unsafe { sys::rte_pktmbuf_free_bulk(s.free.as_mut_ptr(), nfree as u32) };
+                }
+            }
             return 0;
         }
         bump(&c.busy_polls, 1);
         // SAFETY: the first n entries are mbufs the driver just gave us.
         unsafe { sys::gc_mbuf_views(s.mbufs.as_ptr(), n as u16, s.views.as_mut_ptr()) };
         let now = monotonic_ns();
-        let (mut nfree, mut nout) = (0, 0);
+        let mut nfree = 0;
         let mut bytes = 0u64;
         s.cands.clear();
 
@@ -280,15 +302,7 @@ impl<D: Deliver> RxQueue<D> {
         }
 
         if nout > 0 {
-            // SAFETY: out[..nout] are mbufs we own; the TX queue is this lcore's alone.
-            let sent = usize::from(unsafe {
-                sys::gc_tx_burst(st.port, st.queue, s.out.as_mut_ptr(), nout as u16)
-            });
-            for i in sent..nout {
-                s.free[nfree] = s.out[i];
-                nfree += 1;
-            }
-            bump(&c.tx_dropped, (nout - sent) as u64);
+            st.transmit(s, nout, &mut nfree);
         }
         if nfree > 0 {
             // SAFETY: free[..nfree] are mbufs we own and nobody references.
@@ -306,6 +320,58 @@ impl<D: Deliver> RxQueue<D> {
 }
 
 impl RxSetup {
+    /// Sends `out[..nout]` from this queue; what the driver did not take goes to
+    /// `free[*nfree..]`, counted as dropped.
+    fn transmit(&self, s: &mut Scratch, nout: usize, nfree: &mut usize) {
+        // SAFETY: out[..nout] are mbufs we own; the TX queue is this lcore's alone.
+        let sent = usize::from(unsafe {
+            sys::gc_tx_burst(self.port, self.queue, s.out.as_mut_ptr(), nout as u16)
+        });
+        for i in sent..nout {
+            s.free[*nfree] = s.out[i];
+            *nfree += 1;
+        }
+        bump(&self.counters.tx_dropped, (nout - sent) as u64);
+    }
+
+    /// Writes queued outbound datagrams into fresh mbufs in `out`; returns how many.
+    fn outbound(&self, out: &mut [Mbuf]) -> usize {
+        let (Some(rx), Some(pool)) = (&self.outbound, self.replies) else {
+            return 0;
+        };
+        let mut n = 0;
+        while n < out.len() {
+            let Ok(d) = rx.try_recv() else {
+                break;
+            };
+            let mut buf = [0u8; frame::UDP_FRAME_OVERHEAD + crate::preconf::MAX_DATAGRAM];
+            let Some(len) = frame::write_udp(&mut buf, &self.endpoint, &d.peer, &d.bytes) else {
+                bump(&self.counters.tx_dropped, 1);
+                continue;
+            };
+            // SAFETY: live pool.
+            let m = unsafe { sys::gc_pktmbuf_alloc(pool.0) };
+            if m.is_null() {
+                bump(&self.counters.tx_dropped, 1);
+                continue;
+            }
+            // SAFETY: a fresh mbuf has at least the default data room (2 KiB) past its
+            // headroom, more than `len`; set_len checks it too.
+            unsafe {
+                if sys::gc_mbuf_set_len(m, len as u16) == 0 {
+                    sys::gc_pktmbuf_free(m);
+                    bump(&self.counters.tx_dropped, 1);
+                    continue;
+                }
+                std::ptr::copy_nonoverlapping(buf.as_ptr(), sys::gc_mbuf_data(m), len);
+            }
+            bump(&self.counters.outbound, 1);
+            out[n] = m;
+            n += 1;
+        }
+        n
+    }
+
     /// Write a verdict reply to `peer` into `out[0]` when replies are on; returns how many
     /// mbufs it queued (0 or 1).
     fn reply(&self, out: &mut [Mbuf], peer: &Peer, v: Verdict, sig: Option<&[u8; 64]>) -> usize {

@@ -51,12 +51,17 @@ impl PubSubServer {
         metrics: Metrics,
         cfg: &PubSubConfig,
         rpc: &RpcConfig,
+        preconf: Option<runtime::preconf::Feed>,
     ) -> anyhow::Result<Self> {
-        let registry = Arc::new(Mutex::new(Registry::new(SubscriptionLimits {
+        let mut registry = Registry::new(SubscriptionLimits {
             per_connection: cfg.max_subscriptions_per_connection,
             per_ip: cfg.max_subscriptions_per_ip,
             total: cfg.max_subscriptions,
-        })));
+        });
+        if let Some(feed) = &preconf {
+            registry = registry.with_preconf_listeners(feed.listeners.clone());
+        }
+        let registry = Arc::new(Mutex::new(registry));
         let (events, rx) = ChainEvents::new();
         chain.announce_to(events);
         let mut notifier = Stage::new("pubsub-notify");
@@ -64,6 +69,7 @@ impl PubSubServer {
             "gc-pubsub-notify",
             notify::NotifierTile {
                 events: rx,
+                preconf: preconf.map(|f| f.rx),
                 registry: registry.clone(),
                 chain: chain.clone(),
                 db,

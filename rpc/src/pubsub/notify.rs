@@ -28,6 +28,8 @@ const MAX_PENDING: usize = runtime::events::EVENT_QUEUE;
 
 pub struct NotifierTile {
     pub events: Receiver<ChainEvent>,
+    /// Signed pre-confirmations from the preconf tile (`[preconf]` enabled).
+    pub preconf: Option<Receiver<Vec<u8>>>,
     pub registry: Arc<Mutex<Registry>>,
     pub chain: Arc<ChainState>,
     /// Where jsonParsed notifications read a token account's mint (and the Clock).
@@ -53,9 +55,31 @@ impl Tile for NotifierTile {
         if stopping {
             return Turn::Done;
         }
-        let e = match next_input(&self.events, clock) {
-            Ok(e) => e,
-            Err(turn) => return turn,
+        let e = match &self.preconf {
+            None => match next_input(&self.events, clock) {
+                Ok(e) => e,
+                Err(turn) => return turn,
+            },
+            Some(preconf) => {
+                let got = crossbeam_channel::select! {
+                    recv(self.events) -> e => e.map(Ok),
+                    recv(preconf) -> d => d.map(Err),
+                    default(telemetry::lifecycle::INPUT_WAIT) => {
+                        clock.idle();
+                        return Turn::Continue;
+                    }
+                };
+                clock.idle();
+                match got {
+                    Ok(Ok(e)) => e,
+                    Ok(Err(datagram)) => {
+                        self.notify_preconfirmation(&datagram);
+                        clock.busy();
+                        return Turn::Continue;
+                    }
+                    Err(_) => return Turn::Done,
+                }
+            }
         };
         self.metrics.pubsub_notifier.add_in(1);
         match e {
@@ -117,6 +141,42 @@ impl NotifierTile {
         } else if let Some(conn) = r.conn_of(id) {
             e.pubsub_slow_disconnects.fetch_add(1, Ordering::Relaxed);
             r.disconnect(conn);
+        }
+    }
+
+    /// A signed pre-confirmation: to every `all` subscription and those of its signature
+    /// (which end with its final stage). Encoded once.
+    fn notify_preconfirmation(&self, datagram: &[u8]) {
+        let Some(bytes) = datagram.get(8..72) else {
+            return;
+        };
+        let sig = solana_signature::Signature::from(<[u8; 64]>::try_from(bytes).expect("64 bytes"));
+        let mut r = self.registry.lock();
+        let mut ids: Vec<SubId> = r.preconf_all.iter().copied().collect();
+        let by_sig: Vec<SubId> = r
+            .preconf_by_signature
+            .get(&sig)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        ids.extend(&by_sig);
+        if ids.is_empty() {
+            return;
+        }
+        let value = encode::preconfirmation(datagram);
+        let result = json!({
+            "context": {"slot": value["issuedSlot"]},
+            "value": value,
+        })
+        .to_string();
+        for id in ids {
+            self.send(&mut r, id, &result);
+        }
+        // `admitted` is followed by `executed` (or nothing, if never included); `rejected`
+        // and `executed` are final.
+        if value["stage"] != "admitted" {
+            for id in by_sig {
+                r.remove(id);
+            }
         }
     }
 

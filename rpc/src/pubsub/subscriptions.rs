@@ -97,6 +97,9 @@ pub enum Kind {
     Logs(Option<Pubkey>),
     Slot,
     Root,
+    /// This node's own: signed pre-confirmations of every transaction (`None`) or of one
+    /// signature, which ends with its final one (`executed` or `rejected`).
+    Preconfirmation(Option<Signature>),
 }
 
 impl Kind {
@@ -109,6 +112,7 @@ impl Kind {
             Kind::Logs(_) => "logsNotification",
             Kind::Slot => "slotNotification",
             Kind::Root => "rootNotification",
+            Kind::Preconfirmation(_) => "preconfirmationNotification",
         }
     }
 }
@@ -194,6 +198,27 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Option<Subscription>, RpcError
             };
             (Kind::Logs(filter), first_config(p, 1)?)
         }
+        "preconfirmationSubscribe" => {
+            let filter = match p.first() {
+                Some(Value::String(s)) if s == "all" => None,
+                Some(Value::Object(m)) => {
+                    let s = m.get("signature").and_then(Value::as_str).ok_or_else(|| {
+                        RpcError::invalid_params(
+                            "filter must be \"all\" or {\"signature\": signature}",
+                        )
+                    })?;
+                    Some(Signature::from_str(s).map_err(|_| {
+                        RpcError::invalid_params("Invalid param: invalid signature")
+                    })?)
+                }
+                _ => {
+                    return Err(RpcError::invalid_params(
+                        "filter must be \"all\" or {\"signature\": signature}",
+                    ));
+                }
+            };
+            (Kind::Preconfirmation(filter), first_config(p, 1)?)
+        }
         "slotSubscribe" => (Kind::Slot, Default::default()),
         "rootSubscribe" => (Kind::Root, Default::default()),
         _ => return Ok(None),
@@ -214,6 +239,7 @@ pub fn is_unsubscribe(method: &str) -> bool {
             | "logsUnsubscribe"
             | "slotUnsubscribe"
             | "rootUnsubscribe"
+            | "preconfirmationUnsubscribe"
     )
 }
 
@@ -373,6 +399,12 @@ pub struct Registry {
     pub logs_mentions: HashMap<Pubkey, HashSet<SubId>>,
     pub slots: HashSet<SubId>,
     pub roots: HashSet<SubId>,
+    /// `preconfirmationSubscribe` to every transaction, and to one signature.
+    pub preconf_all: HashSet<SubId>,
+    pub preconf_by_signature: HashMap<Signature, HashSet<SubId>>,
+    /// How many pre-confirmation subscriptions exist (the preconf tile feeds the notifier
+    /// only while there are).
+    pub preconf_listeners: Arc<AtomicUsize>,
     /// The newest closed slot the notifier has announced: a signature executed at or before
     /// it had its "receivedSignature" sent by the notifier to those subscribed then.
     pub processed_through: u64,
@@ -394,8 +426,17 @@ impl Registry {
             logs_mentions: HashMap::default(),
             slots: HashSet::default(),
             roots: HashSet::default(),
+            preconf_all: HashSet::default(),
+            preconf_by_signature: HashMap::default(),
+            preconf_listeners: Arc::new(AtomicUsize::new(0)),
             processed_through: 0,
         }
+    }
+
+    /// Count pre-confirmation subscriptions into `listeners` (the runtime's feed) from now on.
+    pub fn with_preconf_listeners(mut self, listeners: Arc<AtomicUsize>) -> Self {
+        self.preconf_listeners = listeners;
+        self
     }
 
     pub fn connect(&mut self, outbox: Arc<Outbox>, ip: IpAddr) -> ConnId {
@@ -474,6 +515,13 @@ impl Registry {
             Kind::Root => {
                 self.roots.insert(id);
             }
+            Kind::Preconfirmation(filter) => {
+                match filter {
+                    None => self.preconf_all.insert(id),
+                    Some(s) => self.preconf_by_signature.entry(*s).or_default().insert(id),
+                };
+                self.preconf_listeners.fetch_add(1, Ordering::Relaxed);
+            }
         }
         *self.per_ip.entry(ip).or_default() += 1;
         self.conns.get_mut(&conn).expect("checked").subs.insert(id);
@@ -520,6 +568,15 @@ impl Registry {
             }
             Kind::Root => {
                 self.roots.remove(&id);
+            }
+            Kind::Preconfirmation(filter) => {
+                match filter {
+                    None => {
+                        self.preconf_all.remove(&id);
+                    }
+                    Some(s) => remove_from(&mut self.preconf_by_signature, s, id),
+                }
+                self.preconf_listeners.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
