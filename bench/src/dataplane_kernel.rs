@@ -362,7 +362,7 @@ impl Rx {
             Rx::NetTile { rx, bufs } => {
                 // Called only while datagrams are outstanding: MSG_WAITFORONE returns as soon
                 // as one is queued (the tile's 50 ms timeout bounds a wait for deferred softirq).
-                let n = rx.recv_burst(&mut bufs[..burst], 0)?;
+                let n = rx.recv_burst(&mut bufs[..burst])?;
                 for p in &bufs[..n] {
                     handle(p.bytes(), filter, st);
                 }

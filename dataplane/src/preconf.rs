@@ -36,8 +36,9 @@
 //! | 119.. | n × (u8 index into the transaction's account keys, i64 lamport change) |
 //!
 //! Then: u8 depth d ≤ `MAX_DEPTH`, u16 leaf index, d × 32-byte siblings (leaf level first),
-//! 32-byte identity pubkey, 64-byte signature. At most `MAX_DATAGRAM` bytes, smaller than the
-//! smallest transaction that can earn one, so a reply amplifies nothing.
+//! 32-byte identity pubkey, 64-byte signature. At most `MAX_DATAGRAM` (482) bytes: up to about
+//! 2.8 times the smallest transaction that can earn one (~170 bytes), which is why the
+//! appliance bounds replies per address and sends few of the unpaid (`rejected`) kind.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};

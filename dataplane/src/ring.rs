@@ -2,7 +2,11 @@
 //! slots live in an [`Arena`] — EAL memory (hugepages when reserved) with the DPDK backend,
 //! the heap otherwise. Producers (RX lcores, the UDP net tile, RPC threads) never block: a
 //! full ring is a counted drop. The consumer (a verify tile) waits by spinning briefly, then
-//! sleeping in short steps, so an idle tile costs almost nothing and a busy one never sleeps.
+//! parking; the next push unparks it, so an idle tile costs almost nothing, a busy one never
+//! sleeps, and a transaction that arrives at an idle tile waits a thread wake-up, not a nap.
+//! The producer's check of the parked flag is not fenced (a fence per push would cost every
+//! packet): a wake-up can be missed when the two race, and then the tile's park times out
+//! after at most 1 ms, which bounds the delay.
 //!
 //! The algorithm is Dmitry Vyukov's bounded MPMC queue: each slot carries a sequence number
 //! that says whether it is ready to be written (== position) or read (== position + 1).
@@ -12,8 +16,9 @@ use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 struct Slot<T> {
@@ -31,6 +36,9 @@ struct Inner<T> {
     arena: Arena,
     head: Padded,
     tail: Padded,
+    /// A consumer is parked in `pop_timeout` (`sleeper`) and wants the next push to wake it.
+    parked: AtomicBool,
+    sleeper: Mutex<Option<Thread>>,
 }
 
 // SAFETY: values move between threads only through the slot protocol (one writer, then one
@@ -78,6 +86,8 @@ impl<T: Send> Ring<T> {
                 arena,
                 head: Padded(AtomicUsize::new(0)),
                 tail: Padded(AtomicUsize::new(0)),
+                parked: AtomicBool::new(false),
+                sleeper: Mutex::new(None),
             }),
         }
     }
@@ -121,6 +131,9 @@ impl<T: Send> Ring<T> {
                             // SAFETY: winning the CAS makes this slot ours to write.
                             unsafe { (*slot.value.get()).write(v) };
                             slot.seq.store(pos + 1, Ordering::Release);
+                            if self.inner.parked.load(Ordering::Relaxed) {
+                                self.wake();
+                            }
                             return Ok(());
                         }
                         Err(now) => pos = now,
@@ -163,8 +176,17 @@ impl<T: Send> Ring<T> {
         }
     }
 
-    /// Take the oldest item, waiting up to `timeout` for one: a short spin, then sleeps of
-    /// 20 µs growing to 1 ms.
+    /// Unparks the consumer waiting in `pop_timeout`.
+    #[cold]
+    fn wake(&self) {
+        self.inner.parked.store(false, Ordering::Relaxed);
+        if let Some(t) = self.inner.sleeper.lock().ok().and_then(|g| g.clone()) {
+            t.unpark();
+        }
+    }
+
+    /// Take the oldest item, waiting up to `timeout` for one: a short spin, then parked
+    /// until a push wakes it (re-checking at least every millisecond).
     pub fn pop_timeout(&self, timeout: Duration) -> Option<T> {
         for _ in 0..128 {
             if let Some(v) = self.pop() {
@@ -173,17 +195,22 @@ impl<T: Send> Ring<T> {
             std::hint::spin_loop();
         }
         let deadline = Instant::now() + timeout;
-        let mut nap = Duration::from_micros(20);
+        if let Ok(mut s) = self.inner.sleeper.lock() {
+            *s = Some(std::thread::current());
+        }
         loop {
+            self.inner.parked.store(true, Ordering::SeqCst);
+            // Checked after the flag is up: a push from before it is seen here.
             if let Some(v) = self.pop() {
+                self.inner.parked.store(false, Ordering::Relaxed);
                 return Some(v);
             }
             let now = Instant::now();
             if now >= deadline {
+                self.inner.parked.store(false, Ordering::Relaxed);
                 return None;
             }
-            std::thread::sleep(nap.min(deadline - now));
-            nap = (nap * 2).min(Duration::from_millis(1));
+            std::thread::park_timeout((deadline - now).min(Duration::from_millis(1)));
         }
     }
 }

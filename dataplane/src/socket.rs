@@ -56,7 +56,7 @@ impl UdpReceiver {
     /// Receive up to `packets.len()` datagrams (at most the burst) straight into the packets'
     /// buffers. Returns how many were filled; 0 on timeout. A datagram longer than a valid
     /// transaction is reported with `len = PACKET_BUFFER_BYTES` (the parser rejects it).
-    pub fn recv_burst(&self, packets: &mut [PacketBox], now_ns: u64) -> io::Result<usize> {
+    pub fn recv_burst(&self, packets: &mut [PacketBox]) -> io::Result<usize> {
         let n = packets.len().min(self.burst);
         if n == 0 {
             return Ok(0);
@@ -99,6 +99,10 @@ impl UdpReceiver {
             };
         }
         let got = rc as usize;
+        // Stamped when the call returns, not when it began: it may have waited up to the
+        // read timeout for the first datagram. (Time the datagrams spent in the socket
+        // buffer before that is not counted; a client's round trip includes it.)
+        let now_ns = crate::packet::monotonic_ns();
         for i in 0..got {
             let p = &mut packets[i];
             let truncated = hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
@@ -144,6 +148,32 @@ mod tests {
     use super::*;
     use crate::packet::PacketPool;
 
+    /// A datagram that arrives while the call waits is stamped on arrival, not when the wait
+    /// began (a stale stamp would add up to the read timeout to every latency measured from it).
+    #[test]
+    fn a_datagram_is_stamped_when_it_arrives() {
+        let rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), 8, 1 << 20).unwrap();
+        let addr = rx.local_addr().unwrap();
+        let pool = PacketPool::new(8);
+        let mut bufs: Vec<PacketBox> = (0..8).map(|_| pool.take().unwrap()).collect();
+        let before = crate::packet::monotonic_ns();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .send_to(&[1; 10], addr)
+                .unwrap();
+        });
+        let n = rx.recv_burst(&mut bufs).unwrap();
+        sender.join().unwrap();
+        assert_eq!(n, 1);
+        assert!(
+            bufs[0].received_ns >= before + 25_000_000,
+            "stamped {} ns after the wait began",
+            bufs[0].received_ns - before
+        );
+    }
+
     #[test]
     fn receives_a_burst_and_flags_oversize() {
         let rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), 64, 1 << 20).unwrap();
@@ -158,7 +188,7 @@ mod tests {
         let mut got = 0;
         let mut lens = Vec::new();
         while got < 11 {
-            let n = rx.recv_burst(&mut bufs[got..], 1).unwrap();
+            let n = rx.recv_burst(&mut bufs[got..]).unwrap();
             assert!(n > 0, "timed out");
             for p in &bufs[got..got + n] {
                 lens.push(p.len);

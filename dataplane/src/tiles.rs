@@ -64,7 +64,7 @@ impl Tile for NetTile {
                 .extend((0..burst).filter_map(|_| self.spare.take()));
         }
         // Waits at most the socket's read timeout (50 ms), so a stop is seen promptly.
-        let n = match self.rx.recv_burst(&mut self.bufs, monotonic_ns()) {
+        let n = match self.rx.recv_burst(&mut self.bufs) {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "udp receive failed");
@@ -113,10 +113,15 @@ pub struct VerifyTile {
     input: Ring<PacketBox>,
     output: Sender<PacketBox>,
     batch: Vec<PacketBox>,
+    /// The part of `batch` being verified and forwarded.
+    chunk: Vec<PacketBox>,
     verifier: StrictVerifier,
     results: Vec<bool>,
     ok_flags: Vec<bool>,
 }
+
+/// Transactions verified before they are forwarded, at most.
+pub const FORWARD_CHUNK: usize = 4;
 
 /// How long a verify tile waits for its first packet before looking at the stop flag.
 const VERIFY_WAIT: Duration = Duration::from_millis(50);
@@ -142,6 +147,7 @@ impl VerifyTile {
             input,
             output,
             batch: Vec::with_capacity(batch_max),
+            chunk: Vec::with_capacity(FORWARD_CHUNK),
             verifier: StrictVerifier::default(),
             results: Vec::new(),
             ok_flags: Vec::new(),
@@ -171,7 +177,6 @@ impl Tile for VerifyTile {
                 None => break,
             }
         }
-        let started = Instant::now();
         stats.add_in(batch.len() as u64);
         stats.set_queue_depth(self.input.len());
         let slot = self.current_slot.load(Ordering::Relaxed);
@@ -191,9 +196,49 @@ impl Tile for VerifyTile {
                 i += 1;
             }
         }
+        // Verified and forwarded a few at a time: the first transactions of a large batch
+        // reach the bank (and their senders their pre-confirmations) while the rest are still
+        // being checked. Verification is one signature at a time, so this costs nothing.
+        let mut chunk = std::mem::take(&mut self.chunk);
+        while !self.batch.is_empty() {
+            let n = FORWARD_CHUNK.min(self.batch.len());
+            chunk.extend(self.batch.drain(..n));
+            if !self.verify_and_forward(&mut chunk, slot, stats, clock) {
+                // The bank is gone: the rest of the batch goes back too.
+                for p in self.batch.drain(..) {
+                    self.pool.give(p);
+                }
+                self.chunk = chunk;
+                return Turn::Done;
+            }
+        }
+        self.chunk = chunk;
+        clock.busy();
+        Turn::Continue
+    }
+
+    fn on_stop(&mut self) {
+        // What is still queued for this tile goes back to the pool.
+        while let Some(p) = self.input.pop() {
+            self.pool.give(p);
+        }
+    }
+}
+
+impl VerifyTile {
+    /// Checks `chunk`'s signatures, then decodes, dedups and forwards each that passed;
+    /// leaves `chunk` empty. False when the bank is gone (everything given back).
+    fn verify_and_forward(
+        &mut self,
+        chunk: &mut Vec<PacketBox>,
+        slot: u64,
+        stats: &TileStats,
+        clock: &mut TileClock<'_>,
+    ) -> bool {
+        let started = Instant::now();
         {
-            let mut checks = Vec::with_capacity(batch.len() * 2);
-            for p in batch.iter().filter(|p| !p.signatures_checked) {
+            let mut checks = Vec::with_capacity(chunk.len() * 2);
+            for p in chunk.iter().filter(|p| !p.signatures_checked) {
                 let d = p.desc.as_ref().expect("parsed");
                 let buf = p.bytes();
                 let msg = d.message(buf);
@@ -208,7 +253,7 @@ impl Tile for VerifyTile {
             self.verifier.verify(&checks, &mut self.results);
             self.ok_flags.clear();
             let mut at = 0;
-            for p in batch.iter() {
+            for p in chunk.iter() {
                 if p.signatures_checked {
                     self.ok_flags.push(true);
                     continue;
@@ -222,7 +267,7 @@ impl Tile for VerifyTile {
         self.counters
             .verify_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        let mut pending = batch.drain(..).zip(self.ok_flags.iter().copied());
+        let mut pending = chunk.drain(..).zip(self.ok_flags.iter().copied());
         while let Some((mut p, ok)) = pending.next() {
             if !ok {
                 self.counters.bad_signature.fetch_add(1, Ordering::Relaxed);
@@ -257,13 +302,13 @@ impl Tile for VerifyTile {
                                 // The bank is gone: the rest of the batch goes back too.
                                 self.pool.give(e.into_inner());
                                 pending.for_each(|(p, _)| self.pool.give(p));
-                                return Turn::Done;
+                                return false;
                             }
                         }
                         Err(crossbeam_channel::TrySendError::Disconnected(p)) => {
                             self.pool.give(p);
                             pending.for_each(|(p, _)| self.pool.give(p));
-                            return Turn::Done;
+                            return false;
                         }
                     }
                 }
@@ -277,15 +322,7 @@ impl Tile for VerifyTile {
                 }
             }
         }
-        clock.busy();
-        Turn::Continue
-    }
-
-    fn on_stop(&mut self) {
-        // What is still queued for this tile goes back to the pool.
-        while let Some(p) = self.input.pop() {
-            self.pool.give(p);
-        }
+        true
     }
 }
 
@@ -340,6 +377,42 @@ mod tests {
             )
             .unwrap();
         stage
+    }
+
+    /// A batch is forwarded in chunks as it is verified: with the bank's link full after
+    /// one transaction, the tile has not yet checked the batch's last one (a bad signature).
+    #[test]
+    fn verify_tile_forwards_before_it_has_checked_the_whole_batch() {
+        let pool = PacketPool::new(64);
+        let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
+        let ring = Ring::new(64, crate::packet::Arena::HEAP);
+        let (btx, brx) = crossbeam_channel::bounded(1);
+        let ingress = Ingress::new(pool.clone(), vec![ring.clone()], counters);
+        // Queued before the tile starts: its first turn takes all of them as one batch.
+        for _ in 0..31 {
+            ingress.submit(&tx_bytes()).unwrap();
+        }
+        let mut forged = tx_bytes();
+        forged[5] ^= 1;
+        ingress.submit(&forged).unwrap();
+        let verify = spawn_verify(ring, btx, &pool, counters);
+        let first = brx.recv_timeout(Duration::from_secs(5)).expect("forwarded");
+        // The tile is now blocked on the full link, a chunk or two into the batch.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(counters.bad_signature.load(Ordering::Relaxed), 0);
+        pool.give(first);
+        for _ in 0..30 {
+            pool.give(brx.recv_timeout(Duration::from_secs(5)).expect("the rest"));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while counters.bad_signature.load(Ordering::Relaxed) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the forged one was never checked"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        verify.stop();
     }
 
     /// What leaves the verify tile is decoded once, there: the transaction the bytes hold and

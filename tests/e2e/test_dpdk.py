@@ -279,22 +279,52 @@ def test_tap_kernel_socket_gets_replies(tmp_path):
         payer, dest = Keypair(), Keypair().pubkey()
         airdrop(c, payer.pubkey(), SOL)
         raw = transfer_tx(payer, dest, 1_004_242, blockhash(c))
+        identity = Pubkey.from_string(
+            json.loads(urllib.request.urlopen(urllib.request.Request(
+                node.url,
+                data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getIdentity"}).encode(),
+                headers={"Content-Type": "application/json"},
+            ), timeout=10).read())["result"]["identity"]
+        )
+        preconfs = []
+
+        def verdict(s):
+            # Signed pre-confirmations (0xC1) come back on the same socket: kept for later.
+            while True:
+                d, frm = s.recvfrom(2048)
+                if d[0] != 0xC1:
+                    return d, frm
+                preconfs.append(d)
+
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(5)
             # The kernel resolves our address by ARP first: the appliance must answer it.
             s.sendto(raw, (ours, UDP_PORT))
-            reply, frm = s.recvfrom(2048)
+            reply, frm = verdict(s)
             assert frm == (ours, UDP_PORT)
             assert reply[:2] == b"\x00\x00", reply
             assert reply[2:66] == raw[1:65]
             assert reply[66:] == b"accepted"
             s.sendto(raw, (ours, UDP_PORT))
-            again, _ = s.recvfrom(2048)
+            again, _ = verdict(s)
             assert again[:2] == b"\x01\x40" and again[66:] == b"dropped: duplicate"
             s.sendto(b"\x01" + b"\x00" * 10, (ours, UDP_PORT))
-            bad, _ = s.recvfrom(2048)
+            bad, _ = verdict(s)
             assert bad[0] == 1 and bad[66:].startswith(b"dropped: ")
-        wait_for(lambda: balance(c, dest) == 1_004_242, what="the tap transfer")
+            wait_for(lambda: balance(c, dest) == 1_004_242, what="the tap transfer")
+            # The transfer's signed pre-confirmations came back through the port, from its
+            # address, to this socket: they verify against the node's identity.
+            deadline = time.time() + 5
+            while not any(parse_and_verify(d, identity)["stage"] == "executed" for d in preconfs):
+                assert time.time() < deadline, f"{len(preconfs)} pre-confirmations, none executed"
+                try:
+                    d, frm = s.recvfrom(2048)
+                except socket.timeout:
+                    continue
+                if d[0] == 0xC1:
+                    assert frm == (ours, UDP_PORT)
+                    preconfs.append(d)
+            assert all(parse_and_verify(d, identity)["signature"] == raw[1:65] for d in preconfs)
         # ICMP echo through a raw socket (we are root).
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as r:
             r.settimeout(5)

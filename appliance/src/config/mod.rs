@@ -332,7 +332,8 @@ drift_per_slot = 0.001
 calibration_window = 10000
 # Drafts waiting for the preconf tile; past this they are dropped, counted (1..=1048576).
 queue_depth = 16384
-# Replies per second to one IP address (bounds reflection); 0 sends none.
+# Replies per second to one IP address (bounds reflection); 0 sends none. Replies to refused
+# transactions, which cost their sender nothing, at most 100 per second per address.
 max_replies_per_peer_per_s = 20000
 "#;
 

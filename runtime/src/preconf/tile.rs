@@ -2,6 +2,12 @@
 //! (one ed25519 signature per batch of up to 64, `dataplane::preconf`), posts each on the
 //! board for the RPC and sends it to the transaction's sender from the TPU socket, at most
 //! `max_replies_per_peer_per_s` per IP address.
+//!
+//! Reflection: a reply can be larger than its request (up to `MAX_DATAGRAM`, 482 bytes, for a
+//! transaction of ~170 or more), and its source address can be forged. `admitted` and
+//! `executed` replies cost the sender a fee (the payer was funded and the transaction runs);
+//! `rejected` ones cost nothing, so they get their own, much lower per-address bound,
+//! [`REJECTED_REPLIES_PER_PEER_PER_S`].
 
 use super::board::Board;
 use super::{Draft, PreconfCounters, Reply};
@@ -51,6 +57,9 @@ impl PeerLimiter {
     }
 }
 
+/// `rejected` replies per second to one IP address at most (they cost the sender nothing).
+pub const REJECTED_REPLIES_PER_PEER_PER_S: u32 = 100;
+
 pub struct PreconfTile {
     drafts: Receiver<Draft>,
     signer: BatchSigner,
@@ -61,6 +70,8 @@ pub struct PreconfTile {
     counters: &'static PreconfCounters,
     stats: &'static telemetry::TileStats,
     limiter: PeerLimiter,
+    /// For `rejected` replies.
+    rejected_limiter: PeerLimiter,
     batch: Vec<Draft>,
     /// The PubSub feed, and how many subscriptions listen to it.
     feed: Option<(Sender<Vec<u8>>, Arc<AtomicUsize>)>,
@@ -88,6 +99,9 @@ impl PreconfTile {
             counters,
             stats,
             limiter: PeerLimiter::new(max_replies_per_peer_per_s),
+            rejected_limiter: PeerLimiter::new(
+                max_replies_per_peer_per_s.min(REJECTED_REPLIES_PER_PEER_PER_S),
+            ),
             batch: Vec::with_capacity(MAX_BATCH),
             feed: None,
         }
@@ -107,7 +121,8 @@ impl PreconfTile {
     fn deliver(&mut self) {
         let bodies: Vec<&Body> = self.batch.iter().map(|d| &d.body).collect();
         let (batch, board, counters) = (&self.batch, &self.board, self.counters);
-        let (socket, ports, limiter) = (&self.socket, &self.ports, &mut self.limiter);
+        let (socket, ports) = (&self.socket, &self.ports);
+        let (paid, unpaid) = (&mut self.limiter, &mut self.rejected_limiter);
         let feed = self
             .feed
             .as_ref()
@@ -116,6 +131,11 @@ impl PreconfTile {
         self.signer.sign(&bodies, |i, datagram| {
             let draft = &batch[i];
             board.post(&draft.body.signature, datagram);
+            let limiter = if draft.body.stage == super::Stage::Rejected {
+                &mut *unpaid
+            } else {
+                &mut *paid
+            };
             if let Some(tx) = feed {
                 match tx.try_send(datagram.to_vec()) {
                     Ok(()) => counters.sent_pubsub.fetch_add(1, Ordering::Relaxed),
@@ -231,5 +251,70 @@ mod tests {
         assert!(!l.allow(a, t0 + 100_000_000));
         let mut off = PeerLimiter::new(0);
         assert!(!off.allow(a, t0));
+    }
+
+    /// Replies to refused transactions (free to send) are bounded far lower than paid ones;
+    /// every datagram sent verifies against the tile's identity.
+    #[test]
+    fn unpaid_replies_have_their_own_lower_bound() {
+        use super::super::{Body, Outcome, Stage};
+        let rc = telemetry::SharedRegion::private::<crate::metrics::RuntimeCounters>();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (_tx, rx) = crossbeam_channel::bounded(1);
+        let mut tile = PreconfTile::new(
+            rx,
+            &[1; 32],
+            Some(server),
+            Vec::new(),
+            Arc::new(Board::new(16)),
+            &rc.preconf,
+            &rc.preconf_tile,
+            1_000,
+        );
+        let to = client.local_addr().unwrap();
+        let sent = || rc.preconf.sent_udp.load(Ordering::Relaxed);
+        let identity = tile.identity();
+        let mut received = 0;
+        // Read after each batch: the socket's buffer holds fewer datagrams than the test sends.
+        let drain = |received: &mut u64| {
+            let mut buf = [0u8; 2048];
+            while let Ok(n) = client.recv(&mut buf) {
+                dataplane::preconf::verify(&buf[..n], Some(&identity)).expect("signed");
+                *received += 1;
+            }
+        };
+        client
+            .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+            .unwrap();
+        for (stage, n) in [(Stage::Rejected, 300), (Stage::Admitted, 300)] {
+            for i in 0..n {
+                let body = Body::new(stage, Outcome::NotIncluded, 0.9, [i as u8; 64]);
+                tile.batch.push(Draft {
+                    body,
+                    reply: Reply::Socket(to),
+                    received_ns: 0,
+                });
+                if tile.batch.len() == MAX_BATCH || i == n - 1 {
+                    tile.deliver();
+                    drain(&mut received);
+                }
+            }
+            if stage == Stage::Rejected {
+                // A full bucket of 100, and what refilled while the test ran.
+                assert!(
+                    (100..=180).contains(&sent()),
+                    "{} rejected replies sent",
+                    sent()
+                );
+            }
+        }
+        let rejected_sent = 600 - sent() - rc.preconf.rate_limited.load(Ordering::Relaxed);
+        assert_eq!(
+            rejected_sent, 0,
+            "every reply is either sent or counted as limited"
+        );
+        assert!(sent() >= 400, "all 300 paid replies went out: {}", sent());
+        assert_eq!(received, sent());
     }
 }
