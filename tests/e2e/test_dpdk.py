@@ -17,18 +17,16 @@ import struct
 import subprocess
 import threading
 import time
-import urllib.request
 
 import pytest
 from solders.keypair import Keypair
 from solders.message import Message
-from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
 from conftest import BINARY, Node
 from test_appliance import FEE, SOL, airdrop, balance, blockhash, wait_finalized
-from test_preconf import parse_and_verify
+from test_preconf import identity as node_identity, parse_and_verify
 from solana.rpc.api import Client
 
 OUR_MAC = bytes.fromhex("020000000001")
@@ -217,13 +215,7 @@ def test_pcap_replay_executes_exactly_the_valid_transactions(tmp_path):
         listing = nic(node, "list")["ports"][0]
         assert listing["driver"] == "net_pcap" and listing["address"] == f"{ours}:{UDP_PORT}"
         port_mac = bytes.fromhex(listing["mac"].replace(":", ""))
-        identity = Pubkey.from_string(
-            json.loads(urllib.request.urlopen(urllib.request.Request(
-                node.url,
-                data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getIdentity"}).encode(),
-                headers={"Content-Type": "application/json"},
-            ), timeout=10).read())["result"]["identity"]
-        )
+        identity = node_identity(node)
     finally:
         if not w.closed:
             w.close()
@@ -279,13 +271,7 @@ def test_tap_kernel_socket_gets_replies(tmp_path):
         payer, dest = Keypair(), Keypair().pubkey()
         airdrop(c, payer.pubkey(), SOL)
         raw = transfer_tx(payer, dest, 1_004_242, blockhash(c))
-        identity = Pubkey.from_string(
-            json.loads(urllib.request.urlopen(urllib.request.Request(
-                node.url,
-                data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getIdentity"}).encode(),
-                headers={"Content-Type": "application/json"},
-            ), timeout=10).read())["result"]["identity"]
-        )
+        identity = node_identity(node)
         preconfs = []
 
         def verdict(s):
