@@ -24,6 +24,7 @@
 //! add up to the slots' transaction counts.
 
 use super::harness::Appliance;
+use super::workload::{leak, sign_all, signature};
 use super::{Line, Plot, Report, Rows, median, percentile, spl};
 use runtime::scheduler::apps::{AppGrouping, AppRule};
 use runtime::scheduler::hotspot::Concurrency;
@@ -348,34 +349,6 @@ impl Cast {
             }
         }
     }
-}
-
-/// Sign `n` transactions on every core.
-fn sign_all(n: usize, make: impl Fn(usize) -> Transaction + Sync) -> Vec<Vec<u8>> {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let chunk = n.div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let make = &make;
-        let parts: Vec<_> = (0..n)
-            .step_by(chunk)
-            .map(|start| {
-                s.spawn(move || {
-                    (start..(start + chunk).min(n))
-                        .map(|i| bincode::serialize(&make(i)).expect("serializes"))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("signer thread"))
-            .collect()
-    })
-}
-
-fn signature(wire: &[u8]) -> Signature {
-    // One signature count byte, then the first signature.
-    Signature::from(<[u8; 64]>::try_from(&wire[1..65]).expect("a signed transaction"))
 }
 
 /// Signatures per transaction of `app` (mint_to: the payer and the mint authority).
@@ -1145,10 +1118,6 @@ pub fn run(args: &IsolationArgs) -> anyhow::Result<Report> {
         rows.push(("foreign_cpu_cores", cores, "cores"));
     }
     Ok(Report { rows, plots })
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
 }
 
 fn phase_rows(runs: &[Vec<SchedulerRun>], rows: &mut Rows) {

@@ -14,6 +14,7 @@ mod pipeline;
 mod preconf;
 mod report;
 mod rpc;
+mod sequencing;
 mod sigverify;
 mod spl;
 mod storage;
@@ -46,6 +47,10 @@ pub enum BenchCommand {
     /// Pre-confirmations over UDP through shifting phases: calibration (ECE, Brier against a
     /// base rate and a rule of thumb), receipt-to-pre-confirmation latency, throughput cost.
     Preconf(preconf::PreconfArgs),
+    /// Fee per unit of what a transaction really uses against fee per requested compute unit,
+    /// at 1.5x capacity: padded against honest requests, cheap against heavy, fees per second
+    /// of execution, starvation.
+    Sequencing(sequencing::SequencingArgs),
     /// JSON-RPC reads (getAccountInfo, getMultipleAccounts) per second from many clients, and
     /// the latency from a slot's commit to its signatureSubscribe notifications at half load.
     Rpc(rpc::RpcArgs),
@@ -114,6 +119,7 @@ fn measure(c: BenchCommand) -> anyhow::Result<(&'static str, bool, Report)> {
         BenchCommand::Rpc(a) => ("rpc", a.json, rpc::run(&a)?),
         BenchCommand::Flood(a) => ("flood", a.json, flood::run(&a)?.into()),
         BenchCommand::Preconf(a) => ("preconf", a.json, preconf::run(&a)?),
+        BenchCommand::Sequencing(a) => ("sequencing", a.json, sequencing::run(&a)?),
         BenchCommand::All(_) | BenchCommand::Report(_) => {
             anyhow::bail!("`all` and `report` are not one benchmark")
         }

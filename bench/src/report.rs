@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 
 /// The benches in report order.
-pub const ORDER: [&str; 10] = [
+pub const ORDER: [&str; 11] = [
     "sigverify",
     "exec",
     "pipeline",
@@ -21,6 +21,7 @@ pub const ORDER: [&str; 10] = [
     "flood",
     "rpc",
     "preconf",
+    "sequencing",
 ];
 
 /// The benches whose JSON `dir` holds (`<bench>.json`), in report order.

@@ -196,6 +196,27 @@ pub fn sign_parallel(
     })
 }
 
+/// Sign `make(i)` for every `i` below `n` on every core, in order, serialized.
+pub fn sign_all(n: usize, make: impl Fn(usize) -> Transaction + Sync) -> Vec<Vec<u8>> {
+    sign_parallel(0..n, |i| SignedTx::new(&make(i), true))
+        .into_iter()
+        .map(|t| t.wire)
+        .collect()
+}
+
+/// The first signature of a serialized transaction.
+pub fn signature(wire: &[u8]) -> solana_signature::Signature {
+    // One signature count byte, then the first signature.
+    solana_signature::Signature::from(
+        <[u8; 64]>::try_from(&wire[1..65]).expect("a signed transaction"),
+    )
+}
+
+/// A row name made at run time (rows are named by `&'static str`).
+pub fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
 /// The mixed workload: System and SPL Token transfers over hot and cold accounts, a few of
 /// them failing (see [`Kind`]). Token accounts are created by set-up transactions the node
 /// executes before anything is timed.

@@ -219,8 +219,17 @@ impl AccountsDb {
         }
     }
 
-    pub fn prefetch(&self, keys: &[Pubkey]) {
-        self.store.prefetch(keys);
+    /// Returns how many of `keys` the store must read from its devices (the overlay's recent
+    /// writes are in memory whatever the store says).
+    pub fn prefetch(&self, keys: &[Pubkey]) -> usize {
+        let mut cold = 0;
+        self.store.prefetch_cold(keys, &mut |k| {
+            // The store's copy is stale for a key in the overlay, which is read from memory.
+            if !self.live[shard(k)].read().contains_key(k) {
+                cold += 1;
+            }
+        });
+        cold
     }
 
     /// The transaction that prefetched `keys` left the queue.

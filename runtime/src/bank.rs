@@ -16,6 +16,7 @@ use crate::optimistic::{Validator, Verdict};
 use crate::preconf::{Predictor, Queue};
 use crate::scheduler::{Completion, ExecMode, Scheduler};
 use crate::sequencer::{Admit, PreparedTx, Sequencer};
+use crate::sequencing::Sequencing;
 use crate::slot::OpenSlot;
 use crate::svm::SvmEnv;
 use crate::worker::{BatchDone, Outcome, WorkBatch};
@@ -41,6 +42,8 @@ pub struct BankParams {
     pub slot_ms: u64,
     pub fee_collector: Pubkey,
     pub apps: crate::scheduler::apps::AppClassifier,
+    /// How queued transactions are priced (`[scheduler]`).
+    pub sequencing: crate::sequencing::SequencingConfig,
 }
 
 pub struct Bank {
@@ -71,6 +74,8 @@ pub struct Bank {
     broken: bool,
     /// Pre-confirmations: predicts at admission, learns from every outcome.
     preconf: Option<Predictor>,
+    /// Prices what is queued, learns what it really costs, promotes what is overdue.
+    sequencing: Sequencing,
 }
 
 impl Bank {
@@ -93,6 +98,7 @@ impl Bank {
         let (parent_slot, parent_blockhash) = *recent.back().expect("a parent slot exists");
         let n = workers.len();
         let admission = Admission::new(chain.validity_slots());
+        let sequencing = Sequencing::new(params.sequencing, counters);
         let mut bank = Self {
             env,
             db,
@@ -114,6 +120,7 @@ impl Bank {
             reruns: VecDeque::new(),
             broken: false,
             preconf: None,
+            sequencing,
         };
         bank.open_slot();
         bank
@@ -176,11 +183,17 @@ impl Bank {
         let prepared = admitted.prepared;
         let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
         // The store reads them ahead and keeps them cached while the transaction is queued.
-        self.db.prefetch(&keys);
+        let cold = self.db.prefetch(&keys);
         let mut tx = PreparedTx::new(prepared.sanitized, prepared.budget, p, prepared.locks);
         tx.app_key = self.params.apps.classify(tx.sanitized.message());
         tx.blockhash_slot = admitted.blockhash_slot;
+        tx.cold_reads = cold.min(usize::from(u16::MAX)) as u16;
+        // Estimated before it is routed: the scheduler counts the accounts' demand with it.
+        self.sequencing.estimate(&mut tx);
         self.sched.route(&mut tx);
+        let pressure = self.sched.write_pressure(&tx);
+        self.sequencing.price(&mut tx, pressure, self.open.slot());
+        let (priority, cu) = (tx.priority, tx.reserved_cu());
         let draft = match &mut self.preconf {
             Some(pc) => {
                 let queue = Queue {
@@ -198,10 +211,12 @@ impl Bank {
         match self.seq.push(tx) {
             Admit::Queued => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.sequencing.queued(priority, cu);
                 self.issue(draft);
             }
             Admit::QueuedEvicting(old) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                self.sequencing.queued(priority, cu);
                 self.issue(draft);
                 self.drop_tx(*old, RuntimeDrop::SequencerEvicted);
             }
@@ -281,6 +296,9 @@ impl Bank {
             if b.txs.is_empty() {
                 continue;
             }
+            for tx in &b.txs {
+                self.sequencing.dispatched(tx, self.open.slot());
+            }
             if b.mode == ExecMode::Optimistic {
                 // First runs only; re-runs are counted as `reexecutions`.
                 self.counters
@@ -349,6 +367,12 @@ impl Bank {
             match outcome {
                 Outcome::Processed(status) => {
                     let mut tx = tx;
+                    let overrun =
+                        self.sequencing
+                            .executed(&tx, status.compute_units, status.err.is_none());
+                    if let Some(shape) = overrun {
+                        self.seq.reserve_requested(shape);
+                    }
                     if let Some(pc) = &mut self.preconf {
                         pc.processed(&mut tx, &status, self.open.slot());
                     }
@@ -421,6 +445,7 @@ impl Bank {
         }
         self.validator.slot_closed();
         self.sched.slot_closed(&mut self.seq);
+        self.sequencing.slot_closed(&mut self.seq, slot);
         let closed = self
             .open
             .close_and_open_next(unix_now(), self.chain.genesis_hash());

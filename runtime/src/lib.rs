@@ -18,6 +18,7 @@ pub mod preconf;
 pub mod prepare;
 pub mod scheduler;
 pub mod sequencer;
+pub mod sequencing;
 pub mod simulate;
 pub mod slot;
 pub mod svm;
@@ -207,6 +208,7 @@ impl Runtime {
                 slot_ms: config.slot_ms,
                 fee_collector: setup.genesis.fee_collector,
                 apps: setup.scheduler.classifier(),
+                sequencing: setup.scheduler.sequencing(),
             },
             Sequencer::new(config.sequencer_capacity, setup.scheduler.eviction()),
             setup.scheduler.build(

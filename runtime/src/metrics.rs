@@ -418,6 +418,30 @@ telemetry::declare_counters! {
         commit_errors: Counter(Count) "storage_commit_errors",
         /// Transactions waiting in the sequencer.
         sequencer_depth: Gauge(Count) "sequencer_depth",
+        /// Queued transactions moved to the head of their lane at their deadline
+        /// (scheduler.max_wait_slots after admission, having paid the inclusion threshold).
+        sequencing_promoted: Counter(Count) "sequencing_promoted",
+        /// The inclusion threshold: the clearing price of slots that closed with a backlog
+        /// (the priority at which their arrivals' estimated CU reaches the CU executed), the
+        /// highest of the last 8 slots (fee·1e6 per compute unit).
+        sequencing_inclusion_threshold: Gauge(Count) "sequencing_inclusion_threshold",
+        /// Dispatched transactions that had a deadline (paid above the inclusion threshold)...
+        sequencing_deadline_dispatched: Counter(Count) "sequencing_deadline_dispatched",
+        /// ...of which dispatched after the slot following their deadline (the bound missed).
+        sequencing_deadline_missed: Counter(Count) "sequencing_deadline_missed",
+        /// Most slots past its deadline a transaction was dispatched.
+        sequencing_deadline_late_max: Gauge(Count) "sequencing_deadline_late_max",
+        /// Successful executions whose compute units the model had estimated...
+        sequencing_cu_estimated: Counter(Count) "sequencing_cu_estimated",
+        /// ...and the absolute error of those estimates, summed (mean = this / estimated).
+        sequencing_cu_estimate_error: Counter(Count) "sequencing_cu_estimate_error",
+        /// Transactions that used over twice the CU estimated for them (their shape is then
+        /// estimated at the request).
+        sequencing_cu_overruns: Counter(Count) "sequencing_cu_overruns",
+        /// Transaction shapes the compute-unit model tracks (bounded).
+        sequencing_shapes: Gauge(Count) "sequencing_shapes",
+        /// Executions of new shapes not learnt because the model was full.
+        sequencing_shapes_untracked: Counter(Count) "sequencing_shapes_untracked",
         /// Bytes of history segment files kept (history.retention_bytes bounds it).
         history_bytes: Gauge(Bytes) "history_disk",
         /// History segment files kept.

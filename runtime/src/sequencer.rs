@@ -1,7 +1,9 @@
 //! Priority ordering of verified transactions, in lanes.
 //!
-//! Priority is fee per requested compute unit ([`TxBudget::priority`]); ties go to the earlier
-//! arrival. Every transaction sits in one lane, chosen by the scheduler when it is admitted:
+//! A transaction's priority is [`PreparedTx::priority`], set by the bank at admission (fee per
+//! requested compute unit, or per unit of what it will really use: see
+//! [`crate::sequencing`]); ties go to the earlier arrival. Every transaction sits in one
+//! lane, chosen by the scheduler when it is admitted:
 //! the plain lock scheduler keeps everything in lane 0 (one global priority order); the
 //! hotspot scheduler gives each app and each hot-account island its own lane.
 //!
@@ -14,6 +16,10 @@
 //!   own lane), and within it the newcomer is compared only against its own lane: an app
 //!   flooding the queue displaces its own transactions, not other apps' (fair queuing's
 //!   longest-queue drop).
+//!
+//! A transaction given a deadline slot at admission (it paid at least the inclusion threshold)
+//! and still queued when the deadline passes is promoted to the head of its lane
+//! ([`Sequencer::promote_overdue`]), so high-paying newcomers cannot starve it.
 
 use crate::compute_budget::TxBudget;
 use ahash::HashMap;
@@ -52,6 +58,19 @@ pub struct PreparedTx {
     pub queue_delay_us: Cell<Option<u64>>,
     /// Its `admitted` pre-confirmation, waiting for the outcome.
     pub preconf: Option<Box<crate::preconf::Ticket>>,
+    /// Its place in the sequencer's order (higher first), fixed when it is queued.
+    pub priority: u64,
+    /// Its instructions' shape ([`crate::sequencing::shape_of`]): what the compute-unit
+    /// model learns by.
+    pub shape: u64,
+    /// Accounts the store had to read from its devices when it was admitted.
+    pub cold_reads: u16,
+    /// Promoted to the head of its lane once this slot has passed (`u64::MAX`: never).
+    pub deadline_slot: u64,
+    /// Compute units the per-slot caps reserve for it while it runs (settled to what it used
+    /// when it completes), when not its requested limit: the learnt estimate under the
+    /// performance rule ([`crate::sequencing`]).
+    pub reserve_cu: Option<u64>,
 }
 
 impl PreparedTx {
@@ -75,6 +94,11 @@ impl PreparedTx {
             blocked_ns: Cell::new(0),
             queue_delay_us: Cell::new(None),
             preconf: None,
+            priority: budget.priority(),
+            shape: 0,
+            cold_reads: 0,
+            deadline_slot: u64::MAX,
+            reserve_cu: None,
         }
     }
 
@@ -85,9 +109,18 @@ impl PreparedTx {
     pub fn requested_cu(&self) -> u64 {
         u64::from(self.budget.limits.compute_unit_limit)
     }
+
+    /// What the per-slot CU caps reserve for it at dispatch ([`PreparedTx::reserve_cu`]).
+    pub fn reserved_cu(&self) -> u64 {
+        self.reserve_cu.unwrap_or_else(|| self.requested_cu())
+    }
 }
 
 pub type SeqKey = (Reverse<u64>, u64);
+
+/// The key a promoted (overdue) transaction is re-queued under: ahead of every priority,
+/// overdue ones among themselves by arrival.
+const OVERDUE: Reverse<u64> = Reverse(u64::MAX);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Eviction {
@@ -107,6 +140,8 @@ pub struct Sequencer {
     lanes: HashMap<LaneId, BTreeMap<SeqKey, PreparedTx>>,
     /// (blockhash slot, key) → lane: expiry visits only what expires.
     by_age: BTreeMap<(u64, SeqKey), LaneId>,
+    /// (deadline slot, key) → lane, for transactions with a deadline not yet promoted.
+    by_deadline: BTreeMap<(u64, SeqKey), LaneId>,
     len: usize,
     capacity: usize,
     eviction: Eviction,
@@ -119,6 +154,7 @@ impl Sequencer {
         Self {
             lanes: HashMap::default(),
             by_age: BTreeMap::new(),
+            by_deadline: BTreeMap::new(),
             len: 0,
             capacity,
             eviction,
@@ -151,7 +187,7 @@ impl Sequencer {
     }
 
     pub fn push(&mut self, tx: PreparedTx) -> Admit {
-        let key = (Reverse(tx.budget.priority()), self.next_arrival);
+        let key = (Reverse(tx.priority.min(u64::MAX - 1)), self.next_arrival);
         let lane = tx.lane;
         if self.len >= self.capacity {
             let Some(victim) = self.victim_lane(lane, key) else {
@@ -159,21 +195,73 @@ impl Sequencer {
             };
             let q = self.lanes.get_mut(&victim).expect("victim lane exists");
             let worst = *q.keys().next_back().expect("victim lane is non-empty");
-            if victim == lane && key >= worst {
+            // An overdue transaction was promised its slot: a newcomer never evicts one.
+            if (victim == lane && key >= worst) || worst.0 == OVERDUE {
                 return Admit::Rejected(Box::new(tx));
             }
             let evicted = q.remove(&worst).expect("worst exists");
-            self.by_age.remove(&(evicted.blockhash_slot, worst));
+            self.forget(&evicted, worst);
             self.next_arrival += 1;
-            self.by_age.insert((tx.blockhash_slot, key), lane);
+            self.index(&tx, key, lane);
             self.lanes.entry(lane).or_default().insert(key, tx);
             return Admit::QueuedEvicting(Box::new(evicted));
         }
         self.next_arrival += 1;
         self.len += 1;
-        self.by_age.insert((tx.blockhash_slot, key), lane);
+        self.index(&tx, key, lane);
         self.lanes.entry(lane).or_default().insert(key, tx);
         Admit::Queued
+    }
+
+    fn index(&mut self, tx: &PreparedTx, key: SeqKey, lane: LaneId) {
+        self.by_age.insert((tx.blockhash_slot, key), lane);
+        if tx.deadline_slot != u64::MAX && key.0 != OVERDUE {
+            self.by_deadline.insert((tx.deadline_slot, key), lane);
+        }
+    }
+
+    fn forget(&mut self, tx: &PreparedTx, key: SeqKey) {
+        self.by_age.remove(&(tx.blockhash_slot, key));
+        self.by_deadline.remove(&(tx.deadline_slot, key));
+    }
+
+    /// Move every transaction whose deadline is before `slot` to the head of its lane (in
+    /// deadline, then arrival, order). Returns how many moved.
+    pub fn promote_overdue(&mut self, slot: u64) -> usize {
+        let keep = self.by_deadline.split_off(&(slot, (Reverse(u64::MAX), 0)));
+        let due = std::mem::replace(&mut self.by_deadline, keep);
+        let mut moved = 0;
+        for ((_, key), lane) in due {
+            let Some(q) = self.lanes.get_mut(&lane) else {
+                continue;
+            };
+            let Some(tx) = q.remove(&key) else {
+                continue;
+            };
+            let promoted = (OVERDUE, key.1);
+            self.by_age.remove(&(tx.blockhash_slot, key));
+            self.by_age.insert((tx.blockhash_slot, promoted), lane);
+            q.insert(promoted, tx);
+            moved += 1;
+        }
+        moved
+    }
+
+    /// The queued transactions of `shape` reserve their requested compute units again (their
+    /// shape's estimate was overrun). Returns how many.
+    pub fn reserve_requested(&mut self, shape: u64) -> usize {
+        let mut n = 0;
+        for tx in self.lanes.values_mut().flat_map(BTreeMap::values_mut) {
+            if tx.shape == shape && tx.reserve_cu.take().is_some() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Queued transactions waiting for their deadline.
+    pub fn with_deadline(&self) -> usize {
+        self.by_deadline.len()
     }
 
     /// The lane to evict from when full, or `None` to reject the newcomer outright.
@@ -224,7 +312,7 @@ impl Sequencer {
 
     pub fn remove(&mut self, lane: LaneId, key: &SeqKey) -> Option<PreparedTx> {
         let tx = self.lanes.get_mut(&lane)?.remove(key)?;
-        self.by_age.remove(&(tx.blockhash_slot, *key));
+        self.forget(&tx, *key);
         self.len -= 1;
         Some(tx)
     }
@@ -233,7 +321,7 @@ impl Sequencer {
     pub fn relane(&mut self, from: LaneId, key: &SeqKey, to: LaneId) {
         if let Some(mut tx) = self.lanes.get_mut(&from).and_then(|q| q.remove(key)) {
             tx.lane = to;
-            self.by_age.insert((tx.blockhash_slot, *key), to);
+            self.index(&tx, *key, to);
             self.lanes.entry(to).or_default().insert(*key, tx);
         }
     }
@@ -242,6 +330,7 @@ impl Sequencer {
     pub fn drain(&mut self) -> impl Iterator<Item = PreparedTx> + '_ {
         self.len = 0;
         self.by_age.clear();
+        self.by_deadline.clear();
         std::mem::take(&mut self.lanes)
             .into_values()
             .flat_map(BTreeMap::into_values)
@@ -255,7 +344,11 @@ impl Sequencer {
         let expired = std::mem::replace(&mut self.by_age, keep);
         let out: Vec<PreparedTx> = expired
             .into_iter()
-            .filter_map(|((_, key), lane)| self.lanes.get_mut(&lane)?.remove(&key))
+            .filter_map(|((_, key), lane)| {
+                let tx = self.lanes.get_mut(&lane)?.remove(&key)?;
+                self.by_deadline.remove(&(tx.deadline_slot, key));
+                Some(tx)
+            })
             .collect();
         self.len -= out.len();
         out
@@ -321,6 +414,16 @@ pub(crate) mod tests {
             blocked_ns: Cell::new(0),
             queue_delay_us: Cell::new(None),
             preconf: None,
+            priority: TxBudget {
+                limits,
+                signature_fee: 5_000,
+                priority_fee: priority,
+            }
+            .priority(),
+            shape: 0,
+            cold_reads: 0,
+            deadline_slot: u64::MAX,
+            reserve_cu: None,
         }
     }
 
@@ -408,5 +511,52 @@ pub(crate) mod tests {
         let last = *s.lane_iter(1).next().unwrap().0;
         assert_eq!(s.remove(1, &last).map(|t| t.packet.received_ns), Some(1));
         assert!(s.remove_expired(u64::MAX).is_empty());
+    }
+
+    /// The deadline index follows its transactions through every way out of the queue, and a
+    /// promoted transaction is never evicted by a newcomer.
+    #[test]
+    fn deadlines_follow_their_transactions_and_overdue_ones_are_not_evicted() {
+        let mut s = Sequencer::new(4, Eviction::LongestLane);
+        for (id, deadline, bh) in [(1, 5, 10), (2, 6, 3), (3, 7, 10)] {
+            let mut t = fake_app_tx(id, 10 * id, 1, vec![]);
+            t.blockhash_slot = bh;
+            t.deadline_slot = deadline;
+            let _ = s.push(t);
+        }
+        assert_eq!(s.with_deadline(), 3);
+        assert_eq!(s.remove_expired(5).len(), 1, "tx 2's blockhash expired");
+        assert_eq!(s.with_deadline(), 2);
+        let key3 = *s.lane_iter(1).next().unwrap().0;
+        s.relane(1, &key3, 7);
+        assert_eq!(s.with_deadline(), 2, "relaned, still indexed once");
+        assert_eq!(
+            s.promote_overdue(6),
+            1,
+            "tx 1's deadline (5) is before slot 6"
+        );
+        assert_eq!(s.with_deadline(), 1);
+        assert_eq!(s.promote_overdue(8), 1, "tx 3, in its new lane");
+        assert_eq!(s.with_deadline(), 0);
+        // Full: lane 1 holds only overdue tx 1 (lane 7 the overdue tx 3): newcomers in
+        // other lanes may evict neither.
+        for id in 10..12 {
+            let _ = s.push(fake_app_tx(id, 1, 2, vec![]));
+        }
+        assert_eq!(s.len(), 4);
+        for lane in [1, 7] {
+            let worst = *s.lane_iter(lane).last().unwrap().0;
+            assert_eq!(worst.0, OVERDUE);
+        }
+        let mut big = fake_app_tx(20, 1_000_000, 3, vec![]);
+        big.deadline_slot = 30;
+        let admitted = s.push(big);
+        let Admit::QueuedEvicting(old) = admitted else {
+            panic!("the newcomer outbids lane 2's");
+        };
+        assert_eq!(old.app, 2, "only the non-overdue lane");
+        let drained: Vec<_> = s.drain().collect();
+        assert_eq!(drained.len(), 4);
+        assert_eq!(s.with_deadline(), 0);
     }
 }

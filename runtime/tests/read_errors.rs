@@ -56,8 +56,8 @@ impl AccountState for Faulty {
         }
         self.inner.get(key)
     }
-    fn prefetch(&self, keys: &[Pubkey]) {
-        self.inner.prefetch(keys)
+    fn prefetch_cold(&self, keys: &[Pubkey], cold: &mut dyn FnMut(&Pubkey)) {
+        self.inner.prefetch_cold(keys, cold)
     }
     fn release(&self, keys: &[Pubkey]) {
         self.inner.release(keys)

@@ -44,7 +44,16 @@ pub trait AccountState: Send + Sync {
     /// Hint: these keys will be read soon (queued transactions). May start I/O; never blocks.
     /// Each call is balanced by a `release` of the same keys when the transaction leaves the
     /// queue (executed or dropped).
-    fn prefetch(&self, keys: &[Pubkey]);
+    /// `cold` is called for each of `keys` that needs a device read (stored, not resident in
+    /// memory): the sequencer prices a transaction's cold reads with it.
+    fn prefetch_cold(&self, keys: &[Pubkey], cold: &mut dyn FnMut(&Pubkey));
+
+    /// [`Self::prefetch_cold`], returning how many keys were cold.
+    fn prefetch(&self, keys: &[Pubkey]) -> usize {
+        let mut n = 0;
+        self.prefetch_cold(keys, &mut |_| n += 1);
+        n
+    }
 
     /// The transaction that prefetched `keys` left the queue: the cache may evict them.
     fn release(&self, _keys: &[Pubkey]) {}

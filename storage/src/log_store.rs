@@ -307,8 +307,8 @@ impl AccountState for LogStore {
         Ok(self.index.read().get(key).cloned())
     }
 
-    fn prefetch(&self, _keys: &[Pubkey]) {
-        // Everything is in memory.
+    fn prefetch_cold(&self, _keys: &[Pubkey], _cold: &mut dyn FnMut(&Pubkey)) {
+        // Everything is in memory: nothing is cold.
     }
 
     fn commit_slot(

@@ -86,7 +86,7 @@ fn model_run(seed: u64, devices: usize, block: usize) {
             }
             1 => {
                 let ks: Vec<Pubkey> = (0..8).map(|_| keys[rng.gen_range(0..keys.len())]).collect();
-                store.prefetch(&ks);
+                let _ = store.prefetch(&ks);
                 if rng.gen_bool(0.5) {
                     store.flush_hints();
                 }
@@ -495,7 +495,7 @@ fn read_faults_are_errors_never_data() {
         skip: 0,
         action: FaultAction::FlipBit(40),
     });
-    store.prefetch(&[k]);
+    let _ = store.prefetch(&[k]);
     store.flush_hints();
     assert_eq!(
         store.get(&k).expect("read").map(|a| a.0.lamports()),
@@ -680,4 +680,29 @@ fn block_device_through_a_loop_device() {
     smoke(cfg.clone());
     let store = ArrayStore::open(cfg).expect("reopen block device");
     assert!(store.stats().io_backend.starts_with("io_uring"));
+}
+
+/// `prefetch` says how many keys need a device read: stored and neither resident nor already
+/// being read; a key the store does not hold needs none.
+#[test]
+fn prefetch_counts_the_cold_reads_it_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ArrayStore::open(config(dir.path(), 1, 8 << 20, 4096)).expect("open");
+    let owner = Pubkey::new_unique();
+    let stored: Vec<Pubkey> = (0..4).map(|_| Pubkey::new_unique()).collect();
+    let batch: Vec<_> = stored
+        .iter()
+        .map(|k| (*k, AccountSharedData::new(1, 165, &owner)))
+        .collect();
+    store.commit_slot(1, &batch, b"").expect("commit");
+    store.drop_cache();
+    let mut keys = stored.clone();
+    keys.push(Pubkey::new_unique());
+    assert_eq!(store.prefetch(&keys), 4);
+    store.flush_hints();
+    assert_eq!(store.prefetch(&stored), 0, "resident or being read");
+    for k in &stored {
+        assert!(store.get(k).expect("read").is_some());
+    }
+    assert_eq!(store.prefetch(&stored[..1]), 0);
 }

@@ -115,6 +115,19 @@ concurrency = "hybrid"
 optimistic_enter = 0.3
 optimistic_exit = 0.25
 optimistic_backoff_slots = 50
+# What orders the queue. "performance": fee per compute unit the transaction will really cost
+# (its CU learnt per instruction shape from execution, plus the wait it adds on hot accounts,
+# contention_weight x CU x sum of rho/(1-rho) over its writable accounts, plus cold_read_cu per
+# account read from the devices at admission): padding a CU request neither wins nor loses.
+# The per-slot CU caps then reserve that learnt CU, not the request, while it runs.
+# "requested": fee per requested compute unit, caps reserving the request (Agave's rules).
+priority = "performance"
+# Performance rule: a transaction paying above the inclusion threshold (the clearing price of
+# recent congested slots) moves to the head of its lane after max_wait_slots slots queued, so
+# a surge of higher bids cannot starve it (0: never).
+max_wait_slots = 4
+contention_weight = 1.0
+cold_read_cu = 2400
 
 [storage]
 # Accounts engine: "array" (block-aligned records written through io_uring with O_DIRECT over

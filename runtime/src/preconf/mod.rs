@@ -371,7 +371,7 @@ impl Predictor {
             instructions: message.instructions().len().min(255) as u8,
             writable: tx.locks.iter().filter(|(_, w)| *w).count().min(255) as u8,
             payer_headroom: headroom,
-            priority: tx.budget.priority(),
+            priority: tx.priority,
             queued: q.queued,
             capacity: q.capacity,
             lane_len: q.lane_len,

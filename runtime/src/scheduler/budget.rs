@@ -64,7 +64,7 @@ impl CuBudget {
         tx: &PreparedTx,
         declared_writes: bool,
     ) -> Result<(), CapHit> {
-        let cu = tx.requested_cu();
+        let cu = tx.reserved_cu();
         if self.block + cu > limits.block {
             return Err(CapHit::Block);
         }
@@ -82,7 +82,7 @@ impl CuBudget {
     }
 
     pub fn reserve(&mut self, tx: &PreparedTx, declared_writes: bool) {
-        let cu = tx.requested_cu();
+        let cu = tx.reserved_cu();
         self.block += cu;
         *self.apps.entry(tx.app).or_default() += cu;
         if declared_writes {

@@ -8,6 +8,7 @@ use super::hotspot::Concurrency;
 use super::{HotspotScheduler, LockScheduler, Scheduler};
 use crate::metrics::RuntimeCounters;
 use crate::sequencer::Eviction;
+use crate::sequencing::{PriorityRule, SequencingConfig};
 use serde::{Deserialize, Serialize};
 use solana_pubkey::Pubkey;
 use std::collections::BTreeMap;
@@ -57,6 +58,17 @@ pub struct SchedulerConfig {
     /// Slots an app waits after leaving optimistic mode before it may try again (doubles on
     /// every failed try, up to 64×).
     pub optimistic_backoff_slots: u64,
+    /// What orders the queue: fee per requested compute unit, or per unit of what the
+    /// transaction will really use (see `runtime::sequencing`).
+    pub priority: PriorityRule,
+    /// Performance rule: slots a transaction paying at least the inclusion threshold may wait
+    /// before it moves to the head of its lane (0: never).
+    pub max_wait_slots: u64,
+    /// Performance rule: weight of the contention a transaction adds on hot accounts.
+    pub contention_weight: f64,
+    /// Performance rule: what one cold account read (a device read at admission) costs, in
+    /// compute units. 2,400: a ~80 µs NVMe read at Agave's 30 CU per µs.
+    pub cold_read_cu: u64,
     /// Workers island lanes prefer, best first. Not configured: placement computes it from
     /// the machine (workers sharing a cache with storage I/O). Empty: islands spread over the
     /// workers from the last one down.
@@ -95,6 +107,10 @@ impl Default for SchedulerConfig {
             optimistic_enter: 0.3,
             optimistic_exit: 0.25,
             optimistic_backoff_slots: 50,
+            priority: PriorityRule::Performance,
+            max_wait_slots: 4,
+            contention_weight: 1.0,
+            cold_read_cu: 2_400,
             island_workers: Vec::new(),
             lock_cu_caps: false,
             lock_lookahead: 0,
@@ -128,7 +144,24 @@ impl SchedulerConfig {
         )?;
         ensure(self.island_batch_max >= 1, || {
             "scheduler.island_batch_max must be at least 1".into()
+        })?;
+        ensure(
+            self.contention_weight.is_finite() && (0.0..=100.0).contains(&self.contention_weight),
+            || "scheduler.contention_weight must be within 0..=100".into(),
+        )?;
+        ensure(self.cold_read_cu <= 1_400_000, || {
+            "scheduler.cold_read_cu must be at most 1,400,000 (a transaction's CU limit)".into()
         })
+    }
+
+    /// How the bank prices what it queues.
+    pub fn sequencing(&self) -> SequencingConfig {
+        SequencingConfig {
+            rule: self.priority,
+            max_wait_slots: self.max_wait_slots,
+            contention_weight: self.contention_weight,
+            cold_read_cu: self.cold_read_cu,
+        }
     }
 
     /// What makes an app (for the scheduler and the per-app metrics).

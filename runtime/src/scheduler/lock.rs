@@ -152,7 +152,7 @@ impl Scheduler for LockScheduler {
                     .iter()
                     .map(|t| Reservation {
                         app: t.app,
-                        requested: t.requested_cu(),
+                        requested: t.reserved_cu(),
                         writes: t.writes().copied().collect(),
                     })
                     .collect();

@@ -76,6 +76,13 @@ pub trait Scheduler: Send {
     /// A slot closed (all batches done): per-slot budgets reset, statistics roll over.
     fn slot_closed(&mut self, _queue: &mut Sequencer) {}
 
+    /// Σ ρ/(1−ρ) over the transaction's writable accounts, ρ an account's demanded write CU
+    /// per slot over its cap (at most 0.9): the contention it adds (0 where the scheduler
+    /// keeps no heat). Call after [`Self::route`].
+    fn write_pressure(&self, _tx: &PreparedTx) -> f64 {
+        0.0
+    }
+
     fn name(&self) -> &'static str;
 }
 

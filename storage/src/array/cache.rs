@@ -129,12 +129,11 @@ impl Cache {
     /// Marks `key` as needed by a queued transaction (until its [`Self::release`]). Done on
     /// the caller's thread, never through the hint queue: a dropped mark or release would
     /// skew the count for good.
-    pub fn mark(&self, key: &Pubkey) {
-        *self.shards[shard_of(key)]
-            .lock()
-            .queued
-            .entry(*key)
-            .or_insert(0) += 1;
+    /// Returns whether `key` is resident (or being loaded).
+    pub fn mark(&self, key: &Pubkey) -> bool {
+        let mut s = self.shards[shard_of(key)].lock();
+        *s.queued.entry(*key).or_insert(0) += 1;
+        s.map.contains_key(key)
     }
 
     /// Returns true when the caller should start a read of `key` (not resident, no read in

@@ -617,9 +617,11 @@ impl AccountState for ArrayStore {
         }
     }
 
-    fn prefetch(&self, keys: &[Pubkey]) {
+    fn prefetch_cold(&self, keys: &[Pubkey], cold: &mut dyn FnMut(&Pubkey)) {
         for k in keys {
-            self.shared.cache.mark(k);
+            if !self.shared.cache.mark(k) && self.shared.index.get(&k.to_bytes()).is_some() {
+                cold(k);
+            }
         }
         self.prefetcher
             .hint(&self.shared, prefetch::Hint::Read(keys.to_vec()));

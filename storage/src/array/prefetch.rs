@@ -219,7 +219,7 @@ mod tests {
         s.prefetcher.hint(&s.shared, Hint::Flush(stall));
         for round in 0..4_000 {
             let tx_keys: Vec<Pubkey> = (0..4).map(|j| keys[(round * 7 + j * 31) % 256]).collect();
-            s.prefetch(&tx_keys);
+            let _ = s.prefetch(&tx_keys);
             if round % 3 != 0 {
                 s.release(&tx_keys);
             }

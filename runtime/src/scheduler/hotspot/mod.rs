@@ -530,7 +530,9 @@ impl Scheduler for HotspotScheduler {
             self.app_state[app as usize] = self.fresh_app_state(app);
         }
         tx.app = app;
-        let cu = tx.requested_cu();
+        // What it will use (the sequencing estimate; the request under the requested rule): a
+        // padded request must not make an account look hot.
+        let cu = tx.reserved_cu();
         self.app_state[app as usize].heat.sample.demand_cu += cu;
         let island = tx.writes().find_map(|k| self.islands.lane_of(k));
         tx.lane = island.unwrap_or(LaneId::from(app));
@@ -660,7 +662,7 @@ impl Scheduler for HotspotScheduler {
                         .iter()
                         .map(|t| TxRecord {
                             app: t.app,
-                            requested: t.requested_cu(),
+                            requested: t.reserved_cu(),
                             // Optimistic: charged on real writes when it completes.
                             writes: match mode {
                                 ExecMode::Locked => t.writes().copied().collect(),
@@ -770,6 +772,17 @@ impl Scheduler for HotspotScheduler {
         let active: Vec<LaneId> = queue.lanes().collect();
         self.lane_finish
             .retain(|l, _| active.contains(l) || is_island_lane(*l));
+    }
+
+    fn write_pressure(&self, tx: &PreparedTx) -> f64 {
+        let cap = self.limits.account.max(1) as f64;
+        tx.writes()
+            .filter_map(|k| self.accounts.get(k))
+            .map(|h| {
+                let rho = (h.demand_cu.get() / cap).min(crate::sequencing::MAX_RHO);
+                rho / (1.0 - rho)
+            })
+            .sum()
     }
 
     fn name(&self) -> &'static str {
