@@ -273,6 +273,8 @@ struct Arm {
     deadline_txs: u64,
     deadline_missed: u64,
     deadline_late_max: u64,
+    /// The learnt fixed work per transaction, CU equivalents.
+    overhead_cu: u64,
 }
 
 fn run_arm(
@@ -353,6 +355,7 @@ fn run_arm(
         deadline_txs: c.sequencing_deadline_dispatched.load(Ordering::Relaxed) - deadline0,
         deadline_missed: c.sequencing_deadline_missed.load(Ordering::Relaxed) - missed0,
         deadline_late_max: c.sequencing_deadline_late_max.load(Ordering::Relaxed),
+        overhead_cu: c.sequencing_tx_overhead_cu.load(Ordering::Relaxed),
         ..Arm::default()
     };
     for k in 0..CLASSES.len() {
@@ -448,6 +451,11 @@ pub fn run(args: &SequencingArgs) -> anyhow::Result<Report> {
             "performance_deadline_late_max_slots",
             med(1, &|a| a.deadline_late_max as f64),
             "slots",
+        ),
+        (
+            "tx_overhead_cu",
+            med(1, &|a| a.overhead_cu as f64),
+            "CU equivalents",
         ),
     ]);
     let per_run = |f: &dyn Fn(&Arm, &Arm) -> f64| {

@@ -330,6 +330,8 @@ impl Bank {
             real_writes: &real_writes,
         });
         self.idle[done.worker] = true;
+        self.sequencing
+            .batch_done(done.txs.len(), done.compute_units, done.exec_ns);
         self.counters
             .exec_ns
             .fetch_add(done.exec_ns, Ordering::Relaxed);

@@ -438,6 +438,9 @@ telemetry::declare_counters! {
         /// Transactions that used over twice the CU estimated for them (their shape is then
         /// estimated at the request).
         sequencing_cu_overruns: Counter(Count) "sequencing_cu_overruns",
+        /// The runtime's fixed work per transaction in compute-unit equivalents, learnt from
+        /// batch timings (what a transaction costs a worker beyond its compute units).
+        sequencing_tx_overhead_cu: Gauge(Count) "sequencing_tx_overhead_cu",
         /// Transaction shapes the compute-unit model tracks (bounded).
         sequencing_shapes: Gauge(Count) "sequencing_shapes",
         /// Executions of new shapes not learnt because the model was full.

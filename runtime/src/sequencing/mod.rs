@@ -6,8 +6,11 @@
 //!   lower than an honest one paying the same; one that keeps the default 200k limit and
 //!   uses 300 ranks as if it used 200k.
 //! - [`PriorityRule::Performance`] (the default): fee per unit of what the transaction will
-//!   really cost the appliance: `fee·1e6 / (ĉ + c_contention + c_cold + 1)` where
+//!   really cost the appliance: `fee·1e6 / (ĉ + c₀ + c_contention + c_cold + 1)` where
 //!   - ĉ is the CU it will consume, learnt per shape from execution ([`cu_model`]);
+//!   - c₀ is the runtime's fixed work per transaction in CU equivalents, learnt from batch
+//!     timings ([`overhead`]): what makes three transfers in one transaction cheaper per
+//!     unit of work than three transactions;
 //!   - c_contention = κ·ĉ·Σ ρ/(1−ρ) over its writable accounts, ρ the account's demanded CU
 //!     per slot over the per-account cap (≤ 0.9): the M/D/1 wait it adds to the account's
 //!     other writers (κ = `scheduler.contention_weight`);
@@ -39,6 +42,7 @@
 //! queue evicts the lowest first.
 
 pub mod cu_model;
+pub mod overhead;
 
 #[cfg(doc)]
 use crate::compute_budget::TxBudget;
@@ -52,6 +56,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
 
 pub use cu_model::CuModel;
+pub use overhead::Overhead;
 
 /// Slots the inclusion threshold is the highest clearing price of.
 pub const THRESHOLD_SLOTS: usize = 8;
@@ -84,6 +89,7 @@ pub struct SequencingConfig {
 pub struct Sequencing {
     cfg: SequencingConfig,
     cu: CuModel,
+    overhead: Overhead,
     threshold: InclusionThreshold,
     counters: &'static RuntimeCounters,
 }
@@ -93,6 +99,7 @@ impl Sequencing {
         Self {
             cfg,
             cu: CuModel::default(),
+            overhead: Overhead::default(),
             threshold: InclusionThreshold::default(),
             counters,
         }
@@ -139,7 +146,16 @@ impl Sequencing {
         let cu = tx.reserved_cu() as f64;
         let contention = self.cfg.contention_weight * cu * pressure.max(0.0);
         let cold = f64::from(tx.cold_reads) * self.cfg.cold_read_cu as f64;
-        cu + contention + cold
+        cu + self.overhead.cu() as f64 + contention + cold
+    }
+
+    /// A batch of `n` transactions that consumed `cu` compute units ran for `ns` on a worker:
+    /// teach the per-transaction overhead.
+    pub fn batch_done(&mut self, n: usize, cu: u64, ns: u64) {
+        self.overhead.batch(n, cu, ns);
+        self.counters
+            .sequencing_tx_overhead_cu
+            .store(self.overhead.cu(), Ordering::Relaxed);
     }
 
     /// A queued transaction went to a worker in slot `slot`: account for its deadline.
