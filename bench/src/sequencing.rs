@@ -266,6 +266,10 @@ struct Arm {
     /// Sent, outside the `low` class, never landed.
     starved: u64,
     fees_per_exec_s: f64,
+    /// Fees of what landed in the send window over the window's wall time.
+    fees_per_s: f64,
+    /// The workers' execution time in the window over the window's wall time × workers.
+    busy_pct: f64,
     promoted: u64,
     cu_error_mean: f64,
     /// The appliance's deadline accounting (Performance): dispatched with a deadline, of them
@@ -311,6 +315,7 @@ fn run_arm(
     published.poll(&a);
     let window_end_slot = published.seen;
     let exec_window = c.exec_ns.load(Ordering::Relaxed) - exec0;
+    let window_s = start.elapsed().as_secs_f64();
     let deadline = Instant::now() + DRAIN;
     while Instant::now() < deadline && c.sequencer_depth.load(Ordering::Relaxed) > 0 {
         published.poll(&a);
@@ -349,6 +354,8 @@ fn run_arm(
         max_wait_slots: max_wait as f64,
         starved,
         fees_per_exec_s: fees_in_window as f64 / (exec_window.max(1) as f64 / 1e9),
+        fees_per_s: fees_in_window as f64 / window_s,
+        busy_pct: 100.0 * exec_window as f64 / 1e9 / (window_s * WORKERS as f64),
         promoted: c.sequencing_promoted.load(Ordering::Relaxed) - promoted0,
         cu_error_mean: c.sequencing_cu_estimate_error.load(Ordering::Relaxed) as f64
             / c.sequencing_cu_estimated.load(Ordering::Relaxed).max(1) as f64,
@@ -417,6 +424,16 @@ pub fn run(args: &SequencingArgs) -> anyhow::Result<Report> {
             leak(format!("{arm}_fees_per_exec_s")),
             med(r, &|a| a.fees_per_exec_s),
             "lamports/s",
+        ));
+        rows.push((
+            leak(format!("{arm}_fees_per_s")),
+            med(r, &|a| a.fees_per_s),
+            "lamports/s",
+        ));
+        rows.push((
+            leak(format!("{arm}_busy_pct")),
+            med(r, &|a| a.busy_pct),
+            "%",
         ));
         rows.push((
             leak(format!("{arm}_max_wait_slots")),
@@ -488,6 +505,11 @@ pub fn run(args: &SequencingArgs) -> anyhow::Result<Report> {
         (
             "fees_per_exec_s_ratio",
             per_run(&|q, p| p.fees_per_exec_s / q.fees_per_exec_s.max(1.0)),
+            "x",
+        ),
+        (
+            "fees_per_s_ratio",
+            per_run(&|q, p| p.fees_per_s / q.fees_per_s.max(1.0)),
             "x",
         ),
         ("promoted", med(1, &|a| a.promoted as f64), "tx"),
