@@ -402,49 +402,34 @@ pub fn run(args: &SequencingArgs) -> anyhow::Result<Report> {
     let med = |r: usize, f: &dyn Fn(&Arm) -> f64| median(arms[r].iter().map(f).collect());
     let mut rows: Rows = vec![("capacity_tps", cap, "tx/s"), ("offered_tps", rate, "tx/s")];
     const ARMS: [&str; 2] = ["requested", "performance"];
+    type Figure = (&'static str, fn(&Arm, usize) -> f64, &'static str);
+    // Per class, then per arm: (row suffix, the figure, unit).
+    const PER_CLASS: [Figure; 3] = [
+        ("p50_slots", |a, k| a.p50[k], "slots"),
+        ("p99_slots", |a, k| a.p99[k], "slots"),
+        ("landed_pct", |a, k| a.landed[k] * 100.0, "%"),
+    ];
+    const PER_ARM: [Figure; 5] = [
+        ("fees_per_exec_s", |a, _| a.fees_per_exec_s, "lamports/s"),
+        ("fees_per_s", |a, _| a.fees_per_s, "lamports/s"),
+        ("busy_pct", |a, _| a.busy_pct, "%"),
+        ("max_wait_slots", |a, _| a.max_wait_slots, "slots"),
+        ("starved", |a, _| a.starved as f64, "tx"),
+    ];
     for (r, arm) in ARMS.iter().enumerate() {
         for (k, class) in CLASSES.iter().enumerate() {
+            for (suffix, figure, unit) in PER_CLASS {
+                let name = leak(format!("{arm}_{}_{suffix}", class.name()));
+                rows.push((name, med(r, &|a| figure(a, k)), unit));
+            }
+        }
+        for (suffix, figure, unit) in PER_ARM {
             rows.push((
-                leak(format!("{arm}_{}_p50_slots", class.name())),
-                med(r, &|a| a.p50[k]),
-                "slots",
-            ));
-            rows.push((
-                leak(format!("{arm}_{}_p99_slots", class.name())),
-                med(r, &|a| a.p99[k]),
-                "slots",
-            ));
-            rows.push((
-                leak(format!("{arm}_{}_landed_pct", class.name())),
-                med(r, &|a| a.landed[k] * 100.0),
-                "%",
+                leak(format!("{arm}_{suffix}")),
+                med(r, &|a| figure(a, 0)),
+                unit,
             ));
         }
-        rows.push((
-            leak(format!("{arm}_fees_per_exec_s")),
-            med(r, &|a| a.fees_per_exec_s),
-            "lamports/s",
-        ));
-        rows.push((
-            leak(format!("{arm}_fees_per_s")),
-            med(r, &|a| a.fees_per_s),
-            "lamports/s",
-        ));
-        rows.push((
-            leak(format!("{arm}_busy_pct")),
-            med(r, &|a| a.busy_pct),
-            "%",
-        ));
-        rows.push((
-            leak(format!("{arm}_max_wait_slots")),
-            med(r, &|a| a.max_wait_slots),
-            "slots",
-        ));
-        rows.push((
-            leak(format!("{arm}_starved")),
-            med(r, &|a| a.starved as f64),
-            "tx",
-        ));
     }
     for (k, class) in CLASSES.iter().enumerate() {
         rows.push((
