@@ -11,8 +11,9 @@ use crate::metrics::MetricsRegion;
 use crate::rawport::RawPort;
 use crate::wiring::{LinkDecl, Wiring};
 use anyhow::{Context, Result};
-use dataplane::dedup::Dedup;
+use dataplane::dedup::ShardedDedup;
 use dataplane::recent::RecentFilter;
+use dataplane::route::{RouteTable, Routing};
 use dataplane::socket::UdpReceiver;
 use dataplane::tiles::{NetTile, VerifyTile};
 use dataplane::{DataplaneCounters, Ingress, PacketPool};
@@ -179,6 +180,9 @@ impl Node {
             )),
             ports: port_replies.iter().map(|(tx, _)| tx.clone()).collect(),
         };
+        // Island routes: published by the bank each slot, read by the receiving cores.
+        let routes = (config.net.routing == Routing::Affinity)
+            .then(|| Arc::new(RouteTable::new(config.verify.tiles)));
         let runtime = Runtime::start_with_history(
             &RuntimeSetup {
                 runtime: config.runtime.clone(),
@@ -196,6 +200,7 @@ impl Node {
                 account_index: config.rpc.account_index(),
                 preconf: config.preconf.clone(),
                 preconf_delivery: Some(preconf_delivery),
+                routes: routes.clone(),
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()
@@ -215,6 +220,12 @@ impl Node {
         let mut net_stage = Stage::new("net");
         let mut verify_stage = Stage::new("verify");
         let mut net_verify = Vec::new();
+        // One table for all tiles: copies of a transaction meet it whichever tile they reach.
+        let dedup = Arc::new(ShardedDedup::new(
+            config.verify.dedup_capacity,
+            config.runtime.blockhash_validity_slots(),
+            config.verify.tiles,
+        ));
         for i in 0..config.verify.tiles {
             // In EAL memory with DPDK (hugepages when reserved), like the descriptors.
             let arena = eal.as_ref().map_or(dataplane::Arena::HEAP, |e| e.arena());
@@ -222,10 +233,7 @@ impl Node {
             net_verify.push(ring.clone());
             let tile = VerifyTile::new(
                 i,
-                Dedup::new(
-                    config.verify.dedup_capacity,
-                    config.runtime.blockhash_validity_slots(),
-                ),
+                dedup.clone(),
                 config.verify.batch_max,
                 runtime.current_slot.clone(),
                 counters,
@@ -242,6 +250,10 @@ impl Node {
         }
         drop(verify_bank_tx);
         let ingress = Ingress::new(pool, net_verify, counters);
+        let ingress = match &routes {
+            Some(r) => ingress.with_routes(r.clone()),
+            None => ingress,
+        };
 
         net_stage.launch(
             "gc-net",

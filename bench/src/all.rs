@@ -13,7 +13,7 @@ use crate::{BenchCommand, measure, report};
 
 /// Each bench with the arguments of its full run and of its quick one (`--quick`: seconds, to
 /// check the harness and the report; those figures mean nothing).
-const BENCHES: [(&str, &str, &str); 11] = [
+const BENCHES: [(&str, &str, &str); 12] = [
     ("sigverify", "", "--runs 1 --txs 600 --warmup-txs 100"),
     ("exec", "", "--runs 1 --txs 2000 --warmup-txs 200"),
     (
@@ -51,6 +51,7 @@ const BENCHES: [(&str, &str, &str); 11] = [
         "--phase-seconds 1.5 --rate 300 --cost-runs 1 --cost-txs 2000",
     ),
     ("sequencing", "", "--runs 1 --seconds 1 --capacity-txs 2000"),
+    ("routing", "", "--runs 1 --seconds 0.5 --capacity-txs 2000"),
 ];
 
 #[derive(Args)]

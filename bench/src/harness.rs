@@ -61,6 +61,7 @@ impl Appliance {
             account_index: Default::default(),
             preconf: Default::default(),
             preconf_delivery: None,
+            routes: None,
             genesis: GenesisConfig {
                 faucet: None,
                 fee_collector: Pubkey::new_unique(),

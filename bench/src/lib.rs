@@ -13,6 +13,7 @@ mod isolation;
 mod pipeline;
 mod preconf;
 mod report;
+mod routing;
 mod rpc;
 mod sequencing;
 mod sigverify;
@@ -51,6 +52,10 @@ pub enum BenchCommand {
     /// at 1.5x capacity: padded against honest requests, cheap against heavy, fees per second
     /// of execution, starvation.
     Sequencing(sequencing::SequencingArgs),
+    /// Island-affinity routing against signature-hash routing on a skewed workload over UDP:
+    /// receipt-to-executed p50/p99 at 50% and 90% of capacity, and exact copies that must
+    /// never execute twice.
+    Routing(routing::RoutingArgs),
     /// JSON-RPC reads (getAccountInfo, getMultipleAccounts) per second from many clients, and
     /// the latency from a slot's commit to its signatureSubscribe notifications at half load.
     Rpc(rpc::RpcArgs),
@@ -120,6 +125,7 @@ fn measure(c: BenchCommand) -> anyhow::Result<(&'static str, bool, Report)> {
         BenchCommand::Flood(a) => ("flood", a.json, flood::run(&a)?.into()),
         BenchCommand::Preconf(a) => ("preconf", a.json, preconf::run(&a)?),
         BenchCommand::Sequencing(a) => ("sequencing", a.json, sequencing::run(&a)?),
+        BenchCommand::Routing(a) => ("routing", a.json, routing::run(&a)?),
         BenchCommand::All(_) | BenchCommand::Report(_) => {
             anyhow::bail!("`all` and `report` are not one benchmark")
         }

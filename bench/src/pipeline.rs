@@ -225,7 +225,7 @@ impl Driven {
 
     /// Committed transactions (successful or failed) per second: the rate the pipeline
     /// carried.
-    fn carried_tps(&self) -> f64 {
+    pub(crate) fn carried_tps(&self) -> f64 {
         self.committed as f64 / self.elapsed_s.max(1e-9)
     }
 }
@@ -443,7 +443,7 @@ pub(crate) fn disjoint_tx(payer: &Keypair, blockhash: solana_hash::Hash) -> Sign
     }
 }
 
-fn check(phase: &str, d: &Driven) -> anyhow::Result<()> {
+pub(crate) fn check(phase: &str, d: &Driven) -> anyhow::Result<()> {
     tracing::info!(
         phase,
         sent = d.sent,

@@ -22,6 +22,8 @@ pub struct NetConfig {
     pub verify_ring_depth: usize,
     /// Recently seen datagrams each receiving core drops repeats of.
     pub recent_filter_entries: usize,
+    /// Which verify tile a transaction goes to.
+    pub routing: crate::route::Routing,
 }
 
 impl Default for NetConfig {
@@ -33,6 +35,7 @@ impl Default for NetConfig {
             packet_pool_size: 65536,
             verify_ring_depth: 8192,
             recent_filter_entries: 1 << 19,
+            routing: crate::route::Routing::Signature,
         }
     }
 }
@@ -60,7 +63,7 @@ impl NetConfig {
 pub struct VerifyConfig {
     pub tiles: usize,
     pub batch_max: usize,
-    /// Signatures each tile remembers for dedup.
+    /// Signatures remembered for dedup, in the one table all tiles share.
     pub dedup_capacity: usize,
     pub bank_ring_depth: usize,
 }
@@ -70,7 +73,7 @@ impl Default for VerifyConfig {
         Self {
             tiles: 2,
             batch_max: 256,
-            dedup_capacity: 2_000_000,
+            dedup_capacity: 4_000_000,
             bank_ring_depth: 16384,
         }
     }

@@ -27,6 +27,11 @@ telemetry::declare_counters! {
         over_fair_share: Counter(Count) "tile_drops" [tile = "net", reason = "over_fair_share"],
         /// Same bytes as a recently received packet: dropped by the receiving core's filter.
         rx_duplicates: Counter(Count) "tile_drops" [tile = "net", reason = "recent_duplicate"],
+        /// `net.routing = "affinity"`: transactions sent to the verify tile of the island they
+        /// write.
+        routed_affinity: Counter(Count) "net_routed_affinity",
+        /// ...and those whose island tile's ring was half full, sent by signature instead.
+        routed_fallback: Counter(Count) "net_routed_affinity_fallback",
         /// Transactions taken in by the verify tiles.
         verify_in: Counter(Count) "verify_received",
         /// Transactions whose signatures verified.
@@ -37,6 +42,10 @@ telemetry::declare_counters! {
         duplicate: Counter(Count) "tile_drops" [tile = "verify", reason = "duplicate"],
         /// The dedup table was full.
         dedup_full: Counter(Count) "tile_drops" [tile = "verify", reason = "dedup_full"],
+        /// Signatures whose public key was already decoded in the tile's key cache.
+        key_cache_hits: Counter(Count) "verify_key_cache_hits",
+        /// ...and those whose key had to be decoded.
+        key_cache_misses: Counter(Count) "verify_key_cache_misses",
         /// Time the verify tiles spent verifying signatures.
         verify_ns: Counter(Nanoseconds) "verify",
         /// Transactions submitted through the RPC.

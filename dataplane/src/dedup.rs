@@ -6,9 +6,14 @@
 //! forgets whole buckets. When the table holds `capacity` entries it refuses new signatures
 //! (the caller drops and counts them) rather than forgetting live ones early, which would let a
 //! replay through.
+//!
+//! The verify tiles share one [`ShardedDedup`]: every copy of a transaction meets the same
+//! shard whichever tile verifies it, so the routing rule (`net.routing`) is free to send
+//! copies to different tiles and still exactly one of them is forwarded.
 
 use ahash::RandomState;
 use std::collections::{HashSet, VecDeque};
+use std::sync::{Mutex, PoisonError};
 
 /// Solana's blockhash validity window.
 pub const MAX_PROCESSING_AGE_SLOTS: u64 = 150;
@@ -84,6 +89,65 @@ impl Dedup {
     }
 }
 
+/// One dedup table shared by every verify tile, split into shards (one lock each) chosen by
+/// the signature's hash, so tiles rarely wait on each other: ~4 shards per tile.
+pub struct ShardedDedup {
+    shards: Box<[Mutex<Dedup>]>,
+    hasher: RandomState,
+}
+
+impl ShardedDedup {
+    /// `capacity` signatures in all, split evenly over the shards.
+    pub fn new(capacity: usize, window_slots: u64, tiles: usize) -> Self {
+        let n = (4 * tiles.max(1)).next_power_of_two().min(capacity.max(1));
+        let per_shard = capacity.div_ceil(n).max(1);
+        Self {
+            shards: (0..n)
+                .map(|_| Mutex::new(Dedup::new(per_shard, window_slots)))
+                .collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, sig: &[u8; 64]) -> std::sync::MutexGuard<'_, Dedup> {
+        let i = (self.hasher.hash_one(sig) as usize) % self.shards.len();
+        // A tile that panicked while holding the lock left a consistent table (each method
+        // finishes its updates before it can panic), so the lock is taken back.
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Seen within the window that ends at `slot`.
+    pub fn contains(&self, sig: &[u8; 64], slot: u64) -> bool {
+        let mut d = self.shard(sig);
+        d.expire(slot);
+        d.contains(sig)
+    }
+
+    /// [`Dedup::insert`] in the signature's shard: of concurrent inserts of one signature,
+    /// exactly one is [`DedupOutcome::New`].
+    pub fn insert(&self, sig: &[u8; 64], slot: u64) -> DedupOutcome {
+        self.shard(sig).insert(sig, slot)
+    }
+
+    /// Signatures remembered, over all shards.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +181,43 @@ mod tests {
         // Once the window passes, room comes back.
         assert_eq!(d.insert(&sig(9), 152), DedupOutcome::New);
         assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn sharded_holds_its_capacity_in_all_and_forgets_by_window() {
+        let d = ShardedDedup::new(64, 150, 2);
+        assert_eq!(d.shards(), 8);
+        assert_eq!(d.insert(&sig(1), 10), DedupOutcome::New);
+        assert!(d.contains(&sig(1), 10));
+        assert_eq!(d.insert(&sig(1), 11), DedupOutcome::Duplicate);
+        assert!(!d.contains(&sig(1), 161), "expired with its window");
+        let mut new = 0;
+        for i in 0..10_000 {
+            new += usize::from(d.insert(&sig(100 + i), 200) == DedupOutcome::New);
+        }
+        assert!(new <= 64 && d.len() <= 64, "bounded: {new} remembered");
+    }
+
+    /// Copies of one transaction verified by different tiles at once: exactly one is new.
+    #[test]
+    fn racing_copies_meet_one_shard() {
+        let d = std::sync::Arc::new(ShardedDedup::new(1 << 16, 150, 4));
+        for round in 0..200u32 {
+            let s = sig(round);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let new: usize = (0..4)
+                .map(|_| {
+                    let (d, b) = (d.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        b.wait();
+                        usize::from(d.insert(&s, 1) == DedupOutcome::New)
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum();
+            assert_eq!(new, 1, "round {round}");
+        }
     }
 }

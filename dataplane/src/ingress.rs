@@ -1,8 +1,9 @@
 //! Parsed packets into the verify tiles. Both the UDP net tile and the RPC submit through
 //! [`Ingress`], so RPC transactions take exactly the path UDP ones do.
 //!
-//! Routing is by a hash of the first signature: every copy of a transaction reaches the same
-//! verify tile, whose dedup table therefore sees all of them.
+//! Routing (`net.routing`, [`crate::route`]) is by a hash of the first signature, or, for a
+//! transaction that writes a hot-account island, by the island's tile. The verify tiles share
+//! one dedup table, so copies meet it whichever tile they reach.
 
 use crate::counters::DataplaneCounters;
 use crate::fair::FairShare;
@@ -10,6 +11,7 @@ use crate::packet::{PacketBox, PacketPool, Source, monotonic_ns};
 use crate::parse::{ParseError, TxDescriptor, parse_transaction};
 use crate::recent::RecentFilter;
 use crate::ring::Ring;
+use crate::route::RouteTable;
 use crate::verified::VerifiedTx;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,6 +38,8 @@ pub struct Ingress {
     hasher: ahash::RandomState,
     /// Who sends how much, for dropping the heaviest first when verification is behind.
     fair: Arc<FairShare>,
+    /// The island routes (`net.routing = "affinity"`); `None`: by signature only.
+    routes: Option<Arc<RouteTable>>,
 }
 
 impl Ingress {
@@ -51,6 +55,43 @@ impl Ingress {
             counters,
             hasher: ahash::RandomState::new(),
             fair: Arc::new(FairShare::new()),
+            routes: None,
+        }
+    }
+
+    /// Route transactions that write a hot account by `routes` (published by the bank).
+    pub fn with_routes(mut self, routes: Arc<RouteTable>) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// The verify tile for a parsed transaction: its island's tile while that ring is less
+    /// than half full, else by its first signature.
+    fn tile_for(&self, desc: &TxDescriptor, bytes: &[u8]) -> usize {
+        let by_signature =
+            || (self.hasher.hash_one(desc.first_signature(bytes)) as usize) % self.verify.len();
+        let Some(routes) = self.routes.as_deref() else {
+            return by_signature();
+        };
+        let writable = (0..usize::from(desc.num_static_keys))
+            .filter(|&i| desc.is_static_writable(i))
+            .map(|i| desc.static_key(bytes, i));
+        match routes.lookup_first(writable) {
+            None => by_signature(),
+            Some(t) => {
+                let ring = &self.verify[t % self.verify.len()];
+                if ring.len() * 2 < ring.capacity() {
+                    self.counters
+                        .routed_affinity
+                        .fetch_add(1, Ordering::Relaxed);
+                    t % self.verify.len()
+                } else {
+                    self.counters
+                        .routed_fallback
+                        .fetch_add(1, Ordering::Relaxed);
+                    by_signature()
+                }
+            }
         }
     }
 
@@ -93,9 +134,7 @@ impl Ingress {
             self.pool.give(p);
             return Err(SubmitError::Parse(ParseError::Empty));
         };
-        let tile =
-            (self.hasher.hash_one(desc.first_signature(p.bytes())) as usize) % self.verify.len();
-        let ring = &self.verify[tile];
+        let ring = &self.verify[self.tile_for(&desc, p.bytes())];
         let source = match p.source {
             Source::Udp(a) => Some(a.ip()),
             Source::Rpc => None,
@@ -172,11 +211,11 @@ mod tests {
     use solana_signer::Signer;
 
     fn tx_bytes(payer: &Keypair) -> Vec<u8> {
-        let ix = solana_system_interface::instruction::transfer(
-            &payer.pubkey(),
-            &solana_pubkey::Pubkey::new_unique(),
-            1,
-        );
+        transfer_to(payer, &solana_pubkey::Pubkey::new_unique())
+    }
+
+    fn transfer_to(payer: &Keypair, to: &solana_pubkey::Pubkey) -> Vec<u8> {
+        let ix = solana_system_interface::instruction::transfer(&payer.pubkey(), to, 1);
         let tx = solana_transaction::Transaction::new(
             &[payer],
             solana_message::Message::new(&[ix], Some(&payer.pubkey())),
@@ -219,5 +258,70 @@ mod tests {
             from(&ingress, &honest, &format!("10.0.1.{i}:9000")).expect("a light sender passes");
         }
         assert_eq!(ring.len(), 212);
+    }
+
+    /// `affinity`: writers of an island reach the island's tile, in receipt order, until that
+    /// ring is half full; then they go by signature (counted). Read-only use of the island's
+    /// account does not route, nor does an unknown key.
+    #[test]
+    fn island_writers_go_to_their_tile_until_it_is_half_full() {
+        let counters: &'static DataplaneCounters = Box::leak(Box::new(DataplaneCounters::new()));
+        let pool = PacketPool::new(4096);
+        let rings: Vec<Ring<PacketBox>> = (0..2)
+            .map(|_| Ring::new(64, crate::packet::Arena::HEAP))
+            .collect();
+        let routes = Arc::new(RouteTable::new(2));
+        let ingress =
+            Ingress::new(pool.clone(), rings.clone(), counters).with_routes(routes.clone());
+        let hot = solana_pubkey::Pubkey::new_unique();
+        routes.publish(&[crate::route::HotAccount {
+            key: hot.to_bytes(),
+            writers: 100.0,
+            worker: 1,
+        }]);
+        let t = routes.lookup(&hot.to_bytes()).expect("routed");
+        let half = rings[t].capacity() / 2;
+        let mut sent = Vec::new();
+        for i in 0..half {
+            let b = transfer_to(&Keypair::new(), &hot);
+            from(&ingress, &b, &format!("10.0.2.{}:9000", i % 250)).unwrap();
+            sent.push(b);
+        }
+        assert_eq!(rings[t].len(), half, "every island writer on its tile");
+        assert_eq!(rings[1 - t].len(), 0);
+        assert_eq!(
+            counters.routed_affinity.load(Ordering::Relaxed),
+            half as u64
+        );
+        for b in &sent {
+            let p = rings[t].pop().unwrap();
+            assert_eq!(p.bytes(), b.as_slice(), "in receipt order");
+            pool.give(p);
+        }
+        // Half full: the next writers are spread by signature instead.
+        for _ in 0..half {
+            let b = transfer_to(&Keypair::new(), &hot);
+            from(&ingress, &b, "10.0.3.1:9000").unwrap();
+        }
+        for i in 0..40 {
+            let b = transfer_to(&Keypair::new(), &hot);
+            from(&ingress, &b, &format!("10.0.4.{i}:9000")).unwrap();
+        }
+        assert_eq!(counters.routed_fallback.load(Ordering::Relaxed), 40);
+        assert!(
+            !rings[1 - t].is_empty(),
+            "the fallback reaches the other tile"
+        );
+        // Transactions that do not write the island: by signature, not counted as routed.
+        let routed = counters.routed_affinity.load(Ordering::Relaxed);
+        for i in 0..20 {
+            from(
+                &ingress,
+                &tx_bytes(&Keypair::new()),
+                &format!("10.0.5.{i}:9000"),
+            )
+            .unwrap();
+        }
+        assert_eq!(counters.routed_affinity.load(Ordering::Relaxed), routed);
     }
 }

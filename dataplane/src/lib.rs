@@ -17,6 +17,7 @@ pub mod preconf;
 pub mod recent;
 pub mod reply;
 pub mod ring;
+pub mod route;
 pub mod sigverify;
 pub mod socket;
 pub mod tiles;

@@ -2,7 +2,7 @@
 //! the lifecycle runs their loops).
 
 use crate::counters::DataplaneCounters;
-use crate::dedup::{Dedup, DedupOutcome};
+use crate::dedup::{DedupOutcome, ShardedDedup};
 use crate::ingress::Ingress;
 use crate::packet::{PacketBox, PacketPool, monotonic_ns};
 use crate::recent::RecentFilter;
@@ -105,7 +105,8 @@ impl Tile for NetTile {
 pub struct VerifyTile {
     /// Index of this tile's counter slot.
     index: usize,
-    dedup: Dedup,
+    /// Shared by every verify tile.
+    dedup: Arc<ShardedDedup>,
     batch_max: usize,
     current_slot: Arc<AtomicU64>,
     counters: &'static DataplaneCounters,
@@ -118,6 +119,8 @@ pub struct VerifyTile {
     verifier: StrictVerifier,
     results: Vec<bool>,
     ok_flags: Vec<bool>,
+    /// The verifier's key-cache hits and misses already added to the counters.
+    cache_reported: (u64, u64),
 }
 
 /// Transactions verified before they are forwarded, at most.
@@ -129,7 +132,7 @@ const VERIFY_WAIT: Duration = Duration::from_millis(50);
 impl VerifyTile {
     pub fn new(
         index: usize,
-        dedup: Dedup,
+        dedup: Arc<ShardedDedup>,
         batch_max: usize,
         current_slot: Arc<AtomicU64>,
         counters: &'static DataplaneCounters,
@@ -151,6 +154,7 @@ impl VerifyTile {
             verifier: StrictVerifier::default(),
             results: Vec::new(),
             ok_flags: Vec::new(),
+            cache_reported: (0, 0),
         }
     }
 
@@ -188,7 +192,7 @@ impl Tile for VerifyTile {
         while i < batch.len() {
             let p = &batch[i];
             let d = p.desc.as_ref().expect("routed packets are parsed");
-            if self.dedup.contains(d.first_signature(p.bytes())) {
+            if self.dedup.contains(d.first_signature(p.bytes()), slot) {
                 self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
                 let p = batch.swap_remove(i);
                 self.pool.give(p);
@@ -251,6 +255,14 @@ impl VerifyTile {
                 }
             }
             self.verifier.verify(&checks, &mut self.results);
+            let (hits, misses) = self.verifier.cache_stats();
+            let (h0, m0) = std::mem::replace(&mut self.cache_reported, (hits, misses));
+            self.counters
+                .key_cache_hits
+                .fetch_add(hits - h0, Ordering::Relaxed);
+            self.counters
+                .key_cache_misses
+                .fetch_add(misses - m0, Ordering::Relaxed);
             self.ok_flags.clear();
             let mut at = 0;
             for p in chunk.iter() {
@@ -357,9 +369,21 @@ mod tests {
         pool: &PacketPool,
         counters: &'static DataplaneCounters,
     ) -> Stage {
+        let dedup = Arc::new(ShardedDedup::new(1000, MAX_PROCESSING_AGE_SLOTS, 1));
+        spawn_verify_tile(0, dedup, ring, out, pool, counters)
+    }
+
+    fn spawn_verify_tile(
+        index: usize,
+        dedup: Arc<ShardedDedup>,
+        ring: Ring<PacketBox>,
+        out: crossbeam_channel::Sender<PacketBox>,
+        pool: &PacketPool,
+        counters: &'static DataplaneCounters,
+    ) -> Stage {
         let tile = VerifyTile::new(
-            0,
-            Dedup::new(1000, MAX_PROCESSING_AGE_SLOTS),
+            index,
+            dedup,
             64,
             Arc::new(AtomicU64::new(1)),
             counters,
@@ -370,13 +394,69 @@ mod tests {
         let mut stage = Stage::new("verify");
         stage
             .launch(
-                "gc-verify-0",
+                format!("gc-verify-{index}"),
                 tile,
-                VerifyTile::stats(counters, 0),
+                VerifyTile::stats(counters, index),
                 Placement::default(),
             )
             .unwrap();
         stage
+    }
+
+    /// Copies of one transaction reaching two verify tiles (as when the route table changed
+    /// between them, or one fell back to the signature hash): exactly one is forwarded.
+    #[test]
+    fn copies_on_different_tiles_meet_one_dedup_table() {
+        let pool = PacketPool::new(256);
+        let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
+        let dedup = Arc::new(ShardedDedup::new(1000, MAX_PROCESSING_AGE_SLOTS, 2));
+        let (btx, brx) = crossbeam_channel::bounded(256);
+        let rings: Vec<Ring<PacketBox>> = (0..2)
+            .map(|_| Ring::new(64, crate::packet::Arena::HEAP))
+            .collect();
+        // One ingress per ring: each sends every copy to its own tile.
+        let ingresses: Vec<Ingress> = rings
+            .iter()
+            .map(|r| Ingress::new(pool.clone(), vec![r.clone()], counters))
+            .collect();
+        let bytes = [tx_bytes(), tx_bytes(), tx_bytes()];
+        for _ in 0..10 {
+            for ingress in &ingresses {
+                for b in &bytes {
+                    ingress.submit(b).unwrap();
+                }
+            }
+        }
+        let stages: Vec<Stage> = rings
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| spawn_verify_tile(i, dedup.clone(), r, btx.clone(), &pool, counters))
+            .collect();
+        let mut sigs = std::collections::HashSet::new();
+        for _ in 0..3 {
+            let p = brx.recv_timeout(Duration::from_secs(5)).expect("forwarded");
+            let d = p.desc.unwrap();
+            assert!(
+                sigs.insert(*d.first_signature(p.bytes())),
+                "forwarded twice"
+            );
+            pool.give(p);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while counters.duplicate.load(Ordering::Relaxed) < 57 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "copies not all dropped"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            brx.try_recv().is_err(),
+            "exactly one copy of each forwarded"
+        );
+        for s in stages {
+            s.stop();
+        }
     }
 
     /// A batch is forwarded in chunks as it is verified: with the bank's link full after

@@ -76,6 +76,11 @@ pub struct Bank {
     preconf: Option<Predictor>,
     /// Prices what is queued, learns what it really costs, promotes what is overdue.
     sequencing: Sequencing,
+    /// `net.routing = "affinity"`: the islands, published each slot for the receiving cores.
+    routes: Option<(
+        Arc<dataplane::route::RouteTable>,
+        Vec<dataplane::route::HotAccount>,
+    )>,
 }
 
 impl Bank {
@@ -121,9 +126,16 @@ impl Bank {
             broken: false,
             preconf: None,
             sequencing,
+            routes: None,
         };
         bank.open_slot();
         bank
+    }
+
+    /// Publish the scheduler's islands into `routes` at every slot boundary.
+    pub fn with_routes(mut self, routes: Arc<dataplane::route::RouteTable>) -> Self {
+        self.routes = Some((routes, Vec::new()));
+        self
     }
 
     /// Predict, promise and learn with `p` from now on.
@@ -447,6 +459,11 @@ impl Bank {
         }
         self.validator.slot_closed();
         self.sched.slot_closed(&mut self.seq);
+        if let Some((table, hot)) = &mut self.routes {
+            hot.clear();
+            self.sched.hot_accounts(hot);
+            table.publish(hot);
+        }
         self.sequencing.slot_closed(&mut self.seq, slot);
         let closed = self
             .open

@@ -100,4 +100,6 @@ pub struct RuntimeSetup {
     pub preconf: crate::preconf::PreconfConfig,
     /// Where signed pre-confirmations go (`None`: predicted and learned from, not sent).
     pub preconf_delivery: Option<crate::preconf::Delivery>,
+    /// Where the bank publishes its islands each slot for `net.routing = "affinity"`.
+    pub routes: Option<std::sync::Arc<dataplane::route::RouteTable>>,
 }

@@ -226,6 +226,10 @@ impl Runtime {
         let mut preconf_stage = Stage::new("preconf");
         let mut preconf_board = None;
         let mut preconf_feed = None;
+        let bank = match &setup.routes {
+            Some(r) => bank.with_routes(r.clone()),
+            None => bank,
+        };
         let bank = if setup.preconf.enabled {
             let out = match &setup.preconf_delivery {
                 Some(d) => {

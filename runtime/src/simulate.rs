@@ -204,6 +204,7 @@ mod tests {
                 account_index: Default::default(),
                 preconf: Default::default(),
                 preconf_delivery: None,
+                routes: None,
                 genesis: GenesisConfig {
                     faucet: Some((payer.pubkey(), 1_000_000_000)),
                     fee_collector: solana_pubkey::Pubkey::new_unique(),

@@ -43,6 +43,7 @@ fn a_failed_fdatasync_kills_the_commit_tile_fails_the_node_and_stops_the_bank() 
         account_index: Default::default(),
         preconf: Default::default(),
         preconf_delivery: None,
+        routes: None,
         genesis: GenesisConfig {
             faucet: None,
             fee_collector: Pubkey::new_unique(),

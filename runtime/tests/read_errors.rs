@@ -208,6 +208,7 @@ fn start(dir: &std::path::Path) -> Harness {
         account_index: Default::default(),
         preconf: Default::default(),
         preconf_delivery: None,
+        routes: None,
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), 1_000_000_000_000)),
             fee_collector: Pubkey::new_unique(),

@@ -58,6 +58,7 @@ fn start_with(
         account_index: Default::default(),
         preconf: Default::default(),
         preconf_delivery,
+        routes: None,
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,

@@ -165,6 +165,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
         account_index: Default::default(),
         preconf: Default::default(),
         preconf_delivery: None,
+        routes: None,
         genesis: w.genesis(),
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx, counters).unwrap();

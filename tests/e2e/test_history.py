@@ -336,12 +336,18 @@ def test_retention_cleans_up_old_blocks(short):
     c = Client(short.url)
     while c.get_slot().value < 60:
         time.sleep(0.1)
+    # Retention keeps moving while the chain runs, so the two methods are read
+    # around each other: they report the same horizon at the same instant.
+    before = result(short, "minimumLedgerSlot", [])
     first = result(short, "getFirstAvailableBlock", [])
+    after = result(short, "minimumLedgerSlot", [])
     assert first > 20
-    assert result(short, "minimumLedgerSlot", []) == first
+    assert before <= first <= after
     e = error(short, "getBlock", [1])
     assert e["code"] == -32001
-    assert e["message"] == f"Block 1 cleaned up, does not exist on node. First available block: {first}"
+    prefix = "Block 1 cleaned up, does not exist on node. First available block: "
+    assert e["message"].startswith(prefix)
+    assert int(e["message"][len(prefix):]) >= first
     assert error(short, "getBlockTime", [1])["code"] == -32001
     assert result(short, "getBlocks", [0, 10]) == []
     got = result(short, "getBlocksWithLimit", [0, 2])

@@ -36,15 +36,21 @@ verify_ring_depth = 8192
 # Each receiving core (the UDP net tile, every DPDK RX lcore) drops repeats of the exact bytes
 # it saw recently, before verification; this many are remembered (8 bytes each).
 recent_filter_entries = 524288
+# Which verify tile a transaction goes to: "signature" (a hash of its first signature, uniform)
+# or "affinity" (a transaction writing a hot-account island goes to the tile that owns the
+# island, in receipt order; the rest, and any island whose tile is half full, by signature).
+# Copies meet one dedup table either way. `gigacompute bench routing` compares the two.
+routing = "signature"
 
 [verify]
 # Signature verification tiles (threads).
 tiles = 2
 # Packets verified together in one batch.
 batch_max = 256
-# Signatures remembered for dedup per verify tile; when full, new transactions are dropped
-# (counted) until the blockhash window (runtime.blockhash_validity_ms) frees room.
-dedup_capacity = 2000000
+# Signatures remembered for dedup, in one table all verify tiles share; when full, new
+# transactions are dropped (counted) until the blockhash window (runtime.blockhash_validity_ms)
+# frees room.
+dedup_capacity = 4000000
 # Depth of the verify -> bank ring; a full ring blocks verification (backpressure).
 bank_ring_depth = 16384
 

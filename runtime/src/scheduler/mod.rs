@@ -83,6 +83,11 @@ pub trait Scheduler: Send {
         0.0
     }
 
+    /// The hot accounts whose writers are best kept together (the islands), with their
+    /// writers per slot and worker: the routes of `net.routing = "affinity"`. Call after
+    /// [`Self::slot_closed`].
+    fn hot_accounts(&self, _out: &mut Vec<dataplane::route::HotAccount>) {}
+
     fn name(&self) -> &'static str;
 }
 

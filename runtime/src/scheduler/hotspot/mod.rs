@@ -785,6 +785,19 @@ impl Scheduler for HotspotScheduler {
             .sum()
     }
 
+    fn hot_accounts(&self, out: &mut Vec<dataplane::route::HotAccount>) {
+        out.extend(self.islands.iter().map(|i| {
+            dataplane::route::HotAccount {
+                key: i.account.to_bytes(),
+                writers: self
+                    .accounts
+                    .get(&i.account)
+                    .map_or(0.0, |h| h.writers.get()),
+                worker: i.worker,
+            }
+        }));
+    }
+
     fn name(&self) -> &'static str {
         "hotspot"
     }

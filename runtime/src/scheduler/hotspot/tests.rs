@@ -225,8 +225,17 @@ fn islands_form_isolate_and_dissolve_with_hysteresis() {
         None,
         "islands form at slot boundaries"
     );
+    let mut hot = Vec::new();
+    s.hot_accounts(&mut hot);
+    assert!(hot.is_empty(), "no island, no route");
     s.slot_closed(&mut q);
     let lane = s.island_lane(&mint).expect("island formed");
+    // The island is published as a route, with its worker and its writers per slot.
+    s.hot_accounts(&mut hot);
+    assert_eq!(hot.len(), 1);
+    assert_eq!(hot[0].key, mint.to_bytes());
+    assert_eq!(hot[0].worker, s.islands().next().unwrap().worker);
+    assert!(hot[0].writers > 0.0);
     assert_eq!(
         q.lane_len(lane),
         0,
@@ -327,6 +336,9 @@ fn islands_form_isolate_and_dissolve_with_hysteresis() {
     );
     assert_eq!(q.lane_len(lane), 0);
     assert!(q.lane_len(LaneId::from(s.apps.intern(minter.pubkey()))) > 0);
+    hot.clear();
+    s.hot_accounts(&mut hot);
+    assert!(hot.is_empty(), "a dissolved island is no longer routed");
 }
 
 /// Optimistic batches never mix apps: one app's real conflicts cannot re-run another's
