@@ -92,6 +92,11 @@ pub struct Placement {
     pub island_workers: Vec<usize>,
     /// NUMA node each worker's memory is bound to (only on machines with several).
     pub worker_numa: Vec<Option<usize>>,
+    /// Core of each verify tile (`verify.cores`; `None`: unpinned).
+    pub verify_cores: Vec<Option<usize>>,
+    /// For each worker, the verify tile its islands are routed to first
+    /// (`net.routing = "affinity"`): the one pinned closest to the worker's core.
+    pub verify_for_worker: Vec<usize>,
 }
 
 impl Placement {
@@ -121,11 +126,33 @@ impl Placement {
                     .filter(|_| machine.numa_nodes > 1)
             })
             .collect();
+        let tiles = config.verify.tiles.max(1);
+        let verify_cores: Vec<Option<usize>> = (0..tiles)
+            .map(|i| config.verify.cores.get(i).copied())
+            .collect();
+        // Ties (unpinned, or equally close): worker w's own index, so islands spread.
+        let verify_for_worker = worker_cores
+            .iter()
+            .enumerate()
+            .map(|(w, wc)| {
+                (0..tiles)
+                    .max_by_key(|&t| {
+                        let near = match (wc, verify_cores[t]) {
+                            (Some(a), Some(b)) if *a != b => machine.closeness(*a, b),
+                            _ => 0,
+                        };
+                        (near, std::cmp::Reverse((t + tiles - w % tiles) % tiles))
+                    })
+                    .expect("at least one verify tile")
+            })
+            .collect();
         Self {
             worker_cores,
             io_cores,
             island_workers,
             worker_numa,
+            verify_cores,
+            verify_for_worker,
         }
     }
 
@@ -186,10 +213,26 @@ impl Placement {
                 config.dpdk.main_lcore, config.dpdk.rx_lcores
             ));
         }
-        lines.push(format!(
-            "unpinned: net, verify x{}, bank, commit, rpc",
-            config.verify.tiles
-        ));
+        if self.verify_cores.iter().all(Option::is_none) {
+            lines.push(format!(
+                "unpinned: net, verify x{}, bank, commit, rpc",
+                config.verify.tiles
+            ));
+        } else {
+            for (t, core) in self.verify_cores.iter().enumerate() {
+                lines.push(match core {
+                    Some(c) => format!("verify {t}: {}", cpu(*c)),
+                    None => format!("verify {t}: unpinned"),
+                });
+            }
+            lines.push("unpinned: net, bank, commit, rpc".into());
+        }
+        if config.net.routing == dataplane::route::Routing::Affinity {
+            lines.push(format!(
+                "island routes: worker w's islands to verify tile {:?}[w]",
+                self.verify_for_worker
+            ));
+        }
         lines
     }
 }
@@ -242,6 +285,7 @@ mod tests {
             "worker 0 shares the L3 with cpu 0"
         );
         assert_eq!(p.worker_numa, vec![Some(0), Some(1), Some(1)]);
+        assert_eq!(p.verify_for_worker, vec![0, 1, 0], "unpinned: by index");
         let text = p.describe(&config, &m).join("\n");
         assert!(
             text.contains("worker 1: cpu 2 (core 2, L2 #2, L3 #1, NUMA #1)"),
@@ -254,5 +298,23 @@ mod tests {
         let m = Machine::discover().expect("hwloc");
         assert!(!m.cpus.is_empty());
         assert!(m.cores >= 1 && m.cpus.len() >= m.cores);
+    }
+
+    /// Pinned verify tiles: each worker's islands go to the tile that shares the most with
+    /// the worker's core (never the same core: that tile would take the worker's time).
+    #[test]
+    fn islands_route_to_the_verify_tile_beside_their_worker() {
+        let m = machine();
+        let mut config = Config::default();
+        config.runtime.workers = 2;
+        config.runtime.worker_cores = vec![1, 3];
+        config.verify.tiles = 2;
+        config.verify.cores = vec![2, 0];
+        let p = Placement::new(&config, &m);
+        // Worker 0 on cpu 1 shares an L3 with cpu 0 (tile 1); worker 1 on cpu 3 with cpu 2.
+        assert_eq!(p.verify_for_worker, vec![1, 0]);
+        assert_eq!(p.verify_cores, vec![Some(2), Some(0)]);
+        let text = p.describe(&config, &m).join("\n");
+        assert!(text.contains("verify 1: cpu 0"), "{text}");
     }
 }

@@ -181,8 +181,13 @@ impl Node {
             ports: port_replies.iter().map(|(tx, _)| tx.clone()).collect(),
         };
         // Island routes: published by the bank each slot, read by the receiving cores.
-        let routes = (config.net.routing == Routing::Affinity)
-            .then(|| Arc::new(RouteTable::new(config.verify.tiles)));
+        let routes = (config.net.routing == Routing::Affinity).then(|| {
+            let pairing = placement
+                .as_ref()
+                .map(|p| p.verify_for_worker.clone())
+                .unwrap_or_default();
+            Arc::new(RouteTable::new(config.verify.tiles).with_pairing(pairing))
+        });
         let runtime = Runtime::start_with_history(
             &RuntimeSetup {
                 runtime: config.runtime.clone(),
@@ -245,7 +250,10 @@ impl Node {
                 format!("gc-verify-{i}"),
                 tile,
                 VerifyTile::stats(counters, i),
-                Placement::default(),
+                Placement {
+                    core: config.verify.cores.get(i).copied(),
+                    numa: None,
+                },
             )?;
         }
         drop(verify_bank_tx);

@@ -154,8 +154,10 @@ impl Wiring {
                 "verify.tiles",
                 "dataplane",
                 Runs::Lifecycle,
-                unpinned(c.verify.tiles),
-                "unpinned",
+                (0..c.verify.tiles)
+                    .map(|i| c.verify.cores.get(i).copied())
+                    .collect(),
+                "`verify.cores` (default: unpinned)",
                 &["net_verify", "rpc (checked submissions)"],
                 &["verify_bank"],
             ),

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 
 /// The benches in report order.
-pub const ORDER: [&str; 11] = [
+pub const ORDER: [&str; 12] = [
     "sigverify",
     "exec",
     "pipeline",
@@ -22,6 +22,7 @@ pub const ORDER: [&str; 11] = [
     "rpc",
     "preconf",
     "sequencing",
+    "routing",
 ];
 
 /// The benches whose JSON `dir` holds (`<bench>.json`), in report order.

@@ -66,6 +66,8 @@ pub struct VerifyConfig {
     /// Signatures remembered for dedup, in the one table all tiles share.
     pub dedup_capacity: usize,
     pub bank_ring_depth: usize,
+    /// Core each verify tile is pinned to (by index); empty: unpinned.
+    pub cores: Vec<usize>,
 }
 
 impl Default for VerifyConfig {
@@ -75,6 +77,7 @@ impl Default for VerifyConfig {
             batch_max: 256,
             dedup_capacity: 4_000_000,
             bank_ring_depth: 16384,
+            cores: Vec::new(),
         }
     }
 }
@@ -93,7 +96,11 @@ impl VerifyConfig {
         })?;
         ensure(self.bank_ring_depth >= 1, || {
             "verify.bank_ring_depth must be at least 1".into()
-        })
+        })?;
+        ensure(
+            self.cores.is_empty() || self.cores.len() == self.tiles,
+            || "verify.cores must be empty (unpinned) or name one core per verify tile".into(),
+        )
     }
 }
 

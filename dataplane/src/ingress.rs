@@ -313,6 +313,11 @@ mod tests {
             "the fallback reaches the other tile"
         );
         // Transactions that do not write the island: by signature, not counted as routed.
+        for r in &rings {
+            while let Some(p) = r.pop() {
+                pool.give(p);
+            }
+        }
         let routed = counters.routed_affinity.load(Ordering::Relaxed);
         for i in 0..20 {
             from(

@@ -63,6 +63,8 @@ pub struct RouteTable {
     /// Entries in the active table (0: no lookup needed).
     len: AtomicUsize,
     owners: Mutex<HashMap<[u8; 32], usize>>,
+    /// The tile closest to each worker (placement); a worker beyond it: worker % tiles.
+    tile_of_worker: Vec<usize>,
 }
 
 impl std::fmt::Debug for RouteTable {
@@ -85,7 +87,18 @@ impl RouteTable {
             active: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             owners: Mutex::new(HashMap::new()),
+            tile_of_worker: Vec::new(),
         }
+    }
+
+    /// Islands prefer the tile placed closest to their worker: `tile_of_worker[w]`.
+    pub fn with_pairing(mut self, tile_of_worker: Vec<usize>) -> Self {
+        self.tile_of_worker = tile_of_worker;
+        self
+    }
+
+    fn paired(&self, worker: usize) -> usize {
+        self.tile_of_worker.get(worker).copied().unwrap_or(worker) % self.tiles
     }
 
     pub fn is_empty(&self) -> bool {
@@ -121,15 +134,15 @@ impl RouteTable {
     }
 
     /// Replace the table with `hot` (the hottest [`MAX_ROUTES`] of them), each assigned a tile:
-    /// an account keeps the tile it had while that tile is not overloaded; a new one goes to
-    /// the least-loaded tile (load: writers per slot), preferring the tile paired with its
-    /// worker on a tie. Called by one thread (the bank) at a slot boundary.
+    /// an account keeps the tile it had, and a new one goes to the tile paired with its
+    /// worker, while that tile carries at most 1.25× the mean load (writers per slot); past
+    /// that, to the least-loaded tile. Called by one thread (the bank) at a slot boundary.
     pub fn publish(&self, hot: &[HotAccount]) {
         let mut hot: Vec<HotAccount> = hot.to_vec();
         hot.sort_by(|a, b| b.writers.total_cmp(&a.writers));
         hot.truncate(MAX_ROUTES);
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let assigned = assign(&hot, &owners, self.tiles);
+        let assigned = assign(&hot, &owners, self.tiles, |w| self.paired(w));
         let next = (self.active.load(Ordering::Relaxed) + 1) & 1;
         let table = &self.tables[next];
         for e in table.iter() {
@@ -154,8 +167,14 @@ impl RouteTable {
     }
 }
 
-/// Tiles for `hot` (sorted hottest first), sticky to `owners` where balance allows.
-fn assign(hot: &[HotAccount], owners: &HashMap<[u8; 32], usize>, tiles: usize) -> Vec<usize> {
+/// Tiles for `hot` (sorted hottest first), sticky to `owners`, else to `paired(worker)`,
+/// where balance allows.
+fn assign(
+    hot: &[HotAccount],
+    owners: &HashMap<[u8; 32], usize>,
+    tiles: usize,
+    paired: impl Fn(usize) -> usize,
+) -> Vec<usize> {
     let total: f64 = hot.iter().map(|a| a.writers.max(0.0)).sum();
     let limit = REBALANCE_OVER_MEAN * total / tiles as f64;
     let mut load = vec![0.0f64; tiles];
@@ -173,14 +192,14 @@ fn assign(hot: &[HotAccount], owners: &HashMap<[u8; 32], usize>, tiles: usize) -
         if out[i] != usize::MAX {
             continue;
         }
-        let paired = a.worker % tiles;
-        let t = (0..tiles)
-            .min_by(|&x, &y| {
-                load[x]
-                    .total_cmp(&load[y])
-                    .then((x != paired).cmp(&(y != paired)))
-            })
-            .expect("at least one tile");
+        let paired = paired(a.worker);
+        let t = if load[paired] == 0.0 || load[paired] + a.writers <= limit {
+            paired
+        } else {
+            (0..tiles)
+                .min_by(|&x, &y| load[x].total_cmp(&load[y]))
+                .expect("at least one tile")
+        };
         load[t] += a.writers.max(0.0);
         out[i] = t;
     }
@@ -233,9 +252,19 @@ mod tests {
         assert_eq!(t.lookup(&[1; 32]), Some(a));
         // Island 2 goes cold and 1 grows, 3 grows: nothing is moved while balanced.
         let owners: HashMap<[u8; 32], usize> = [([1; 32], 0), ([2; 32], 0), ([3; 32], 0)].into();
-        let got = assign(&[hot(1, 100.0), hot(2, 100.0), hot(3, 100.0)], &owners, 2);
+        let got = assign(
+            &[hot(1, 100.0), hot(2, 100.0), hot(3, 100.0)],
+            &owners,
+            2,
+            |w| w % 2,
+        );
         assert_eq!(got[0], 0, "the hottest keeps its tile");
-        assert_eq!(&got[1..], &[1, 1], "the others leave the overloaded tile");
+        assert_eq!(got[1], 1, "the next leaves the overloaded tile");
+        assert_eq!(
+            got.iter().filter(|&&t| t == 0).count(),
+            2,
+            "as even as three can be"
+        );
     }
 
     #[test]
@@ -293,5 +322,25 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         let seen: u64 = readers.into_iter().map(|h| h.join().unwrap()).sum();
         assert!(seen > 0);
+    }
+
+    /// A new island goes to the tile placed beside its worker while that tile has room.
+    #[test]
+    fn new_islands_prefer_the_tile_beside_their_worker() {
+        let t = RouteTable::new(2).with_pairing(vec![1, 0]);
+        let on = |worker, i: u8, writers| HotAccount {
+            key: [i; 32],
+            writers,
+            worker,
+        };
+        t.publish(&[on(0, 1, 10.0), on(1, 2, 10.0), on(0, 3, 5.0)]);
+        assert_eq!(t.lookup(&[1; 32]), Some(1));
+        assert_eq!(t.lookup(&[2; 32]), Some(0));
+        assert_eq!(t.lookup(&[3; 32]), Some(1), "within 1.25x of the mean");
+        // One more hot island of worker 0: its tile is full, the other takes it.
+        let t = RouteTable::new(2).with_pairing(vec![1, 0]);
+        t.publish(&[on(0, 1, 100.0), on(0, 4, 100.0)]);
+        assert_eq!(t.lookup(&[1; 32]), Some(1));
+        assert_eq!(t.lookup(&[4; 32]), Some(0));
     }
 }

@@ -53,6 +53,9 @@ batch_max = 256
 dedup_capacity = 4000000
 # Depth of the verify -> bank ring; a full ring blocks verification (backpressure).
 bank_ring_depth = 16384
+# Core each verify tile is pinned to (by index), one per tile. Empty: unpinned. With
+# net.routing = "affinity", a worker's islands go to the verify tile closest to its core.
+cores = []
 
 [runtime]
 # Slot length, milliseconds. Each slot closes with a durable commit.
