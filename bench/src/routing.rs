@@ -338,6 +338,20 @@ pub fn run(a: &RoutingArgs) -> anyhow::Result<Report> {
                     .collect::<Vec<_>>(),
             )
         };
+        // The spread over runs: how far apart two runs of the same arm land.
+        for (i, (_, name)) in ARMS.iter().enumerate() {
+            let p99: Vec<f64> = runs[i].iter().map(|r| r.points[k].p99_us).collect();
+            rows.push((
+                leak(format!("{name}_exec_p99_us_at_{load}pct_lowest")),
+                p99.iter().copied().fold(f64::INFINITY, f64::min),
+                "us",
+            ));
+            rows.push((
+                leak(format!("{name}_exec_p99_us_at_{load}pct_highest")),
+                p99.iter().copied().fold(0.0, f64::max),
+                "us",
+            ));
+        }
         rows.push((
             leak(format!("p50_ratio_at_{load}pct")),
             ratio(&|p| p.p50_us),
