@@ -12,8 +12,9 @@
 //! First a calibration node (signature routing) measures the capacity: a warm-up, then a
 //! saturated phase (as fast as the verify tiles take packets). Then per node: the same
 //! warm-up and saturated phase (its own capacity, reported), and open-loop phases at 50% and
-//! 90% of the calibrated capacity: the same offered rates for every arm and run. Latency is receipt (the net tile)
-//! to executed (the worker hands the result back), from the bank's histogram, per phase.
+//! 75% of the calibrated capacity: the same offered rates for every arm and run. Latency is
+//! receipt (the net tile) to executed (the worker hands the result back), from the bank's
+//! histogram, per phase.
 //!
 //! The bench lowers the island threshold (`scheduler.island_enter` 0.002 of the per-account
 //! cap, i.e. 3,000 CU per 50 ms slot: ~20 transfers per slot) so that the hot accounts of a
@@ -62,7 +63,9 @@ const ZIPF_S: f64 = 1.1;
 const COPY_EVERY: usize = 20;
 const COPY_DELAY: Duration = Duration::from_millis(500);
 /// Offered loads, as fractions of the run's capacity.
-const LOADS: [(f64, &str); 2] = [(0.5, "50"), (0.9, "90")];
+/// 75%, not more: this VM's capacity moves by ±20% from one node to the next, and a load over
+/// what a node carries measures its backlog, not the route.
+const LOADS: [(f64, &str); 2] = [(0.5, "50"), (0.75, "75")];
 const ARMS: [(Routing, &str); 2] = [
     (Routing::Signature, "signature"),
     (Routing::Affinity, "affinity"),
@@ -289,7 +292,7 @@ pub fn run(a: &RoutingArgs) -> anyhow::Result<Report> {
     let most = a.capacity_txs.max(256);
     let payers: Vec<Keypair> = (0..most).map(|_| Keypair::new()).collect();
     // One capacity for every run and arm: the offered loads are the same everywhere, so a
-    // noisy saturated phase cannot push one arm's "90%" past what the machine carries.
+    // noisy saturated phase cannot push one arm's "75%" past what the machine carries.
     let calibrated = arm(a, Routing::Signature, &to, &payers, None)?.capacity_tps;
     tracing::info!(calibrated, "routing: capacity");
     // [arm][run]
@@ -304,7 +307,7 @@ pub fn run(a: &RoutingArgs) -> anyhow::Result<Report> {
                 arm = name,
                 capacity_tps = got.capacity_tps,
                 p99_50 = got.points[0].p99_us,
-                p99_90 = got.points[1].p99_us,
+                p99_75 = got.points[1].p99_us,
                 routed_pct = got.routed_pct,
                 "routing arm"
             );

@@ -22,7 +22,7 @@ def test_bench_routing_smoke():
         # Every phase has its own 8 hot accounts, and each becomes an island.
         assert r[f"{arm}_islands_formed"] >= 8, arm
         assert 0 <= r[f"{arm}_key_cache_hit_pct"] <= 100, arm
-        for load in ("50", "90"):
+        for load in ("50", "75"):
             assert 0 < r[f"{arm}_exec_p50_us_at_{load}pct"] <= r[f"{arm}_exec_p99_us_at_{load}pct"]
 
     # Signature routing never consults the table; affinity routes a large part of the 60% of
