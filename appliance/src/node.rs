@@ -182,8 +182,10 @@ impl Node {
         };
         // Island routes: published by the bank each slot, read by the receiving cores.
         let routes = (config.net.routing == Routing::Affinity).then(|| {
+            // A pairing means something only when the verify tiles are pinned.
             let pairing = placement
                 .as_ref()
+                .filter(|p| p.verify_cores.iter().all(Option::is_some))
                 .map(|p| p.verify_for_worker.clone())
                 .unwrap_or_default();
             Arc::new(RouteTable::new(config.verify.tiles).with_pairing(pairing))

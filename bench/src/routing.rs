@@ -186,6 +186,8 @@ struct ArmRun {
     routed_pct: f64,
     fallback_pct: f64,
     key_cache_hit_pct: f64,
+    /// The busiest verify tile's share of the transactions the tiles took in (50: even).
+    busiest_tile_pct: f64,
     islands_formed: u64,
     copies_sent: usize,
     /// Transactions that passed verification beyond the distinct ones sent.
@@ -274,6 +276,14 @@ fn arm(
         routed_pct: 100.0 * get(&dp.routed_affinity) as f64 / verify_in,
         fallback_pct: 100.0 * get(&dp.routed_fallback) as f64 / verify_in,
         key_cache_hit_pct: 100.0 * hits / (hits + misses).max(1.0),
+        busiest_tile_pct: {
+            let taken: Vec<u64> = dp.verify[..node.config.verify.tiles]
+                .iter()
+                .map(|t| get(&t.in_total))
+                .collect();
+            let all = taken.iter().sum::<u64>().max(1) as f64;
+            100.0 * taken.iter().copied().max().unwrap_or(0) as f64 / all
+        },
         islands_formed: get(&rt.islands.formed),
         copies_sent: copies,
         duplicates_forwarded: get(&dp.verify_ok) as i64 - distinct as i64,
@@ -385,6 +395,11 @@ pub fn run(a: &RoutingArgs) -> anyhow::Result<Report> {
         rows.push((
             leak(format!("{name}_key_cache_hit_pct")),
             med(i, &|r| r.key_cache_hit_pct),
+            "%",
+        ));
+        rows.push((
+            leak(format!("{name}_busiest_verify_tile_pct")),
+            med(i, &|r| r.busiest_tile_pct),
             "%",
         ));
         rows.push((
