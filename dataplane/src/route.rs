@@ -1,8 +1,8 @@
 //! Which verify tile a transaction goes to (`net.routing`).
 //!
-//! - `signature` (the default): a hash of the first signature. Uniform over the tiles,
-//!   whatever the transaction touches.
-//! - `affinity`: a transaction that writes a hot account (an island of the hotspot
+//! - `signature`: a hash of the first signature. Uniform over the tiles, whatever the
+//!   transaction touches.
+//! - `affinity` (the default): a transaction that writes a hot account (an island of the hotspot
 //!   scheduler) goes to the tile that owns the island, so one tile sees an island's writers
 //!   in their receipt order (one FIFO into the bank), its signers' decoded keys stay in that
 //!   tile's key cache, and the tile can be placed beside the island's worker. The rest, and
@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 #[serde(rename_all = "lowercase")]
 pub enum Routing {
     /// By a hash of the first signature.
-    #[default]
     Signature,
     /// By the island of the first hot writable account, else by signature.
+    #[default]
     Affinity,
 }
 

@@ -36,11 +36,11 @@ verify_ring_depth = 8192
 # Each receiving core (the UDP net tile, every DPDK RX lcore) drops repeats of the exact bytes
 # it saw recently, before verification; this many are remembered (8 bytes each).
 recent_filter_entries = 524288
-# Which verify tile a transaction goes to: "signature" (a hash of its first signature, uniform)
-# or "affinity" (a transaction writing a hot-account island goes to the tile that owns the
-# island, in receipt order; the rest, and any island whose tile is half full, by signature).
-# Copies meet one dedup table either way. `gigacompute bench routing` compares the two.
-routing = "signature"
+# Which verify tile a transaction goes to: "affinity" (a transaction writing a hot-account
+# island goes to the tile that owns the island, in receipt order; the rest, and any island
+# whose tile is half full, by signature) or "signature" (a hash of its first signature,
+# uniform). Copies meet one dedup table either way. `gigacompute bench routing` compares them.
+routing = "affinity"
 
 [verify]
 # Signature verification tiles (threads).
