@@ -137,8 +137,13 @@ impl Placement {
             .map(|(w, wc)| {
                 (0..tiles)
                     .max_by_key(|&t| {
+                        // The same physical core (4: itself or its SMT sibling) would take
+                        // the worker's execution units: not a neighbour.
                         let near = match (wc, verify_cores[t]) {
-                            (Some(a), Some(b)) if *a != b => machine.closeness(*a, b),
+                            (Some(a), Some(b)) => match machine.closeness(*a, b) {
+                                4 => 0,
+                                c => c,
+                            },
                             _ => 0,
                         };
                         (near, std::cmp::Reverse((t + tiles - w % tiles) % tiles))
@@ -301,7 +306,8 @@ mod tests {
     }
 
     /// Pinned verify tiles: each worker's islands go to the tile that shares the most with
-    /// the worker's core (never the same core: that tile would take the worker's time).
+    /// the worker's core (never the same physical core: that tile would take the worker's
+    /// execution units).
     #[test]
     fn islands_route_to_the_verify_tile_beside_their_worker() {
         let m = machine();
@@ -316,5 +322,9 @@ mod tests {
         assert_eq!(p.verify_cores, vec![Some(2), Some(0)]);
         let text = p.describe(&config, &m).join("\n");
         assert!(text.contains("verify 1: cpu 0"), "{text}");
+        // A tile on the worker's SMT sibling is not its neighbour: the next closest is.
+        config.runtime.worker_cores = vec![0, 3];
+        config.verify.cores = vec![4, 1];
+        assert_eq!(Placement::new(&config, &m).verify_for_worker[0], 1);
     }
 }

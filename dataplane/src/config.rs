@@ -35,7 +35,7 @@ impl Default for NetConfig {
             packet_pool_size: 65536,
             verify_ring_depth: 8192,
             recent_filter_entries: 1 << 19,
-            routing: crate::route::Routing::Affinity,
+            routing: crate::route::Routing::Signature,
         }
     }
 }

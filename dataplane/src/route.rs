@@ -1,12 +1,13 @@
 //! Which verify tile a transaction goes to (`net.routing`).
 //!
-//! - `signature`: a hash of the first signature. Uniform over the tiles, whatever the
-//!   transaction touches.
-//! - `affinity` (the default): a transaction that writes a hot account (an island of the hotspot
+//! - `signature` (the default): a hash of the first signature. Uniform over the tiles,
+//!   whatever the transaction touches.
+//! - `affinity`: a transaction that writes a hot account (an island of the hotspot
 //!   scheduler) goes to the tile that owns the island, so one tile sees an island's writers
 //!   in their receipt order (one FIFO into the bank), its signers' decoded keys stay in that
 //!   tile's key cache, and the tile can be placed beside the island's worker. The rest, and
-//!   an island whose tile's ring is half full, keep the signature hash.
+//!   an island whose tile runs more than `ingress::steer_slack` ahead of the shallowest
+//!   verify ring, keep the signature hash.
 //!
 //! Dedup no longer depends on the rule: the verify tiles share one
 //! [`crate::dedup::ShardedDedup`], so copies routed to different tiles (the table changed
@@ -28,9 +29,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 #[serde(rename_all = "lowercase")]
 pub enum Routing {
     /// By a hash of the first signature.
+    #[default]
     Signature,
     /// By the island of the first hot writable account, else by signature.
-    #[default]
     Affinity,
 }
 
@@ -43,7 +44,10 @@ const PROBES: usize = 8;
 /// An entry is the key's hash with its low 16 bits replaced by the tile + 1 (0: empty).
 const TILE_BITS: u64 = 0xffff;
 /// A tile keeps its islands unless it carries this much more than the mean.
-const REBALANCE_OVER_MEAN: f64 = 1.1;
+const PLACE_OVER_MEAN: f64 = 1.1;
+/// ...and keeps an island it already has unless it would carry this much (hysteresis, so
+/// small swings of the writers' averages do not move islands every slot).
+const KEEP_OVER_MEAN: f64 = 1.25;
 
 /// A hot account as the scheduler sees it at a slot boundary.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,7 +67,8 @@ pub struct RouteTable {
     /// Entries in the active table (0: no lookup needed).
     len: AtomicUsize,
     owners: Mutex<HashMap<[u8; 32], usize>>,
-    /// The tile closest to each worker (placement); a worker beyond it: worker % tiles.
+    /// The tile placed closest to each worker (empty: the verify tiles are not pinned; a
+    /// worker beyond it is unpaired and its islands go to the least-loaded tile).
     tile_of_worker: Vec<usize>,
 }
 
@@ -135,9 +140,9 @@ impl RouteTable {
     }
 
     /// Replace the table with `hot` (the hottest [`MAX_ROUTES`] of them), each assigned a tile:
-    /// an account keeps the tile it had, and a new one goes to the tile paired with its
-    /// worker, while that tile carries at most 1.1× the mean load (writers per slot); past
-    /// that (or unpaired), to the least-loaded tile. Called by one thread (the bank) at a slot boundary.
+    /// an account keeps the tile it had while that tile carries at most 1.25× the mean load
+    /// (writers per slot), and a new one goes to the tile paired with its worker while that
+    /// carries at most 1.1×; the rest (and the unpaired) to the least-loaded tile. Called by one thread (the bank) at a slot boundary.
     pub fn publish(&self, hot: &[HotAccount]) {
         let mut hot: Vec<HotAccount> = hot.to_vec();
         hot.sort_by(|a, b| b.writers.total_cmp(&a.writers));
@@ -177,13 +182,14 @@ fn assign(
     paired: impl Fn(usize) -> Option<usize>,
 ) -> Vec<usize> {
     let total: f64 = hot.iter().map(|a| a.writers.max(0.0)).sum();
-    let limit = REBALANCE_OVER_MEAN * total / tiles as f64;
+    let mean = total / tiles as f64;
+    let (keep, place) = (KEEP_OVER_MEAN * mean, PLACE_OVER_MEAN * mean);
     let mut load = vec![0.0f64; tiles];
     let mut out = vec![usize::MAX; hot.len()];
-    // Sticky first, hottest first, while the old tile stays under the limit.
+    // Sticky first, hottest first, while the old tile stays under the keep bound.
     for (i, a) in hot.iter().enumerate() {
         if let Some(&t) = owners.get(&a.key).filter(|&&t| t < tiles)
-            && (load[t] == 0.0 || load[t] + a.writers <= limit)
+            && (load[t] == 0.0 || load[t] + a.writers <= keep)
         {
             load[t] += a.writers.max(0.0);
             out[i] = t;
@@ -194,7 +200,7 @@ fn assign(
             continue;
         }
         let t = match paired(a.worker) {
-            Some(p) if load[p] == 0.0 || load[p] + a.writers <= limit => p,
+            Some(p) if load[p] == 0.0 || load[p] + a.writers <= place => p,
             _ => (0..tiles)
                 .min_by(|&x, &y| load[x].total_cmp(&load[y]))
                 .expect("at least one tile"),

@@ -187,18 +187,20 @@ impl Tile for VerifyTile {
         self.counters
             .verify_in
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        // Seen before: no need to spend a verification on it.
-        let mut i = 0;
-        while i < batch.len() {
+        // Seen before: no need to spend a verification on it. The rest keep their order.
+        let mut kept = 0;
+        for i in 0..batch.len() {
             let p = &batch[i];
             let d = p.desc.as_ref().expect("routed packets are parsed");
             if self.dedup.contains(d.first_signature(p.bytes()), slot) {
                 self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
-                let p = batch.swap_remove(i);
-                self.pool.give(p);
             } else {
-                i += 1;
+                batch.swap(kept, i);
+                kept += 1;
             }
+        }
+        for p in batch.drain(kept..) {
+            self.pool.give(p);
         }
         // Verified and forwarded a few at a time: the first transactions of a large batch
         // reach the bank (and their senders their pre-confirmations) while the rest are still
@@ -207,6 +209,8 @@ impl Tile for VerifyTile {
         while !self.batch.is_empty() {
             let n = FORWARD_CHUNK.min(self.batch.len());
             chunk.extend(self.batch.drain(..n));
+            // Read again: the tile may have waited slots on a full bank link.
+            let slot = self.current_slot.load(Ordering::Relaxed);
             if !self.verify_and_forward(&mut chunk, slot, stats, clock) {
                 // The bank is gone: the rest of the batch goes back too.
                 for p in self.batch.drain(..) {

@@ -36,11 +36,12 @@ verify_ring_depth = 8192
 # Each receiving core (the UDP net tile, every DPDK RX lcore) drops repeats of the exact bytes
 # it saw recently, before verification; this many are remembered (8 bytes each).
 recent_filter_entries = 524288
-# Which verify tile a transaction goes to: "affinity" (a transaction writing a hot-account
-# island goes to the tile that owns the island, in receipt order; the rest, and any island
-# whose tile is half full, by signature) or "signature" (a hash of its first signature,
-# uniform). Copies meet one dedup table either way. `gigacompute bench routing` compares them.
-routing = "affinity"
+# Which verify tile a transaction goes to: "signature" (a hash of its first signature,
+# uniform) or "affinity" (a transaction writing a hot-account island goes to the tile that owns
+# the island; the rest, and an island whose tile runs more than 1/64 of a ring ahead of the
+# shallowest, by signature). Copies meet one dedup table either way. `gigacompute bench
+# routing` compares them.
+routing = "signature"
 
 [verify]
 # Signature verification tiles (threads).
@@ -54,7 +55,7 @@ dedup_capacity = 4000000
 # Depth of the verify -> bank ring; a full ring blocks verification (backpressure).
 bank_ring_depth = 16384
 # Core each verify tile is pinned to (by index), one per tile. Empty: unpinned. With
-# net.routing = "affinity", a worker's islands go to the verify tile closest to its core.
+# net.routing = "affinity", a worker's new islands prefer the verify tile closest to its core.
 cores = []
 
 [runtime]
