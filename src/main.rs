@@ -1,6 +1,6 @@
 //! `gigacompute`: the command line. Each command is a call into a crate: `run` starts the
 //! appliance's node (`appliance`) with the RPC (`rpc`) and the metrics endpoint beside it;
-//! `configure`, `monitor` and `nic` are `ops`; `bench` is `bench`.
+//! `configure`, `monitor`, `nic` and `tuner` are `ops`; `bench` is `bench`.
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -57,6 +57,18 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
         /// The running appliance's data dir (overrides the config's).
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
+    /// The self-tuning runtime: `tuner status` shows each knob's value, what it was chosen
+    /// over and why, what was learnt per workload, and every change with its measured effect.
+    Tuner {
+        #[command(subcommand)]
+        command: TunerCommand,
+        /// The appliance's config file (its data dir and configured knob values).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// The appliance's data dir (overrides the config's).
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
@@ -120,6 +132,16 @@ enum PreconfCommand {
         identity: String,
         /// The signed pre-confirmation, base 64.
         message: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TunerCommand {
+    /// Live state (when the node runs), the saved policy and the change history.
+    Status {
+        /// One JSON object instead of the text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -200,6 +222,21 @@ fn main() -> Result<()> {
         } => {
             let cfg = load_config(config, data_dir)?;
             monitor::run(metrics::MetricsRegion::open(&cfg.data_dir)?, frames)
+        }
+        Command::Tuner {
+            command: TunerCommand::Status { json },
+            config,
+            data_dir,
+        } => {
+            let cfg = load_config(config, data_dir)?;
+            // A stopped node has no region: the files alone tell what was learnt.
+            let region = metrics::MetricsRegion::open(&cfg.data_dir).ok();
+            let text = ops::tuner::status(&cfg, region, json);
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{text}");
+            }
+            Ok(())
         }
         Command::Nic {
             command,

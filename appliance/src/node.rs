@@ -208,6 +208,10 @@ impl Node {
                 preconf: config.preconf.clone(),
                 preconf_delivery: Some(preconf_delivery),
                 routes: routes.clone(),
+                tuner: runtime::tuner::TunerSetup {
+                    config: config.tuner.clone(),
+                    dir: Some(config.data_dir.join("tuner")),
+                },
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()

@@ -38,6 +38,16 @@ impl Appliance {
         workers: usize,
         accounts: Vec<(Pubkey, u64)>,
     ) -> anyhow::Result<Self> {
+        Self::start_with(scheduler, workers, accounts, Default::default())
+    }
+
+    /// With the `[tuner]` of `tuner` (its files, if any, where it says).
+    pub fn start_with(
+        scheduler: SchedulerConfig,
+        workers: usize,
+        accounts: Vec<(Pubkey, u64)>,
+        tuner: runtime::tuner::TunerSetup,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let store = Arc::new(LogStore::open(dir.path(), LogStoreConfig::default())?);
         // Room for a full sequencer plus what is on its way to it.
@@ -50,6 +60,7 @@ impl Appliance {
                 workers,
                 worker_cores: Vec::new(),
                 batch_max: BATCH_MAX,
+                admit_burst: 64,
                 sequencer_capacity: SEQUENCER_CAPACITY,
                 status_retention_slots: 4096,
                 status_retention_bytes: 256 << 20,
@@ -62,6 +73,7 @@ impl Appliance {
             preconf: Default::default(),
             preconf_delivery: None,
             routes: None,
+            tuner,
             genesis: GenesisConfig {
                 faucet: None,
                 fee_collector: Pubkey::new_unique(),

@@ -1,7 +1,9 @@
 //! Operator tooling: `gigacompute configure` (host checks and changes), `monitor` (the live
-//! view of a running appliance's counters) and `nic` (its raw ports). Each reads a running
+//! view of a running appliance's counters) `nic` (its raw ports) and
+//! `tuner` (what the self-tuning runtime does and why). Each reads a running
 //! appliance only through its metrics region, never its memory.
 
 pub mod configure;
 pub mod monitor;
 pub mod nic;
+pub mod tuner;

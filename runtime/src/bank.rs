@@ -34,9 +34,6 @@ use telemetry::{Tile, TileClock, Turn};
 
 /// Recent (slot, blockhash) pairs kept for SlotHashes and blockhash age checks.
 const RECENT_MAX: usize = 512;
-/// Verified packets admitted per loop turn before the bank looks at completions again. Small:
-/// a worker that finished its batch should not wait for a long admission run to get the next.
-const ADMIT_BURST: usize = 64;
 
 pub struct BankParams {
     pub slot_ms: u64,
@@ -44,6 +41,10 @@ pub struct BankParams {
     pub apps: crate::scheduler::apps::AppClassifier,
     /// How queued transactions are priced (`[scheduler]`).
     pub sequencing: crate::sequencing::SequencingConfig,
+    /// Verified packets admitted per loop turn before the bank looks at completions again
+    /// (`runtime.admit_burst`, a tuner knob). Small: a worker that finished its batch waits
+    /// less for its next; large: fewer turns per transaction.
+    pub admit_burst: usize,
 }
 
 pub struct Bank {
@@ -81,6 +82,11 @@ pub struct Bank {
         Arc<dataplane::route::RouteTable>,
         Vec<dataplane::route::HotAccount>,
     )>,
+    /// `[tuner]`: sets the live knobs at slot closes.
+    tuner: Option<crate::tuner::Tuner>,
+    /// Settings imposed from outside (benches, tests), applied at the next slot close; they
+    /// win over the tuner's.
+    knob_overrides: Option<Receiver<crate::tuner::Knobs>>,
 }
 
 impl Bank {
@@ -127,9 +133,35 @@ impl Bank {
             preconf: None,
             sequencing,
             routes: None,
+            tuner: None,
+            knob_overrides: None,
         };
         bank.open_slot();
         bank
+    }
+
+    /// Let `tuner` set the live knobs from the next slot close on, starting from `start`.
+    pub fn with_tuner(
+        mut self,
+        tuner: Option<crate::tuner::Tuner>,
+        start: crate::tuner::Knobs,
+    ) -> Self {
+        self.tuner = tuner;
+        self.retune(start);
+        self
+    }
+
+    /// Apply the settings sent on `rx` at slot closes.
+    pub fn with_knob_overrides(mut self, rx: Receiver<crate::tuner::Knobs>) -> Self {
+        self.knob_overrides = Some(rx);
+        self
+    }
+
+    /// The live knobs' values from the next slot on.
+    fn retune(&mut self, k: crate::tuner::Knobs) {
+        self.sched.retune(&k);
+        self.params.admit_burst = k.admit_burst.max(1);
+        self.counters.tuner.show_values(&k);
     }
 
     /// Publish the scheduler's islands into `routes` at every slot boundary.
@@ -404,6 +436,9 @@ impl Bank {
                     self.counters.apps.record(&tx.app_key, &executed, now);
                     if status.err.is_none() {
                         self.counters.executed_ok.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .compute_units_ok
+                            .fetch_add(status.compute_units, Ordering::Relaxed);
                     } else {
                         self.counters.executed_err.fetch_add(1, Ordering::Relaxed);
                     }
@@ -459,6 +494,17 @@ impl Bank {
         }
         self.validator.slot_closed();
         self.sched.slot_closed(&mut self.seq);
+        let tuned = match &mut self.tuner {
+            Some(t) => t.slot_closed(self.seq.len()),
+            None => None,
+        };
+        let imposed = self
+            .knob_overrides
+            .as_ref()
+            .and_then(|rx| rx.try_iter().last());
+        if let Some(k) = imposed.or(tuned) {
+            self.retune(k);
+        }
         if let Some((table, hot)) = &mut self.routes {
             hot.clear();
             self.sched.hot_accounts(hot);
@@ -573,7 +619,7 @@ impl Tile for BankTile {
             bank.complete(done);
         }
         if !stopping {
-            for _ in 0..ADMIT_BURST {
+            for _ in 0..bank.params.admit_burst {
                 match verified.try_recv() {
                     Ok(p) => bank.admit(p),
                     Err(_) => break,

@@ -16,6 +16,9 @@ pub struct RuntimeConfig {
     /// Core per worker, by index; empty: from the last core down ([`crate::worker_core`]).
     pub worker_cores: Vec<usize>,
     pub batch_max: usize,
+    /// Verified transactions the bank admits per turn before it looks at finished batches
+    /// again (small: an idle worker waits less; large: fewer turns per transaction).
+    pub admit_burst: usize,
     pub sequencer_capacity: usize,
     /// Slots whose headers and statuses stay queryable (and kept on disk for recovery).
     pub status_retention_slots: usize,
@@ -36,6 +39,7 @@ impl Default for RuntimeConfig {
             workers: 2,
             worker_cores: Vec::new(),
             batch_max: 64,
+            admit_burst: 64,
             sequencer_capacity: 100_000,
             status_retention_slots: 4096,
             status_retention_bytes: 256 << 20,
@@ -62,6 +66,9 @@ impl RuntimeConfig {
         })?;
         ensure(self.batch_max >= 1, || {
             "runtime.batch_max must be at least 1".into()
+        })?;
+        ensure((1..=65_536).contains(&self.admit_burst), || {
+            "runtime.admit_burst must be 1..=65536".into()
         })?;
         ensure(self.sequencer_capacity >= 1, || {
             "runtime.sequencer_capacity must be at least 1".into()
@@ -102,4 +109,6 @@ pub struct RuntimeSetup {
     pub preconf_delivery: Option<crate::preconf::Delivery>,
     /// Where the bank publishes its islands each slot for `net.routing = "affinity"`.
     pub routes: Option<std::sync::Arc<dataplane::route::RouteTable>>,
+    /// The `[tuner]` section and where it keeps its files.
+    pub tuner: crate::tuner::TunerSetup,
 }

@@ -22,6 +22,7 @@ pub mod sequencing;
 pub mod simulate;
 pub mod slot;
 pub mod svm;
+pub mod tuner;
 pub mod worker;
 
 use crate::accounts::AccountsDb;
@@ -78,6 +79,9 @@ pub struct Runtime {
     /// Where the runtime's tiles report their death: the node's when it started the runtime
     /// inside its scope (`Health::enter`), else the runtime's own.
     pub health: Arc<Health>,
+    /// Imposes a setting of the live knobs at the next slot close (benches and tests compare
+    /// static settings with it; it wins over the tuner's).
+    pub knob_override: crossbeam_channel::Sender<tuner::Knobs>,
     /// The runtime's tiles, in the order they stop.
     stages: Vec<Stage>,
 }
@@ -209,6 +213,7 @@ impl Runtime {
                 fee_collector: setup.genesis.fee_collector,
                 apps: setup.scheduler.classifier(),
                 sequencing: setup.scheduler.sequencing(),
+                admit_burst: config.admit_burst,
             },
             Sequencer::new(config.sequencer_capacity, setup.scheduler.eviction()),
             setup.scheduler.build(
@@ -226,6 +231,19 @@ impl Runtime {
         let mut preconf_stage = Stage::new("preconf");
         let mut preconf_board = None;
         let mut preconf_feed = None;
+        let configured = tuner::Knobs::configured(config, &setup.scheduler);
+        let (tuner, start) = match tuner::Tuner::new(
+            &setup.tuner,
+            configured,
+            config.workers.max(1),
+            config.slot_ms,
+            counters,
+        ) {
+            Some((t, k)) => (Some(t), k),
+            None => (None, configured),
+        };
+        let (knob_override, overrides) = crossbeam_channel::bounded(4);
+        let bank = bank.with_tuner(tuner, start).with_knob_overrides(overrides);
         let bank = match &setup.routes {
             Some(r) => bank.with_routes(r.clone()),
             None => bank,
@@ -296,6 +314,7 @@ impl Runtime {
             health,
             preconf_board,
             preconf_feed,
+            knob_override,
             // The preconf tile's input closes with the bank: it sends what is left and stops.
             stages: vec![bank_stage, preconf_stage, worker_stage, commit_stage],
         })

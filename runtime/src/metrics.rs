@@ -412,6 +412,8 @@ telemetry::declare_counters! {
         exec_ns: Counter(Nanoseconds) "execution",
         /// Compute units consumed by executed transactions.
         compute_units: Counter(Count) "compute_units",
+        /// ...of which by transactions that succeeded (what the tuner maximises).
+        compute_units_ok: Counter(Count) "compute_units_succeeded",
         /// Time the commit tile spent committing slots.
         commit_ns: Counter(Nanoseconds) "commit",
         /// Failed slot commit attempts.
@@ -484,6 +486,8 @@ telemetry::declare_counters! {
         pub preconf_tile: TileStats,
         /// Pre-confirmations: calibration by stage and bucket, delivery.
         pub preconf: crate::preconf::PreconfCounters,
+        /// The self-tuning runtime.
+        pub tuner: crate::tuner::metrics::TunerCounters,
     }
 }
 

@@ -205,6 +205,7 @@ mod tests {
                 preconf: Default::default(),
                 preconf_delivery: None,
                 routes: None,
+                tuner: Default::default(),
                 genesis: GenesisConfig {
                     faucet: Some((payer.pubkey(), 1_000_000_000)),
                     fee_collector: solana_pubkey::Pubkey::new_unique(),

@@ -31,6 +31,7 @@ fn a_failed_fdatasync_kills_the_commit_tile_fails_the_node_and_stops_the_bank() 
             workers: 1,
             worker_cores: vec![],
             batch_max: 16,
+            admit_burst: 64,
             sequencer_capacity: 1_000,
             status_retention_slots: 512,
             status_retention_bytes: 256 << 20,
@@ -44,6 +45,7 @@ fn a_failed_fdatasync_kills_the_commit_tile_fails_the_node_and_stops_the_bank() 
         preconf: Default::default(),
         preconf_delivery: None,
         routes: None,
+        tuner: Default::default(),
         genesis: GenesisConfig {
             faucet: None,
             fee_collector: Pubkey::new_unique(),

@@ -196,6 +196,7 @@ fn start(dir: &std::path::Path) -> Harness {
             workers: 1,
             worker_cores: vec![],
             batch_max: 16,
+            admit_burst: 64,
             sequencer_capacity: 10_000,
             status_retention_slots: 512,
             status_retention_bytes: 256 << 20,
@@ -209,6 +210,7 @@ fn start(dir: &std::path::Path) -> Harness {
         preconf: Default::default(),
         preconf_delivery: None,
         routes: None,
+        tuner: Default::default(),
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), 1_000_000_000_000)),
             fee_collector: Pubkey::new_unique(),

@@ -46,6 +46,7 @@ fn start_with(
             workers,
             worker_cores: vec![],
             batch_max: 16,
+            admit_burst: 64,
             sequencer_capacity: 10_000,
             status_retention_slots: 512,
             status_retention_bytes: 256 << 20,
@@ -59,6 +60,7 @@ fn start_with(
         preconf: Default::default(),
         preconf_delivery,
         routes: None,
+        tuner: Default::default(),
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,

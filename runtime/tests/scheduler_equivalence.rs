@@ -150,6 +150,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
             workers: 2,
             worker_cores: vec![],
             batch_max: 8,
+            admit_burst: 64,
             sequencer_capacity: 10_000,
             status_retention_slots: 100_000,
             status_retention_bytes: 256 << 20,
@@ -166,6 +167,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
         preconf: Default::default(),
         preconf_delivery: None,
         routes: None,
+        tuner: Default::default(),
         genesis: w.genesis(),
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx, counters).unwrap();

@@ -76,6 +76,32 @@ impl LatencyHistogram {
         Self::lower_bound(Self::BUCKETS - 1)
     }
 
+    /// Copy the bucket counts into `out` (`BUCKETS` long), for [`Self::quantile_between`].
+    pub fn snapshot_into(&self, out: &mut [u64]) {
+        for (o, b) in out.iter_mut().zip(&self.buckets) {
+            *o = b.load(Ordering::Relaxed);
+        }
+    }
+
+    /// The quantile `q` of what was recorded between two snapshots (`before` taken first),
+    /// as the lower bound of its bucket; 0 if nothing was.
+    pub fn quantile_between(before: &[u64], after: &[u64], q: f64) -> u64 {
+        let delta = |i: usize| after[i].saturating_sub(before[i]);
+        let total: u64 = (0..after.len().min(before.len())).map(delta).sum();
+        if total == 0 {
+            return 0;
+        }
+        let target = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for i in 0..after.len().min(before.len()) {
+            seen += delta(i);
+            if seen >= target {
+                return Self::lower_bound(i);
+            }
+        }
+        Self::lower_bound(Self::BUCKETS - 1)
+    }
+
     /// Observations at or below `le_us` (for Prometheus cumulative buckets).
     pub fn count_le(&self, le_us: u64) -> u64 {
         self.buckets
@@ -98,6 +124,36 @@ impl LatencyHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantile_between_snapshots_sees_only_what_came_between() {
+        let h = LatencyHistogram::new();
+        for us in 0..1000 {
+            h.record(us * 1000);
+        }
+        let mut before = vec![0; LatencyHistogram::BUCKETS];
+        h.snapshot_into(&mut before);
+        let fresh = LatencyHistogram::new();
+        let mut x = 12345u64;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let us = x % 20_000;
+            h.record(us);
+            fresh.record(us);
+        }
+        let mut after = vec![0; LatencyHistogram::BUCKETS];
+        h.snapshot_into(&mut after);
+        for q in [0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(
+                LatencyHistogram::quantile_between(&before, &after, q),
+                fresh.quantile(q),
+                "q {q}"
+            );
+        }
+        assert_eq!(LatencyHistogram::quantile_between(&after, &after, 0.99), 0);
+    }
 
     #[test]
     fn quantiles_within_resolution() {

@@ -68,6 +68,8 @@ workers = 2
 worker_cores = []
 # Transactions per worker batch.
 batch_max = 64
+# Verified transactions the bank admits per turn before it looks at finished batches again.
+admit_burst = 64
 # Transactions waiting in the sequencer. When full, a newcomer evicts the lowest-priority
 # queued transaction if it pays more per compute unit, else it is dropped (counted).
 sequencer_capacity = 100000
@@ -358,6 +360,49 @@ queue_depth = 16384
 # Replies per second to one IP address (bounds reflection); 0 sends none. Replies to refused
 # transactions, which cost their sender nothing, at most 100 per second per address.
 max_replies_per_peer_per_s = 20000
+
+[tuner]
+# The self-tuning runtime (runtime/README.md, "Self-tuning"): it measures each window of slots
+# (successful compute units per second, less a penalty for p99 latency above a slot) and
+# learns, per kind of workload, which setting of the live knobs earns most. "off": the knobs
+# keep the values above. "learn": it tries settings one step from the best known, within the
+# guardrails below, and saves what it learnt in DATA_DIR/tuner/policy.json (every change and
+# its measured effect in DATA_DIR/tuner/changes.jsonl). "frozen": it applies the saved
+# policy's setting at start and changes nothing after. `gigacompute tuner status` explains it.
+mode = "off"
+# The knobs it may turn: admit_burst, batch_max, cu_scale (all three compute-unit caps),
+# island_enter, island_min_writers, optimistic_enter, optimistic_exit,
+# optimistic_backoff_slots. Each moves on a few levels around its configured value. Thread
+# counts, pinning, queue sizes and the slot length need a restart: out of its reach.
+knobs = ["admit_burst", "batch_max", "cu_scale", "island_enter", "island_min_writers", "optimistic_enter", "optimistic_exit", "optimistic_backoff_slots"]
+# Slots per measurement window (at least 4).
+window_slots = 20
+# Back to the configured values at once when a window under another setting earns more than
+# this fraction less than the configured values are expected to, and held there 4 windows.
+revert_margin = 0.05
+hold_windows = 4
+# The reward loses this fraction of itself per slot its p99 latency is above one slot (at most
+# all of it at two slots over); a p99 above latency_revert_slots slots reverts at once.
+latency_penalty = 0.5
+latency_revert_slots = 4.0
+# How fast it forgets (0.97: ~33 windows), and the most of recent windows it spends trying
+# settings other than the best known.
+discount = 0.97
+max_explore_share = 0.3
+# Windows at the configured values when a kind of workload is first seen (its baseline), and
+# every reanchor_windows windows after, one there again.
+anchor_windows = 2
+reanchor_windows = 30
+# Save the policy every this many windows, and at stop.
+persist_every_windows = 10
+# At start, apply the saved policy's setting (false: start from the configured values).
+apply_persisted = true
+# Seed of its random draws (0: from the clock).
+seed = 0
+
+[tuner.limits]
+# Per knob, the [min, max] values it may take; the configured value is always allowed (it is
+# where a revert goes). Example: batch_max = [32, 128]
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,
@@ -378,6 +423,7 @@ pub struct Config {
     pub dpdk: DpdkConfig,
     pub faucet: FaucetConfig,
     pub preconf: PreconfConfig,
+    pub tuner: runtime::tuner::TunerConfig,
 }
 
 impl Default for Config {
@@ -396,6 +442,7 @@ impl Default for Config {
             dpdk: DpdkConfig::default(),
             faucet: FaucetConfig::default(),
             preconf: PreconfConfig::default(),
+            tuner: runtime::tuner::TunerConfig::default(),
         }
     }
 }
@@ -658,6 +705,7 @@ impl Config {
         self.faucet.validate()?;
         self.rpc.validate()?;
         self.preconf.validate()?;
+        self.tuner.validate()?;
         self.pubsub.validate()
     }
 }

@@ -5,5 +5,6 @@ pub mod prometheus;
 pub mod region;
 mod scheduler;
 pub mod server;
+mod tuner;
 
 pub use region::MetricsRegion;

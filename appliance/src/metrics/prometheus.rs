@@ -92,6 +92,7 @@ pub fn render(r: &MetricsRegion) -> String {
     storage(&mut o, &r.storage);
     preconf(&mut o, &rt.preconf);
     super::scheduler::write(&mut o, rt);
+    super::tuner::write(&mut o, &rt.tuner);
     o.set(&r.endpoints, "");
     o.set(&r.rpc_http, "endpoint=\"rpc\"");
     o.set(&r.metrics_http, "endpoint=\"metrics\"");
@@ -316,6 +317,7 @@ mod tests {
             declared::<telemetry::TileStats>(),
             declared::<dataplane::DataplaneCounters>(),
             declared::<runtime::metrics::RuntimeCounters>(),
+            declared::<runtime::tuner::metrics::TunerCounters>(),
             declared::<super::super::region::EndpointCounters>(),
             declared::<crate::http::HttpCounters>(),
             declared::<StoreCounters>(),

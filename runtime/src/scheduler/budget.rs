@@ -39,6 +39,20 @@ impl CuLimits {
     }
 }
 
+impl CuLimits {
+    /// Every cap times `s`, each still at least one transaction's maximum and the account and
+    /// app caps at most the block's.
+    pub fn times(&self, s: f64) -> Self {
+        let scale = |v: u64| ((v as f64 * s) as u64).max(MAX_TX_CU);
+        let block = scale(self.block);
+        Self {
+            block,
+            account: scale(self.account).min(block),
+            app: scale(self.app).min(block),
+        }
+    }
+}
+
 /// Which cap a transaction would break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CapHit {

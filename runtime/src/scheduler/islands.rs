@@ -50,6 +50,16 @@ pub struct Islands {
 }
 
 impl Islands {
+    /// New thresholds from the next [`Self::observe`] on (islands that no longer meet the exit
+    /// rule cool and dissolve as usual).
+    pub fn set_policy(&mut self, policy: IslandPolicy) {
+        self.policy = policy;
+    }
+
+    pub fn policy(&self) -> &IslandPolicy {
+        &self.policy
+    }
+
     pub fn new(policy: IslandPolicy) -> Self {
         Self {
             policy,

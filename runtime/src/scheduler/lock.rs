@@ -36,6 +36,9 @@ pub struct LockScheduler {
     batch_max: usize,
     /// How far down the queue one pass looks for runnable transactions.
     lookahead: usize,
+    /// `lookahead` was configured (otherwise it follows `batch_max`).
+    lookahead_set: bool,
+    workers: usize,
     reserved: LockSet,
     next_batch: u64,
     /// Per-slot caps (block, writable account), when enabled.
@@ -51,6 +54,8 @@ impl LockScheduler {
             held: (0..workers).map(|_| LockSet::default()).collect(),
             batch_max: batch_max.max(1),
             lookahead: batch_max.max(1) * workers.max(1) * 4,
+            lookahead_set: false,
+            workers: workers.max(1),
             reserved: LockSet::default(),
             next_batch: 0,
             caps: None,
@@ -62,6 +67,7 @@ impl LockScheduler {
     /// Look at most `n` transactions down the queue per pass (at least one).
     pub fn with_lookahead(mut self, n: usize) -> Self {
         self.lookahead = n.max(1);
+        self.lookahead_set = true;
         self
     }
 
@@ -178,6 +184,14 @@ impl Scheduler for LockScheduler {
 
     fn slot_closed(&mut self, _queue: &mut Sequencer) {
         self.budget.reset();
+    }
+
+    /// The baseline has one live knob: its batch size (the scan follows it unless set).
+    fn retune(&mut self, k: &crate::tuner::Knobs) {
+        self.batch_max = k.batch_max.max(1);
+        if !self.lookahead_set {
+            self.lookahead = self.batch_max * self.workers * 4;
+        }
     }
 
     fn name(&self) -> &'static str {

@@ -88,6 +88,12 @@ pub trait Scheduler: Send {
     /// [`Self::slot_closed`].
     fn hot_accounts(&self, _out: &mut Vec<dataplane::route::HotAccount>) {}
 
+    /// Take the live knobs' values ([`crate::tuner::Knobs`]) from the next pass on. Called
+    /// at a slot close, after [`Self::slot_closed`] (every batch done, the per-slot budget
+    /// reset), so no cap changes under a half-spent budget. Each scheduler reads the knobs
+    /// it has.
+    fn retune(&mut self, _knobs: &crate::tuner::Knobs) {}
+
     fn name(&self) -> &'static str;
 }
 

@@ -116,6 +116,10 @@ pub struct HotspotScheduler {
     workers: usize,
     batch_max: usize,
     limits: CuLimits,
+    /// The caps as configured; `limits` is them times the tuner's `cu_scale`.
+    base_limits: CuLimits,
+    /// The configured island entry and exit thresholds.
+    configured_islands: (f64, f64),
     counters: Option<&'static RuntimeCounters>,
     apps: AppRegistry,
     app_state: Vec<AppState>,
@@ -145,18 +149,14 @@ impl HotspotScheduler {
             cfg.account_cu_limit,
             cfg.app_cu_limit,
         );
-        let policy = IslandPolicy {
-            enter_cu: cfg.island_enter * limits.account as f64,
-            exit_cu: cfg.island_exit.min(cfg.island_enter) * limits.account as f64,
-            cool_slots: cfg.island_cool_slots.max(1),
-            min_writers: f64::from(cfg.island_min_writers),
-            max_islands: cfg.max_islands,
-        };
+        let policy = island_policy(&cfg, &limits);
         let apps = AppRegistry::new(&cfg.app_weights);
         let mut s = Self {
             workers,
             batch_max: batch_max.max(1),
             limits,
+            base_limits: limits,
+            configured_islands: (cfg.island_enter, cfg.island_exit),
             counters: None,
             apps,
             app_state: Vec::new(),
@@ -798,8 +798,43 @@ impl Scheduler for HotspotScheduler {
         }));
     }
 
+    fn retune(&mut self, k: &crate::tuner::Knobs) {
+        self.batch_max = k.batch_max.max(1);
+        self.limits = self.base_limits.times(k.cu_scale);
+        // The exit threshold keeps its configured ratio to the entry threshold (computed from
+        // the configured pair each time, so no rounding accumulates).
+        let (enter, exit) = self.configured_islands;
+        self.cfg.island_enter = k.island_enter;
+        self.cfg.island_exit = if k.island_enter == enter {
+            exit
+        } else {
+            k.island_enter * (exit / enter.max(f64::MIN_POSITIVE)).min(1.0)
+        };
+        self.cfg.island_min_writers = k.island_min_writers;
+        self.islands
+            .set_policy(island_policy(&self.cfg, &self.limits));
+        self.cfg.optimistic_enter = k.optimistic_enter;
+        self.cfg.optimistic_exit = k.optimistic_exit;
+        let b = k.optimistic_backoff_slots.max(1);
+        self.cfg.optimistic_backoff_slots = b;
+        for a in &mut self.app_state {
+            a.backoff = a.backoff.clamp(b, b * 64);
+        }
+    }
+
     fn name(&self) -> &'static str {
         "hotspot"
+    }
+}
+
+/// Island thresholds from the configuration and the account cap.
+fn island_policy(cfg: &SchedulerConfig, limits: &CuLimits) -> IslandPolicy {
+    IslandPolicy {
+        enter_cu: cfg.island_enter * limits.account as f64,
+        exit_cu: cfg.island_exit.min(cfg.island_enter) * limits.account as f64,
+        cool_slots: cfg.island_cool_slots.max(1),
+        min_writers: f64::from(cfg.island_min_writers),
+        max_islands: cfg.max_islands,
     }
 }
 

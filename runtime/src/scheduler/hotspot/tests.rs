@@ -605,3 +605,58 @@ fn app_metric_rows_follow_the_table() {
     // The overflow app never has a row, whatever its placeholder key.
     assert!(s.app_metrics(OVERFLOW_APP).is_none());
 }
+
+/// The tuner's knobs take effect from the next pass: batch size, the caps (scaled from the
+/// configured ones, never below one transaction's maximum), the island thresholds with them,
+/// and the optimistic thresholds and back-off.
+#[test]
+fn retune_changes_batches_caps_and_thresholds() {
+    let payer = Keypair::new();
+    let mut s = HotspotScheduler::new(config(), 2, 64, 50);
+    let mut q = Sequencer::new(100_000, Eviction::LongestLane);
+    let base = s.limits();
+    let configured = crate::tuner::Knobs::configured(&Default::default(), &config());
+    s.retune(&configured);
+    assert_eq!(s.limits(), base, "the configured values change nothing");
+    for i in 0..400 {
+        admit(
+            &mut s,
+            &mut q,
+            app_tx(i, &payer, vec![(Pubkey::new_unique(), true)], 200),
+        );
+    }
+    s.retune(&crate::tuner::Knobs {
+        batch_max: 16,
+        cu_scale: 2.0,
+        island_enter: 0.5,
+        optimistic_enter: 0.6,
+        optimistic_backoff_slots: 200,
+        ..configured
+    });
+    let batches = drive(&mut s, &mut q, 2, |b| b.len() >= 4);
+    assert!(batches.iter().all(|b| b.txs.len() <= 16));
+    assert!(batches.iter().any(|b| b.txs.len() == 16));
+    assert_eq!(s.limits().block, base.block * 2);
+    assert_eq!(s.islands.policy().enter_cu, 0.5 * s.limits().account as f64);
+    assert!(s.islands.policy().exit_cu <= s.islands.policy().enter_cu);
+    assert_eq!(s.cfg.optimistic_enter, 0.6);
+    assert!(
+        s.app_state
+            .iter()
+            .all(|a| (200..=200 * 64).contains(&a.backoff))
+    );
+    s.retune(&crate::tuner::Knobs {
+        cu_scale: 0.01,
+        ..configured
+    });
+    let l = s.limits();
+    assert_eq!(l.account, crate::scheduler::budget::MAX_TX_CU);
+    assert!(l.account <= l.block && l.app <= l.block);
+    // Back to the configured values: exactly where it started.
+    s.retune(&configured);
+    assert_eq!(s.limits(), base);
+    assert_eq!(
+        s.islands.policy().exit_cu,
+        config().island_exit * base.account as f64
+    );
+}
