@@ -13,7 +13,7 @@ use crate::{BenchCommand, measure, report};
 
 /// Each bench with the arguments of its full run and of its quick one (`--quick`: seconds, to
 /// check the harness and the report; those figures mean nothing).
-const BENCHES: [(&str, &str, &str); 12] = [
+const BENCHES: [(&str, &str, &str); 13] = [
     ("sigverify", "", "--runs 1 --txs 600 --warmup-txs 100"),
     ("exec", "", "--runs 1 --txs 2000 --warmup-txs 200"),
     (
@@ -52,6 +52,11 @@ const BENCHES: [(&str, &str, &str); 12] = [
     ),
     ("sequencing", "", "--runs 1 --seconds 1 --capacity-txs 2000"),
     ("routing", "", "--runs 1 --seconds 0.5 --capacity-txs 2000"),
+    (
+        "tuner",
+        "",
+        "--runs 1 --phase-seconds 3 --probe-seconds 0.75 --grid-knobs admit_burst,batch_max --senders 512",
+    ),
 ];
 
 #[derive(Args)]

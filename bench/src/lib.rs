@@ -19,6 +19,7 @@ mod sequencing;
 mod sigverify;
 mod spl;
 mod storage;
+mod tuner;
 mod workload;
 
 use clap::{Args, Subcommand};
@@ -56,6 +57,10 @@ pub enum BenchCommand {
     /// receipt-to-executed p50/p99 at 50% and 90% of capacity, and exact copies that must
     /// never execute twice.
     Routing(routing::RoutingArgs),
+    /// The self-tuning runtime against the defaults and each phase's best static setting (a
+    /// grid search) on a workload that shifts (uncontended, hotspot, BPF-heavy, mix): compute
+    /// units per second, learning time, worst window, regret and knob trajectories.
+    Tuner(tuner::TunerArgs),
     /// JSON-RPC reads (getAccountInfo, getMultipleAccounts) per second from many clients, and
     /// the latency from a slot's commit to its signatureSubscribe notifications at half load.
     Rpc(rpc::RpcArgs),
@@ -126,6 +131,7 @@ fn measure(c: BenchCommand) -> anyhow::Result<(&'static str, bool, Report)> {
         BenchCommand::Preconf(a) => ("preconf", a.json, preconf::run(&a)?),
         BenchCommand::Sequencing(a) => ("sequencing", a.json, sequencing::run(&a)?),
         BenchCommand::Routing(a) => ("routing", a.json, routing::run(&a)?),
+        BenchCommand::Tuner(a) => ("tuner", a.json, tuner::run(&a)?),
         BenchCommand::All(_) | BenchCommand::Report(_) => {
             anyhow::bail!("`all` and `report` are not one benchmark")
         }

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 
 /// The benches in report order.
-pub const ORDER: [&str; 12] = [
+pub const ORDER: [&str; 13] = [
     "sigverify",
     "exec",
     "pipeline",
@@ -23,6 +23,7 @@ pub const ORDER: [&str; 12] = [
     "preconf",
     "sequencing",
     "routing",
+    "tuner",
 ];
 
 /// The benches whose JSON `dir` holds (`<bench>.json`), in report order.

@@ -436,9 +436,10 @@ impl Bank {
                     self.counters.apps.record(&tx.app_key, &executed, now);
                     if status.err.is_none() {
                         self.counters.executed_ok.fetch_add(1, Ordering::Relaxed);
-                        self.counters
-                            .compute_units_ok
-                            .fetch_add(status.compute_units, Ordering::Relaxed);
+                        self.counters.compute_units_ok.fetch_add(
+                            status.compute_units.max(crate::tuner::MIN_TX_CU),
+                            Ordering::Relaxed,
+                        );
                     } else {
                         self.counters.executed_err.fetch_add(1, Ordering::Relaxed);
                     }

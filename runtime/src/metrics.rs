@@ -412,7 +412,9 @@ telemetry::declare_counters! {
         exec_ns: Counter(Nanoseconds) "execution",
         /// Compute units consumed by executed transactions.
         compute_units: Counter(Count) "compute_units",
-        /// ...of which by transactions that succeeded (what the tuner maximises).
+        /// Compute units of successful transactions, each counted as at least 150 (Agave's
+        /// cost of a System program instruction; builtins report none consumed): the work the
+        /// tuner maximises.
         compute_units_ok: Counter(Count) "compute_units_succeeded",
         /// Time the commit tile spent committing slots.
         commit_ns: Counter(Nanoseconds) "commit",

@@ -382,7 +382,8 @@ window_slots = 20
 revert_margin = 0.05
 hold_windows = 4
 # The reward loses this fraction of itself per slot its p99 latency is above one slot (at most
-# all of it at two slots over); a p99 above latency_revert_slots slots reverts at once.
+# all of it at two slots over). A window whose p99 is above latency_revert_slots slots, and above
+# twice what the configured values gave in the same workload, reverts at once.
 latency_penalty = 0.5
 latency_revert_slots = 4.0
 # How fast it forgets (0.97: ~33 windows), and the most of recent windows it spends trying

@@ -43,7 +43,8 @@ pub struct TunerConfig {
     /// A window's reward loses this fraction of itself per slot its p99 latency exceeds one
     /// slot (at most all of it at two slots over).
     pub latency_penalty: f64,
-    /// Revert at once when a window's p99 exceeds this many slots.
+    /// Revert at once when a window's p99 exceeds this many slots (and twice the configured
+    /// values' p99 in the same workload).
     pub latency_revert_slots: f64,
     /// Per-window discount of what was learnt (0.97: ~33 windows of memory).
     pub discount: f64,

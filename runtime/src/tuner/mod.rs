@@ -25,6 +25,11 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use window::{Measured, Snapshot};
 
+/// The least a successful transaction counts for in the reward: Agave's cost of a System
+/// program instruction. Builtins report no compute units consumed, so without it a workload
+/// of transfers would be worth nothing to the tuner.
+pub const MIN_TX_CU: u64 = 150;
+
 /// What the runtime's tuner starts from.
 #[derive(Debug, Clone, Default)]
 pub struct TunerSetup {
@@ -61,6 +66,9 @@ pub struct Tuner {
     /// The window of the last change, whose effect the next window measures.
     last_change: Option<u64>,
     holding: u32,
+    /// Per workload cluster, the p99 of the last window run at the configured values: the
+    /// latency guard fires only well above what they give.
+    default_p99_us: [Option<u64>; learner::CLUSTERS],
 }
 
 fn unix_ms() -> u64 {
@@ -158,6 +166,7 @@ impl Tuner {
             windows_since_save: 0,
             last_change: None,
             holding: 0,
+            default_p99_us: [None; learner::CLUSTERS],
             cfg,
         };
         if tuner.mode == TunerMode::Learn
@@ -258,11 +267,15 @@ impl Tuner {
             return None;
         }
         let relevant = self.relevant(m);
+        let c = m.cluster.min(learner::CLUSTERS - 1);
+        if self.learner.current() == self.learner.defaults().as_slice() {
+            self.default_p99_us[c] = Some(m.p99_us);
+        }
         let obs = learner::Window {
             cluster: m.cluster,
             reward: m.reward,
             idle: !m.saturated,
-            latency_breach: m.p99_us as f64 > self.cfg.latency_revert_slots * self.params.slot_us,
+            latency_breach: m.p99_us as f64 > self.latency_bound(c),
             relevant: &relevant,
         };
         let (kind, change) = self.learner.observe(&obs);
@@ -343,6 +356,16 @@ impl Tuner {
         self.start = None;
         t.show_values(&to);
         to
+    }
+
+    /// The p99 above which a window under a tuned setting reverts: `latency_revert_slots`
+    /// slots, or twice what the configured values gave in this workload if that is more (a
+    /// saturated queue's tail is long whatever the setting; the guard is against making it
+    /// worse).
+    fn latency_bound(&self, cluster: usize) -> f64 {
+        let slots = self.cfg.latency_revert_slots * self.params.slot_us;
+        let defaults = self.default_p99_us[cluster].map_or(0.0, |p| 2.0 * p as f64);
+        slots.max(defaults)
     }
 
     /// Which knobs could matter in this window: islands and optimistic execution only under
