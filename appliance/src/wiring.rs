@@ -35,6 +35,8 @@ pub enum Runs {
     Lifecycle,
     /// The same lifecycle run loop, on an EAL lcore DPDK launched (`lifecycle::run`).
     EalLcore,
+    /// A plain thread its component owns and joins (no turn loop; it only writes files).
+    Thread,
 }
 
 impl Runs {
@@ -42,6 +44,7 @@ impl Runs {
         match self {
             Runs::Lifecycle => "tile lifecycle",
             Runs::EalLcore => "tile lifecycle on an EAL lcore",
+            Runs::Thread => "plain thread, joined by its owner",
         }
     }
 }
@@ -176,7 +179,21 @@ impl Wiring {
                     "bank_prefetch",
                     "chain_events",
                     "bank_preconf",
+                    "bank_tuner",
                 ],
+            ),
+            tile(
+                "gc-tuner-io",
+                usize::from(c.tuner.mode == runtime::tuner::TunerMode::Learn),
+                "tuner.mode",
+                "runtime (tuner)",
+                Runs::Thread,
+                unpinned(usize::from(
+                    c.tuner.mode == runtime::tuner::TunerMode::Learn,
+                )),
+                "unpinned",
+                &["bank_tuner"],
+                &["DATA_DIR/tuner/policy.json, changes.jsonl"],
             ),
             tile(
                 "preconf",
@@ -400,6 +417,14 @@ impl Wiring {
                 depth_key: "",
                 when_full: WhenFull::Drop("preconf_port_full"),
                 carries: "signed pre-confirmations for what a raw port's queue received (needs `dpdk.port.replies`)",
+            },
+            LinkDecl {
+                name: "bank_tuner",
+                count: usize::from(c.tuner.mode == runtime::tuner::TunerMode::Learn),
+                depth: Some(runtime::tuner::files::QUEUE),
+                depth_key: "",
+                when_full: WhenFull::Drop("tuner_io_dropped"),
+                carries: "policy snapshots and change records to save (the bank never waits on a disk)",
             },
             LinkDecl {
                 name: "bank_prefetch",

@@ -436,7 +436,7 @@ impl Bank {
                     self.counters.apps.record(&tx.app_key, &executed, now);
                     if status.err.is_none() {
                         self.counters.executed_ok.fetch_add(1, Ordering::Relaxed);
-                        self.counters.compute_units_ok.fetch_add(
+                        self.counters.reward_cu.fetch_add(
                             status.compute_units.max(crate::tuner::MIN_TX_CU),
                             Ordering::Relaxed,
                         );

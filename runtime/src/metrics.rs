@@ -415,7 +415,7 @@ telemetry::declare_counters! {
         /// Compute units of successful transactions, each counted as at least 150 (Agave's
         /// cost of a System program instruction; builtins report none consumed): the work the
         /// tuner maximises.
-        compute_units_ok: Counter(Count) "compute_units_succeeded",
+        reward_cu: Counter(Count) "tuner_reward_compute_units",
         /// Time the commit tile spent committing slots.
         commit_ns: Counter(Nanoseconds) "commit",
         /// Failed slot commit attempts.

@@ -378,12 +378,14 @@ knobs = ["admit_burst", "batch_max", "cu_scale", "island_enter", "island_min_wri
 # Slots per measurement window (at least 4).
 window_slots = 20
 # Back to the configured values at once when a window under another setting earns more than
-# this fraction less than the configured values are expected to, and held there 4 windows.
+# this fraction less than the configured values are expected to, and held there for
+# hold_windows windows that are not idle.
 revert_margin = 0.05
 hold_windows = 4
-# The reward loses this fraction of itself per slot its p99 latency is above one slot (at most
-# all of it at two slots over). A window whose p99 is above latency_revert_slots slots, and above
-# twice what the configured values gave in the same workload, reverts at once.
+# The reward loses up to this fraction of itself as the window's p99 latency goes from one slot
+# to two (all of the fraction from two slots on). A window whose p99 is above
+# latency_revert_slots slots, and above twice what the configured values gave in the same
+# workload, reverts at once.
 latency_penalty = 0.5
 latency_revert_slots = 4.0
 # How fast it forgets (0.97: ~33 windows), and the most of recent windows it spends trying
@@ -400,10 +402,13 @@ persist_every_windows = 10
 apply_persisted = true
 # Seed of its random draws (0: from the clock).
 seed = 0
+# The most cu_scale may scale the configured compute-unit caps by: 1 lets the tuner only
+# tighten them; up to 2 lets it raise them (the caps bound a slot's work and isolate apps).
+cu_scale_max = 1.0
 
 [tuner.limits]
-# Per knob, the [min, max] values it may take; the configured value is always allowed (it is
-# where a revert goes). Example: batch_max = [32, 128]
+# Per knob, the [min, max] values it may take; each must include the configured value (where a
+# revert goes). Example: batch_max = [32, 128]
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,
@@ -707,6 +712,10 @@ impl Config {
         self.rpc.validate()?;
         self.preconf.validate()?;
         self.tuner.validate()?;
+        self.tuner.check_limits(&runtime::tuner::Knobs::configured(
+            &self.runtime,
+            &self.scheduler,
+        ))?;
         self.pubsub.validate()
     }
 }

@@ -40,8 +40,8 @@ pub struct TunerConfig {
     /// Revert to the configured values when a window under another setting earns less than
     /// (1 − margin) × what the configured values are expected to earn.
     pub revert_margin: f64,
-    /// A window's reward loses this fraction of itself per slot its p99 latency exceeds one
-    /// slot (at most all of it at two slots over).
+    /// A window's reward loses up to this fraction of itself as its p99 latency goes from one
+    /// slot to two (all of the fraction from two slots on).
     pub latency_penalty: f64,
     /// Revert at once when a window's p99 exceeds this many slots (and twice the configured
     /// values' p99 in the same workload).
@@ -62,8 +62,12 @@ pub struct TunerConfig {
     pub apply_persisted: bool,
     /// Random seed of the exploration (0: from the clock).
     pub seed: u64,
-    /// Per knob, the [min, max] values it may take (within its lattice).
+    /// Per knob, the [min, max] values it may take (within its lattice; each must include the
+    /// configured value, where a revert goes).
     pub limits: BTreeMap<String, [f64; 2]>,
+    /// The most `cu_scale` may scale the configured compute-unit caps by (1: the tuner may
+    /// only tighten them; up to 2 lets it raise them).
+    pub cu_scale_max: f64,
 }
 
 impl Default for TunerConfig {
@@ -84,6 +88,7 @@ impl Default for TunerConfig {
             apply_persisted: true,
             seed: 0,
             limits: BTreeMap::new(),
+            cu_scale_max: 1.0,
         }
     }
 }
@@ -95,6 +100,23 @@ impl TunerConfig {
             .into_iter()
             .filter(|k| self.knobs.iter().any(|n| n == k.name()))
             .collect()
+    }
+
+    /// Each limit must let the knob keep its configured value (the revert target), or the
+    /// allowed levels would not be one range.
+    pub fn check_limits(&self, configured: &super::Knobs) -> Result<(), InvalidConfig> {
+        for (name, [lo, hi]) in &self.limits {
+            if let Some(k) = Knob::from_name(name) {
+                let v = k.get(configured);
+                ensure(*lo <= v && v <= *hi, || {
+                    format!(
+                        "tuner.limits.{name} = [{lo}, {hi}] leaves out its configured value {v} \
+                         (where the tuner reverts to)"
+                    )
+                })?;
+            }
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<(), InvalidConfig> {
@@ -118,6 +140,9 @@ impl TunerConfig {
                 format!("tuner.limits.{name} must be [min, max] with min <= max")
             })?;
         }
+        ensure((0.25..=2.0).contains(&self.cu_scale_max), || {
+            "tuner.cu_scale_max must be in [0.25, 2]".into()
+        })?;
         ensure(self.window_slots >= 4, || {
             "tuner.window_slots must be at least 4".into()
         })?;

@@ -18,7 +18,7 @@ pub const CHANGES: &str = "changes.jsonl";
 const CHANGES_OLD: &str = "changes.1.jsonl";
 const CHANGES_MAX_BYTES: u64 = 4 << 20;
 /// Jobs waiting for the writer; beyond, a job is dropped and counted (the bank never waits).
-const QUEUE: usize = 16;
+pub const QUEUE: usize = 16;
 
 pub enum Job {
     /// The whole policy, serialised.
@@ -38,12 +38,24 @@ pub fn save_policy(dir: &Path, json: &str) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The saved policy's text, if there is one. A leftover temporary file (a save cut short) is
-/// removed: the policy it would have replaced is still whole.
+/// A policy file larger than this is not one the tuner wrote (8 clusters × 256 settings is
+/// well under 1 MiB): refused unread.
+const POLICY_MAX_BYTES: u64 = 16 << 20;
+
+/// The saved policy's text, if there is one. Reads only (`tuner status` calls it while the
+/// node may be saving); a leftover temporary file is the writer's to remove ([`Writer::start`]).
 pub fn load_policy(dir: &Path) -> io::Result<Option<String>> {
-    let _ = fs::remove_file(dir.join(format!("{POLICY}.tmp")));
-    match fs::read_to_string(dir.join(POLICY)) {
-        Ok(s) => Ok(Some(s)),
+    let path = dir.join(POLICY);
+    match fs::metadata(&path) {
+        Ok(m) if m.len() > POLICY_MAX_BYTES => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is {} bytes, over {POLICY_MAX_BYTES}",
+                path.display(),
+                m.len()
+            ),
+        )),
+        Ok(_) => fs::read_to_string(&path).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -57,9 +69,11 @@ pub fn reject_policy(dir: &Path) -> io::Result<()> {
 
 pub fn append_change(dir: &Path, line: &str) -> io::Result<()> {
     let path = dir.join(CHANGES);
-    if fs::metadata(&path).is_ok_and(|m| m.len() >= CHANGES_MAX_BYTES) {
+    let rotate = fs::metadata(&path).is_ok_and(|m| m.len() >= CHANGES_MAX_BYTES);
+    if rotate {
         fs::rename(&path, dir.join(CHANGES_OLD))?;
     }
+    let created = rotate || !path.exists();
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
@@ -73,7 +87,12 @@ pub fn append_change(dir: &Path, line: &str) -> io::Result<()> {
     }
     let sep = if last[0] == b'\n' { "" } else { "\n" };
     f.write_all(format!("{sep}{line}\n").as_bytes())?;
-    f.sync_data()
+    f.sync_data()?;
+    if created {
+        // The new file's (and the rotated one's) directory entries.
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The newest `max` records of the change history, oldest first. Lines that do not parse (a
@@ -102,6 +121,8 @@ pub struct Writer {
 impl Writer {
     pub fn start(dir: PathBuf, counters: &'static TunerCounters) -> io::Result<Self> {
         fs::create_dir_all(&dir)?;
+        // A save cut short before its rename: the policy it would have replaced is whole.
+        let _ = fs::remove_file(dir.join(format!("{POLICY}.tmp")));
         let (tx, rx) = bounded::<Job>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("gc-tuner-io".into())
@@ -172,10 +193,14 @@ mod tests {
         let d = dir.path();
         assert_eq!(load_policy(d).unwrap(), None);
         save_policy(d, "{\"a\":1}").unwrap();
-        // A save cut short before its rename: the temporary file is ignored and removed.
+        // A save cut short before its rename: the temporary file is ignored (and removed when
+        // a writer starts).
         fs::write(d.join("policy.json.tmp"), "{\"a\":").unwrap();
         assert_eq!(load_policy(d).unwrap().as_deref(), Some("{\"a\":1}"));
-        assert!(!d.join("policy.json.tmp").exists());
+        assert!(
+            d.join("policy.json.tmp").exists(),
+            "reading removes nothing"
+        );
         append_change(d, "{\"window\":1}").unwrap();
         append_change(d, "{\"window\":2}").unwrap();
         // A record cut short by a crash mid-append.

@@ -132,7 +132,9 @@ impl Knob {
         match self {
             Knob::AdmitBurst => (&[0.25, 1.0, 4.0, 16.0], 1),
             Knob::BatchMax => (&[0.25, 0.5, 1.0, 2.0, 4.0], 2),
-            Knob::CuScale => (&[0.5, 0.75, 1.0, 1.5, 2.0], 2),
+            // Above 1 only where `tuner.cu_scale_max` allows: the caps bound a slot's work and
+            // isolate apps and accounts; raising them is the operator's call.
+            Knob::CuScale => (&[0.25, 0.5, 0.75, 1.0, 1.5, 2.0], 3),
             Knob::IslandEnter => (&[0.4, 1.0, 2.0], 1),
             Knob::IslandMinWriters => (&[0.25, 1.0, 4.0], 1),
             Knob::OptimisticEnter => (&[1.0 / 3.0, 1.0, 2.0], 1),
@@ -152,8 +154,10 @@ impl Knob {
     /// A value as the knob can hold it (integers at least 1, rates within (0, 1]).
     fn round(self, v: f64) -> f64 {
         match self {
-            Knob::AdmitBurst | Knob::BatchMax | Knob::IslandMinWriters => v.round().max(1.0),
-            Knob::OptimisticBackoffSlots => v.round().max(1.0),
+            // Within what `runtime.validate` accepts for the configured value.
+            Knob::AdmitBurst | Knob::BatchMax => v.round().clamp(1.0, 65_536.0),
+            Knob::IslandMinWriters => v.round().clamp(1.0, f64::from(u32::MAX)),
+            Knob::OptimisticBackoffSlots => v.round().clamp(1.0, 1e12),
             Knob::IslandEnter | Knob::OptimisticEnter | Knob::OptimisticExit => v.clamp(0.001, 1.0),
             Knob::CuScale => v.max(0.01),
         }

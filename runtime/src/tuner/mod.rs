@@ -56,7 +56,9 @@ pub struct Tuner {
     counters: &'static RuntimeCounters,
     writer: Option<files::Writer>,
     params: window::Params,
-    /// A slot closing with at least this many transactions queued kept every worker busy.
+    workers: usize,
+    /// A slot closing with at least this many transactions queued (a batch for every worker,
+    /// at the batch size applied) kept every worker busy.
     saturation_depth: usize,
     start: Option<Snapshot>,
     slots: u64,
@@ -130,11 +132,17 @@ impl Tuner {
                         l
                     }
                     Err(e) => {
-                        let dir = setup.dir.as_deref().expect("a directory");
-                        tracing::warn!(%e, "tuner: saved policy refused, set aside as policy.json.rejected; learning from scratch");
                         t.policy_rejected.fetch_add(1, Relaxed);
-                        if let Err(e) = files::reject_policy(dir) {
-                            tracing::warn!(%e, "tuner: cannot set the refused policy aside");
+                        // Only a learning tuner, which will write a new one, moves it aside; a
+                        // frozen one touches no file.
+                        if cfg.mode == TunerMode::Learn {
+                            tracing::warn!(%e, "tuner: saved policy refused, set aside as policy.json.rejected; learning from scratch");
+                            let dir = setup.dir.as_deref().expect("a directory");
+                            if let Err(e) = files::reject_policy(dir) {
+                                tracing::warn!(%e, "tuner: cannot set the refused policy aside");
+                            }
+                        } else {
+                            tracing::warn!(%e, "tuner: saved policy refused; frozen at the configured values");
                         }
                         Learner::new(specs.clone(), lcfg.clone())
                     }
@@ -158,6 +166,7 @@ impl Tuner {
                 slot_us: slot_ms.max(1) as f64 * 1_000.0,
                 latency_penalty: cfg.latency_penalty,
             },
+            workers: workers.max(1),
             saturation_depth: workers.max(1) * configured.batch_max,
             start: None,
             slots: 0,
@@ -183,6 +192,7 @@ impl Tuner {
             tuner.reset_to_defaults();
             configured
         };
+        tuner.saturation_depth = tuner.workers * start.batch_max;
         t.set_state(match tuner.mode {
             TunerMode::Frozen => TunerState::Frozen,
             _ => TunerState::Learning,
@@ -353,6 +363,7 @@ impl Tuner {
         }));
         self.last_change = Some(window);
         self.settle_left = changed.iter().map(|k| k.settle_slots()).max().unwrap_or(0);
+        self.saturation_depth = self.workers * to.batch_max;
         self.start = None;
         t.show_values(&to);
         to
@@ -440,13 +451,22 @@ impl Drop for Tuner {
 
 /// The learner's view of the enabled knobs: lattices around the configured values, limited to
 /// `tuner.limits` (the configured value always stays allowed: it is where a revert goes).
-fn specs(enabled: &[Knob], configured: &Knobs, cfg: &TunerConfig) -> Vec<KnobSpec> {
+pub fn specs(enabled: &[Knob], configured: &Knobs, cfg: &TunerConfig) -> Vec<KnobSpec> {
     enabled
         .iter()
         .map(|k| {
             let (levels, default) = k.lattice(configured);
             let (mut min, mut max) = (0u8, (levels.len() - 1) as u8);
-            if let Some([lo, hi]) = cfg.limits.get(k.name()) {
+            let cu_max = [0.0, cfg.cu_scale_max];
+            let limit = match k {
+                Knob::CuScale => cfg
+                    .limits
+                    .get(k.name())
+                    .or(Some(&cu_max))
+                    .map(|[lo, hi]| [*lo, hi.min(cfg.cu_scale_max)]),
+                _ => cfg.limits.get(k.name()).copied(),
+            };
+            if let Some([lo, hi]) = limit.as_ref() {
                 let inside: Vec<u8> = (0..levels.len() as u8)
                     .filter(|i| (*lo..=*hi).contains(&levels[usize::from(*i)]))
                     .collect();
@@ -493,7 +513,7 @@ mod tests {
         let mut now = t.knobs_of(t.learner.current());
         for i in 0..slots {
             let cu = 1_000_000 + 200 * now.batch_max as u64 + (i as u64 % 7) * 1_000;
-            c.compute_units_ok.fetch_add(cu, Relaxed);
+            c.reward_cu.fetch_add(cu, Relaxed);
             c.executed_ok.fetch_add(cu / 1_000, Relaxed);
             std::thread::sleep(std::time::Duration::from_micros(200));
             if let Some(k) = t.slot_closed(100_000) {

@@ -49,7 +49,7 @@ impl Snapshot {
         c.exec_latency.snapshot_into(&mut latency);
         Self {
             at: Instant::now(),
-            cu_ok: c.compute_units_ok.load(Relaxed),
+            cu_ok: c.reward_cu.load(Relaxed),
             executed_ok: c.executed_ok.load(Relaxed),
             received: c.received.load(Relaxed),
             conflicts: c.apps.slots.iter().map(|s| s.conflicts.load(Relaxed)).sum(),

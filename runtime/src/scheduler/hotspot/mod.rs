@@ -818,7 +818,7 @@ impl Scheduler for HotspotScheduler {
         let b = k.optimistic_backoff_slots.max(1);
         self.cfg.optimistic_backoff_slots = b;
         for a in &mut self.app_state {
-            a.backoff = a.backoff.clamp(b, b * 64);
+            a.backoff = a.backoff.clamp(b, b.saturating_mul(64));
         }
     }
 

@@ -627,7 +627,7 @@ fn retune_changes_batches_caps_and_thresholds() {
     }
     s.retune(&crate::tuner::Knobs {
         batch_max: 16,
-        cu_scale: 2.0,
+        cu_scale: 0.5,
         island_enter: 0.5,
         optimistic_enter: 0.6,
         optimistic_backoff_slots: 200,
@@ -636,7 +636,7 @@ fn retune_changes_batches_caps_and_thresholds() {
     let batches = drive(&mut s, &mut q, 2, |b| b.len() >= 4);
     assert!(batches.iter().all(|b| b.txs.len() <= 16));
     assert!(batches.iter().any(|b| b.txs.len() == 16));
-    assert_eq!(s.limits().block, base.block * 2);
+    assert_eq!(s.limits().block, base.block / 2);
     assert_eq!(s.islands.policy().enter_cu, 0.5 * s.limits().account as f64);
     assert!(s.islands.policy().exit_cu <= s.islands.policy().enter_cu);
     assert_eq!(s.cfg.optimistic_enter, 0.6);
