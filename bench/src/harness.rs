@@ -38,18 +38,25 @@ impl Appliance {
         workers: usize,
         accounts: Vec<(Pubkey, u64)>,
     ) -> anyhow::Result<Self> {
-        Self::start_with(scheduler, workers, accounts, Default::default())
+        Self::start_with(
+            scheduler,
+            workers,
+            accounts,
+            Default::default(),
+            LogStoreConfig::default(),
+        )
     }
 
-    /// With the `[tuner]` of `tuner` (its files, if any, where it says).
+    /// With the `[tuner]` of `tuner` (its files, if any, where it says) and this log store.
     pub fn start_with(
         scheduler: SchedulerConfig,
         workers: usize,
         accounts: Vec<(Pubkey, u64)>,
         tuner: runtime::tuner::TunerSetup,
+        store: LogStoreConfig,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let store = Arc::new(LogStore::open(dir.path(), LogStoreConfig::default())?);
+        let store = Arc::new(LogStore::open(dir.path(), store)?);
         // Room for a full sequencer plus what is on its way to it.
         let pool = PacketPool::new(SEQUENCER_CAPACITY + 32_768);
         let (tx, rx) = crossbeam_channel::bounded(16_384);

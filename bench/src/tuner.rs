@@ -199,7 +199,15 @@ impl Arm {
             ),
             None => (TunerSetup::default(), None),
         };
-        let a = Appliance::start_with(SchedulerConfig::default(), WORKERS, genesis, setup)?;
+        // The log never compacts during an arm (a few GB of temporary disk, removed after):
+        // rewriting ~1.6 GB of retained slot records stalls commits, and with them the bank,
+        // for seconds at moments no arm chooses.
+        let store = storage::LogStoreConfig {
+            compaction_ratio: f64::MAX,
+            compaction_min_bytes: u64::MAX,
+            ..Default::default()
+        };
+        let a = Appliance::start_with(SchedulerConfig::default(), WORKERS, genesis, setup, store)?;
         for wave in m.setup(a.blockhash()) {
             let wire: Vec<Vec<u8>> = wave.iter().map(|t| t.wire.clone()).collect();
             let sigs: Vec<_> = wave.iter().map(|t| t.signature).collect();

@@ -223,11 +223,19 @@ fn text(doc: &Value) -> String {
     if !changes.is_empty() {
         let _ = writeln!(s, "changes (newest first)");
     }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let age = |c: &Value| match c["unix_ms"].as_u64() {
+        Some(t) if t <= now_ms => format!("{:>7.1}s ago", (now_ms - t) as f64 / 1e3),
+        _ => format!("{:>11}", "-"),
+    };
     for c in changes.iter().rev() {
         if c.get("measured_change").is_some() {
             let _ = writeln!(
                 s,
-                "  w{:<6} measured: {} CU/s = x{} of configured, p99 {} us",
+                "  {} w{:<6} measured: {} CU/s = x{} of configured, p99 {} us",
+                age(c),
                 c["window"],
                 num(&c["reward_cu_per_s"]),
                 num(&c["vs_default"]),
@@ -236,7 +244,8 @@ fn text(doc: &Value) -> String {
         } else {
             let _ = writeln!(
                 s,
-                "  w{:<6} {:<14} {:<14} {} -> {}   (draw x{} vs best x{}; window before x{})",
+                "  {} w{:<6} {:<14} {:<14} {} -> {}   (draw x{} vs best x{}; window before x{})",
+                age(c),
                 c["window"],
                 c["reason"].as_str().unwrap_or("?"),
                 c["cluster"].as_str().unwrap_or("?"),
