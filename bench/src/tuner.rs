@@ -630,6 +630,27 @@ fn figures(
         .map(|i| med3(&ft, i) / med3(&fd, i) - 1.0)
         .fold(f64::MAX, f64::min);
     let worst_raw = (0..n).map(|i| ft[i] / fd[i] - 1.0).fold(f64::MAX, f64::min);
+    // The same, within the tuned arm (what the guardrail controls, free of the drift between
+    // appliances): each window under a tuned setting against the median of that phase's
+    // windows at the configured values in the same arm.
+    let mut own_worst = f64::MAX;
+    for arm_phase in tuned {
+        let at_default: Vec<f64> = arm_phase
+            .iter()
+            .filter(|s| s.knobs == configured())
+            .map(|s| s.cu_per_s)
+            .collect();
+        if at_default.len() < 2 {
+            continue;
+        }
+        let base = median(at_default);
+        let cus: Vec<f64> = arm_phase.iter().map(|s| s.cu_per_s).collect();
+        for (i, s) in arm_phase.iter().enumerate() {
+            if s.knobs != configured() {
+                own_worst = own_worst.min(med3(&cus, i) / base - 1.0);
+            }
+        }
+    }
     let headroom = sum_best / sum_def - 1.0;
     rows.splice(
         0..0,
@@ -644,6 +665,15 @@ fn figures(
             ("tuned_vs_best_static_min", vs_best_min, "ratio"),
             ("worst_window_vs_default", worst, "ratio"),
             ("worst_window_vs_default_raw", worst_raw, "ratio"),
+            (
+                "worst_tuned_window_vs_own_default",
+                if own_worst == f64::MAX {
+                    0.0
+                } else {
+                    own_worst
+                },
+                "ratio",
+            ),
             ("learning_windows", learning_max, "windows"),
             ("window_noise_cv", median(noise), "ratio"),
             ("tuner_changes", changes, "count"),
