@@ -85,6 +85,9 @@ telemetry::declare_counters! {
         reverts_reward: Counter(Count) "tuner_reverts" [reason = "reward"],
         /// ...or its p99 latency exceeded tuner.latency_revert_slots slots.
         reverts_latency: Counter(Count) "tuner_reverts" [reason = "latency"],
+        /// Tried settings judged before their window's end, earning less than (1 − 2 ×
+        /// tuner.revert_margin) of the configured values' expected reward.
+        early_judgements: Counter(Count) "tuner_early_judgements",
         /// Policy files written (DATA_DIR/tuner/policy.json).
         policy_writes: Counter(Count) "tuner_policy_writes",
         /// Saved policies refused at start (corrupt, or for other knobs or defaults) and set

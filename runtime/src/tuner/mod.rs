@@ -61,6 +61,9 @@ pub struct Tuner {
     /// at the batch size applied) kept every worker busy.
     saturation_depth: usize,
     start: Option<Snapshot>,
+    /// Taken when the last change was applied (until the next window closes): the early
+    /// judgement of a setting that is doing clearly worse than the configured values.
+    since_change: Option<(Snapshot, u64)>,
     slots: u64,
     saturated_slots: u64,
     settle_left: u64,
@@ -169,6 +172,7 @@ impl Tuner {
             workers: workers.max(1),
             saturation_depth: workers.max(1) * configured.batch_max,
             start: None,
+            since_change: None,
             slots: 0,
             saturated_slots: 0,
             settle_left: 0,
@@ -241,6 +245,9 @@ impl Tuner {
     /// A slot closed with `queue_depth` transactions queued. At a window's end: the setting
     /// for the next slots, if it changes.
     pub fn slot_closed(&mut self, queue_depth: usize) -> Option<Knobs> {
+        if let Some(m) = self.judge_early() {
+            return self.window_closed(&m);
+        }
         if self.settle_left > 0 {
             self.settle_left -= 1;
             if self.settle_left > 0 {
@@ -264,6 +271,7 @@ impl Tuner {
         let m = window::measure(start, &end, self.counters, saturated, &self.params);
         self.start = Some(end);
         (self.slots, self.saturated_slots) = (0, 0);
+        self.since_change = None;
         self.window_closed(&m)
     }
 
@@ -365,8 +373,43 @@ impl Tuner {
         self.settle_left = changed.iter().map(|k| k.settle_slots()).max().unwrap_or(0);
         self.saturation_depth = self.workers * to.batch_max;
         self.start = None;
+        self.since_change = Some((Snapshot::take(self.counters), 0));
         t.show_values(&to);
         to
+    }
+
+    /// A tried setting earning less than (1 − 2 × margin) of what the configured values are
+    /// expected to, over at least `EARLY_SLOTS` slots since it was applied (settling
+    /// included), is judged now instead of at the end of its window: its measurement so far
+    /// goes to the learner, whose guard reverts it. A bad try then costs a few slots, not a
+    /// settle period and a window.
+    fn judge_early(&mut self) -> Option<Measured> {
+        const EARLY_SLOTS: u64 = 4;
+        let (snap, slots) = self.since_change.as_mut()?;
+        *slots += 1;
+        if *slots < EARLY_SLOTS || self.learner.current() == self.learner.defaults().as_slice() {
+            return None;
+        }
+        let cluster = self.counters.tuner.cluster.load(Relaxed) as usize;
+        let mu = self
+            .learner
+            .mu_default(cluster.min(learner::CLUSTERS - 1))?;
+        if snap.cu_rate_since(self.counters) >= (1.0 - 2.0 * self.cfg.revert_margin) * mu {
+            return None;
+        }
+        let (snap, _) = self.since_change.take()?;
+        let end = Snapshot::take(self.counters);
+        let m = window::measure(&snap, &end, self.counters, true, &self.params);
+        // The judged stretch was saturated enough to matter only if it measured the cluster it
+        // was tried in; otherwise let the window run.
+        if m.cluster != cluster {
+            return None;
+        }
+        self.counters.tuner.early_judgements.fetch_add(1, Relaxed);
+        self.settle_left = 0;
+        self.start = Some(end);
+        (self.slots, self.saturated_slots) = (0, 0);
+        Some(m)
     }
 
     /// The p99 above which a window under a tuned setting reverts: `latency_revert_slots`
@@ -551,6 +594,50 @@ mod tests {
             "the saved setting is applied at start"
         );
         assert_eq!(c.tuner.policy_rejected.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_clearly_worse_setting_is_reverted_before_its_window_ends() {
+        let c: &'static RuntimeCounters = telemetry::SharedRegion::private();
+        let mut s = setup(TunerMode::Learn, std::path::Path::new("/nonexistent"));
+        s.dir = None;
+        s.config.window_slots = 12;
+        let (mut t, mut now) = Tuner::new(&s, configured(), 2, 50, c).unwrap();
+        let mut tried_at = None;
+        let mut reverted_after = Vec::new();
+        for slot in 0..600 {
+            // Any setting but the configured one earns a third.
+            let cu = if now == configured() {
+                900_000
+            } else {
+                300_000
+            };
+            c.reward_cu.fetch_add(cu, Relaxed);
+            c.executed_ok.fetch_add(cu / 1_000, Relaxed);
+            std::thread::sleep(std::time::Duration::from_micros(300));
+            if let Some(k) = t.slot_closed(100_000) {
+                if k == configured() {
+                    if let Some(at) = tried_at.take() {
+                        reverted_after.push(slot - at);
+                    }
+                } else {
+                    tried_at = Some(slot);
+                }
+                now = k;
+            }
+        }
+        assert!(
+            !reverted_after.is_empty(),
+            "it tried a setting and reverted it"
+        );
+        // Judged 4 slots after it was applied (settling included), not after a settle period
+        // and a 12-slot window.
+        assert!(reverted_after.iter().all(|s| *s <= 5), "{reverted_after:?}");
+        assert!(c.tuner.early_judgements.load(Relaxed) >= reverted_after.len() as u64);
+        assert_eq!(
+            c.tuner.reverts_reward.load(Relaxed),
+            reverted_after.len() as u64
+        );
     }
 
     #[test]

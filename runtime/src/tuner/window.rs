@@ -44,6 +44,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Reward compute units per second since this snapshot (no latency penalty: an upper
+    /// bound of the reward), from one counter load.
+    pub fn cu_rate_since(&self, c: &RuntimeCounters) -> f64 {
+        let secs = self.at.elapsed().as_secs_f64().max(1e-6);
+        c.reward_cu.load(Relaxed).saturating_sub(self.cu_ok) as f64 / secs
+    }
+
     pub fn take(c: &RuntimeCounters) -> Self {
         let mut latency = vec![0; LatencyHistogram::BUCKETS];
         c.exec_latency.snapshot_into(&mut latency);
