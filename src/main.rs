@@ -72,6 +72,16 @@ enum Command {
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// Scale-out: `cluster init` creates a cluster in etcd, `cluster status` shows its nodes,
+    /// leases, partition map and epoch.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+        /// A node's config file: its `[cluster]` name and etcd endpoints (and for `init`,
+        /// `runtime.slot_ms`).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Prepare the host: hugepages, cpu, nic, limits, sysctl.
     Configure {
         #[command(subcommand)]
@@ -138,6 +148,26 @@ enum PreconfCommand {
 #[derive(Subcommand)]
 enum TunerCommand {
     /// Live state (when the node runs), the saved policy and the change history.
+    Status {
+        /// One JSON object instead of the text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Create the cluster: its spec (slot length, blockhash seed) and the first partition
+    /// map, the partitions dealt round-robin over --nodes. Fails if it exists.
+    Init {
+        /// Node ids, comma-separated, in the order partitions are dealt.
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
+        /// Hash partitions (default 64).
+        #[arg(long)]
+        partitions: Option<u16>,
+    },
+    /// Nodes (addresses, lease left, partitions owned), map epoch, partitions whose owner is down.
     Status {
         /// One JSON object instead of the text.
         #[arg(long)]
@@ -238,6 +268,20 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Cluster { command, config } => {
+            let cfg = load_config(config, None)?;
+            let text = match command {
+                ClusterCommand::Init { nodes, partitions } => {
+                    ops::cluster::init(&cfg, &nodes, partitions)?
+                }
+                ClusterCommand::Status { json } => ops::cluster::status(&cfg, json)?,
+            };
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", text.trim_end());
+            }
+            Ok(())
+        }
         Command::Nic {
             command,
             config,
@@ -308,9 +352,10 @@ fn run(cfg: Config) -> Result<()> {
     let node = appliance::Node::start(cfg)?;
     let rpc = Arc::new(rpc::Rpc::for_node(&node, health.clone()));
     let metrics_server = if node.config.metrics.enabled {
-        Some(metrics::server::MetricsServer::start(
+        Some(metrics::server::MetricsServer::start_with_cluster(
             node.metrics,
             node.config.metrics.bind,
+            node.cluster.clone(),
         )?)
     } else {
         None

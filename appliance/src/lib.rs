@@ -12,6 +12,7 @@ pub mod keys;
 pub mod metrics;
 pub mod node;
 pub mod rawport;
+pub mod scaleout;
 pub mod wiring;
 
 pub use config::Config;

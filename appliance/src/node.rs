@@ -48,6 +48,10 @@ pub struct Node {
     raw_port: Option<RawPort>,
     /// The dataplane's tiles, in the order they stop (the runtime's follow).
     stages: Vec<Stage>,
+    /// `[cluster] enabled`: what this node knows of the cluster (the RPC routes by it).
+    pub cluster: Option<Arc<cluster::ClusterView>>,
+    /// Holds the node's lease; stopped first, so the node leaves the cluster before it stops.
+    cluster_agent: Option<cluster::etcd::Agent>,
 }
 
 impl Node {
@@ -170,6 +174,22 @@ impl Node {
         )
         .with_context(|| format!("binding transaction port {}", config.net.bind))?;
         let tpu_addr = udp.local_addr()?;
+        let joined = if config.cluster.enabled {
+            // The faucet and the fee collector are this node's own, whatever their partition.
+            let local = faucet
+                .iter()
+                .map(|k| k.pubkey().to_bytes())
+                .chain([fee_collector.pubkey().to_bytes()])
+                .collect();
+            Some(crate::scaleout::join(
+                &config,
+                &fee_collector.pubkey(),
+                local,
+                tpu_addr,
+            )?)
+        } else {
+            None
+        };
         let preconf_delivery = runtime::preconf::Delivery {
             identity_secret: fee_collector.to_bytes()[..32]
                 .try_into()
@@ -212,6 +232,10 @@ impl Node {
                     config: config.tuner.clone(),
                     dir: Some(config.data_dir.join("tuner")),
                 },
+                cluster: joined.as_ref().map(|j| runtime::ClusterSetup {
+                    view: j.view.clone(),
+                    clock: j.clock,
+                }),
                 genesis: GenesisConfig {
                     faucet: faucet
                         .as_ref()
@@ -268,6 +292,18 @@ impl Node {
             Some(r) => ingress.with_routes(r.clone()),
             None => ingress,
         };
+        let ingress = match &joined {
+            Some(j) => {
+                let socket = std::net::UdpSocket::bind(SocketAddr::new(tpu_addr.ip(), 0))
+                    .context("binding the cluster's forwarding socket")?;
+                socket.set_nonblocking(true)?;
+                ingress.with_cluster(Arc::new(dataplane::ingress::ClusterEgress {
+                    view: j.view.clone(),
+                    socket,
+                }))
+            }
+            None => ingress,
+        };
 
         net_stage.launch(
             "gc-net",
@@ -306,6 +342,8 @@ impl Node {
             _lock: lock,
             raw_port,
             stages: vec![net_stage, verify_stage],
+            cluster: joined.as_ref().map(|j| j.view.clone()),
+            cluster_agent: joined.map(|j| j.agent),
         };
         node.print_topology();
         if let (Ok(m), Some(p)) = (&machine, &placement) {
@@ -337,6 +375,10 @@ impl Node {
     /// Stop ingest, let the bank close and commit its slot, stop everything.
     pub fn shutdown(mut self) {
         self.health.begin_stop();
+        // Leave the cluster first: the lease is revoked, so routers stop sending here at once.
+        if let Some(mut a) = self.cluster_agent.take() {
+            a.stop();
+        }
         if let Some(p) = self.raw_port.take() {
             p.stop();
         }

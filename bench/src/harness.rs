@@ -81,6 +81,7 @@ impl Appliance {
             preconf_delivery: None,
             routes: None,
             tuner,
+            cluster: None,
             genesis: GenesisConfig {
                 faucet: None,
                 fee_collector: Pubkey::new_unique(),

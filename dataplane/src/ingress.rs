@@ -37,6 +37,18 @@ pub enum SubmitError {
     Duplicate,
     #[error("the verify tiles are behind and this sender or fee payer is over its share")]
     OverShare,
+    #[error("its accounts are owned by different cluster nodes ({0})")]
+    CrossPartition(String),
+    #[error("the cluster node that owns its accounts ({0}) is down")]
+    OwnerDown(String),
+    #[error("this node is not serving: its cluster lease is not confirmed")]
+    NotServing,
+}
+
+/// Scale-out: the cluster view and the socket that forwards datagrams to their owner.
+pub struct ClusterEgress {
+    pub view: Arc<cluster::ClusterView>,
+    pub socket: std::net::UdpSocket,
 }
 
 #[derive(Clone)]
@@ -49,6 +61,8 @@ pub struct Ingress {
     fair: Arc<FairShare>,
     /// The island routes (`net.routing = "affinity"`); `None`: by signature only.
     routes: Option<Arc<RouteTable>>,
+    /// With `[cluster]`: what this node does not own goes to its owner.
+    cluster: Option<Arc<ClusterEgress>>,
 }
 
 impl Ingress {
@@ -65,7 +79,52 @@ impl Ingress {
             hasher: ahash::RandomState::new(),
             fair: Arc::new(FairShare::new()),
             routes: None,
+            cluster: None,
         }
+    }
+
+    /// Forward each transaction whose accounts another node owns to that node's UDP port
+    /// (and refuse one whose accounts are split between nodes, or whose owner is down).
+    pub fn with_cluster(mut self, egress: Arc<ClusterEgress>) -> Self {
+        self.cluster = Some(egress);
+        self
+    }
+
+    /// The scale-out decision for a parsed packet: `Ok(Some(p))` keeps it here; otherwise the
+    /// packet was forwarded (`Ok(None)`) or refused and counted, and its buffer given back.
+    fn route_in_cluster(
+        &self,
+        p: PacketBox,
+        desc: &TxDescriptor,
+    ) -> Result<Option<PacketBox>, SubmitError> {
+        let Some(c) = self.cluster.as_deref() else {
+            return Ok(Some(p));
+        };
+        let counters = &c.view.counters;
+        let result = match c.view.route(desc.owned_keys(p.bytes())) {
+            cluster::Route::Local => return Ok(Some(p)),
+            cluster::Route::Forward(node) => {
+                match c.socket.send_to(p.bytes(), node.tpu) {
+                    Ok(_) => counters.forwarded_udp.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => counters.forward_errors.fetch_add(1, Ordering::Relaxed),
+                };
+                Ok(None)
+            }
+            cluster::Route::Split(nodes) => {
+                counters.cross_partition.fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::CrossPartition(nodes.join(", ")))
+            }
+            cluster::Route::OwnerDown(node) => {
+                counters.owner_down.fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::OwnerDown(node))
+            }
+            cluster::Route::NotServing => {
+                counters.not_serving.fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::NotServing)
+            }
+        };
+        self.pool.give(p);
+        result
     }
 
     /// Route transactions that write a hot account by `routes` (published by the bank).
@@ -145,6 +204,9 @@ impl Ingress {
         let Some(desc) = p.desc else {
             self.pool.give(p);
             return Err(SubmitError::Parse(ParseError::Empty));
+        };
+        let Some(p) = self.route_in_cluster(p, &desc)? else {
+            return Ok(());
         };
         let ring = &self.verify[self.tile_for(&desc, p.bytes())];
         let source = match p.source {

@@ -416,6 +416,21 @@ impl TxDescriptor {
         }
     }
 
+    /// The static keys whose owner must execute the transaction (scale-out routing): every
+    /// writable one, and every read-only one that no instruction names as its program
+    /// (programs are held by every node). Keys loaded from lookup tables are not known
+    /// without state: the executing bank checks those.
+    pub fn owned_keys<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8; 32]> + use<'a> {
+        let mut programs = [false; 256];
+        for ix in self.instructions(buf) {
+            programs[usize::from(ix.program_id_index)] = true;
+        }
+        let d = *self;
+        (0..usize::from(self.num_static_keys))
+            .filter(move |&i| d.is_static_writable(i) || !programs[i])
+            .map(move |i| d.static_key(buf, i))
+    }
+
     /// Instructions in order. The descriptor was validated, so walking cannot fail.
     pub fn instructions<'a>(&self, buf: &'a [u8]) -> InstructionIter<'a> {
         InstructionIter {

@@ -41,6 +41,9 @@ pub enum Verdict {
     NoBuffer,
     /// The verify tiles were behind and this sender or fee payer had more than its share.
     OverShare,
+    /// Scale-out: its accounts are split between cluster nodes, their owner is down, or this
+    /// node is not serving (no confirmed lease).
+    NotInCluster,
 }
 
 impl Verdict {
@@ -52,6 +55,7 @@ impl Verdict {
             Verdict::QueueFull => 65,
             Verdict::NoBuffer => 66,
             Verdict::OverShare => 67,
+            Verdict::NotInCluster => 68,
         }
     }
 
@@ -63,6 +67,9 @@ impl Verdict {
             Verdict::QueueFull => "dropped: verification queue full".into(),
             Verdict::NoBuffer => "dropped: no free buffer".into(),
             Verdict::OverShare => "dropped: over this sender's share while busy".into(),
+            Verdict::NotInCluster => {
+                "dropped: split between cluster nodes, owner down, or node not serving".into()
+            }
         }
     }
 }

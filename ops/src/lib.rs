@@ -3,6 +3,7 @@
 //! `tuner` (what the self-tuning runtime does and why). Each reads a running
 //! appliance only through its metrics region, never its memory.
 
+pub mod cluster;
 pub mod configure;
 pub mod monitor;
 pub mod nic;

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod encode;
 pub mod faucet;
 pub mod filters;
+pub mod forward;
 pub mod framing;
 mod history_methods;
 pub mod methods;

@@ -53,6 +53,8 @@ pub struct Rpc {
     pub supply: crate::supply::SupplyCache,
     /// Signed pre-confirmations by signature (`[preconf] enabled`).
     pub preconf: Option<Arc<runtime::preconf::board::Board>>,
+    /// `[cluster] enabled`: calls about accounts other nodes own are answered by them.
+    pub cluster: Option<Arc<::cluster::ClusterView>>,
 }
 
 /// Bytes `v` takes as JSON.
@@ -107,6 +109,7 @@ impl Rpc {
             fees: Default::default(),
             supply: Default::default(),
             preconf: node.runtime.preconf_board.clone(),
+            cluster: node.cluster.clone(),
         }
     }
 
@@ -186,7 +189,11 @@ impl Rpc {
             }
             _ => {}
         }
-        match params::parse(method, p)? {
+        let call = params::parse(method, p)?;
+        if let Some(answer) = self.forwarded(&call, method, p) {
+            return answer;
+        }
+        match call {
             Call::GetVersion => Ok(json!({"solana-core": SOLANA_CORE_VERSION, "feature-set": 0})),
             Call::GetHealth => self.health().map(Value::String),
             Call::GetSlot(at) => {
@@ -492,8 +499,13 @@ impl Rpc {
             Ok(()) | Err(SubmitError::Duplicate) => Ok(json!(sig.to_string())),
             Err(SubmitError::Parse(e)) => Err(RpcError::invalid_params(e)),
             Err(
-                e @ (SubmitError::QueueFull | SubmitError::PoolExhausted | SubmitError::OverShare),
+                e @ (SubmitError::QueueFull
+                | SubmitError::PoolExhausted
+                | SubmitError::OverShare
+                | SubmitError::OwnerDown(_)
+                | SubmitError::NotServing),
             ) => Err(RpcError::new(-32005, format!("Node is unhealthy: {e}"))),
+            Err(e @ SubmitError::CrossPartition(_)) => Err(RpcError::invalid_params(e)),
         }
     }
 

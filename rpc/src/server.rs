@@ -102,6 +102,8 @@ impl Handler for RpcHandler {
             let body = response(Value::Null, Err(RpcError::invalid_request("use POST")));
             Response::new(405, JSON, body.to_string())
         } else {
+            // A call another cluster node forwarded is answered here, never forwarded again.
+            let _peer = super::forward::FromPeer::enter(req.path == super::forward::FORWARDED_PATH);
             let body = handle_body(rpc, &req.body).to_string();
             // Calls and batches stop at the limit as they are built (`handle_body`); this is
             // the last word on what leaves.

@@ -87,6 +87,8 @@ pub struct Bank {
     /// Settings imposed from outside (benches, tests), applied at the next slot close; they
     /// win over the tuner's.
     knob_overrides: Option<Receiver<crate::tuner::Knobs>>,
+    /// Scale-out: the slot clock, the blockhash, what this node owns and whether it serves.
+    cluster: Option<crate::config::ClusterSetup>,
 }
 
 impl Bank {
@@ -105,8 +107,15 @@ impl Bank {
         commit_tx: Sender<CommitJob>,
         current_slot: Arc<AtomicU64>,
         recent: VecDeque<(Slot, Hash)>,
+        cluster: Option<crate::config::ClusterSetup>,
     ) -> Self {
         let (parent_slot, parent_blockhash) = *recent.back().expect("a parent slot exists");
+        // A cluster node starts at the cluster clock's slot (after a restart it skips the
+        // slots it was down for, as a validator's are skipped).
+        let first = match &cluster {
+            Some(c) => (parent_slot + 1).max(c.clock.slot_at(cluster::clock::unix_ms())),
+            None => parent_slot + 1,
+        };
         let n = workers.len();
         let admission = Admission::new(chain.validity_slots());
         let sequencing = Sequencing::new(params.sequencing, counters);
@@ -123,7 +132,7 @@ impl Bank {
             done_rx,
             commit_tx,
             current_slot,
-            open: OpenSlot::open(parent_slot + 1, parent_blockhash),
+            open: OpenSlot::open(first, parent_blockhash),
             recent,
             admission,
             idle: vec![true; n],
@@ -135,6 +144,7 @@ impl Bank {
             routes: None,
             tuner: None,
             knob_overrides: None,
+            cluster,
         };
         bank.open_slot();
         bank
@@ -180,8 +190,15 @@ impl Bank {
     fn open_slot(&mut self) {
         let slot = self.open.slot();
         self.current_slot.store(slot, Ordering::Release);
-        let recent: Vec<_> = self.recent.iter().copied().collect();
-        self.admission.open_slot(slot, &recent);
+        let mut recent: Vec<_> = self.recent.iter().copied().collect();
+        if let Some(c) = &self.cluster {
+            // Another node may have closed this slot already and handed its blockhash out.
+            recent.push((slot, Hash::new_from_array(c.clock.blockhash(slot))));
+            self.admission.open_slot(slot, &recent);
+            recent.pop();
+        } else {
+            self.admission.open_slot(slot, &recent);
+        }
         for (k, a) in self.env.sysvar_accounts(slot, unix_now(), &recent) {
             self.db.write(k, a, slot);
             self.open.wrote(k);
@@ -212,10 +229,30 @@ impl Bank {
         self.pool.give(tx.packet);
     }
 
+    /// Scale-out: whether this node owns every account the transaction locks. A read-only
+    /// account owned elsewhere is fine only if every node holds it (a sysvar, a builtin, a
+    /// program): anything else could be stale here, and the result would differ from a
+    /// serial run.
+    fn owns_all(&self, locks: &[(Pubkey, bool)]) -> bool {
+        let Some(c) = &self.cluster else {
+            return true;
+        };
+        locks.iter().all(|(k, writable)| {
+            let key = &k.to_bytes();
+            c.view.may_write(key)
+                || (!writable
+                    && (c.view.is_global(key)
+                        || matches!(self.db.get(k), Ok(Some((a, _))) if a.executable())))
+        })
+    }
+
     /// Admit one verified packet into the sequencer.
     pub fn admit(&mut self, mut p: PacketBox) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         self.counters.bank.add_in(1);
+        if self.cluster.as_ref().is_some_and(|c| !c.view.serving()) {
+            return self.drop_packet(p, RuntimeDrop::NotServing);
+        }
         let admitted = match self
             .admission
             .admit(&self.env, &self.db, &self.chain, &mut p)
@@ -223,6 +260,15 @@ impl Bank {
             Ok(a) => a,
             Err(why) => return self.drop_packet(p, why),
         };
+        if let Some(c) = &self.cluster {
+            if !self.owns_all(&admitted.prepared.locks) {
+                self.admission
+                    .forget(admitted.prepared.sanitized.signature());
+                return self.drop_packet(p, RuntimeDrop::NotOwner);
+            }
+            c.view
+                .count_admitted(&admitted.prepared.sanitized.message().fee_payer().to_bytes());
+        }
         let payer_lamports = admitted.payer_lamports;
         let prepared = admitted.prepared;
         let keys: Vec<Pubkey> = prepared.locks.iter().map(|(k, _)| *k).collect();
@@ -332,6 +378,10 @@ impl Bank {
         let mut sent = self.dispatch_reruns();
         let idle: Vec<usize> = (0..self.idle.len()).filter(|&w| self.idle[w]).collect();
         if idle.is_empty() || self.seq.is_empty() {
+            return sent;
+        }
+        // Fenced (lease not confirmed): nothing new runs; what is queued waits or expires.
+        if self.cluster.as_ref().is_some_and(|c| !c.view.serving()) {
             return sent;
         }
         let mut out = Vec::new();
@@ -512,9 +562,21 @@ impl Bank {
             table.publish(hot);
         }
         self.sequencing.slot_closed(&mut self.seq, slot);
-        let closed = self
-            .open
-            .close_and_open_next(unix_now(), self.chain.genesis_hash());
+        let closed = match &self.cluster {
+            Some(c) => {
+                let next = (slot + 1).max(c.clock.slot_at(cluster::clock::unix_ms()));
+                let blockhash = Hash::new_from_array(c.clock.blockhash(slot));
+                self.open.close_and_open(
+                    next,
+                    Some(blockhash),
+                    unix_now(),
+                    self.chain.genesis_hash(),
+                )
+            }
+            None => self
+                .open
+                .close_and_open_next(unix_now(), self.chain.genesis_hash()),
+        };
         let blockhash = closed.header.blockhash;
         let accounts = Arc::new(self.db.snapshot(&closed.written));
         let meta = closed.record.encode();
@@ -588,13 +650,28 @@ pub struct BankTile {
 impl BankTile {
     pub fn new(bank: Bank, verified: Receiver<PacketBox>) -> Self {
         let slot_len = Duration::from_millis(bank.params.slot_ms.max(1));
-        Self {
+        let mut tile = Self {
             bank,
             verified,
             slot_len,
             deadline: Instant::now() + slot_len,
             closing: false,
+        };
+        tile.deadline = next_deadline(&tile.bank, tile.deadline, tile.slot_len);
+        tile
+    }
+}
+
+/// When the open slot closes: a slot length after the last deadline, or on a cluster node,
+/// when the cluster clock says (so every node closes slot `s` together).
+fn next_deadline(bank: &Bank, last: Instant, slot_len: Duration) -> Instant {
+    match &bank.cluster {
+        Some(c) => {
+            let end = c.clock.slot_end_ms(bank.open.slot());
+            let left = end.saturating_sub(cluster::clock::unix_ms());
+            Instant::now() + Duration::from_millis(left.min(c.clock.slot_ms))
         }
+        None => Instant::now().max(last) + slot_len,
     }
 }
 
@@ -611,7 +688,7 @@ impl Tile for BankTile {
         if self.closing && bank.all_idle() {
             bank.close_slot();
             self.closing = false;
-            self.deadline = Instant::now().max(self.deadline) + self.slot_len;
+            self.deadline = next_deadline(bank, self.deadline, self.slot_len);
             if stopping {
                 return Turn::Done;
             }

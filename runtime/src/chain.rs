@@ -260,6 +260,9 @@ pub struct ChainState {
     /// When the newest slots became durable (monotonic ns), newest last: what a
     /// notification's latency is measured from.
     durable_at: parking_lot::Mutex<VecDeque<(u64, u64)>>,
+    /// Scale-out: the cluster's clock, whose blockhash for a slot is known before this node
+    /// closes it (another node may have closed it and handed it out already).
+    cluster_clock: std::sync::OnceLock<cluster::ClusterClock>,
 }
 
 /// Slots whose durable time is kept.
@@ -286,6 +289,7 @@ impl ChainState {
             evicted_for_bytes: AtomicU64::new(0),
             events: std::sync::OnceLock::new(),
             durable_at: parking_lot::Mutex::new(VecDeque::with_capacity(DURABLE_TIMES)),
+            cluster_clock: std::sync::OnceLock::new(),
             perf: parking_lot::Mutex::new(PerfSampler::new(crate::perf_samples::SAMPLE_PERIOD)),
         }
     }
@@ -458,7 +462,15 @@ impl ChainState {
         let inner = self.inner.read();
         let first = inner.headers.front()?.slot;
         let idx = slot.checked_sub(first)? as usize;
-        inner.headers.get(idx).filter(|h| h.slot == slot).cloned()
+        // Slots are contiguous unless a cluster node skipped some (it was behind its clock,
+        // or down): then the header is found by its number.
+        match inner.headers.get(idx) {
+            Some(h) if h.slot == slot => Some(h.clone()),
+            _ => {
+                let i = inner.headers.partition_point(|h| h.slot < slot);
+                inner.headers.get(i).filter(|h| h.slot == slot).cloned()
+            }
+        }
     }
 
     /// Header of the newest slot at `commitment`.
@@ -468,6 +480,11 @@ impl ChainState {
 
     /// Slot of `blockhash` if it is still within the validity window.
     pub fn blockhash_slot(&self, blockhash: &Hash, current_slot: u64) -> Option<u64> {
+        if let Some(c) = self.cluster_clock.get()
+            && c.blockhash(current_slot) == blockhash.to_bytes()
+        {
+            return Some(current_slot);
+        }
         let inner = self.inner.read();
         inner
             .headers
@@ -476,6 +493,11 @@ impl ChainState {
             .take_while(|h| h.slot + self.validity_slots >= current_slot)
             .find(|h| &h.blockhash == blockhash)
             .map(|h| h.slot)
+    }
+
+    /// A cluster node's chain: blockhashes come from the cluster clock.
+    pub fn set_cluster_clock(&self, clock: cluster::ClusterClock) {
+        let _ = self.cluster_clock.set(clock);
     }
 }
 

@@ -111,4 +111,23 @@ pub struct RuntimeSetup {
     pub routes: Option<std::sync::Arc<dataplane::route::RouteTable>>,
     /// The `[tuner]` section and where it keeps its files.
     pub tuner: crate::tuner::TunerSetup,
+    /// Scale-out (`[cluster] enabled`): the node's view of the cluster and its clock.
+    pub cluster: Option<ClusterSetup>,
+}
+
+/// What the bank needs of the cluster: whether it may serve and what it owns (the view),
+/// and the cluster-wide slot clock and blockhash.
+#[derive(Clone)]
+pub struct ClusterSetup {
+    pub view: std::sync::Arc<cluster::ClusterView>,
+    pub clock: cluster::ClusterClock,
+}
+
+impl std::fmt::Debug for ClusterSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSetup")
+            .field("node", &self.view.me())
+            .field("clock", &self.clock)
+            .finish()
+    }
 }

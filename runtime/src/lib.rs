@@ -41,7 +41,7 @@ use std::sync::atomic::AtomicU64;
 use storage::AccountsStore;
 use telemetry::{Health, Placement, Stage};
 
-pub use config::{RuntimeConfig, RuntimeSetup};
+pub use config::{ClusterSetup, RuntimeConfig, RuntimeSetup};
 pub use genesis::GenesisError;
 
 /// Why the runtime did not start.
@@ -136,6 +136,9 @@ impl Runtime {
             },
         )?;
         let chain = Arc::new(chain);
+        if let Some(c) = &setup.cluster {
+            chain.set_cluster_clock(c.clock);
+        }
         if let Some(h) = &history {
             // Catch-up: whatever storage made durable that the history lacks (a crash can
             // leave the history's unsynced tail behind). A new chain's genesis was committed
@@ -227,6 +230,7 @@ impl Runtime {
             bank_commit_tx,
             current_slot.clone(),
             recent,
+            setup.cluster.clone(),
         );
         let mut preconf_stage = Stage::new("preconf");
         let mut preconf_board = None;

@@ -309,10 +309,14 @@ pub enum RuntimeDrop {
     FeePayerCannotPay,
     /// The fee payer's account could not be read (a storage error): the client may resend.
     FeePayerUnreadable,
+    /// Scale-out: this node's cluster lease is not confirmed, so it executes nothing.
+    NotServing,
+    /// Scale-out: an account it locks is owned by another cluster node.
+    NotOwner,
 }
 
 impl RuntimeDrop {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 14;
     pub const ALL: [RuntimeDrop; Self::COUNT] = [
         RuntimeDrop::BlockhashNotFound,
         RuntimeDrop::AlreadyProcessed,
@@ -326,6 +330,8 @@ impl RuntimeDrop {
         RuntimeDrop::Shutdown,
         RuntimeDrop::FeePayerCannotPay,
         RuntimeDrop::FeePayerUnreadable,
+        RuntimeDrop::NotServing,
+        RuntimeDrop::NotOwner,
     ];
 
     pub fn name(self) -> &'static str {
@@ -342,6 +348,8 @@ impl RuntimeDrop {
             RuntimeDrop::Shutdown => "shutdown",
             RuntimeDrop::FeePayerCannotPay => "fee_payer_cannot_pay",
             RuntimeDrop::FeePayerUnreadable => "fee_payer_unreadable",
+            RuntimeDrop::NotServing => "not_serving",
+            RuntimeDrop::NotOwner => "not_owner",
         }
     }
 }

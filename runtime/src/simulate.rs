@@ -206,6 +206,7 @@ mod tests {
                 preconf_delivery: None,
                 routes: None,
                 tuner: Default::default(),
+                cluster: None,
                 genesis: GenesisConfig {
                     faucet: Some((payer.pubkey(), 1_000_000_000)),
                     fee_collector: solana_pubkey::Pubkey::new_unique(),

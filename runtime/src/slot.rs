@@ -84,15 +84,37 @@ impl OpenSlot {
 
     /// Close this slot and open the next in its place (its parent: the blockhash just fixed).
     pub fn close_and_open_next(&mut self, unix_timestamp: i64, genesis_hash: Hash) -> ClosedSlot {
-        let next = self.slot + 1;
+        self.close_and_open(self.slot + 1, None, unix_timestamp, genesis_hash)
+    }
+
+    /// Close this slot with `blockhash` (`None`: its own hash chain) and open `next` (a
+    /// cluster node skips the slots its clock passed while it was behind).
+    pub fn close_and_open(
+        &mut self,
+        next: Slot,
+        blockhash: Option<Hash>,
+        unix_timestamp: i64,
+        genesis_hash: Hash,
+    ) -> ClosedSlot {
+        assert!(next > self.slot, "slots only go forward");
         let this = std::mem::replace(self, OpenSlot::open(next, Hash::default()));
-        let closed = this.close(unix_timestamp, genesis_hash);
+        let closed = this.close_with(blockhash, unix_timestamp, genesis_hash);
         *self = OpenSlot::open(next, closed.header.blockhash);
         closed
     }
 
     pub fn close(self, unix_timestamp: i64, genesis_hash: Hash) -> ClosedSlot {
-        let blockhash = Hash::new_from_array(self.hasher.finalize().into());
+        self.close_with(None, unix_timestamp, genesis_hash)
+    }
+
+    fn close_with(
+        self,
+        blockhash: Option<Hash>,
+        unix_timestamp: i64,
+        genesis_hash: Hash,
+    ) -> ClosedSlot {
+        let own = Hash::new_from_array(self.hasher.finalize().into());
+        let blockhash = blockhash.unwrap_or(own);
         let header = SlotHeader {
             slot: self.slot,
             parent_blockhash: self.parent_blockhash,

@@ -89,6 +89,19 @@ pub fn genesis_programs() -> [GenesisProgram; 6] {
     ]
 }
 
+/// Accounts every cluster node holds and none owns: Agave's reserved keys (sysvars, builtin
+/// programs, loaders) and the genesis programs. Scale-out never routes by them.
+pub fn global_accounts() -> Vec<Pubkey> {
+    let mut keys: Vec<Pubkey> =
+        agave_reserved_account_keys::ReservedAccountKeys::new_all_activated()
+            .active
+            .into_iter()
+            .collect();
+    keys.extend(genesis_programs().iter().map(|p| p.id));
+    keys.push(solana_sdk_ids::native_loader::ID);
+    keys
+}
+
 type Registerer = solana_program_runtime::invoke_context::BuiltinFunctionRegisterer;
 use solana_program_runtime::solana_sbpf::program::BuiltinFunctionDefinition;
 

@@ -46,6 +46,7 @@ fn a_failed_fdatasync_kills_the_commit_tile_fails_the_node_and_stops_the_bank() 
         preconf_delivery: None,
         routes: None,
         tuner: Default::default(),
+        cluster: None,
         genesis: GenesisConfig {
             faucet: None,
             fee_collector: Pubkey::new_unique(),

@@ -211,6 +211,7 @@ fn start(dir: &std::path::Path) -> Harness {
         preconf_delivery: None,
         routes: None,
         tuner: Default::default(),
+        cluster: None,
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), 1_000_000_000_000)),
             fee_collector: Pubkey::new_unique(),

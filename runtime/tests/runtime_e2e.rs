@@ -61,6 +61,7 @@ fn start_with(
         preconf_delivery,
         routes: None,
         tuner: Default::default(),
+        cluster: None,
         genesis: GenesisConfig {
             faucet: Some((faucet.pubkey(), FAUCET_LAMPORTS)),
             fee_collector,

@@ -168,6 +168,7 @@ fn run_scheduled(w: &mut Workload, kind: SchedulerConfig, seed: u64) -> (Run, Ve
         preconf_delivery: None,
         routes: None,
         tuner: Default::default(),
+        cluster: None,
         genesis: w.genesis(),
     };
     let rt = Runtime::start(&config, store, pool.clone(), rx, counters).unwrap();

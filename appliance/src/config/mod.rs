@@ -409,6 +409,26 @@ cu_scale_max = 1.0
 [tuner.limits]
 # Per knob, the [min, max] values it may take; each must include the configured value (where a
 # revert goes). Example: batch_max = [32, 128]
+
+[cluster]
+# Scale-out over several appliances, coordinated by etcd (README "Scale-out"). Off: this node
+# is the whole chain. On: the node registers under a lease, owns the hash partitions the
+# cluster's map gives it, forwards what it does not own to its owner, and stops executing
+# when its lease is not confirmed. `gigacompute cluster init` creates the cluster first.
+enabled = false
+# The cluster's name: its keys in etcd live under /gigacompute/<name>/.
+name = "gigacompute"
+# This node's id, unique in the cluster (required when enabled).
+node_id = ""
+etcd = ["http://127.0.0.1:2379"]
+# The node serves only while a lease renewal within this many seconds succeeded.
+lease_ttl_s = 5
+# How often the node re-reads the partition map and the live nodes.
+poll_ms = 200
+# How long `run` waits at start for etcd and the cluster's spec.
+join_timeout_s = 30
+# The IP other nodes reach this node at when rpc.bind / net.bind are 0.0.0.0; empty: as bound.
+advertise_host = ""
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,
@@ -430,6 +450,7 @@ pub struct Config {
     pub faucet: FaucetConfig,
     pub preconf: PreconfConfig,
     pub tuner: runtime::tuner::TunerConfig,
+    pub cluster: cluster::ClusterConfig,
 }
 
 impl Default for Config {
@@ -449,6 +470,7 @@ impl Default for Config {
             faucet: FaucetConfig::default(),
             preconf: PreconfConfig::default(),
             tuner: runtime::tuner::TunerConfig::default(),
+            cluster: cluster::ClusterConfig::default(),
         }
     }
 }
@@ -716,6 +738,7 @@ impl Config {
             &self.runtime,
             &self.scheduler,
         ))?;
+        self.cluster.validate().map_err(|e| anyhow::anyhow!(e))?;
         self.pubsub.validate()
     }
 }

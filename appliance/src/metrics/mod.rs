@@ -1,6 +1,7 @@
 //! Perf counters: the shared-memory region every tile writes, the Prometheus text endpoint and
 //! the reader used by `gigacompute monitor`.
 
+pub mod cluster;
 pub mod prometheus;
 pub mod region;
 mod scheduler;

@@ -16,7 +16,7 @@ use telemetry::{SharedRegion, TileStats, ZeroValid};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"GCMETRIC");
 /// Bump when the layout changes.
-const VERSION: u64 = 19;
+const VERSION: u64 = 20;
 
 telemetry::declare_counters! {
     /// The binary's own endpoints.

@@ -28,6 +28,15 @@ impl MetricsServer {
         region: &'static MetricsRegion,
         bind: std::net::SocketAddr,
     ) -> anyhow::Result<Self> {
+        Self::start_with_cluster(region, bind, None)
+    }
+
+    /// With `[cluster] enabled`, the node's cluster series too.
+    pub fn start_with_cluster(
+        region: &'static MetricsRegion,
+        bind: std::net::SocketAddr,
+        cluster: Option<Arc<cluster::ClusterView>>,
+    ) -> anyhow::Result<Self> {
         let cpu_ns = Arc::new(AtomicU64::new(0));
         let http = HttpServer::start(
             "metrics",
@@ -37,6 +46,7 @@ impl MetricsServer {
             Arc::new(Scrapes {
                 region,
                 cpu_ns: cpu_ns.clone(),
+                cluster,
             }),
             &region.metrics_endpoint,
             &region.metrics_http,
@@ -58,6 +68,7 @@ impl MetricsServer {
 struct Scrapes {
     region: &'static MetricsRegion,
     cpu_ns: Arc<AtomicU64>,
+    cluster: Option<Arc<cluster::ClusterView>>,
 }
 
 impl Handler for Scrapes {
@@ -68,11 +79,11 @@ impl Handler for Scrapes {
                 .endpoints
                 .metrics_scrapes
                 .fetch_add(1, Ordering::Relaxed);
-            Response::new(
-                200,
-                "text/plain; version=0.0.4",
-                prometheus::render(self.region),
-            )
+            let mut text = prometheus::render(self.region);
+            if let Some(c) = &self.cluster {
+                super::cluster::render(c, &mut text);
+            }
+            Response::new(200, "text/plain; version=0.0.4", text)
         } else {
             Response::new(404, "text/plain", "see /metrics\n")
         };

@@ -93,6 +93,11 @@ impl Deliver for ToIngress {
             Err(SubmitError::Parse(e)) => Verdict::Malformed(e),
             Err(SubmitError::Duplicate) => Verdict::Duplicate,
             Err(SubmitError::OverShare) => Verdict::OverShare,
+            Err(
+                SubmitError::CrossPartition(_)
+                | SubmitError::OwnerDown(_)
+                | SubmitError::NotServing,
+            ) => Verdict::NotInCluster,
         }
     }
 }

@@ -589,7 +589,11 @@ impl Predictor {
 fn promises_on_rejection(why: RuntimeDrop) -> bool {
     !matches!(
         why,
-        RuntimeDrop::AlreadyProcessed | RuntimeDrop::FeePayerUnreadable | RuntimeDrop::Shutdown
+        RuntimeDrop::AlreadyProcessed
+            | RuntimeDrop::FeePayerUnreadable
+            | RuntimeDrop::Shutdown
+            | RuntimeDrop::NotServing
+            | RuntimeDrop::NotOwner
     )
 }
 

@@ -1,0 +1,124 @@
+//! `gigacompute_cluster_*`: this node's view of the cluster (`[cluster] enabled`), from its
+//! [`cluster::ClusterView`] (in-process: the series exist only while the node runs).
+
+use cluster::ClusterView;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub fn render(v: &ClusterView, out: &mut String) {
+    let snap = v.snapshot();
+    let c = &v.counters;
+    let me = v.me();
+    let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{node=\"{me}\"}} {value}"
+        );
+    };
+    gauge(
+        out,
+        "gigacompute_cluster_serving",
+        "1 while this node's lease is confirmed and it has a map (it executes); 0 fenced.",
+        u8::from(v.serving()).into(),
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_lease_left_seconds",
+        "Seconds this node's lease is certainly alive.",
+        v.lease_left_ms() as f64 / 1e3,
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_map_epoch",
+        "The partition map's configuration epoch this node acts on.",
+        snap.map.as_ref().map_or(0, |m| m.epoch) as f64,
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_nodes_live",
+        "Nodes holding a live lease, as this node last read etcd.",
+        snap.nodes.len() as f64,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gigacompute_cluster_partitions_owned Partitions each node owns in the map.\n# TYPE gigacompute_cluster_partitions_owned gauge"
+    );
+    if let Some(m) = &snap.map {
+        for (node, parts) in m.by_node() {
+            let _ = writeln!(
+                out,
+                "gigacompute_cluster_partitions_owned{{node=\"{node}\"}} {}",
+                parts.len()
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gigacompute_cluster_partition_transactions_total Transactions admitted here, by the fee payer's partition (its heat).\n# TYPE gigacompute_cluster_partition_transactions_total counter"
+    );
+    if let Some(m) = &snap.map {
+        for (p, n) in v.heat(m.owners.len()).into_iter().enumerate() {
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "gigacompute_cluster_partition_transactions_total{{partition=\"{p}\",owner=\"{}\"}} {n}",
+                    m.owners[p]
+                );
+            }
+        }
+    }
+    let counter = |out: &mut String, name: &str, help: &str, rows: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, value) in rows {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+    };
+    counter(
+        out,
+        "gigacompute_cluster_forwarded_total",
+        "Transactions and calls sent to the node that owns their accounts.",
+        &[
+            ("path=\"udp\"", c.forwarded_udp.load(Relaxed)),
+            ("path=\"rpc\"", c.forwarded_rpc.load(Relaxed)),
+        ],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_forward_errors_total",
+        "Forwards that failed (socket full, peer unreachable).",
+        &[("", c.forward_errors.load(Relaxed))],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_refused_total",
+        "Transactions refused by the cluster rule, by reason.",
+        &[
+            (
+                "reason=\"cross_partition\"",
+                c.cross_partition.load(Relaxed),
+            ),
+            ("reason=\"owner_down\"", c.owner_down.load(Relaxed)),
+            ("reason=\"not_serving\"", c.not_serving.load(Relaxed)),
+        ],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_lease_events_total",
+        "This node's lease: granted (registrations), renewed, lost (expired before renewal).",
+        &[
+            ("event=\"granted\"", c.lease_grants.load(Relaxed)),
+            ("event=\"renewed\"", c.lease_renewals.load(Relaxed)),
+            ("event=\"lost\"", c.lease_losses.load(Relaxed)),
+        ],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_etcd_errors_total",
+        "Failed etcd requests (connect, renew, read).",
+        &[("", c.etcd_errors.load(Relaxed))],
+    );
+}

@@ -1,0 +1,105 @@
+//! `[cluster]`: scale-out over several appliances, coordinated by etcd.
+
+use crate::map::check_node_id;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+    /// The cluster's name: its keys in etcd live under `/gigacompute/<name>/`.
+    pub name: String,
+    /// This node's id, unique in the cluster (the partition map names owners by it).
+    pub node_id: String,
+    /// etcd's client endpoints.
+    pub etcd: Vec<String>,
+    /// The node's lease: it serves only while a renewal within this many seconds succeeded.
+    pub lease_ttl_s: u64,
+    /// How often the node re-reads the cluster (map, nodes) from etcd.
+    pub poll_ms: u64,
+    /// How long `run` waits at start for etcd and the cluster's spec before it gives up.
+    pub join_timeout_s: u64,
+    /// The address other nodes reach this one at, when `rpc.bind` / `net.bind` listen on
+    /// every interface (0.0.0.0); empty: the bind address as it is.
+    pub advertise_host: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            name: "gigacompute".into(),
+            node_id: String::new(),
+            etcd: vec!["http://127.0.0.1:2379".into()],
+            lease_ttl_s: 5,
+            poll_ms: 200,
+            join_timeout_s: 30,
+            advertise_host: String::new(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        check_node_id(&self.name).map_err(|e| format!("cluster.name: {e}"))?;
+        if self.node_id.is_empty() {
+            return Err("cluster.node_id must be set when cluster.enabled".into());
+        }
+        check_node_id(&self.node_id).map_err(|e| format!("cluster.node_id: {e}"))?;
+        if self.etcd.is_empty() || self.etcd.len() > 16 {
+            return Err("cluster.etcd must list 1..=16 endpoints".into());
+        }
+        if !(2..=600).contains(&self.lease_ttl_s) {
+            return Err("cluster.lease_ttl_s must be 2..=600".into());
+        }
+        if self.poll_ms < 10 || self.poll_ms * 3 > self.lease_ttl_s * 1000 {
+            return Err(
+                "cluster.poll_ms must be at least 10 and at most a third of the lease".into(),
+            );
+        }
+        if !(1..=3600).contains(&self.join_timeout_s) {
+            return Err("cluster.join_timeout_s must be 1..=3600".into());
+        }
+        if !self.advertise_host.is_empty()
+            && self.advertise_host.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err("cluster.advertise_host must be an IP address".into());
+        }
+        Ok(())
+    }
+
+    /// Where others reach a socket bound at `bind`.
+    pub fn advertised(&self, bind: std::net::SocketAddr) -> std::net::SocketAddr {
+        match self.advertise_host.parse::<std::net::IpAddr>() {
+            Ok(ip) if bind.ip().is_unspecified() => std::net::SocketAddr::new(ip, bind.port()),
+            _ => bind,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_enabled_cluster_needs_a_node_id_and_sane_timings() {
+        let mut c = ClusterConfig::default();
+        c.validate().unwrap();
+        c.enabled = true;
+        assert!(c.validate().unwrap_err().contains("node_id"));
+        c.node_id = "n1".into();
+        c.validate().unwrap();
+        c.poll_ms = 2_000;
+        assert!(c.validate().unwrap_err().contains("poll_ms"));
+        c.poll_ms = 200;
+        c.node_id = "a/b".into();
+        assert!(c.validate().is_err());
+        c.node_id = "n1".into();
+        c.advertise_host = "10.0.0.2".into();
+        let any: std::net::SocketAddr = "0.0.0.0:8899".parse().unwrap();
+        assert_eq!(c.advertised(any).to_string(), "10.0.0.2:8899");
+    }
+}

@@ -1,0 +1,417 @@
+//! The cluster's state in etcd, and the node's agent that keeps it.
+//!
+//! Keys, under `/gigacompute/<cluster>/`:
+//! - `spec`: the [`ClusterSpec`] (written once, by `gigacompute cluster init`);
+//! - `map`: the [`PartitionMap`] (its epoch rises with every change; written only by etcd
+//!   transactions that compare the previous value's revision);
+//! - `nodes/<id>`: each live node's [`NodeRecord`], attached to that node's lease, so it
+//!   disappears when the node stops renewing.
+//!
+//! The agent (thread `gc-cluster`) registers the node, renews its lease every third of the
+//! TTL and re-reads the cluster every `poll_ms`. It tells the [`ClusterView`] how long the
+//! lease is certainly alive: the renewal's send time plus 90% of the TTL etcd granted, which
+//! is never later than etcd's own expiry. Past that the node stops serving by itself, before
+//! etcd lets anyone else take its id or its partitions (fencing by lease).
+
+use crate::map::{ClusterSpec, MapError, PartitionMap, check_node_id};
+use crate::view::{ClusterView, NodeRecord, Snapshot};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Every key of one cluster starts with this.
+pub fn prefix(cluster: &str) -> String {
+    format!("/gigacompute/{cluster}/")
+}
+
+fn spec_key(cluster: &str) -> String {
+    format!("{}spec", prefix(cluster))
+}
+
+fn map_key(cluster: &str) -> String {
+    format!("{}map", prefix(cluster))
+}
+
+fn node_key(cluster: &str, id: &str) -> String {
+    format!("{}nodes/{id}", prefix(cluster))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    #[error("etcd did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Map(#[from] MapError),
+    #[error("cluster {0:?} already exists (its spec and map are in etcd)")]
+    Exists(String),
+    #[error(
+        "node id {id:?} is registered by another live process (lease {lease:x}); it is free \
+         once that lease expires"
+    )]
+    IdTaken { id: String, lease: i64 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How long one etcd request may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn connect(endpoints: &[String]) -> Result<Client, ClusterError> {
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_timeout(REQUEST_TIMEOUT);
+    bounded(Client::connect(endpoints, Some(opts))).await
+}
+
+/// A request bounded in time: a stream call is not covered by the channel's timeout.
+async fn bounded<T>(
+    f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, ClusterError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ClusterError::Timeout(REQUEST_TIMEOUT)),
+    }
+}
+
+/// Runs `f` on a fresh single-threaded runtime (the CLI's and tests' way in).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime")
+        .block_on(f)
+}
+
+/// Creates the cluster: its spec and the epoch-1 map dealing `partitions` over `nodes`.
+/// Fails, changing nothing, if the cluster exists.
+pub async fn init(
+    client: &mut Client,
+    name: &str,
+    nodes: &[String],
+    partitions: u16,
+    slot_ms: u64,
+) -> Result<(ClusterSpec, PartitionMap), ClusterError> {
+    check_node_id(name)?;
+    let seed: [u8; 32] = rand::random();
+    let spec = ClusterSpec {
+        name: name.to_string(),
+        partitions,
+        genesis_unix_ms: crate::clock::unix_ms(),
+        slot_ms,
+        blockhash_seed: seed.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    spec.check()?;
+    let map = PartitionMap::initial(partitions, nodes)?;
+    let txn = Txn::new()
+        .when([
+            Compare::create_revision(spec_key(name), CompareOp::Equal, 0),
+            Compare::create_revision(map_key(name), CompareOp::Equal, 0),
+        ])
+        .and_then([
+            TxnOp::put(spec_key(name), to_json(&spec), None),
+            TxnOp::put(map_key(name), to_json(&map), None),
+        ]);
+    if !bounded(client.txn(txn)).await?.succeeded() {
+        return Err(ClusterError::Exists(name.to_string()));
+    }
+    Ok((spec, map))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("plain data serialises")
+}
+
+/// Everything under the cluster's prefix, decoded. Values that do not decode are reported
+/// in `bad` and left out.
+pub async fn read(
+    client: &mut Client,
+    cluster: &str,
+) -> Result<(Snapshot, Vec<String>), ClusterError> {
+    let pfx = prefix(cluster);
+    let resp = bounded(client.get(pfx.clone(), Some(GetOptions::new().with_prefix()))).await?;
+    let mut snap = Snapshot {
+        revision: resp.header().map_or(0, |h| h.revision()),
+        ..Default::default()
+    };
+    let mut bad = Vec::new();
+    for kv in resp.kvs() {
+        let key = String::from_utf8_lossy(kv.key()).into_owned();
+        let name = key.strip_prefix(&pfx).unwrap_or(&key);
+        let decoded = match name {
+            "spec" => serde_json::from_slice(kv.value()).map(|s| snap.spec = Some(s)),
+            "map" => serde_json::from_slice(kv.value()).map(|m| snap.map = Some(m)),
+            _ => match name.strip_prefix("nodes/") {
+                Some(id) => serde_json::from_slice::<NodeRecord>(kv.value()).map(|n| {
+                    if n.id == id {
+                        snap.nodes.insert(n.id.clone(), n);
+                    }
+                }),
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = decoded {
+            bad.push(format!("{key}: {e}"));
+        }
+    }
+    if let Some(spec) = &snap.spec {
+        match crate::clock::ClusterClock::new(spec) {
+            Ok(c) => snap.clock = Some(c),
+            Err(e) => {
+                bad.push(format!("spec: {e}"));
+                snap.spec = None;
+            }
+        }
+    }
+    if let Some(map) = &snap.map {
+        let fits = match &snap.spec {
+            Some(spec) => map.check(spec).map_err(|e| e.to_string()),
+            None => Err("no valid spec".to_string()),
+        };
+        if let Err(e) = fits {
+            bad.push(format!("map: {e}"));
+            snap.map = None;
+        }
+    }
+    Ok((snap, bad))
+}
+
+/// Seconds of lease left for each live node (etcd's view).
+pub async fn lease_ttls(
+    client: &mut Client,
+    cluster: &str,
+) -> Result<Vec<(String, i64)>, ClusterError> {
+    let pfx = format!("{}nodes/", prefix(cluster));
+    let resp = bounded(client.get(pfx.clone(), Some(GetOptions::new().with_prefix()))).await?;
+    let mut out = Vec::new();
+    for kv in resp.kvs() {
+        let id = String::from_utf8_lossy(kv.key())
+            .trim_start_matches(&pfx)
+            .to_string();
+        let ttl = bounded(client.lease_time_to_live(kv.lease(), None))
+            .await
+            .map_or(-1, |r| r.ttl());
+        out.push((id, ttl));
+    }
+    Ok(out)
+}
+
+/// The agent's settings (`[cluster]`).
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub endpoints: Vec<String>,
+    pub cluster: String,
+    pub record: NodeRecord,
+    pub lease_ttl_s: u64,
+    pub poll_ms: u64,
+}
+
+/// The node's membership: a thread that holds its lease and keeps its view current.
+pub struct Agent {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Agent {
+    pub fn start(cfg: AgentConfig, view: Arc<ClusterView>) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("gc-cluster".into())
+            .spawn(move || block_on(run(cfg, view, flag)))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops renewing and revokes the lease, so the node leaves the cluster at once.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Session {
+    client: Client,
+    lease: i64,
+}
+
+/// Registers the node: a new lease and, in one transaction, its record if the id is free.
+async fn register(
+    cfg: &AgentConfig,
+    client: &mut Client,
+    view: &ClusterView,
+) -> Result<i64, ClusterError> {
+    let key = node_key(&cfg.cluster, &cfg.record.id);
+    let sent = Instant::now();
+    let lease = bounded(client.lease_grant(cfg.lease_ttl_s as i64, None)).await?;
+    let txn = Txn::new()
+        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(
+            key.clone(),
+            to_json(&cfg.record),
+            Some(PutOptions::new().with_lease(lease.id())),
+        )])
+        .or_else([TxnOp::get(key, None)]);
+    let resp = bounded(client.txn(txn)).await?;
+    if !resp.succeeded() {
+        let holder = resp
+            .op_responses()
+            .into_iter()
+            .find_map(|r| match r {
+                etcd_client::TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.lease()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let _ = bounded(client.lease_revoke(lease.id())).await;
+        return Err(ClusterError::IdTaken {
+            id: cfg.record.id.clone(),
+            lease: holder,
+        });
+    }
+    view.counters.lease_grants.fetch_add(1, Ordering::Relaxed);
+    view.lease_alive_until(sent + lease_margin(lease.ttl()));
+    Ok(lease.id())
+}
+
+/// What of a granted TTL the node counts on: 90% of it from the request's send time.
+fn lease_margin(ttl_s: i64) -> Duration {
+    Duration::from_millis((ttl_s.max(0) as u64) * 900)
+}
+
+/// One renewal; Ok(false) when etcd says the lease is gone.
+async fn renew(s: &mut Session, view: &ClusterView) -> Result<bool, ClusterError> {
+    let sent = Instant::now();
+    let (mut keeper, mut stream) = bounded(s.client.lease_keep_alive(s.lease)).await?;
+    bounded(keeper.keep_alive()).await?;
+    let reply = bounded(stream.message()).await?;
+    match reply {
+        Some(r) if r.ttl() > 0 => {
+            view.lease_alive_until(sent + lease_margin(r.ttl()));
+            view.counters.lease_renewals.fetch_add(1, Ordering::Relaxed);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+async fn run(cfg: AgentConfig, view: Arc<ClusterView>, stop: Arc<AtomicBool>) {
+    let poll = Duration::from_millis(cfg.poll_ms.max(10));
+    let renew_every = Duration::from_millis(cfg.lease_ttl_s * 1000 / 3);
+    let mut session: Option<Session> = None;
+    // A lease that may still be alive after a lost connection: tried before a new one.
+    let mut old_lease: Option<i64> = None;
+    let mut next_renew = Instant::now();
+    let mut last_warning: Option<Instant> = None;
+    let mut warn = |what: &str, e: &ClusterError, view: &ClusterView| {
+        view.counters.etcd_errors.fetch_add(1, Ordering::Relaxed);
+        if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+            tracing::warn!(node = %view.me(), "cluster: {what}: {e}");
+            last_warning = Some(Instant::now());
+        }
+    };
+    while !stop.load(Ordering::Acquire) {
+        if session.is_none() {
+            match connect(&cfg.endpoints).await {
+                Ok(client) => {
+                    let mut s = Session { client, lease: 0 };
+                    let resumed = match old_lease {
+                        Some(l) => {
+                            s.lease = l;
+                            matches!(renew(&mut s, &view).await, Ok(true))
+                        }
+                        None => false,
+                    };
+                    if resumed {
+                        tracing::info!(node = %view.me(), lease = %format!("{:x}", s.lease), "cluster: lease renewed after reconnecting");
+                        session = Some(s);
+                        next_renew = Instant::now() + renew_every;
+                    } else {
+                        if old_lease.take().is_some() {
+                            view.lease_lost();
+                            view.counters.lease_losses.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(node = %view.me(), "cluster: lease expired; not serving until registered again");
+                        }
+                        match register(&cfg, &mut s.client, &view).await {
+                            Ok(lease) => {
+                                tracing::info!(node = %view.me(), lease = %format!("{lease:x}"), "cluster: registered");
+                                s.lease = lease;
+                                session = Some(s);
+                                next_renew = Instant::now() + renew_every;
+                            }
+                            Err(e) => warn("registering", &e, &view),
+                        }
+                    }
+                }
+                Err(e) => warn("connecting", &e, &view),
+            }
+        }
+        if let Some(s) = session.as_mut() {
+            if Instant::now() >= next_renew {
+                match renew(s, &view).await {
+                    Ok(true) => next_renew = Instant::now() + renew_every,
+                    Ok(false) => {
+                        view.lease_lost();
+                        view.counters.lease_losses.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(node = %view.me(), "cluster: lease expired; not serving until registered again");
+                        session = None;
+                        old_lease = None;
+                        continue;
+                    }
+                    Err(e) => {
+                        warn("renewing the lease", &e, &view);
+                        old_lease = Some(s.lease);
+                        session = None;
+                    }
+                }
+            }
+        }
+        if let Some(s) = session.as_mut() {
+            match read(&mut s.client, &cfg.cluster).await {
+                Ok((snap, bad)) => {
+                    for b in bad {
+                        tracing::error!(node = %view.me(), "cluster: ignoring an invalid value in etcd: {b}");
+                    }
+                    publish(&view, snap);
+                }
+                Err(e) => {
+                    warn("reading the cluster", &e, &view);
+                    old_lease = Some(s.lease);
+                    session = None;
+                }
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+    view.lease_lost();
+    if let Some(mut s) = session {
+        let _ = bounded(s.client.lease_revoke(s.lease)).await;
+    }
+}
+
+/// A map never goes back to an older epoch (a stale read after reconnecting to a lagging
+/// member is ignored).
+fn publish(view: &ClusterView, mut snap: Snapshot) {
+    let old = view.snapshot();
+    if let (Some(old_map), Some(new_map)) = (&old.map, &snap.map)
+        && new_map.epoch < old_map.epoch
+    {
+        snap.map = old.map.clone();
+    }
+    if snap.map.is_none() && old.map.is_some() && snap.spec == old.spec {
+        snap.map = old.map.clone();
+    }
+    view.publish(snap);
+}

@@ -1,0 +1,15 @@
+//! Scale-out over several appliances, coordinated by etcd: each node's membership under a
+//! lease, the partition map that says which node owns which accounts, the routing rule that
+//! follows from it, and the cluster clock that gives every node one slot number and one
+//! blockhash. See the crate README.
+
+pub mod clock;
+pub mod config;
+pub mod etcd;
+pub mod map;
+pub mod view;
+
+pub use clock::ClusterClock;
+pub use config::ClusterConfig;
+pub use map::{ClusterSpec, PartitionMap, partition_of};
+pub use view::{ClusterView, NodeRecord, Route, Snapshot};

@@ -1,0 +1,334 @@
+//! What a node knows of the cluster, shared by its tiles: the latest spec, partition map and
+//! live nodes read from etcd ([`Snapshot`], replaced whole by the agent), whether this node
+//! may serve ([`ClusterView::serving`]: its lease is known alive and it has a map), and the
+//! routing rule that follows from them ([`ClusterView::route`]).
+//!
+//! Readers (the net tile per datagram, the bank per transaction, RPC per call) take the
+//! snapshot's `Arc` under a read lock held for a pointer copy; the agent swaps in a new one
+//! at most a few times a second.
+
+use crate::clock::ClusterClock;
+use crate::map::{ClusterSpec, PartitionMap};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What a node registers in etcd under its lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub id: String,
+    /// JSON-RPC (HTTP) address other nodes forward calls to.
+    pub rpc: SocketAddr,
+    /// UDP transaction port other nodes forward datagrams to.
+    pub tpu: SocketAddr,
+    /// The node's identity key (base58).
+    pub identity: String,
+    pub started_unix_ms: u64,
+    pub version: String,
+}
+
+/// The cluster as last read from etcd.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub spec: Option<ClusterSpec>,
+    pub clock: Option<ClusterClock>,
+    pub map: Option<PartitionMap>,
+    /// Nodes whose lease is alive, by id.
+    pub nodes: BTreeMap<String, NodeRecord>,
+    /// etcd's revision this was read at.
+    pub revision: i64,
+}
+
+/// Where a transaction (or a read) goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This node owns every account it names.
+    Local,
+    /// One other node owns them all.
+    Forward(NodeRecord),
+    /// Its accounts are owned by more than one node (ids sorted).
+    Split(Vec<String>),
+    /// The owner has no live lease (it is down and not yet replaced).
+    OwnerDown(String),
+    /// This node may not serve: its lease is not known alive, or there is no map yet.
+    NotServing,
+}
+
+/// Cluster counters, exported as `gigacompute_cluster_*`.
+#[derive(Debug, Default)]
+pub struct ClusterCounters {
+    pub forwarded_udp: AtomicU64,
+    pub forwarded_rpc: AtomicU64,
+    pub forward_errors: AtomicU64,
+    pub cross_partition: AtomicU64,
+    pub owner_down: AtomicU64,
+    pub not_serving: AtomicU64,
+    pub not_owner: AtomicU64,
+    pub lease_grants: AtomicU64,
+    pub lease_renewals: AtomicU64,
+    pub lease_losses: AtomicU64,
+    pub etcd_errors: AtomicU64,
+    pub snapshots: AtomicU64,
+}
+
+pub struct ClusterView {
+    me: String,
+    snapshot: RwLock<Arc<Snapshot>>,
+    base: Instant,
+    /// Milliseconds after `base` until which this node's lease is known alive (0: never).
+    serving_until_ms: AtomicU64,
+    /// Accounts every node holds and nobody owns: sysvars, builtins, the genesis programs.
+    global: HashSet<[u8; 32]>,
+    /// Accounts of this node alone: its faucet and its fee collector.
+    local: HashSet<[u8; 32]>,
+    pub counters: ClusterCounters,
+    /// Transactions admitted per partition (by the fee payer's): the partitions' heat.
+    heat: Box<[AtomicU64]>,
+}
+
+impl ClusterView {
+    pub fn new(
+        me: impl Into<String>,
+        global: impl IntoIterator<Item = [u8; 32]>,
+        local: impl IntoIterator<Item = [u8; 32]>,
+    ) -> Self {
+        Self {
+            me: me.into(),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            base: Instant::now(),
+            serving_until_ms: AtomicU64::new(0),
+            global: global.into_iter().collect(),
+            local: local.into_iter().collect(),
+            counters: ClusterCounters::default(),
+            heat: (0..crate::map::MAX_PARTITIONS)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    /// The bank admitted a transaction paid by `payer`: its partition gets warmer.
+    pub fn count_admitted(&self, payer: &[u8; 32]) {
+        let parts = self
+            .snapshot
+            .read()
+            .map
+            .as_ref()
+            .map_or(0, |m| m.owners.len());
+        if parts > 0 {
+            let p = crate::map::partition_of(payer, parts as u16);
+            self.heat[usize::from(p)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Transactions admitted here so far, per partition (the first `partitions`).
+    pub fn heat(&self, partitions: usize) -> Vec<u64> {
+        self.heat
+            .iter()
+            .take(partitions)
+            .map(|h| h.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().clone()
+    }
+
+    pub fn publish(&self, s: Snapshot) {
+        *self.snapshot.write() = Arc::new(s);
+        self.counters.snapshots.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    /// The lease is alive until `at` (an instant no later than etcd's own expiry).
+    pub fn lease_alive_until(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.base).as_millis() as u64;
+        self.serving_until_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// The lease is gone: stop serving now.
+    pub fn lease_lost(&self) {
+        self.serving_until_ms.store(0, Ordering::Release);
+    }
+
+    /// Milliseconds of lease left (0: not serving).
+    pub fn lease_left_ms(&self) -> u64 {
+        self.serving_until_ms
+            .load(Ordering::Acquire)
+            .saturating_sub(self.now_ms())
+    }
+
+    /// Whether this node may admit and execute: its lease is known alive and a map exists.
+    pub fn serving(&self) -> bool {
+        self.lease_left_ms() > 0 && self.snapshot.read().map.is_some()
+    }
+
+    pub fn is_global(&self, key: &[u8; 32]) -> bool {
+        self.global.contains(key)
+    }
+
+    /// Whether this node may write `key` now (the bank's check, at admission).
+    pub fn may_write(&self, key: &[u8; 32]) -> bool {
+        if self.local.contains(key) {
+            return true;
+        }
+        let s = self.snapshot.read();
+        s.map.as_ref().is_some_and(|m| m.owner_of(key) == self.me)
+    }
+
+    /// Where a transaction goes, from the accounts it must own: the ones it writes and the
+    /// ones it reads that are not held everywhere (program ids are left out by the caller).
+    pub fn route<'a>(&self, keys: impl IntoIterator<Item = &'a [u8; 32]>) -> Route {
+        if self.lease_left_ms() == 0 {
+            return Route::NotServing;
+        }
+        self.read_route(keys)
+    }
+
+    /// Where a read of these accounts goes: as [`ClusterView::route`], but a node whose
+    /// lease is not confirmed still answers reads of what it holds.
+    pub fn read_route<'a>(&self, keys: impl IntoIterator<Item = &'a [u8; 32]>) -> Route {
+        let s = self.snapshot();
+        let Some(map) = &s.map else {
+            return Route::NotServing;
+        };
+        let mut owner: Option<&str> = None;
+        let mut others: Vec<&str> = Vec::new();
+        for k in keys {
+            if self.global.contains(k) || self.local.contains(k) {
+                continue;
+            }
+            let o = map.owner_of(k);
+            match owner {
+                None => owner = Some(o),
+                Some(first) if first == o => {}
+                Some(_) => {
+                    if !others.contains(&o) {
+                        others.push(o)
+                    }
+                }
+            }
+        }
+        let Some(owner) = owner else {
+            return Route::Local;
+        };
+        if !others.is_empty() {
+            let mut ids: Vec<String> = others.into_iter().map(String::from).collect();
+            ids.push(owner.to_string());
+            ids.sort();
+            ids.dedup();
+            return Route::Split(ids);
+        }
+        if owner == self.me {
+            return Route::Local;
+        }
+        match s.nodes.get(owner) {
+            Some(n) => Route::Forward(n.clone()),
+            None => Route::OwnerDown(owner.to_string()),
+        }
+    }
+
+    /// Live nodes other than this one (for reads that must ask every owner).
+    pub fn peers(&self) -> Vec<NodeRecord> {
+        self.snapshot()
+            .nodes
+            .values()
+            .filter(|n| n.id != self.me)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::partition_of;
+    use std::time::Duration;
+
+    fn record(id: &str, port: u16) -> NodeRecord {
+        NodeRecord {
+            id: id.into(),
+            rpc: format!("127.0.0.1:{port}").parse().unwrap(),
+            tpu: format!("127.0.0.1:{}", port + 1).parse().unwrap(),
+            identity: String::new(),
+            started_unix_ms: 0,
+            version: String::new(),
+        }
+    }
+
+    /// A key in partition `p` of 4.
+    fn key_in(p: u16) -> [u8; 32] {
+        (0u32..)
+            .map(|i| {
+                let mut k = [0u8; 32];
+                k[..4].copy_from_slice(&i.to_le_bytes());
+                k
+            })
+            .find(|k| partition_of(k, 4) == p)
+            .unwrap()
+    }
+
+    fn view(me: &str, live: &[&str]) -> ClusterView {
+        let v = ClusterView::new(me, [[9u8; 32]], [[8u8; 32]]);
+        let map = PartitionMap::initial(4, &["a".into(), "b".into()]).unwrap();
+        let nodes = live
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.to_string(), record(id, 9000 + 10 * i as u16)))
+            .collect();
+        v.publish(Snapshot {
+            map: Some(map),
+            nodes,
+            ..Default::default()
+        });
+        v
+    }
+
+    #[test]
+    fn no_lease_no_service() {
+        let v = view("a", &["a", "b"]);
+        assert_eq!(v.route([&key_in(0)]), Route::NotServing);
+        assert!(!v.serving());
+        v.lease_alive_until(Instant::now() + Duration::from_secs(5));
+        assert!(v.serving());
+        assert_eq!(v.route([&key_in(0)]), Route::Local);
+        v.lease_lost();
+        assert!(!v.serving());
+    }
+
+    #[test]
+    fn routes_by_owner_and_names_a_split() {
+        let v = view("a", &["a", "b"]);
+        v.lease_alive_until(Instant::now() + Duration::from_secs(5));
+        // a owns partitions 0 and 2, b owns 1 and 3.
+        assert_eq!(v.route([&key_in(0), &key_in(2)]), Route::Local);
+        match v.route([&key_in(1), &key_in(3)]) {
+            Route::Forward(n) => assert_eq!(n.id, "b"),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(
+            v.route([&key_in(0), &key_in(1)]),
+            Route::Split(vec!["a".into(), "b".into()])
+        );
+        // Global and node-local accounts never decide the route.
+        assert_eq!(v.route([&[9u8; 32], &[8u8; 32], &key_in(2)]), Route::Local);
+        assert!(v.may_write(&[8u8; 32]) && v.may_write(&key_in(2)) && !v.may_write(&key_in(1)));
+    }
+
+    #[test]
+    fn an_owner_without_a_lease_is_down() {
+        let v = view("a", &["a"]);
+        v.lease_alive_until(Instant::now() + Duration::from_secs(5));
+        assert_eq!(v.route([&key_in(1)]), Route::OwnerDown("b".into()));
+    }
+}

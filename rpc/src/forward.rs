@@ -1,0 +1,366 @@
+//! Scale-out for JSON-RPC: a call about accounts another node owns is answered by that node.
+//!
+//! - Writes (`sendTransaction`, `simulateTransaction`, `requestAirdrop`) go to the owner of
+//!   the accounts the transaction must own ([`dataplane::parse::TxDescriptor::owned_keys`]);
+//!   the owner runs the preflight and answers, so its errors reach the client unchanged. A
+//!   transaction whose accounts are split between nodes is refused with the nodes named.
+//! - Account reads (`getBalance`, `getAccountInfo`, `getMultipleAccounts` split by owner)
+//!   go to the owner; signature reads (`getSignatureStatuses`, `getTransaction`) are answered
+//!   here and, for what this node does not know, by the other live nodes.
+//!
+//! A forwarded call goes to the peer's [`FORWARDED_PATH`]: a node answers it from its own
+//! state and never forwards it again, so a call makes at most one hop even while two nodes
+//! disagree about a map that is changing.
+
+use super::methods::Rpc;
+use super::params::Call;
+use super::server::{RpcError, RpcResult};
+use ::cluster::{ClusterView, NodeRecord, Route};
+use serde_json::{Value, json};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// The path peers post forwarded calls to.
+pub const FORWARDED_PATH: &str = "/cluster/forwarded";
+/// How long a forwarded call may take (connect, send, answer).
+const PEER_TIMEOUT: Duration = Duration::from_secs(2);
+/// The node's refusal code when the cluster cannot serve a call (Agave's "node unhealthy").
+const UNAVAILABLE: i64 = -32005;
+
+thread_local! {
+    /// Set while an RPC tile answers a call a peer forwarded (the tile answers one call at a
+    /// time on its thread).
+    static FROM_PEER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calls answered while it lives as forwarded by a peer.
+pub struct FromPeer(bool);
+
+impl FromPeer {
+    pub fn enter(yes: bool) -> Self {
+        Self(FROM_PEER.with(|f| f.replace(yes)))
+    }
+}
+
+impl Drop for FromPeer {
+    fn drop(&mut self) {
+        FROM_PEER.with(|f| f.set(self.0));
+    }
+}
+
+fn from_peer() -> bool {
+    FROM_PEER.with(Cell::get)
+}
+
+/// One JSON-RPC call to a peer's [`FORWARDED_PATH`], over HTTP/1.1 (one connection per
+/// call); its answer bounded by `max_bytes`.
+pub fn post(addr: SocketAddr, method: &str, params: &Value, max_bytes: usize) -> RpcResult {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let fail = |e: String| RpcError::new(UNAVAILABLE, format!("cluster peer {addr}: {e}"));
+    let mut s = TcpStream::connect_timeout(&addr, PEER_TIMEOUT).map_err(|e| fail(e.to_string()))?;
+    s.set_read_timeout(Some(PEER_TIMEOUT))
+        .map_err(|e| fail(e.to_string()))?;
+    s.set_write_timeout(Some(PEER_TIMEOUT))
+        .map_err(|e| fail(e.to_string()))?;
+    let head = format!(
+        "POST {FORWARDED_PATH} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())
+        .and_then(|_| s.write_all(body.as_bytes()))
+        .map_err(|e| fail(e.to_string()))?;
+    let mut raw = Vec::new();
+    s.take(max_bytes as u64 + 64 * 1024)
+        .read_to_end(&mut raw)
+        .map_err(|e| fail(e.to_string()))?;
+    let body = http_body(&raw).map_err(fail)?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| fail(format!("bad JSON: {e}")))?;
+    if let Some(e) = v.get("error") {
+        return Err(RpcError {
+            code: e.get("code").and_then(Value::as_i64).unwrap_or(-32603),
+            message: e
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("error from a cluster peer")
+                .to_string(),
+            data: e.get("data").cloned(),
+        });
+    }
+    v.get("result")
+        .cloned()
+        .ok_or_else(|| fail("an answer with neither result nor error".into()))
+}
+
+/// The body of a complete HTTP/1.1 response with status 200 (`Content-Length` or chunked).
+fn http_body(raw: &[u8]) -> Result<Vec<u8>, String> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no complete response head")?;
+    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "a response head that is not text")?;
+    let rest = &raw[end + 4..];
+    let status = head.split(' ').nth(1).unwrap_or("");
+    if status != "200" {
+        return Err(format!("HTTP status {status}"));
+    }
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    if let Some(n) = header("content-length") {
+        let n: usize = n.parse().map_err(|_| "a bad Content-Length")?;
+        return rest
+            .get(..n)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| "a truncated body".to_string());
+    }
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut out = Vec::new();
+        let mut at = rest;
+        loop {
+            let line_end = at
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or("a truncated chunk")?;
+            let size = std::str::from_utf8(&at[..line_end]).map_err(|_| "a bad chunk size")?;
+            let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| "a bad chunk size")?;
+            at = &at[line_end + 2..];
+            if size == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(at.get(..size).ok_or("a truncated chunk")?);
+            at = at.get(size + 2..).ok_or("a truncated chunk")?;
+        }
+    }
+    Ok(rest.to_vec())
+}
+
+fn unavailable(why: String) -> RpcError {
+    RpcError::new(UNAVAILABLE, why)
+}
+
+impl Rpc {
+    /// The answer of another node, when `call` is about accounts this node does not own;
+    /// `None`: answer here.
+    pub(crate) fn forwarded(&self, call: &Call, method: &str, p: &[Value]) -> Option<RpcResult> {
+        let view = self.cluster.as_deref()?;
+        if from_peer() {
+            return None;
+        }
+        let route = match call {
+            Call::SendTransaction { tx, .. } | Call::SimulateTransaction { tx, .. } => {
+                let desc = tx.desc.as_ref().expect("parsed");
+                view.route(desc.owned_keys(tx.bytes()))
+            }
+            Call::RequestAirdrop { to, .. } => view.route([&to.to_bytes()]),
+            Call::GetBalance { key, .. } | Call::GetAccountInfo { key, .. } => {
+                view.read_route([&key.to_bytes()])
+            }
+            Call::GetMultipleAccounts { keys, .. } => return self.multiple_accounts(view, keys, p),
+            Call::GetSignatureStatuses { signatures } => {
+                return self.signature_statuses_everywhere(view, signatures, p);
+            }
+            Call::GetTransaction { signature, .. } => {
+                return self.transaction_anywhere(view, signature, method, p);
+            }
+            _ => return None,
+        };
+        let counters = &view.counters;
+        match route {
+            Route::Local => None,
+            Route::Forward(node) => {
+                counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
+                Some(self.post_to(view, &node, method, &Value::Array(p.to_vec())))
+            }
+            Route::Split(nodes) => {
+                counters.cross_partition.fetch_add(1, Ordering::Relaxed);
+                Some(Err(RpcError::invalid_params(format!(
+                    "the transaction's accounts are owned by different cluster nodes ({}): \
+                     this cluster executes a transaction only where all its accounts live",
+                    nodes.join(", ")
+                ))))
+            }
+            Route::OwnerDown(node) => {
+                counters.owner_down.fetch_add(1, Ordering::Relaxed);
+                Some(Err(unavailable(format!(
+                    "the cluster node that owns these accounts ({node}) is down"
+                ))))
+            }
+            Route::NotServing => {
+                counters.not_serving.fetch_add(1, Ordering::Relaxed);
+                Some(Err(unavailable(
+                    "this node is not serving: its cluster lease is not confirmed".into(),
+                )))
+            }
+        }
+    }
+
+    fn post_to(
+        &self,
+        view: &ClusterView,
+        node: &NodeRecord,
+        method: &str,
+        params: &Value,
+    ) -> RpcResult {
+        post(node.rpc, method, params, self.max_response_bytes).inspect_err(|e| {
+            if e.code == UNAVAILABLE && e.message.starts_with("cluster peer") {
+                view.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    }
+
+    /// getMultipleAccounts with accounts on several nodes: each owner answers for its own,
+    /// in the order asked.
+    fn multiple_accounts(
+        &self,
+        view: &ClusterView,
+        keys: &[solana_pubkey::Pubkey],
+        p: &[Value],
+    ) -> Option<RpcResult> {
+        let mut remote: Vec<(NodeRecord, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            match view.read_route([&k.to_bytes()]) {
+                Route::Local => {}
+                Route::Forward(n) => match remote.iter_mut().find(|(r, _)| r.id == n.id) {
+                    Some((_, idx)) => idx.push(i),
+                    None => remote.push((n, vec![i])),
+                },
+                Route::OwnerDown(n) => {
+                    return Some(Err(unavailable(format!(
+                        "the cluster node that owns {k} ({n}) is down"
+                    ))));
+                }
+                Route::Split(_) | Route::NotServing => {}
+            }
+        }
+        if remote.is_empty() {
+            return None;
+        }
+        let _here = FromPeer::enter(true);
+        let mut answer = match self.call("getMultipleAccounts", p) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        let config = p.get(1).cloned().unwrap_or(Value::Null);
+        for (node, idx) in remote {
+            view.counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
+            let subset: Vec<String> = idx.iter().map(|&i| keys[i].to_string()).collect();
+            let params = if config.is_null() {
+                json!([subset])
+            } else {
+                json!([subset, config])
+            };
+            let theirs = match self.post_to(view, &node, "getMultipleAccounts", &params) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
+            let Some(values) = theirs.get("value").and_then(Value::as_array) else {
+                return Some(Err(RpcError::internal(
+                    "a cluster peer answered without a value",
+                )));
+            };
+            for (j, &i) in idx.iter().enumerate() {
+                answer["value"][i] = values.get(j).cloned().unwrap_or(Value::Null);
+            }
+        }
+        Some(Ok(answer))
+    }
+
+    /// getSignatureStatuses: what this node does not know, the other live nodes are asked.
+    fn signature_statuses_everywhere(
+        &self,
+        view: &ClusterView,
+        signatures: &[solana_signature::Signature],
+        p: &[Value],
+    ) -> Option<RpcResult> {
+        let peers = view.peers();
+        if peers.is_empty() {
+            return None;
+        }
+        let _here = FromPeer::enter(true);
+        let mut answer = match self.call("getSignatureStatuses", p) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        let config = p.get(1).cloned().unwrap_or(Value::Null);
+        for peer in peers {
+            let missing: Vec<usize> = (0..signatures.len())
+                .filter(|&i| answer["value"][i].is_null())
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            let subset: Vec<String> = missing.iter().map(|&i| signatures[i].to_string()).collect();
+            let params = if config.is_null() {
+                json!([subset])
+            } else {
+                json!([subset, config])
+            };
+            view.counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
+            // A peer that cannot answer leaves its statuses unknown (null), as a lagging node's are.
+            if let Ok(theirs) = self.post_to(view, &peer, "getSignatureStatuses", &params)
+                && let Some(values) = theirs.get("value").and_then(Value::as_array)
+            {
+                for (j, &i) in missing.iter().enumerate() {
+                    answer["value"][i] = values.get(j).cloned().unwrap_or(Value::Null);
+                }
+            }
+        }
+        Some(Ok(answer))
+    }
+
+    /// getTransaction: here, else from the first live node that has it.
+    fn transaction_anywhere(
+        &self,
+        view: &ClusterView,
+        _signature: &solana_signature::Signature,
+        method: &str,
+        p: &[Value],
+    ) -> Option<RpcResult> {
+        let peers = view.peers();
+        if peers.is_empty() {
+            return None;
+        }
+        let _here = FromPeer::enter(true);
+        match self.call(method, p) {
+            Ok(Value::Null) => {}
+            other => return Some(other),
+        }
+        for peer in peers {
+            view.counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
+            if let Ok(v) = self.post_to(view, &peer, method, &Value::Array(p.to_vec()))
+                && !v.is_null()
+            {
+                return Some(Ok(v));
+            }
+        }
+        Some(Ok(Value::Null))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_bodies_by_length_and_by_chunks() {
+        let r = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(http_body(r).unwrap(), b"{}");
+        let r =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n1\r\n \r\n0\r\n\r\n";
+        assert_eq!(http_body(r).unwrap(), b"{} ");
+        assert!(http_body(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
+        assert!(http_body(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{}").is_err());
+        assert!(http_body(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert!(http_body(b"HTTP/1.1 200").is_err());
+    }
+}

@@ -1,0 +1,397 @@
+"""Scale-out as an operator and a wallet meet it: a real etcd (Debian's etcd-server) and three
+appliance processes on this machine. Each account lives in one hash partition owned by one
+node; any node accepts a transaction (RPC or UDP) and a read, and hands it to the owner. A
+node that cannot renew its lease in etcd stops executing (fencing) and resumes when it can;
+an etcd restart is survived; a second process with a live node's id is refused."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from solana.rpc.api import Client
+from solana.rpc.types import TxOpts
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
+
+from conftest import BINARY, Node, free_port
+from test_appliance import SOL, rpc_raw, send_udp
+
+PARTITIONS = 16
+LEASE_TTL_S = 2
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+MASK = (1 << 64) - 1
+
+
+def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
+    """cluster::map::partition_of, written again: the test computes owners on its own."""
+
+    def fmix64(h):
+        h ^= h >> 33
+        h = (h * 0xFF51AFD7ED558CCD) & MASK
+        h ^= h >> 33
+        h = (h * 0xC4CEB9FE1A85EC53) & MASK
+        return h ^ (h >> 33)
+
+    h = 0
+    for i in range(4):
+        h = fmix64(h ^ int.from_bytes(key[8 * i : 8 * i + 8], "little"))
+    return h % partitions
+
+
+class Etcd:
+    """One etcd member on loopback ports, its data in `workdir`; stop/kill/start keep the data."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.proc = None
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.client_port}"
+
+    def start(self):
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        self.log = open(self.workdir / "etcd.log", "ab")
+        self.proc = subprocess.Popen(
+            [ETCD, "--name", "t", "--data-dir", str(self.workdir / "etcd-data"),
+             "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"t={peer}"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            assert self.proc.poll() is None, (self.workdir / "etcd.log").read_text()[-2000:]
+            try:
+                urllib.request.urlopen(self.endpoint + "/health", timeout=1).read()
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise AssertionError("etcd did not come up")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+            self.log.close()
+            self.proc = None
+
+
+class Proxy:
+    """A TCP relay between one node and etcd: cutting it partitions that node from etcd."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.open = True
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.open:
+                c.close()
+                continue
+            try:
+                u = socket.create_connection(self.target, timeout=2)
+            except OSError:
+                c.close()
+                continue
+            self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self):
+        self.open = False
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+        self.conns = []
+
+    def heal(self):
+        self.open = True
+
+
+def cluster_section(node_id, endpoint):
+    return (
+        f'[cluster]\nenabled = true\nname = "t"\nnode_id = "{node_id}"\n'
+        f'etcd = ["{endpoint}"]\nlease_ttl_s = {LEASE_TTL_S}\npoll_ms = 100\njoin_timeout_s = 20\n'
+    )
+
+
+def cli(*args):
+    return subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=60)
+
+
+def metrics(node):
+    url = f"http://127.0.0.1:{node.metrics_port}/metrics"
+    return urllib.request.urlopen(url, timeout=10).read().decode()
+
+
+def metric_value(node, line_prefix):
+    for line in metrics(node).splitlines():
+        if line.startswith(line_prefix):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {line_prefix} in the exposition")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    assert BINARY.exists(), f"build the binary first: {BINARY}"
+    assert os.path.exists(ETCD), "etcd-server is not installed (scripts/test.sh installs it)"
+    root = tmp_path_factory.mktemp("scaleout")
+    etcd = Etcd(root)
+    etcd.start()
+    # n3 reaches etcd through a relay the fencing test cuts.
+    proxy = Proxy(etcd.client_port)
+    nodes = {}
+    for i, nid in enumerate(["n1", "n2", "n3"]):
+        d = root / nid
+        d.mkdir()
+        endpoint = f"http://127.0.0.1:{proxy.port}" if nid == "n3" else etcd.endpoint
+        nodes[nid] = Node(d, extra_config=cluster_section(nid, endpoint))
+    r = cli("cluster", "init", "--config", str(nodes["n1"].config), "--nodes", "n1,n2,n3",
+            "--partitions", str(PARTITIONS))
+    assert r.returncode == 0, r.stderr
+    for n in nodes.values():
+        n.start()
+    yield {"etcd": etcd, "proxy": proxy, "nodes": nodes, "root": root}
+    for n in nodes.values():
+        n.stop()
+    etcd.stop()
+
+
+def owner_of(pk) -> str:
+    return ["n1", "n2", "n3"][partition_of(bytes(pk)) % 3]
+
+
+def keypair_owned_by(node_id):
+    while True:
+        k = Keypair()
+        if owner_of(k.pubkey()) == node_id:
+            return k
+
+
+def status_json(cluster):
+    r = cli("cluster", "status", "--json", "--config", str(cluster["nodes"]["n1"].config))
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def wait_status(client, sig, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = client.get_signature_statuses([sig]).value[0]
+        if st is not None:
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"{sig} never landed")
+
+
+def wait_balance(client, pk, want, timeout=20):
+    deadline = time.time() + timeout
+    got = None
+    while time.time() < deadline:
+        got = client.get_balance(pk).value
+        if got == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{pk}: balance {got}, want {want}")
+
+
+def wait_serving(node, want: bool, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if metric_value(node, "gigacompute_cluster_serving{") == float(want):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"serving never became {want}: {node.tail()}")
+
+
+def test_three_nodes_register_and_share_the_partitions(cluster):
+    s = status_json(cluster)
+    assert s["epoch"] == 1 and s["spec"]["partitions"] == PARTITIONS
+    assert sorted(n["id"] for n in s["nodes"]) == ["n1", "n2", "n3"]
+    assert sorted(n["partitions"] for n in s["nodes"]) == [5, 5, 6]
+    assert all(n["lease_ttl_s"] > 0 for n in s["nodes"])
+    assert s["orphaned"] == []
+    text = cli("cluster", "status", "--config", str(cluster["nodes"]["n2"].config)).stdout
+    assert "map epoch 1" in text and "n3" in text
+
+
+def test_one_chain_slot_and_blockhash(cluster):
+    """A blockhash from any node is valid on every node; the nodes agree on the slot."""
+    clients = [Client(n.url) for n in cluster["nodes"].values()]
+    bh = clients[0].get_latest_blockhash().value.blockhash
+    for n in cluster["nodes"].values():
+        assert rpc_raw(n, "isBlockhashValid", [str(bh)])["result"]["value"], n.workdir
+    slots = [c.get_slot().value for c in clients]
+    assert max(slots) - min(slots) <= 3, slots
+
+
+def test_transfers_for_every_owner_commit_and_read_through_any_node(cluster):
+    nodes = cluster["nodes"]
+    ids = ["n1", "n2", "n3"]
+    for i, owner in enumerate(ids):
+        via = nodes[ids[(i + 1) % 3]]  # a node that does not own the accounts
+        reader = Client(nodes[ids[(i + 2) % 3]].url)
+        payer, payee = keypair_owned_by(owner), keypair_owned_by(owner).pubkey()
+        c = Client(via.url)
+        sig = c.request_airdrop(payer.pubkey(), 2 * SOL).value
+        wait_status(reader, sig)
+        wait_balance(reader, payer.pubkey(), 2 * SOL)
+        # The blockhash from a third node, the transaction through a non-owner.
+        bh = reader.get_latest_blockhash().value.blockhash
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=SOL // 4))
+        tx = Transaction([payer], Message([ix], payer.pubkey()), bh)
+        sig = c.send_raw_transaction(bytes(tx)).value
+        st = wait_status(reader, sig)
+        assert st.err is None
+        for n in nodes.values():
+            wait_balance(Client(n.url), payee, SOL // 4)
+            got = rpc_raw(n, "getMultipleAccounts", [[str(payee), str(payer.pubkey())]])
+            assert got["result"]["value"][0]["lamports"] == SOL // 4
+            tx_json = rpc_raw(n, "getTransaction", [str(sig), {"encoding": "json"}])
+            assert tx_json["result"] is not None, n.workdir
+    fwd = sum(metric_value(n, 'gigacompute_cluster_forwarded_total{path="rpc"}') for n in nodes.values())
+    assert fwd >= 6
+
+
+def test_udp_to_a_non_owner_is_forwarded_to_the_owner(cluster):
+    nodes = cluster["nodes"]
+    payer = keypair_owned_by("n2")
+    c1 = Client(nodes["n1"].url)
+    sig = c1.request_airdrop(payer.pubkey(), SOL).value
+    wait_status(c1, sig)
+    payee = keypair_owned_by("n2").pubkey()
+    before = metric_value(nodes["n1"], 'gigacompute_cluster_forwarded_total{path="udp"}')
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=1234567))
+    tx = Transaction([payer], Message([ix], payer.pubkey()), c1.get_latest_blockhash().value.blockhash)
+    send_udp(nodes["n1"], bytes(tx))
+    wait_balance(Client(nodes["n3"].url), payee, 1234567)
+    assert metric_value(nodes["n1"], 'gigacompute_cluster_forwarded_total{path="udp"}') == before + 1
+
+
+def test_cross_partition_transaction_is_refused_with_the_owners_named(cluster):
+    nodes = cluster["nodes"]
+    payer = keypair_owned_by("n1")
+    c = Client(nodes["n1"].url)
+    wait_status(c, c.request_airdrop(payer.pubkey(), SOL).value)
+    other = keypair_owned_by("n3").pubkey()
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=other, lamports=1000))
+    tx = Transaction([payer], Message([ix], payer.pubkey()), c.get_latest_blockhash().value.blockhash)
+    import base64
+
+    for n in nodes.values():
+        r = rpc_raw(n, "sendTransaction", [base64.b64encode(bytes(tx)).decode(), {"encoding": "base64"}])
+        assert "error" in r and "n1, n3" in r["error"]["message"], r
+    assert Client(nodes["n2"].url).get_balance(other).value == 0
+
+
+def test_a_node_cut_from_etcd_stops_executing_then_resumes(cluster):
+    """Fencing: n3 loses etcd (its relay is cut). Within the lease it stops executing; a
+    transaction for its accounts sent straight to it is not executed; the others go on."""
+    nodes, proxy = cluster["nodes"], cluster["proxy"]
+    n3 = nodes["n3"]
+    payer = keypair_owned_by("n3")
+    c3 = Client(n3.url)
+    wait_status(c3, c3.request_airdrop(payer.pubkey(), SOL).value)
+    proxy.cut()
+    try:
+        wait_serving(n3, False, timeout=LEASE_TTL_S + 5)
+        payee = keypair_owned_by("n3").pubkey()
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=SOL // 10))
+        tx = Transaction([payer], Message([ix], payer.pubkey()), c3.get_latest_blockhash().value.blockhash)
+        send_udp(n3, bytes(tx))
+        r = rpc_raw(n3, "sendTransaction", [__import__("base64").b64encode(bytes(tx)).decode(), {"encoding": "base64"}])
+        assert r["error"]["code"] == -32005 and "not serving" in r["error"]["message"], r
+        time.sleep(1.5)
+        assert c3.get_balance(payee).value == 0
+        assert metric_value(n3, 'gigacompute_cluster_refused_total{reason="not_serving"}') >= 1
+        # The rest of the cluster goes on.
+        p1 = keypair_owned_by("n1")
+        c1 = Client(nodes["n1"].url)
+        wait_status(c1, c1.request_airdrop(p1.pubkey(), SOL).value)
+    finally:
+        proxy.heal()
+    wait_serving(n3, True, timeout=20)
+    payee = keypair_owned_by("n3").pubkey()
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=SOL // 10))
+    tx = Transaction([payer], Message([ix], payer.pubkey()), c3.get_latest_blockhash().value.blockhash)
+    c3.send_raw_transaction(bytes(tx))
+    wait_balance(c3, payee, SOL // 10)
+
+
+def test_etcd_restart_is_survived(cluster):
+    etcd, nodes = cluster["etcd"], cluster["nodes"]
+    etcd.stop(signal.SIGKILL)
+    time.sleep(LEASE_TTL_S + 1)
+    etcd.start()
+    for n in nodes.values():
+        wait_serving(n, True, timeout=30)
+    s = status_json(cluster)
+    assert sorted(n["id"] for n in s["nodes"]) == ["n1", "n2", "n3"]
+    payer = keypair_owned_by("n2")
+    c = Client(nodes["n1"].url)
+    wait_status(c, c.request_airdrop(payer.pubkey(), SOL).value)
+
+
+def test_a_second_process_with_a_live_nodes_id_is_refused(cluster, tmp_path):
+    etcd = cluster["etcd"]
+    dup = Node(tmp_path, extra_config=cluster_section("n2", etcd.endpoint).replace(
+        "join_timeout_s = 20", "join_timeout_s = 3"))
+    log = open(tmp_path / "node.log", "ab")
+    p = subprocess.Popen([str(BINARY), "run", "--config", str(dup.config)], stdout=log, stderr=subprocess.STDOUT)
+    assert p.wait(timeout=60) != 0
+    text = (tmp_path / "node.log").read_text()
+    assert "registered by another live process" in text, text[-2000:]
+    # The real n2 is untouched.
+    assert metric_value(cluster["nodes"]["n2"], "gigacompute_cluster_serving{") == 1.0
+
+
+def test_init_twice_and_bad_config_are_refused(cluster, tmp_path):
+    r = cli("cluster", "init", "--config", str(cluster["nodes"]["n1"].config), "--nodes", "n1")
+    assert r.returncode != 0 and "already exists" in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cluster]\nenabled = true\nnode_id = "a/b"\n')
+    r = cli("run", "--config", str(bad))
+    assert r.returncode != 0 and "node_id" in r.stderr
