@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the appliance on its embedded default (or with the arguments given to `run`), installing
-# what the build needs first: a C toolchain and make (jemalloc), pkg-config, and hwloc
-# (machine topology) with libudev, which Debian's hwloc links. Run from anywhere: scripts/run.sh [--config FILE]
+# what the build needs first: a C toolchain and make (jemalloc), pkg-config, hwloc (machine
+# topology) with libudev, which Debian's hwloc links, and protoc (the etcd client's protos). Run from anywhere: scripts/run.sh [--config FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()

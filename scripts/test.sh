@@ -19,6 +19,8 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 # net_tap, net_ring), and `ip` for the tap test.
 pkg-config --exists libdpdk 2>/dev/null || need_apt+=(dpdk-dev libdpdk-dev)
 command -v ip >/dev/null || need_apt+=(iproute2)
+# Scale-out: the end-to-end tests and `bench scale` start a real etcd (Debian's 3.4).
+command -v etcd >/dev/null || need_apt+=(etcd-server)
 # The charts of `bench all` / `bench report` are lettered in DejaVu Sans.
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 # The JavaScript client tests (tests/js) are installed with npm; they bring their own Node.

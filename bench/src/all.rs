@@ -13,7 +13,7 @@ use crate::{BenchCommand, measure, report};
 
 /// Each bench with the arguments of its full run and of its quick one (`--quick`: seconds, to
 /// check the harness and the report; those figures mean nothing).
-const BENCHES: [(&str, &str, &str); 13] = [
+const BENCHES: [(&str, &str, &str); 14] = [
     ("sigverify", "", "--runs 1 --txs 600 --warmup-txs 100"),
     ("exec", "", "--runs 1 --txs 2000 --warmup-txs 200"),
     (
@@ -56,6 +56,11 @@ const BENCHES: [(&str, &str, &str); 13] = [
         "tuner",
         "",
         "--runs 1 --phase-seconds 3 --probe-seconds 0.75 --grid-knobs admit_burst,batch_max --senders 512",
+    ),
+    (
+        "scale",
+        "",
+        "--runs 1 --nodes 1,2 --seconds 1 --warmup-seconds 0.5 --payers 16",
     ),
 ];
 

@@ -15,6 +15,7 @@ mod preconf;
 mod report;
 mod routing;
 mod rpc;
+mod scale;
 mod sequencing;
 mod sigverify;
 mod spl;
@@ -61,6 +62,10 @@ pub enum BenchCommand {
     /// grid search) on a workload that shifts (uncontended, hotspot, BPF-heavy, mix): compute
     /// units per second, learning time, worst window, regret and knob trajectories.
     Tuner(tuner::TunerArgs),
+    /// Scale-out: 1, 2, 3, 4 appliance processes in one etcd-coordinated cluster on
+    /// app-partitioned load, each confined to the same CPU quota (a cgroup): executed
+    /// transactions per second and scaling efficiency against n x one node.
+    Scale(scale::ScaleArgs),
     /// JSON-RPC reads (getAccountInfo, getMultipleAccounts) per second from many clients, and
     /// the latency from a slot's commit to its signatureSubscribe notifications at half load.
     Rpc(rpc::RpcArgs),
@@ -132,6 +137,7 @@ fn measure(c: BenchCommand) -> anyhow::Result<(&'static str, bool, Report)> {
         BenchCommand::Sequencing(a) => ("sequencing", a.json, sequencing::run(&a)?),
         BenchCommand::Routing(a) => ("routing", a.json, routing::run(&a)?),
         BenchCommand::Tuner(a) => ("tuner", a.json, tuner::run(&a)?),
+        BenchCommand::Scale(a) => ("scale", a.json, scale::run(&a)?),
         BenchCommand::All(_) | BenchCommand::Report(_) => {
             anyhow::bail!("`all` and `report` are not one benchmark")
         }

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 
 /// The benches in report order.
-pub const ORDER: [&str; 13] = [
+pub const ORDER: [&str; 14] = [
     "sigverify",
     "exec",
     "pipeline",
@@ -24,6 +24,7 @@ pub const ORDER: [&str; 13] = [
     "sequencing",
     "routing",
     "tuner",
+    "scale",
 ];
 
 /// The benches whose JSON `dir` holds (`<bench>.json`), in report order.

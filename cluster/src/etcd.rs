@@ -358,23 +358,23 @@ async fn run(cfg: AgentConfig, view: Arc<ClusterView>, stop: Arc<AtomicBool>) {
                 Err(e) => warn("connecting", &e, &view),
             }
         }
-        if let Some(s) = session.as_mut() {
-            if Instant::now() >= next_renew {
-                match renew(s, &view).await {
-                    Ok(true) => next_renew = Instant::now() + renew_every,
-                    Ok(false) => {
-                        view.lease_lost();
-                        view.counters.lease_losses.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(node = %view.me(), "cluster: lease expired; not serving until registered again");
-                        session = None;
-                        old_lease = None;
-                        continue;
-                    }
-                    Err(e) => {
-                        warn("renewing the lease", &e, &view);
-                        old_lease = Some(s.lease);
-                        session = None;
-                    }
+        if let Some(s) = session.as_mut()
+            && Instant::now() >= next_renew
+        {
+            match renew(s, &view).await {
+                Ok(true) => next_renew = Instant::now() + renew_every,
+                Ok(false) => {
+                    view.lease_lost();
+                    view.counters.lease_losses.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(node = %view.me(), "cluster: lease expired; not serving until registered again");
+                    session = None;
+                    old_lease = None;
+                    continue;
+                }
+                Err(e) => {
+                    warn("renewing the lease", &e, &view);
+                    old_lease = Some(s.lease);
+                    session = None;
                 }
             }
         }

@@ -58,6 +58,17 @@ fn from_peer() -> bool {
 /// One JSON-RPC call to a peer's [`FORWARDED_PATH`], over HTTP/1.1 (one connection per
 /// call); its answer bounded by `max_bytes`.
 pub fn post(addr: SocketAddr, method: &str, params: &Value, max_bytes: usize) -> RpcResult {
+    call(addr, FORWARDED_PATH, method, params, max_bytes)
+}
+
+/// One JSON-RPC call to `path` of the node at `addr` (blocking, [`PEER_TIMEOUT`] per step).
+pub fn call(
+    addr: SocketAddr,
+    path: &str,
+    method: &str,
+    params: &Value,
+    max_bytes: usize,
+) -> RpcResult {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
     let fail = |e: String| RpcError::new(UNAVAILABLE, format!("cluster peer {addr}: {e}"));
     let mut s = TcpStream::connect_timeout(&addr, PEER_TIMEOUT).map_err(|e| fail(e.to_string()))?;
@@ -66,7 +77,7 @@ pub fn post(addr: SocketAddr, method: &str, params: &Value, max_bytes: usize) ->
     s.set_write_timeout(Some(PEER_TIMEOUT))
         .map_err(|e| fail(e.to_string()))?;
     let head = format!(
-        "POST {FORWARDED_PATH} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );

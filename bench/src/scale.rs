@@ -1,0 +1,570 @@
+//! `bench scale`: throughput of 1, 2, 3, 4 appliance processes in one etcd-coordinated
+//! cluster on app-partitioned load, each node confined to the same CPU quota (a cgroup's CFS
+//! quota), so a 2-core machine can host four "machines" of equal size.
+//!
+//! Each size starts a fresh etcd (Debian's `etcd`), creates the cluster (64 partitions dealt
+//! round-robin), starts the nodes (`gigacompute run`, this binary) and moves each into its
+//! own cgroup. Each node's load is its own: fee payers and payees in partitions it owns,
+//! funded by its own faucet, transfers sent over UDP to its own port at the same offered rate
+//! per node (1.25x what one confined node executes, measured first). Throughput is what the
+//! nodes executed in the window (getTransactionCount before and after, summed), so a
+//! transaction dropped anywhere is not counted. The sender (this process) and etcd run
+//! outside the quotas, on what the nodes leave of the machine. At the largest size the load
+//! is sent once more to the wrong nodes (each node's transactions to the next node, which
+//! forwards them over UDP to their owner): the cost of the extra hop.
+
+use crate::{Line, Plot, Report, Rows};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use solana_hash::Hash;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Clone)]
+pub struct ScaleArgs {
+    /// Cluster sizes measured, in each run (the order reversed every other run).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
+    pub nodes: Vec<usize>,
+    /// Each node's CPU quota, percent of one core (its cgroup's CFS quota).
+    #[arg(long, default_value_t = 35)]
+    pub cpu_quota_pct: u32,
+    /// Seconds measured at each size, after the warm-up.
+    #[arg(long, default_value_t = 8.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_seconds: f64,
+    /// Runs; figures are medians.
+    #[arg(long, default_value_t = 2)]
+    pub runs: usize,
+    /// The offered rate per node, tx/s; default: 1.5x what one confined node executes when
+    /// offered twice its probe rate (measured first).
+    #[arg(long)]
+    pub offered_per_node: Option<f64>,
+    /// Fee payers per node.
+    #[arg(long, default_value_t = 256)]
+    pub payers: usize,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const PARTITIONS: u16 = 64;
+const PAYEES: usize = 64;
+const SOL: u64 = 1_000_000_000;
+
+pub fn run(a: &ScaleArgs) -> Result<Report> {
+    let etcd_bin = which("etcd").context("bench scale needs etcd (Debian's etcd-server)")?;
+    if a.nodes.is_empty() || a.nodes.iter().any(|&n| n == 0 || n > 8) {
+        bail!("--nodes: sizes 1..=8");
+    }
+    // What one confined node executes when offered more than it can: the offered rate per
+    // node for every size.
+    let offered = match a.offered_per_node {
+        Some(o) => o,
+        None => {
+            let probe = measure(&etcd_bin, 1, a, 20_000.0, a.seconds / 2.0, false)?;
+            let probe = measure(&etcd_bin, 1, a, probe.tps * 2.0, a.seconds / 2.0, false)?;
+            tracing::info!(capacity = probe.tps, "bench scale: one node's capacity");
+            (probe.tps * 1.5).max(100.0)
+        }
+    };
+    let mut by_size: Vec<(usize, Vec<f64>)> = a.nodes.iter().map(|&n| (n, Vec::new())).collect();
+    let largest = a.nodes.iter().copied().max().unwrap_or(1);
+    let mut forwarded = Vec::new();
+    for run in 0..a.runs.max(1) {
+        let mut order: Vec<usize> = (0..by_size.len()).collect();
+        if run % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let n = by_size[i].0;
+            let m = measure(&etcd_bin, n, a, offered * n as f64, a.seconds, false)?;
+            tracing::info!(nodes = n, tps = m.tps, per_node = ?m.per_node, "bench scale");
+            by_size[i].1.push(m.tps);
+        }
+        if largest > 1 {
+            let m = measure(
+                &etcd_bin,
+                largest,
+                a,
+                offered * largest as f64,
+                a.seconds,
+                true,
+            )?;
+            tracing::info!(
+                nodes = largest,
+                tps = m.tps,
+                "bench scale: every transaction sent to a node that does not own it"
+            );
+            forwarded.push(m.tps);
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let tps: Vec<(usize, f64)> = by_size.iter().map(|(n, v)| (*n, median(v))).collect();
+    let one = tps.iter().find(|(n, _)| *n == 1).map(|(_, t)| *t);
+    let mut rows: Rows = Vec::new();
+    for (n, t) in &tps {
+        rows.push((crate::workload::leak(format!("tps_{n}")), *t, "tx/s"));
+    }
+    if let Some(one) = one {
+        for (n, t) in tps.iter().filter(|(n, _)| *n > 1) {
+            rows.push((
+                crate::workload::leak(format!("scaling_efficiency_{n}")),
+                t / (*n as f64 * one),
+                "ratio",
+            ));
+        }
+    }
+    if !forwarded.is_empty() {
+        let f = median(&forwarded);
+        let direct = tps
+            .iter()
+            .find(|(n, _)| *n == largest)
+            .map_or(f, |(_, t)| *t);
+        rows.push((
+            crate::workload::leak(format!("tps_{largest}_via_non_owner")),
+            f,
+            "tx/s",
+        ));
+        rows.push(("via_non_owner_vs_direct", f / direct, "ratio"));
+    }
+    rows.push(("offered_per_node", offered, "tx/s"));
+    rows.push((
+        "cpu_quota_per_node",
+        f64::from(a.cpu_quota_pct),
+        "% of a core",
+    ));
+    rows.push(("runs", a.runs.max(1) as f64, "runs"));
+    let plots = vec![Plot {
+        id: "throughput",
+        title: format!(
+            "Executed transfers per second, each node confined to {}% of a core",
+            a.cpu_quota_pct
+        ),
+        x_label: "nodes",
+        y_label: "tx/s",
+        lines: vec![
+            Line {
+                label: "measured".into(),
+                points: tps.iter().map(|(n, t)| (*n as f64, *t)).collect(),
+            },
+            Line {
+                label: "linear (n x one node)".into(),
+                points: tps
+                    .iter()
+                    .map(|(n, _)| (*n as f64, one.unwrap_or(0.0) * *n as f64))
+                    .collect(),
+            },
+        ],
+    }];
+    Ok(Report { rows, plots })
+}
+
+struct Measured {
+    tps: f64,
+    per_node: Vec<f64>,
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(bin))
+        .find(|p| p.is_file())
+}
+
+fn free_port(udp: bool) -> Result<u16> {
+    Ok(if udp {
+        UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+    })
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SIGTERM first: a node closes its slot and leaves the cluster.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A CPU cgroup with a CFS quota (cgroup v2 `cpu.max`, or v1's `cpu` controller).
+struct CpuGroup(PathBuf);
+
+impl CpuGroup {
+    fn new(name: &str, quota_pct: u32) -> Result<Self> {
+        let quota = u64::from(quota_pct) * 1_000;
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers");
+        let (dir, files): (PathBuf, Vec<(&str, String)>) = if v2.exists() {
+            (
+                Path::new("/sys/fs/cgroup").join(name),
+                vec![("cpu.max", format!("{quota} 100000"))],
+            )
+        } else {
+            (
+                Path::new("/sys/fs/cgroup/cpu").join(name),
+                vec![
+                    ("cpu.cfs_period_us", "100000".into()),
+                    ("cpu.cfs_quota_us", quota.to_string()),
+                ],
+            )
+        };
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "creating cgroup {} (bench scale needs root and the cpu controller)",
+                dir.display()
+            )
+        })?;
+        for (f, v) in files {
+            std::fs::write(dir.join(f), v)
+                .with_context(|| format!("writing {}/{f}", dir.display()))?;
+        }
+        Ok(Self(dir))
+    }
+
+    fn add(&self, pid: u32) -> Result<()> {
+        std::fs::write(self.0.join("cgroup.procs"), pid.to_string())
+            .with_context(|| format!("moving {pid} into {}", self.0.display()))
+    }
+}
+
+impl Drop for CpuGroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value> {
+    rpc::forward::call(addr, "/", method, &params, 64 << 20)
+        .map_err(|e| anyhow::anyhow!("{method} at {addr}: {}", e.message))
+}
+
+struct ClusterNode {
+    id: String,
+    dir: PathBuf,
+    rpc: SocketAddr,
+    tpu: SocketAddr,
+}
+
+fn start_etcd(bin: &Path, dir: &Path) -> Result<(Proc, String)> {
+    let client = format!("http://127.0.0.1:{}", free_port(false)?);
+    let peer = format!("http://127.0.0.1:{}", free_port(false)?);
+    let log = std::fs::File::create(dir.join("etcd.log"))?;
+    let child = Command::new(bin)
+        .args(["--name", "b", "--data-dir"])
+        .arg(dir.join("etcd-data"))
+        .args([
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
+        .args(["--initial-cluster", &format!("b={peer}")])
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .context("starting etcd")?;
+    Ok((Proc(child), client))
+}
+
+/// Runs `n` nodes offered `offered` tx/s in all for `seconds` after the warm-up; with
+/// `via_non_owner`, each node's transactions are sent to the next node, which forwards them.
+fn measure(
+    etcd_bin: &Path,
+    n: usize,
+    a: &ScaleArgs,
+    offered: f64,
+    seconds: f64,
+    via_non_owner: bool,
+) -> Result<Measured> {
+    let tmp = tempfile::tempdir()?;
+    let (_etcd, endpoint) = start_etcd(etcd_bin, tmp.path())?;
+    let ids: Vec<String> = (1..=n).map(|i| format!("s{i}")).collect();
+    let slot_ms = appliance::Config::default().runtime.slot_ms;
+    let map = {
+        let endpoints = vec![endpoint.clone()];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = cluster::etcd::block_on(async {
+                let mut c = cluster::etcd::connect(&endpoints).await?;
+                cluster::etcd::init(&mut c, "bench", &ids, PARTITIONS, slot_ms).await
+            });
+            match r {
+                Ok((_, map)) => break map,
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!("waiting for etcd: {e}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => bail!("creating the cluster in etcd: {e}"),
+            }
+        }
+    };
+    let exe = std::env::current_exe()?;
+    let mut nodes = Vec::new();
+    let mut procs = Vec::new();
+    let mut groups = Vec::new();
+    for id in &ids {
+        let dir = tmp.path().join(id);
+        std::fs::create_dir_all(&dir)?;
+        let rpc_addr: SocketAddr = format!("127.0.0.1:{}", free_port(false)?).parse()?;
+        let tpu: SocketAddr = format!("127.0.0.1:{}", free_port(true)?).parse()?;
+        let config = format!(
+            "data_dir = \"{}\"\n[net]\nbind = \"{tpu}\"\n[rpc]\nbind = \"{rpc_addr}\"\n\
+             [metrics]\nenabled = false\n[pubsub]\nenabled = false\n\
+             [storage]\ndevice_bytes = {}\n\
+             [cluster]\nenabled = true\nname = \"bench\"\nnode_id = \"{id}\"\netcd = [\"{endpoint}\"]\n",
+            dir.join("data").display(),
+            512u64 << 20
+        );
+        std::fs::write(dir.join("config.toml"), config)?;
+        let log = std::fs::File::create(dir.join("node.log"))?;
+        let child = Command::new(&exe)
+            .args(["run", "--config"])
+            .arg(dir.join("config.toml"))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        let group = CpuGroup::new(
+            &format!("gigacompute-bench-scale-{}-{id}", std::process::id()),
+            a.cpu_quota_pct,
+        )?;
+        group.add(child.id())?;
+        procs.push(Proc(child));
+        groups.push(group);
+        nodes.push(ClusterNode {
+            id: id.clone(),
+            dir,
+            rpc: rpc_addr,
+            tpu,
+        });
+    }
+    for (node, proc) in nodes.iter().zip(procs.iter_mut()) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = proc.0.try_wait() {
+                bail!(
+                    "node {} exited ({status}): {}",
+                    node.id,
+                    tail(&node.dir.join("node.log"))
+                );
+            }
+            if rpc(node.rpc, "getHealth", json!([])).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "node {} did not come up: {}",
+                    node.id,
+                    tail(&node.dir.join("node.log"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Each node's accounts: payers and payees in partitions it owns.
+    let owned = |id: &str, count: usize| -> Vec<Keypair> {
+        std::iter::repeat_with(Keypair::new)
+            .filter(|k| map.owner_of(&k.pubkey().to_bytes()) == id)
+            .take(count)
+            .collect()
+    };
+    let keys: Vec<(Vec<Keypair>, Vec<Pubkey>)> = ids
+        .iter()
+        .map(|id| {
+            let payers = owned(id, a.payers.max(1));
+            let payees = owned(id, PAYEES).iter().map(Keypair::pubkey).collect();
+            (payers, payees)
+        })
+        .collect();
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    for (node, (payers, payees)) in nodes.iter().zip(&keys) {
+        fund(
+            node,
+            &socket,
+            payers
+                .iter()
+                .map(Keypair::pubkey)
+                .chain(payees.iter().copied())
+                .collect(),
+        )?;
+    }
+    let blockhash = latest_blockhash(nodes[0].rpc)?;
+    let total = ((a.warmup_seconds + seconds) * offered * 1.1) as usize;
+    let per_node = total / n + 1;
+    let wires: Vec<Vec<Vec<u8>>> = keys
+        .iter()
+        .map(|(payers, payees)| {
+            crate::workload::sign_all(per_node, |i| {
+                let payer = &payers[i % payers.len()];
+                let ix = solana_system_interface::instruction::transfer(
+                    &payer.pubkey(),
+                    &payees[i % payees.len()],
+                    1 + i as u64,
+                );
+                solana_transaction::Transaction::new(
+                    &[payer],
+                    solana_message::Message::new(&[ix], Some(&payer.pubkey())),
+                    blockhash,
+                )
+            })
+        })
+        .collect();
+    // Open loop: every millisecond, what is due to each node.
+    let start = Instant::now();
+    let mut sent = vec![0usize; n];
+    let mut before: Option<Vec<u64>> = None;
+    let mut before_at = start;
+    let rate = offered / n as f64;
+    loop {
+        let t = start.elapsed().as_secs_f64();
+        if before.is_none() && t >= a.warmup_seconds {
+            before = Some(counts(&nodes)?);
+            before_at = Instant::now();
+        }
+        if t >= a.warmup_seconds + seconds {
+            break;
+        }
+        for j in 0..n {
+            let to = if via_non_owner {
+                nodes[(j + 1) % n].tpu
+            } else {
+                nodes[j].tpu
+            };
+            let due = ((t * rate) as usize).min(wires[j].len());
+            while sent[j] < due {
+                let _ = socket.send_to(&wires[j][sent[j]], to);
+                sent[j] += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let after = counts(&nodes)?;
+    let elapsed = before_at.elapsed().as_secs_f64();
+    let before = before.expect("the warm-up ended");
+    let per_node: Vec<f64> = after
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a.saturating_sub(*b) as f64 / elapsed)
+        .collect();
+    drop(procs);
+    drop(groups);
+    Ok(Measured {
+        tps: per_node.iter().sum(),
+        per_node,
+    })
+}
+
+fn tail(p: &Path) -> String {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    text[text.len().saturating_sub(2000)..].to_string()
+}
+
+fn latest_blockhash(addr: SocketAddr) -> Result<Hash> {
+    let v = rpc(
+        addr,
+        "getLatestBlockhash",
+        json!([{"commitment": "processed"}]),
+    )?;
+    let s = v["value"]["blockhash"].as_str().context("no blockhash")?;
+    Hash::from_str(s).map_err(|e| anyhow::anyhow!("bad blockhash {s}: {e}"))
+}
+
+fn counts(nodes: &[ClusterNode]) -> Result<Vec<u64>> {
+    nodes
+        .iter()
+        .map(|n| {
+            rpc(
+                n.rpc,
+                "getTransactionCount",
+                json!([{"commitment": "processed"}]),
+            )?
+            .as_u64()
+            .context("getTransactionCount: not a number")
+        })
+        .collect()
+}
+
+/// Funds `to` (10 SOL each) from the node's own faucet, 20 transfers per transaction, sent
+/// again for what has not landed (a datagram can be lost), until every account holds it.
+fn fund(node: &ClusterNode, socket: &UdpSocket, to: Vec<Pubkey>) -> Result<()> {
+    let faucet =
+        appliance::keys::load_or_create(&node.dir.join("data").join("faucet-keypair.json"))?;
+    let mut missing = to;
+    for _ in 0..30 {
+        let blockhash = latest_blockhash(node.rpc)?;
+        for chunk in missing.chunks(20) {
+            let ixs: Vec<_> = chunk
+                .iter()
+                .map(|k| {
+                    solana_system_interface::instruction::transfer(&faucet.pubkey(), k, 10 * SOL)
+                })
+                .collect();
+            let tx = solana_transaction::Transaction::new(
+                &[&faucet],
+                solana_message::Message::new(&ixs, Some(&faucet.pubkey())),
+                blockhash,
+            );
+            socket.send_to(&bincode::serialize(&tx)?, node.tpu)?;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let mut still = Vec::new();
+        for chunk in missing.chunks(100) {
+            let keys: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
+            let v = rpc(
+                node.rpc,
+                "getMultipleAccounts",
+                json!([keys, {"commitment": "processed"}]),
+            )?;
+            for (k, acct) in chunk.iter().zip(v["value"].as_array().context("no value")?) {
+                if acct["lamports"].as_u64().unwrap_or(0) < 10 * SOL {
+                    still.push(*k);
+                }
+            }
+        }
+        missing = still;
+        if missing.is_empty() {
+            return Ok(());
+        }
+    }
+    bail!(
+        "node {}: funding did not land: {}",
+        node.id,
+        tail(&node.dir.join("node.log"))
+    )
+}
