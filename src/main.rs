@@ -167,7 +167,25 @@ enum ClusterCommand {
         #[arg(long)]
         partitions: Option<u16>,
     },
-    /// Nodes (addresses, lease left, partitions owned), map epoch, partitions whose owner is down.
+    /// Move one partition to another live node, live: the owner drains it, ships its accounts
+    /// and recent signatures, the map flips in one etcd transaction, the new owner serves it.
+    Move {
+        #[arg(long)]
+        partition: u16,
+        /// The node that will own it.
+        #[arg(long)]
+        to: String,
+        /// Return once requested, without waiting for the flip.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Scale-in: move every partition of a node to the other live nodes, one at a time.
+    Drain {
+        #[arg(long)]
+        node: String,
+    },
+    /// Nodes (addresses, lease left, partitions owned), map epoch, partitions whose owner is
+    /// down, moves in flight.
     Status {
         /// One JSON object instead of the text.
         #[arg(long)]
@@ -275,6 +293,12 @@ fn main() -> Result<()> {
                     ops::cluster::init(&cfg, &nodes, partitions)?
                 }
                 ClusterCommand::Status { json } => ops::cluster::status(&cfg, json)?,
+                ClusterCommand::Move {
+                    partition,
+                    to,
+                    no_wait,
+                } => ops::cluster::move_partition(&cfg, partition, &to, !no_wait, "operator")?,
+                ClusterCommand::Drain { node } => ops::cluster::drain_node(&cfg, &node)?,
             };
             #[allow(clippy::print_stdout)]
             {

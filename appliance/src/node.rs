@@ -52,6 +52,8 @@ pub struct Node {
     pub cluster: Option<Arc<cluster::ClusterView>>,
     /// Holds the node's lease; stopped first, so the node leaves the cluster before it stops.
     cluster_agent: Option<cluster::etcd::Agent>,
+    /// Moves partitions in and out (`scaleout::migrate`).
+    cluster_migrator: Option<crate::scaleout::migrate::Migrator>,
 }
 
 impl Node {
@@ -190,6 +192,11 @@ impl Node {
         } else {
             None
         };
+        // The socket that forwards to other nodes, and the bank's inlet for moved partitions.
+        let cluster_io = joined.as_ref().map(|j| {
+            let (tx, rx) = crossbeam_channel::bounded(crate::scaleout::WRITES_DEPTH);
+            (j.socket.clone(), tx, rx)
+        });
         let preconf_delivery = runtime::preconf::Delivery {
             identity_secret: fee_collector.to_bytes()[..32]
                 .try_into()
@@ -235,6 +242,8 @@ impl Node {
                 cluster: joined.as_ref().map(|j| runtime::ClusterSetup {
                     view: j.view.clone(),
                     clock: j.clock,
+                    ops: cluster_io.as_ref().map(|(_, _, rx)| rx.clone()),
+                    forward: cluster_io.as_ref().map(|(s, _, _)| s.clone()),
                 }),
                 genesis: GenesisConfig {
                     faucet: faucet
@@ -292,17 +301,14 @@ impl Node {
             Some(r) => ingress.with_routes(r.clone()),
             None => ingress,
         };
-        let ingress = match &joined {
-            Some(j) => {
-                let socket = std::net::UdpSocket::bind(SocketAddr::new(tpu_addr.ip(), 0))
-                    .context("binding the cluster's forwarding socket")?;
-                socket.set_nonblocking(true)?;
+        let ingress = match (&joined, &cluster_io) {
+            (Some(j), Some((socket, _, _))) => {
                 ingress.with_cluster(Arc::new(dataplane::ingress::ClusterEgress {
                     view: j.view.clone(),
-                    socket,
+                    socket: socket.clone(),
                 }))
             }
-            None => ingress,
+            _ => ingress,
         };
 
         net_stage.launch(
@@ -327,6 +333,21 @@ impl Node {
             ),
             None => None,
         };
+        let migrator = match (&joined, cluster_io) {
+            (Some(j), Some((socket, writes, _))) => Some(
+                crate::scaleout::migrate::Migrator::start(crate::scaleout::migrate::Ctx {
+                    view: j.view.clone(),
+                    db: runtime.db.clone(),
+                    chain: runtime.chain.clone(),
+                    writes,
+                    ingress: ingress.clone(),
+                    socket,
+                    endpoints: config.cluster.etcd.clone(),
+                    cluster: config.cluster.name.clone(),
+                })?,
+            ),
+            _ => None,
+        };
         let node = Self {
             config,
             runtime,
@@ -344,6 +365,7 @@ impl Node {
             stages: vec![net_stage, verify_stage],
             cluster: joined.as_ref().map(|j| j.view.clone()),
             cluster_agent: joined.map(|j| j.agent),
+            cluster_migrator: migrator,
         };
         node.print_topology();
         if let (Ok(m), Some(p)) = (&machine, &placement) {
@@ -376,6 +398,9 @@ impl Node {
     pub fn shutdown(mut self) {
         self.health.begin_stop();
         // Leave the cluster first: the lease is revoked, so routers stop sending here at once.
+        if let Some(m) = self.cluster_migrator.take() {
+            m.stop();
+        }
         if let Some(mut a) = self.cluster_agent.take() {
             a.stop();
         }

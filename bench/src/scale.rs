@@ -265,7 +265,7 @@ impl Drop for CpuGroup {
 }
 
 fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value> {
-    rpc::forward::call(addr, "/", method, &params, 64 << 20)
+    cluster::peer::call(addr, "/", method, &params, 64 << 20)
         .map_err(|e| anyhow::anyhow!("{method} at {addr}: {}", e.message))
 }
 

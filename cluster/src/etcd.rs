@@ -14,8 +14,10 @@
 //! etcd lets anyone else take its id or its partitions (fencing by lease).
 
 use crate::map::{ClusterSpec, MapError, PartitionMap, check_node_id};
+use crate::migration::{Migration, MigrationState};
 use crate::view::{ClusterView, NodeRecord, Snapshot};
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
+pub use etcd_client::Client;
+use etcd_client::{Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -36,6 +38,10 @@ fn map_key(cluster: &str) -> String {
 
 fn node_key(cluster: &str, id: &str) -> String {
     format!("{}nodes/{id}", prefix(cluster))
+}
+
+fn migration_key(cluster: &str, partition: u16) -> String {
+    format!("{}migrations/{partition}", prefix(cluster))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,15 +149,27 @@ pub async fn read(
         let name = key.strip_prefix(&pfx).unwrap_or(&key);
         let decoded = match name {
             "spec" => serde_json::from_slice(kv.value()).map(|s| snap.spec = Some(s)),
-            "map" => serde_json::from_slice(kv.value()).map(|m| snap.map = Some(m)),
-            _ => match name.strip_prefix("nodes/") {
-                Some(id) => serde_json::from_slice::<NodeRecord>(kv.value()).map(|n| {
-                    if n.id == id {
-                        snap.nodes.insert(n.id.clone(), n);
-                    }
-                }),
-                None => Ok(()),
-            },
+            "map" => serde_json::from_slice(kv.value()).map(|m| {
+                snap.map = Some(m);
+                snap.map_revision = kv.mod_revision();
+            }),
+            _ => {
+                if let Some(id) = name.strip_prefix("nodes/") {
+                    serde_json::from_slice::<NodeRecord>(kv.value()).map(|n| {
+                        if n.id == id {
+                            snap.nodes.insert(n.id.clone(), n);
+                        }
+                    })
+                } else if let Some(p) = name.strip_prefix("migrations/") {
+                    serde_json::from_slice::<Migration>(kv.value()).map(|m| {
+                        if p.parse() == Ok(m.partition) {
+                            snap.migrations.insert(m.partition, (m, kv.mod_revision()));
+                        }
+                    })
+                } else {
+                    Ok(())
+                }
+            }
         };
         if let Err(e) = decoded {
             bad.push(format!("{key}: {e}"));
@@ -177,6 +195,147 @@ pub async fn read(
         }
     }
     Ok((snap, bad))
+}
+
+/// Requests moving `partition` to node `to`: refused unless `to` is live, is not already the
+/// owner, and no other move of the partition is in flight. The record names the map epoch
+/// it applies to, and is written only if the map is still that one.
+pub async fn request_move(
+    client: &mut Client,
+    cluster: &str,
+    partition: u16,
+    to: &str,
+    reason: &str,
+) -> Result<Migration, ClusterError> {
+    let (snap, _) = read(client, cluster).await?;
+    let map = snap
+        .map
+        .ok_or_else(|| ClusterError::Invalid(format!("cluster {cluster:?} has no map")))?;
+    let from = map
+        .owner(partition)
+        .ok_or_else(|| ClusterError::Invalid(format!("no partition {partition}")))?
+        .to_string();
+    if from == to {
+        return Err(ClusterError::Invalid(format!(
+            "{to} already owns partition {partition}"
+        )));
+    }
+    if !snap.nodes.contains_key(to) {
+        return Err(ClusterError::Invalid(format!(
+            "node {to:?} holds no live lease"
+        )));
+    }
+    if !snap.nodes.contains_key(&from) {
+        return Err(ClusterError::Invalid(format!(
+            "the owner {from:?} is down: its partitions move by failover, not by a move"
+        )));
+    }
+    let m = Migration {
+        partition,
+        from,
+        to: to.to_string(),
+        epoch: map.epoch,
+        state: MigrationState::Requested,
+        reason: reason.to_string(),
+        requested_unix_ms: crate::clock::unix_ms(),
+        drain_unix_ms: None,
+        drained_slot: None,
+        pages: None,
+        accounts: None,
+        signatures: None,
+    };
+    let txn = Txn::new()
+        .when([
+            Compare::mod_revision(map_key(cluster), CompareOp::Equal, snap.map_revision),
+            Compare::create_revision(migration_key(cluster, partition), CompareOp::Equal, 0),
+            Compare::create_revision(node_key(cluster, to), CompareOp::Greater, 0),
+        ])
+        .and_then([TxnOp::put(
+            migration_key(cluster, partition),
+            to_json(&m),
+            None,
+        )]);
+    if !bounded(client.txn(txn)).await?.succeeded() {
+        return Err(ClusterError::Invalid(format!(
+            "partition {partition}: the map changed, or a move is already in flight"
+        )));
+    }
+    Ok(m)
+}
+
+/// Replaces the record at `revision` (a state change); false if it changed meanwhile.
+pub async fn update_move(
+    client: &mut Client,
+    cluster: &str,
+    m: &Migration,
+    revision: i64,
+) -> Result<bool, ClusterError> {
+    let key = migration_key(cluster, m.partition);
+    let txn = Txn::new()
+        .when([Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            revision,
+        )])
+        .and_then([TxnOp::put(key, to_json(m), None)]);
+    Ok(bounded(client.txn(txn)).await?.succeeded())
+}
+
+/// Gives the move up (the record at `revision` is deleted); false if it changed meanwhile.
+pub async fn abort_move(
+    client: &mut Client,
+    cluster: &str,
+    partition: u16,
+    revision: i64,
+) -> Result<bool, ClusterError> {
+    let key = migration_key(cluster, partition);
+    let txn = Txn::new()
+        .when([Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            revision,
+        )])
+        .and_then([TxnOp::delete(key, None)]);
+    Ok(bounded(client.txn(txn)).await?.succeeded())
+}
+
+/// Completes a ready move: one transaction gives the partition to its destination, raises
+/// the epoch and deletes the record, if neither the map nor the record changed.
+pub async fn flip(
+    client: &mut Client,
+    cluster: &str,
+    m: &Migration,
+    revision: i64,
+) -> Result<PartitionMap, ClusterError> {
+    let (snap, _) = read(client, cluster).await?;
+    let mut map = snap
+        .map
+        .ok_or_else(|| ClusterError::Invalid(format!("cluster {cluster:?} has no map")))?;
+    if map.epoch != m.epoch || map.owner(m.partition) != Some(m.from.as_str()) {
+        return Err(ClusterError::Invalid(format!(
+            "partition {}: the map moved on (epoch {}) since the move was requested (epoch {})",
+            m.partition, map.epoch, m.epoch
+        )));
+    }
+    map.owners[m.partition as usize] = m.to.clone();
+    map.epoch += 1;
+    let key = migration_key(cluster, m.partition);
+    let txn = Txn::new()
+        .when([
+            Compare::mod_revision(map_key(cluster), CompareOp::Equal, snap.map_revision),
+            Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
+        ])
+        .and_then([
+            TxnOp::put(map_key(cluster), to_json(&map), None),
+            TxnOp::delete(key, None),
+        ]);
+    if !bounded(client.txn(txn)).await?.succeeded() {
+        return Err(ClusterError::Invalid(format!(
+            "partition {}: the map or the move changed during the flip",
+            m.partition
+        )));
+    }
+    Ok(map)
 }
 
 /// Seconds of lease left for each live node (etcd's view).

@@ -7,9 +7,12 @@ pub mod clock;
 pub mod config;
 pub mod etcd;
 pub mod map;
+pub mod migration;
+pub mod peer;
 pub mod view;
 
 pub use clock::ClusterClock;
 pub use config::ClusterConfig;
 pub use map::{ClusterSpec, PartitionMap, partition_of};
+pub use migration::{Migration, MigrationState};
 pub use view::{ClusterView, NodeRecord, Route, Snapshot};

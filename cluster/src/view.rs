@@ -9,12 +9,12 @@
 
 use crate::clock::ClusterClock;
 use crate::map::{ClusterSpec, PartitionMap};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// What a node registers in etcd under its lease.
@@ -25,6 +25,9 @@ pub struct NodeRecord {
     pub rpc: SocketAddr,
     /// UDP transaction port other nodes forward datagrams to.
     pub tpu: SocketAddr,
+    /// Where this node's forwarded datagrams come from: a receiving node does not take
+    /// them for repeats of what it forwarded itself (a partition that moved comes back).
+    pub forward: SocketAddr,
     /// The node's identity key (base58).
     pub identity: String,
     pub started_unix_ms: u64,
@@ -41,6 +44,10 @@ pub struct Snapshot {
     pub nodes: BTreeMap<String, NodeRecord>,
     /// etcd's revision this was read at.
     pub revision: i64,
+    /// The map value's own revision (what a change of the map compares).
+    pub map_revision: i64,
+    /// Partition moves in flight, with each record's revision.
+    pub migrations: BTreeMap<u16, (crate::Migration, i64)>,
 }
 
 /// Where a transaction (or a read) goes.
@@ -69,6 +76,16 @@ pub struct ClusterCounters {
     pub not_serving: AtomicU64,
     pub not_owner: AtomicU64,
     pub lease_grants: AtomicU64,
+    /// Transactions held while their partition moved away from here, and held ones dropped
+    /// because the park was full.
+    pub parked: AtomicU64,
+    pub park_full: AtomicU64,
+    /// Partitions moved in and out, and moves given up.
+    pub migrations_in: AtomicU64,
+    pub migrations_out: AtomicU64,
+    pub migrations_aborted: AtomicU64,
+    /// The last move's pause: from the source's drain to the destination's flip, ms.
+    pub last_pause_ms: AtomicU64,
     pub lease_renewals: AtomicU64,
     pub lease_losses: AtomicU64,
     pub etcd_errors: AtomicU64,
@@ -88,6 +105,30 @@ pub struct ClusterView {
     pub counters: ClusterCounters,
     /// Transactions admitted per partition (by the fee payer's): the partitions' heat.
     heat: Box<[AtomicU64]>,
+    /// The partition this node is moving away (+1; 0: none): the bank parks its traffic.
+    draining: AtomicU32,
+    /// The bank's slot after which the draining partition did not change (`u64::MAX`: not
+    /// yet).
+    drained_slot: AtomicU64,
+    /// Raw transactions parked while their partition moved, with their total bytes.
+    parked: Mutex<(VecDeque<Vec<u8>>, usize)>,
+    /// The pages of this node's outgoing partition, served to the destination.
+    export: Mutex<Option<Export>>,
+    /// The live nodes' forwarding addresses.
+    forwarders: RwLock<HashSet<SocketAddr>>,
+}
+
+/// Bytes of transactions parked at most during one move: beyond it they are dropped and
+/// counted (`park_full`), as the verify ring drops when full.
+pub const MAX_PARKED_BYTES: usize = 32 << 20;
+
+/// An exported partition: what the destination pulls, page by page.
+#[derive(Clone)]
+pub struct Export {
+    pub partition: u16,
+    /// The revision of the migration record it answers.
+    pub revision: i64,
+    pub pages: Arc<Vec<Vec<u8>>>,
 }
 
 impl ClusterView {
@@ -107,7 +148,102 @@ impl ClusterView {
             heat: (0..crate::map::MAX_PARTITIONS)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            draining: AtomicU32::new(0),
+            drained_slot: AtomicU64::new(u64::MAX),
+            parked: Mutex::new((VecDeque::new(), 0)),
+            export: Mutex::new(None),
+            forwarders: RwLock::new(HashSet::new()),
         }
+    }
+
+    /// Whether a datagram from `addr` was forwarded by a live node of the cluster.
+    pub fn is_forwarder(&self, addr: &SocketAddr) -> bool {
+        self.forwarders.read().contains(addr)
+    }
+
+    /// A map this node just wrote (a flip it made): used at once, before the next read of
+    /// etcd, so that nothing forwarded to it as the new owner is sent back.
+    pub fn adopt_map(&self, map: PartitionMap) {
+        let mut s = (*self.snapshot()).clone();
+        if s.map.as_ref().is_none_or(|m| m.epoch < map.epoch) {
+            s.map = Some(map);
+            self.publish(s);
+        }
+    }
+
+    /// The partition of `key` under the current map (`None`: no map).
+    pub fn partition_of(&self, key: &[u8; 32]) -> Option<u16> {
+        let s = self.snapshot.read();
+        let m = s.map.as_ref()?;
+        Some(crate::map::partition_of(key, m.owners.len() as u16))
+    }
+
+    /// Start moving `partition` away: from now the bank parks its transactions.
+    pub fn begin_drain(&self, partition: u16) {
+        self.drained_slot.store(u64::MAX, Ordering::Release);
+        self.draining
+            .store(u32::from(partition) + 1, Ordering::Release);
+    }
+
+    /// The move ended (done or given up): nothing is parked from now on; what was parked is
+    /// returned, oldest first.
+    pub fn end_drain(&self) -> Vec<Vec<u8>> {
+        let mut p = self.parked.lock();
+        self.draining.store(0, Ordering::Release);
+        self.drained_slot.store(u64::MAX, Ordering::Release);
+        *self.export.lock() = None;
+        p.1 = 0;
+        std::mem::take(&mut p.0).into()
+    }
+
+    pub fn draining(&self) -> Option<u16> {
+        match self.draining.load(Ordering::Acquire) {
+            0 => None,
+            p => Some((p - 1) as u16),
+        }
+    }
+
+    /// The bank closed `slot` with nothing of the draining partition queued or running.
+    pub fn set_drained(&self, slot: u64) {
+        self.drained_slot.store(slot, Ordering::Release);
+    }
+
+    pub fn drained_slot(&self) -> Option<u64> {
+        match self.drained_slot.load(Ordering::Acquire) {
+            u64::MAX => None,
+            s => Some(s),
+        }
+    }
+
+    /// Hold a transaction of `partition` (its bytes), within [`MAX_PARKED_BYTES`], if that
+    /// partition is still draining; false if it is not (the drain ended meanwhile: the
+    /// caller routes it as it would any other).
+    pub fn park(&self, partition: u16, bytes: &[u8]) -> bool {
+        let mut p = self.parked.lock();
+        if self.draining() != Some(partition) {
+            return false;
+        }
+        if p.1 + bytes.len() > MAX_PARKED_BYTES {
+            self.counters.park_full.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        p.1 += bytes.len();
+        p.0.push_back(bytes.to_vec());
+        self.counters.parked.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    pub fn set_export(&self, e: Export) {
+        *self.export.lock() = Some(e);
+    }
+
+    /// Page `page` of the export of `partition` for the migration record at `revision`.
+    pub fn export_page(&self, partition: u16, revision: i64, page: usize) -> Option<Vec<u8>> {
+        let e = self.export.lock();
+        let e = e
+            .as_ref()
+            .filter(|e| e.partition == partition && e.revision == revision)?;
+        e.pages.get(page).cloned()
     }
 
     /// The bank admitted a transaction paid by `payer`: its partition gets warmer.
@@ -142,6 +278,8 @@ impl ClusterView {
     }
 
     pub fn publish(&self, s: Snapshot) {
+        let forwarders = s.nodes.values().map(|n| n.forward).collect();
+        *self.forwarders.write() = forwarders;
         *self.snapshot.write() = Arc::new(s);
         self.counters.snapshots.fetch_add(1, Ordering::Relaxed);
     }
@@ -260,6 +398,7 @@ mod tests {
             id: id.into(),
             rpc: format!("127.0.0.1:{port}").parse().unwrap(),
             tpu: format!("127.0.0.1:{}", port + 1).parse().unwrap(),
+            forward: format!("127.0.0.1:{}", port + 2).parse().unwrap(),
             identity: String::new(),
             started_unix_ms: 0,
             version: String::new(),

@@ -48,7 +48,7 @@ pub enum SubmitError {
 /// Scale-out: the cluster view and the socket that forwards datagrams to their owner.
 pub struct ClusterEgress {
     pub view: Arc<cluster::ClusterView>,
-    pub socket: std::net::UdpSocket,
+    pub socket: Arc<std::net::UdpSocket>,
 }
 
 #[derive(Clone)]
@@ -176,7 +176,13 @@ impl Ingress {
     /// saw the same bytes lately, else route it.
     pub fn admit(&self, p: PacketBox, recent: &mut RecentFilter) -> Result<(), SubmitError> {
         let p = self.parse(p)?;
-        if recent.insert(recent.tag(p.bytes())) {
+        // What a cluster peer forwarded may be what this node forwarded to it before (its
+        // partition moved here since): repeats are for the peers to judge.
+        let from_peer = match (&self.cluster, p.source) {
+            (Some(c), Source::Udp(a)) => c.view.is_forwarder(&a),
+            _ => false,
+        };
+        if !from_peer && recent.insert(recent.tag(p.bytes())) {
             self.counters.rx_duplicates.fetch_add(1, Ordering::Relaxed);
             self.pool.give(p);
             return Err(SubmitError::Duplicate);

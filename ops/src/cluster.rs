@@ -28,6 +28,87 @@ pub fn init(cfg: &appliance::Config, nodes: &[String], partitions: Option<u16>) 
     Ok(out)
 }
 
+/// Moves `partition` to node `to`; with `wait`, returns once the map says so (or the move
+/// was given up).
+pub fn move_partition(
+    cfg: &appliance::Config,
+    partition: u16,
+    to: &str,
+    wait: bool,
+    reason: &str,
+) -> Result<String> {
+    let c = &cfg.cluster;
+    let m = block_on(async {
+        let mut client = etcd::connect(&c.etcd).await?;
+        etcd::request_move(&mut client, &c.name, partition, to, reason).await
+    })
+    .with_context(|| format!("moving partition {partition} to {to}"))?;
+    if !wait {
+        return Ok(format!(
+            "partition {partition}: move from {} to {to} requested (epoch {})",
+            m.from, m.epoch
+        ));
+    }
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (snap, _) = block_on(async {
+            let mut client = etcd::connect(&c.etcd).await?;
+            etcd::read(&mut client, &c.name).await
+        })?;
+        if snap.migrations.contains_key(&partition) {
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                anyhow::bail!("partition {partition}: the move is still in flight after 120 s");
+            }
+            continue;
+        }
+        let owner = snap
+            .map
+            .as_ref()
+            .and_then(|m| m.owner(partition))
+            .unwrap_or("");
+        if owner == to {
+            return Ok(format!(
+                "partition {partition}: moved from {} to {to} in {} ms (map epoch {})",
+                m.from,
+                started.elapsed().as_millis(),
+                snap.map.as_ref().map_or(0, |m| m.epoch)
+            ));
+        }
+        anyhow::bail!(
+            "partition {partition}: the move was given up ({owner} still owns it; see its log)"
+        );
+    }
+}
+
+/// Scale-in: moves every partition of `node` to the other live nodes, the least loaded
+/// (fewest partitions) first, one at a time.
+pub fn drain_node(cfg: &appliance::Config, node: &str) -> Result<String> {
+    let c = &cfg.cluster;
+    let mut out = String::new();
+    loop {
+        let (snap, _) = block_on(async {
+            let mut client = etcd::connect(&c.etcd).await?;
+            etcd::read(&mut client, &c.name).await
+        })?;
+        let map = snap.map.context("the cluster has no map")?;
+        let by_node = map.by_node();
+        let Some(&p) = by_node.get(node).and_then(|v| v.first()) else {
+            let _ = writeln!(out, "{node} owns no partition");
+            return Ok(out);
+        };
+        let to = snap
+            .nodes
+            .keys()
+            .filter(|n| n.as_str() != node)
+            .min_by_key(|n| by_node.get(n.as_str()).map_or(0, Vec::len))
+            .context("no other live node to take the partitions")?
+            .clone();
+        let line = move_partition(cfg, p, &to, true, "scale-in")?;
+        let _ = writeln!(out, "{line}");
+    }
+}
+
 pub fn status(cfg: &appliance::Config, as_json: bool) -> Result<String> {
     let c = &cfg.cluster;
     let (snap, bad, ttls) = block_on(async {
@@ -72,6 +153,16 @@ pub fn status(cfg: &appliance::Config, as_json: bool) -> Result<String> {
         "epoch": snap.map.as_ref().map(|m| m.epoch),
         "nodes": nodes,
         "orphaned": orphaned,
+        "migrations": snap.migrations.values().map(|(m, _)| json!({
+            "partition": m.partition,
+            "from": m.from,
+            "to": m.to,
+            "state": m.state,
+            "reason": m.reason,
+            "epoch": m.epoch,
+            "age_ms": cluster::clock::unix_ms().saturating_sub(m.requested_unix_ms),
+            "accounts": m.accounts,
+        })).collect::<Vec<_>>(),
         "invalid_values": bad,
     });
     if as_json {
@@ -115,6 +206,18 @@ pub fn status(cfg: &appliance::Config, as_json: bool) -> Result<String> {
             "DOWN {}: owns {} partitions, no live lease (unavailable)",
             o["owner"].as_str().unwrap_or(""),
             o["partitions"].as_array().map_or(0, Vec::len)
+        );
+    }
+    for (m, _) in snap.migrations.values() {
+        let _ = writeln!(
+            out,
+            "MOVING partition {}: {} -> {} ({:?}, {}, {} ms)",
+            m.partition,
+            m.from,
+            m.to,
+            m.state,
+            m.reason,
+            cluster::clock::unix_ms().saturating_sub(m.requested_unix_ms)
         );
     }
     for b in &bad {

@@ -16,17 +16,14 @@ use super::methods::Rpc;
 use super::params::Call;
 use super::server::{RpcError, RpcResult};
 use ::cluster::{ClusterView, NodeRecord, Route};
+use base64::Engine;
 use serde_json::{Value, json};
 use std::cell::Cell;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 /// The path peers post forwarded calls to.
-pub const FORWARDED_PATH: &str = "/cluster/forwarded";
-/// How long a forwarded call may take (connect, send, answer).
-const PEER_TIMEOUT: Duration = Duration::from_secs(2);
+pub use ::cluster::peer::FORWARDED_PATH;
 /// The node's refusal code when the cluster cannot serve a call (Agave's "node unhealthy").
 const UNAVAILABLE: i64 = -32005;
 
@@ -57,102 +54,13 @@ fn from_peer() -> bool {
 
 /// One JSON-RPC call to a peer's [`FORWARDED_PATH`], over HTTP/1.1 (one connection per
 /// call); its answer bounded by `max_bytes`.
-pub fn post(addr: SocketAddr, method: &str, params: &Value, max_bytes: usize) -> RpcResult {
-    call(addr, FORWARDED_PATH, method, params, max_bytes)
-}
-
-/// One JSON-RPC call to `path` of the node at `addr` (blocking, [`PEER_TIMEOUT`] per step).
-pub fn call(
+pub fn post(
     addr: SocketAddr,
-    path: &str,
     method: &str,
     params: &Value,
     max_bytes: usize,
-) -> RpcResult {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let fail = |e: String| RpcError::new(UNAVAILABLE, format!("cluster peer {addr}: {e}"));
-    let mut s = TcpStream::connect_timeout(&addr, PEER_TIMEOUT).map_err(|e| fail(e.to_string()))?;
-    s.set_read_timeout(Some(PEER_TIMEOUT))
-        .map_err(|e| fail(e.to_string()))?;
-    s.set_write_timeout(Some(PEER_TIMEOUT))
-        .map_err(|e| fail(e.to_string()))?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes())
-        .and_then(|_| s.write_all(body.as_bytes()))
-        .map_err(|e| fail(e.to_string()))?;
-    let mut raw = Vec::new();
-    s.take(max_bytes as u64 + 64 * 1024)
-        .read_to_end(&mut raw)
-        .map_err(|e| fail(e.to_string()))?;
-    let body = http_body(&raw).map_err(fail)?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| fail(format!("bad JSON: {e}")))?;
-    if let Some(e) = v.get("error") {
-        return Err(RpcError {
-            code: e.get("code").and_then(Value::as_i64).unwrap_or(-32603),
-            message: e
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("error from a cluster peer")
-                .to_string(),
-            data: e.get("data").cloned(),
-        });
-    }
-    v.get("result")
-        .cloned()
-        .ok_or_else(|| fail("an answer with neither result nor error".into()))
-}
-
-/// The body of a complete HTTP/1.1 response with status 200 (`Content-Length` or chunked).
-fn http_body(raw: &[u8]) -> Result<Vec<u8>, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no complete response head")?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "a response head that is not text")?;
-    let rest = &raw[end + 4..];
-    let status = head.split(' ').nth(1).unwrap_or("");
-    if status != "200" {
-        return Err(format!("HTTP status {status}"));
-    }
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    if let Some(n) = header("content-length") {
-        let n: usize = n.parse().map_err(|_| "a bad Content-Length")?;
-        return rest
-            .get(..n)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| "a truncated body".to_string());
-    }
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        let mut out = Vec::new();
-        let mut at = rest;
-        loop {
-            let line_end = at
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or("a truncated chunk")?;
-            let size = std::str::from_utf8(&at[..line_end]).map_err(|_| "a bad chunk size")?;
-            let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| "a bad chunk size")?;
-            at = &at[line_end + 2..];
-            if size == 0 {
-                return Ok(out);
-            }
-            out.extend_from_slice(at.get(..size).ok_or("a truncated chunk")?);
-            at = at.get(size + 2..).ok_or("a truncated chunk")?;
-        }
-    }
-    Ok(rest.to_vec())
+) -> Result<Value, ::cluster::peer::PeerError> {
+    ::cluster::peer::call(addr, FORWARDED_PATH, method, params, max_bytes)
 }
 
 fn unavailable(why: String) -> RpcError {
@@ -160,6 +68,34 @@ fn unavailable(why: String) -> RpcError {
 }
 
 impl Rpc {
+    /// `clusterExportPage [partition, drained slot, page]`: a page of the partition this node
+    /// is moving out, for its destination. Peers only (on [`FORWARDED_PATH`]); to anyone else
+    /// the method does not exist.
+    pub(crate) fn export_page(&self, p: &[Value]) -> RpcResult {
+        let (Some(view), true) = (self.cluster.as_deref(), from_peer()) else {
+            return Err(RpcError::new(-32601, "Method not found"));
+        };
+        let arg = |i: usize| p.get(i).and_then(Value::as_u64);
+        let (Some(partition), Some(drained), Some(page)) = (arg(0), arg(1), arg(2)) else {
+            return Err(RpcError::invalid_params(
+                "expected [partition, drained slot, page]",
+            ));
+        };
+        let page = u16::try_from(partition)
+            .ok()
+            .zip(i64::try_from(drained).ok())
+            .and_then(|(part, rev)| view.export_page(part, rev, page as usize));
+        match page {
+            Some(bytes) => Ok(Value::String(
+                base64::engine::general_purpose::STANDARD.encode(bytes),
+            )),
+            None => Err(unavailable(format!(
+                "no export of partition {partition} drained at slot {drained}, page {}",
+                arg(2).unwrap_or(0)
+            ))),
+        }
+    }
+
     /// The answer of another node, when `call` is about accounts this node does not own;
     /// `None`: answer here.
     pub(crate) fn forwarded(&self, call: &Call, method: &str, p: &[Value]) -> Option<RpcResult> {
@@ -222,9 +158,14 @@ impl Rpc {
         method: &str,
         params: &Value,
     ) -> RpcResult {
-        post(node.rpc, method, params, self.max_response_bytes).inspect_err(|e| {
-            if e.code == UNAVAILABLE && e.message.starts_with("cluster peer") {
+        post(node.rpc, method, params, self.max_response_bytes).map_err(|e| {
+            if e.unreachable {
                 view.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            RpcError {
+                code: e.code,
+                message: e.message,
+                data: e.data,
             }
         })
     }
@@ -355,23 +296,5 @@ impl Rpc {
             }
         }
         Some(Ok(Value::Null))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_bodies_by_length_and_by_chunks() {
-        let r = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(http_body(r).unwrap(), b"{}");
-        let r =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n1\r\n \r\n0\r\n\r\n";
-        assert_eq!(http_body(r).unwrap(), b"{} ");
-        assert!(http_body(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
-        assert!(http_body(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{}").is_err());
-        assert!(http_body(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
-        assert!(http_body(b"HTTP/1.1 200").is_err());
     }
 }

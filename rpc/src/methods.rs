@@ -189,6 +189,9 @@ impl Rpc {
             }
             _ => {}
         }
+        if method == "clusterExportPage" {
+            return self.export_page(p);
+        }
         let call = params::parse(method, p)?;
         if let Some(answer) = self.forwarded(&call, method, p) {
             return answer;

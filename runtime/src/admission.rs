@@ -83,7 +83,7 @@ impl Admission {
             .blockhash_slot(desc.recent_blockhash(buf))
             .ok_or(RuntimeDrop::BlockhashNotFound)?;
         let sig = Signature::from(*desc.first_signature(buf));
-        if self.pending.contains(&sig) || chain.status(&sig).is_some() {
+        if self.pending.contains(&sig) || chain.status(&sig).is_some() || chain.is_foreign(&sig) {
             return Err(RuntimeDrop::AlreadyProcessed);
         }
         let prepared = prepare(env, db, &desc, buf, *verified, self.slot, &self.slot_hashes)

@@ -89,6 +89,9 @@ pub struct Bank {
     knob_overrides: Option<Receiver<crate::tuner::Knobs>>,
     /// Scale-out: the slot clock, the blockhash, what this node owns and whether it serves.
     cluster: Option<crate::config::ClusterSetup>,
+    /// The partition whose drain this bank has completed (it parked the queue and marked
+    /// the slot), while the view still says it is draining.
+    drained_for: Option<u16>,
 }
 
 impl Bank {
@@ -145,6 +148,7 @@ impl Bank {
             tuner: None,
             knob_overrides: None,
             cluster,
+            drained_for: None,
         };
         bank.open_slot();
         bank
@@ -246,6 +250,70 @@ impl Bank {
         })
     }
 
+    /// A transaction whose accounts another node owns (the map changed while it travelled):
+    /// sent on to that owner if one node owns them all, else dropped as `NotOwner`.
+    fn forward_or_drop(&mut self, p: PacketBox, locks: &[(Pubkey, bool)]) {
+        if let Some(c) = &self.cluster
+            && let Some(socket) = &c.forward
+        {
+            let keys: Vec<[u8; 32]> = locks.iter().map(|(k, _)| k.to_bytes()).collect();
+            if let cluster::Route::Forward(node) = c.view.route(keys.iter()) {
+                if socket.send_to(p.bytes(), node.tpu).is_ok() {
+                    c.view
+                        .counters
+                        .forwarded_udp
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return self.pool.give(p);
+            }
+        }
+        self.drop_packet(p, RuntimeDrop::NotOwner)
+    }
+
+    /// Scale-out: writes a moved partition brought (or wipes of one that left). No
+    /// transaction here touches them: the node does not own them while they are written.
+    fn apply_cluster_write(&mut self, w: crate::config::ClusterWrite) {
+        let slot = self.open.slot();
+        for (k, a) in w.accounts {
+            self.db.write(k, a, slot);
+            self.open.wrote(k);
+        }
+        self.chain.add_foreign(&w.signatures);
+        let _ = w.done.send(slot);
+    }
+
+    /// The partition being moved away had nothing running at this slot close: what is
+    /// queued for it is parked, and the slot marks where it stopped changing.
+    fn mark_drain(&mut self, slot: Slot) {
+        let Some(c) = &self.cluster else {
+            return;
+        };
+        let view = c.view.clone();
+        match view.draining() {
+            None => self.drained_for = None,
+            Some(p) if self.drained_for != Some(p) => {
+                let queued: Vec<PreparedTx> = self.seq.drain().collect();
+                for tx in queued {
+                    let touches = tx
+                        .locks
+                        .iter()
+                        .any(|(k, _)| view.partition_of(&k.to_bytes()) == Some(p));
+                    if touches && view.park(p, tx.packet.bytes()) {
+                        self.release_queued(&tx);
+                        self.admission.forget(tx.sanitized.signature());
+                        self.pool.give(tx.packet);
+                    } else if let Admit::Rejected(t) | Admit::QueuedEvicting(t) = self.seq.push(tx)
+                    {
+                        self.drop_tx(*t, RuntimeDrop::SequencerFull);
+                    }
+                }
+                view.set_drained(slot);
+                self.drained_for = Some(p);
+            }
+            Some(_) => {}
+        }
+    }
+
     /// Admit one verified packet into the sequencer.
     pub fn admit(&mut self, mut p: PacketBox) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
@@ -261,10 +329,24 @@ impl Bank {
             Err(why) => return self.drop_packet(p, why),
         };
         if let Some(c) = &self.cluster {
-            if !self.owns_all(&admitted.prepared.locks) {
+            let locks = &admitted.prepared.locks;
+            let moving = c.view.draining().filter(|&d| {
+                locks
+                    .iter()
+                    .any(|(k, _)| c.view.partition_of(&k.to_bytes()) == Some(d))
+            });
+            // Its partition is moving away: held, and sent to the new owner after the flip.
+            if let Some(d) = moving
+                && c.view.park(d, p.bytes())
+            {
                 self.admission
                     .forget(admitted.prepared.sanitized.signature());
-                return self.drop_packet(p, RuntimeDrop::NotOwner);
+                return self.pool.give(p);
+            }
+            if !self.owns_all(locks) {
+                self.admission
+                    .forget(admitted.prepared.sanitized.signature());
+                return self.forward_or_drop(p, locks);
             }
             c.view
                 .count_admitted(&admitted.prepared.sanitized.message().fee_payer().to_bytes());
@@ -544,6 +626,7 @@ impl Bank {
             self.open.wrote(key);
         }
         self.validator.slot_closed();
+        self.mark_drain(slot);
         self.sched.slot_closed(&mut self.seq);
         let tuned = match &mut self.tuner {
             Some(t) => t.slot_closed(self.seq.len()),
@@ -645,17 +728,21 @@ pub struct BankTile {
     /// The slot is due: dispatch nothing new until in-flight batches finish and it closes
     /// (transactions are still admitted, for the next slot).
     closing: bool,
+    /// Scale-out: accounts a moved partition brings.
+    cluster_writes: Option<Receiver<crate::config::ClusterWrite>>,
 }
 
 impl BankTile {
     pub fn new(bank: Bank, verified: Receiver<PacketBox>) -> Self {
         let slot_len = Duration::from_millis(bank.params.slot_ms.max(1));
+        let cluster_writes = bank.cluster.as_ref().and_then(|c| c.ops.clone());
         let mut tile = Self {
             bank,
             verified,
             slot_len,
             deadline: Instant::now() + slot_len,
             closing: false,
+            cluster_writes,
         };
         tile.deadline = next_deadline(&tile.bank, tile.deadline, tile.slot_len);
         tile
@@ -695,6 +782,11 @@ impl Tile for BankTile {
         }
         while let Ok(done) = bank.done_rx.try_recv() {
             bank.complete(done);
+        }
+        if let Some(writes) = &self.cluster_writes {
+            while let Ok(w) = writes.try_recv() {
+                bank.apply_cluster_write(w);
+            }
         }
         if !stopping {
             for _ in 0..bank.params.admit_burst {

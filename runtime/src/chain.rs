@@ -263,6 +263,9 @@ pub struct ChainState {
     /// Scale-out: the cluster's clock, whose blockhash for a slot is known before this node
     /// closes it (another node may have closed it and handed it out already).
     cluster_clock: std::sync::OnceLock<cluster::ClusterClock>,
+    /// Signatures another cluster node processed for a partition that moved here (with
+    /// their slots): within the blockhash window they are "already processed" here too.
+    foreign: parking_lot::Mutex<HashMap<Signature, u64>>,
 }
 
 /// Slots whose durable time is kept.
@@ -289,6 +292,7 @@ impl ChainState {
             evicted_for_bytes: AtomicU64::new(0),
             events: std::sync::OnceLock::new(),
             durable_at: parking_lot::Mutex::new(VecDeque::with_capacity(DURABLE_TIMES)),
+            foreign: parking_lot::Mutex::new(HashMap::default()),
             cluster_clock: std::sync::OnceLock::new(),
             perf: parking_lot::Mutex::new(PerfSampler::new(crate::perf_samples::SAMPLE_PERIOD)),
         }
@@ -493,6 +497,33 @@ impl ChainState {
             .take_while(|h| h.slot + self.validity_slots >= current_slot)
             .find(|h| &h.blockhash == blockhash)
             .map(|h| h.slot)
+    }
+
+    /// Signatures processed elsewhere (a partition moved here): admission refuses them while
+    /// their blockhash could still be valid. Older ones are forgotten as new ones arrive.
+    pub fn add_foreign(&self, sigs: &[(Signature, u64)]) {
+        let oldest = self
+            .processed_slot()
+            .saturating_sub(self.validity_slots + 1);
+        let mut f = self.foreign.lock();
+        f.retain(|_, s| *s >= oldest);
+        f.extend(sigs.iter().filter(|(_, s)| *s >= oldest).copied());
+    }
+
+    pub fn is_foreign(&self, sig: &Signature) -> bool {
+        let f = self.foreign.lock();
+        !f.is_empty() && f.contains_key(sig)
+    }
+
+    /// The statuses of the retained slots from `first` on (for a partition's export).
+    pub fn statuses_since(&self, first: u64) -> Vec<Arc<TxStatus>> {
+        let inner = self.inner.read();
+        inner
+            .by_slot
+            .iter()
+            .filter(|(s, _, _)| *s >= first)
+            .flat_map(|(_, sigs, _)| sigs.iter().filter_map(|s| inner.statuses.get(s).cloned()))
+            .collect()
     }
 
     /// A cluster node's chain: blockhashes come from the cluster clock.

@@ -121,6 +121,20 @@ pub struct RuntimeSetup {
 pub struct ClusterSetup {
     pub view: std::sync::Arc<cluster::ClusterView>,
     pub clock: cluster::ClusterClock,
+    /// Accounts (and signatures) a moved partition brings, written by the bank between
+    /// batches (no transaction here can touch a partition this node does not own).
+    pub ops: Option<crossbeam_channel::Receiver<ClusterWrite>>,
+    /// Where the bank sends a transaction whose accounts turned out to be another node's
+    /// (the map changed while it was on its way).
+    pub forward: Option<std::sync::Arc<std::net::UdpSocket>>,
+}
+
+/// Accounts to write in the open slot (a zero-lamport account deletes) and signatures other
+/// nodes processed, which must not run here; `done` gets the slot they were written in.
+pub struct ClusterWrite {
+    pub accounts: Vec<(solana_pubkey::Pubkey, solana_account::AccountSharedData)>,
+    pub signatures: Vec<(solana_signature::Signature, u64)>,
+    pub done: crossbeam_channel::Sender<u64>,
 }
 
 impl std::fmt::Debug for ClusterSetup {

@@ -41,7 +41,7 @@ use std::sync::atomic::AtomicU64;
 use storage::AccountsStore;
 use telemetry::{Health, Placement, Stage};
 
-pub use config::{ClusterSetup, RuntimeConfig, RuntimeSetup};
+pub use config::{ClusterSetup, ClusterWrite, RuntimeConfig, RuntimeSetup};
 pub use genesis::GenesisError;
 
 /// Why the runtime did not start.

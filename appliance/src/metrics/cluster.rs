@@ -117,6 +117,40 @@ pub fn render(v: &ClusterView, out: &mut String) {
     );
     counter(
         out,
+        "gigacompute_cluster_migrations_total",
+        "Partitions moved into and out of this node, and moves given up.",
+        &[
+            ("direction=\"in\"", c.migrations_in.load(Relaxed)),
+            ("direction=\"out\"", c.migrations_out.load(Relaxed)),
+            ("direction=\"aborted\"", c.migrations_aborted.load(Relaxed)),
+        ],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_parked_total",
+        "Transactions held while their partition moved away (sent to the new owner after the flip).",
+        &[("", c.parked.load(Relaxed))],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_park_full_total",
+        "Transactions dropped because the park was full (32 MiB).",
+        &[("", c.park_full.load(Relaxed))],
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_last_migration_pause_seconds",
+        "The last partition moved in: from the source's drain to the flip.",
+        c.last_pause_ms.load(Relaxed) as f64 / 1e3,
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_draining_partition",
+        "The partition this node is moving out, or -1.",
+        v.draining().map_or(-1.0, f64::from),
+    );
+    counter(
+        out,
         "gigacompute_cluster_etcd_errors_total",
         "Failed etcd requests (connect, renew, read).",
         &[("", c.etcd_errors.load(Relaxed))],

@@ -1,5 +1,11 @@
 //! Joining a cluster (`[cluster] enabled`): the node's view, its etcd agent, and the cluster
-//! clock it must run on, all before the runtime starts.
+//! clock it must run on, all before the runtime starts; then moving partitions in and out
+//! ([`migrate`]).
+
+pub mod migrate;
+
+/// Writes of moved partitions waiting for the bank, at most (each can be large).
+pub const WRITES_DEPTH: usize = 16;
 
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
@@ -13,6 +19,7 @@ pub struct Joined {
     pub view: Arc<ClusterView>,
     pub agent: Agent,
     pub clock: ClusterClock,
+    pub socket: Arc<std::net::UdpSocket>,
 }
 
 /// Registers the node and waits (up to `cluster.join_timeout_s`) until it has read the
@@ -31,10 +38,15 @@ pub fn join(
         .into_iter()
         .map(|k| k.to_bytes());
     let view = Arc::new(ClusterView::new(c.node_id.clone(), global, local));
+    // Datagrams to other nodes leave from here (peers know it, see `NodeRecord::forward`).
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(tpu.ip(), 0))
+        .context("binding the cluster's forwarding socket")?;
+    socket.set_nonblocking(true)?;
     let record = NodeRecord {
         id: c.node_id.clone(),
         rpc: c.advertised(config.rpc.bind),
         tpu: c.advertised(tpu),
+        forward: c.advertised(socket.local_addr()?),
         identity: identity.to_string(),
         started_unix_ms: cluster::clock::unix_ms(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -86,5 +98,10 @@ pub fn join(
         );
     }
     tracing::info!(cluster = %c.name, node = %c.node_id, etcd = ?c.etcd, "joined the cluster");
-    Ok(Joined { view, agent, clock })
+    Ok(Joined {
+        view,
+        agent,
+        clock,
+        socket: Arc::new(socket),
+    })
 }

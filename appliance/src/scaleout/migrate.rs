@@ -1,0 +1,489 @@
+//! Moving partitions in and out of this node (thread `gc-migrate`): the node's half of the
+//! protocol in [`cluster::migration`], as source and as destination.
+//!
+//! As source: a requested move of a partition this node owns starts the drain (the bank
+//! parks the partition's transactions and marks the slot after which it did not change);
+//! once that slot is durable the partition's accounts and recent signatures are exported
+//! into pages the destination pulls (`clusterExportPage`, on the peers' path), and the record
+//! says ready. When the map flips, what was parked goes to the new owner and the local copy
+//! is wiped; when the record is given up instead, it is admitted here again.
+//!
+//! As destination: a ready move to this node is pulled page by page, written by the bank
+//! (stale local copies of the partition wiped first), waited for until durable, and the map
+//! flipped in one etcd transaction. Any failure gives the move up.
+//!
+//! The walks over the accounts run here, never on the bank's or the lease agent's thread.
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use cluster::etcd::{self, block_on};
+use cluster::migration::{MAX_PAGE_BYTES, Migration, MigrationState};
+use cluster::peer::{self, FORWARDED_PATH};
+use cluster::view::Export;
+use cluster::{ClusterView, Snapshot, partition_of};
+use crossbeam_channel::Sender;
+use dataplane::Ingress;
+use runtime::ClusterWrite;
+use runtime::accounts::AccountsDb;
+use runtime::chain::ChainState;
+use serde::{Deserialize, Serialize};
+use solana_account::{AccountSharedData, ReadableAccount, WritableAccount};
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use std::collections::HashSet;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the thread looks at the cluster (the agent refreshes it every `poll_ms`).
+const TICK: Duration = Duration::from_millis(20);
+/// A source gives a move up if its partition is not drained and durable by then...
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// ...or if the destination has not flipped the map this long after it was ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the destination waits for its bank to write a page set, and for it to be durable.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest answer to one page request.
+const MAX_PAGE_ANSWER: usize = 32 << 20;
+
+pub struct Ctx {
+    pub view: Arc<ClusterView>,
+    pub db: Arc<AccountsDb>,
+    pub chain: Arc<ChainState>,
+    pub writes: Sender<ClusterWrite>,
+    pub ingress: Ingress,
+    pub socket: Arc<UdpSocket>,
+    pub endpoints: Vec<String>,
+    pub cluster: String,
+}
+
+pub struct Migrator {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Migrator {
+    pub fn start(ctx: Ctx) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("gc-migrate".into())
+            .spawn(move || run(ctx, flag))
+            .context("starting the migration thread")?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One account as a page carries it.
+#[derive(Serialize, Deserialize)]
+struct Exported {
+    key: [u8; 32],
+    lamports: u64,
+    owner: [u8; 32],
+    executable: bool,
+    rent_epoch: u64,
+    data: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Page {
+    accounts: Vec<Exported>,
+    /// (signature, slot) of transactions the source ran on the partition.
+    signatures: Vec<(Vec<u8>, u64)>,
+}
+
+/// This node's outgoing move.
+struct Outgoing {
+    partition: u16,
+    to: String,
+    began: Instant,
+    drain_unix_ms: u64,
+    ready_at: Option<Instant>,
+}
+
+fn run(ctx: Ctx, stop: Arc<AtomicBool>) {
+    let mut out: Option<Outgoing> = None;
+    // Moves this node already took in (or gave up), by (partition, drained slot).
+    let mut seen: HashSet<(u16, u64)> = HashSet::new();
+    while !stop.load(Ordering::Acquire) {
+        let snap = ctx.view.snapshot();
+        if let Err(e) = source_step(&ctx, &snap, &mut out) {
+            tracing::warn!(node = %ctx.view.me(), "moving a partition out: {e:#}");
+        }
+        destination_step(&ctx, &snap, &mut seen);
+        std::thread::sleep(TICK);
+    }
+    if let Some(o) = out {
+        let parked = ctx.view.end_drain().len();
+        tracing::warn!(
+            partition = o.partition,
+            parked,
+            "stopping during a move: parked transactions dropped"
+        );
+    }
+}
+
+fn etcd_call<T>(
+    ctx: &Ctx,
+    f: impl AsyncFnOnce(&mut etcd::Client) -> Result<T, etcd::ClusterError>,
+) -> Result<T> {
+    block_on(async {
+        let mut c = etcd::connect(&ctx.endpoints).await?;
+        f(&mut c).await
+    })
+    .map_err(|e| anyhow!("{e}"))
+}
+
+fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result<()> {
+    let me = ctx.view.me();
+    let Some(map) = &snap.map else {
+        return Ok(());
+    };
+    let Some(o) = out.as_mut() else {
+        let request = snap.migrations.values().find(|(m, _)| {
+            m.from == me
+                && m.state == MigrationState::Requested
+                && m.epoch == map.epoch
+                && map.owner(m.partition) == Some(me)
+        });
+        if let Some((m, _)) = request {
+            tracing::info!(partition = m.partition, to = %m.to, reason = %m.reason, "moving a partition out: draining");
+            ctx.view.begin_drain(m.partition);
+            *out = Some(Outgoing {
+                partition: m.partition,
+                to: m.to.clone(),
+                began: Instant::now(),
+                drain_unix_ms: cluster::clock::unix_ms(),
+                ready_at: None,
+            });
+        }
+        return Ok(());
+    };
+    match snap.migrations.get(&o.partition) {
+        Some((m, rev)) if m.from == me && m.to == o.to => {
+            let rev = *rev;
+            if m.state == MigrationState::Requested && o.ready_at.is_none() {
+                let durable = ctx.chain.durable_slot();
+                match ctx.view.drained_slot() {
+                    Some(slot) if durable >= slot => {
+                        let parts = map.owners.len() as u16;
+                        let (pages, accounts, signatures) = export(ctx, o.partition, parts, slot)?;
+                        let pages_len = pages.len() as u32;
+                        ctx.view.set_export(Export {
+                            partition: o.partition,
+                            revision: slot as i64,
+                            pages: Arc::new(pages),
+                        });
+                        let ready = Migration {
+                            state: MigrationState::Ready,
+                            drain_unix_ms: Some(o.drain_unix_ms),
+                            drained_slot: Some(slot),
+                            pages: Some(pages_len),
+                            accounts: Some(accounts),
+                            signatures: Some(signatures),
+                            ..m.clone()
+                        };
+                        let cluster = ctx.cluster.clone();
+                        if etcd_call(ctx, async move |c| {
+                            etcd::update_move(c, &cluster, &ready, rev).await
+                        })? {
+                            tracing::info!(
+                                partition = o.partition,
+                                accounts,
+                                signatures,
+                                slot,
+                                "moving a partition out: ready"
+                            );
+                            o.ready_at = Some(Instant::now());
+                        }
+                    }
+                    _ if o.began.elapsed() > DRAIN_TIMEOUT => {
+                        give_up(ctx, o.partition, rev, "not drained in time")?
+                    }
+                    _ => {}
+                }
+            } else if o.ready_at.is_some_and(|t| t.elapsed() > READY_TIMEOUT) {
+                give_up(
+                    ctx,
+                    o.partition,
+                    rev,
+                    "the destination did not take it in time",
+                )?;
+            }
+        }
+        _ => {
+            // The record is gone: the map flipped, or the move was given up.
+            let partition = o.partition;
+            let parked = ctx.view.end_drain();
+            match map.owner(partition) {
+                Some(owner) if owner != me => {
+                    let tpu = snap.nodes.get(owner).map(|n| n.tpu);
+                    for tx in &parked {
+                        match tpu {
+                            Some(tpu) => {
+                                if ctx.socket.send_to(tx, tpu).is_ok() {
+                                    ctx.view
+                                        .counters
+                                        .forwarded_udp
+                                        .fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            // The new owner is already gone: routed like any arrival.
+                            None => drop(ctx.ingress.submit(tx)),
+                        }
+                    }
+                    ctx.view
+                        .counters
+                        .migrations_out
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(partition, to = %owner, parked = parked.len(), "moved a partition out");
+                    wipe(ctx, partition, map.owners.len() as u16, &HashSet::new())?;
+                }
+                _ => {
+                    for tx in &parked {
+                        let _ = ctx.ingress.submit(tx);
+                    }
+                    ctx.view
+                        .counters
+                        .migrations_aborted
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        partition,
+                        parked = parked.len(),
+                        "a move out was given up: the partition stays here"
+                    );
+                }
+            }
+            *out = None;
+        }
+    }
+    Ok(())
+}
+
+fn give_up(ctx: &Ctx, partition: u16, rev: i64, why: &str) -> Result<()> {
+    tracing::warn!(partition, "giving a move up: {why}");
+    let cluster = ctx.cluster.clone();
+    etcd_call(ctx, async move |c| {
+        etcd::abort_move(c, &cluster, partition, rev).await
+    })?;
+    Ok(())
+}
+
+/// Does this status's transaction write an account of `partition`?
+fn touches(s: &runtime::chain::TxStatus, partition: u16, parts: u16) -> bool {
+    let loaded = s.loaded_writable.iter().map(|k| k.to_bytes());
+    let Ok(desc) = dataplane::parse::parse_transaction(&s.transaction) else {
+        return false;
+    };
+    let statics: Vec<[u8; 32]> = (0..usize::from(desc.num_static_keys))
+        .filter(|&i| desc.is_static_writable(i))
+        .map(|i| *desc.static_key(&s.transaction, i))
+        .collect();
+    statics
+        .into_iter()
+        .chain(loaded)
+        .any(|k| partition_of(&k, parts) == partition)
+}
+
+/// The partition's accounts (newest durable versions) and the signatures of the retained
+/// transactions that wrote it, in pages of at most [`MAX_PAGE_BYTES`].
+fn export(ctx: &Ctx, partition: u16, parts: u16, drained: u64) -> Result<(Vec<Vec<u8>>, u64, u64)> {
+    let mut pages = Vec::new();
+    let mut page = Page::default();
+    let mut bytes = 0usize;
+    let mut accounts = 0u64;
+    let mut failed = None;
+    let mut flush = |page: &mut Page, bytes: &mut usize, pages: &mut Vec<Vec<u8>>| {
+        match bincode::serialize(page) {
+            Ok(b) => pages.push(b),
+            Err(e) => failed = Some(e.to_string()),
+        }
+        *page = Page::default();
+        *bytes = 0;
+    };
+    ctx.db
+        .for_each_durable(&mut |k, a| {
+            if partition_of(&k.to_bytes(), parts) != partition {
+                return;
+            }
+            accounts += 1;
+            bytes += a.data().len() + 128;
+            page.accounts.push(Exported {
+                key: k.to_bytes(),
+                lamports: a.lamports(),
+                owner: a.owner().to_bytes(),
+                executable: a.executable(),
+                rent_epoch: a.rent_epoch(),
+                data: a.data().to_vec(),
+            });
+            if bytes >= MAX_PAGE_BYTES {
+                flush(&mut page, &mut bytes, &mut pages);
+            }
+        })
+        .map_err(|e| anyhow!("reading the partition's accounts: {e}"))?;
+    let first = drained.saturating_sub(ctx.chain.validity_slots() + 1);
+    let mut signatures = 0u64;
+    for s in ctx.chain.statuses_since(first) {
+        if touches(&s, partition, parts) {
+            signatures += 1;
+            page.signatures
+                .push((s.signature.as_ref().to_vec(), s.slot));
+        }
+    }
+    flush(&mut page, &mut bytes, &mut pages);
+    if let Some(e) = failed {
+        bail!("encoding a page: {e}");
+    }
+    Ok((pages, accounts, signatures))
+}
+
+/// Writes through the bank and waits until they are durable.
+fn write_durably(
+    ctx: &Ctx,
+    accounts: Vec<(Pubkey, AccountSharedData)>,
+    signatures: Vec<(Signature, u64)>,
+) -> Result<()> {
+    let (done, slot) = crossbeam_channel::bounded(1);
+    ctx.writes
+        .send_timeout(
+            ClusterWrite {
+                accounts,
+                signatures,
+                done,
+            },
+            WRITE_TIMEOUT,
+        )
+        .map_err(|_| anyhow!("the bank did not take the writes"))?;
+    let slot = slot
+        .recv_timeout(WRITE_TIMEOUT)
+        .map_err(|_| anyhow!("the bank did not write them"))?;
+    let deadline = Instant::now() + WRITE_TIMEOUT;
+    while ctx.chain.durable_slot() < slot {
+        if Instant::now() > deadline {
+            bail!("slot {slot} with the writes did not become durable");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Deletes this node's copies of `partition`'s accounts, except `keep`.
+fn wipe(ctx: &Ctx, partition: u16, parts: u16, keep: &HashSet<Pubkey>) -> Result<()> {
+    let mut gone = Vec::new();
+    ctx.db
+        .for_each_durable(&mut |k, _| {
+            if partition_of(&k.to_bytes(), parts) == partition && !keep.contains(k) {
+                gone.push((*k, AccountSharedData::default()));
+            }
+        })
+        .map_err(|e| anyhow!("reading the partition's accounts: {e}"))?;
+    if !gone.is_empty() {
+        write_durably(ctx, gone, Vec::new())?;
+    }
+    Ok(())
+}
+
+fn destination_step(ctx: &Ctx, snap: &Snapshot, seen: &mut HashSet<(u16, u64)>) {
+    let me = ctx.view.me();
+    let Some((m, rev)) = snap
+        .migrations
+        .values()
+        .find(|(m, _)| m.to == me && m.state == MigrationState::Ready)
+    else {
+        return;
+    };
+    let id = (m.partition, m.drained_slot.unwrap_or(0));
+    if !seen.insert(id) {
+        return;
+    }
+    let (m, rev) = (m.clone(), *rev);
+    let result = take_in(ctx, snap, &m).and_then(|()| {
+        let cluster = ctx.cluster.clone();
+        let flip = m.clone();
+        etcd_call(ctx, async move |c| {
+            etcd::flip(c, &cluster, &flip, rev).await
+        })
+    });
+    match result {
+        Ok(map) => {
+            // Known here before anyone forwards to this node as the partition's owner.
+            ctx.view.adopt_map(map.clone());
+            let pause = cluster::clock::unix_ms().saturating_sub(m.drain_unix_ms.unwrap_or(0));
+            ctx.view
+                .counters
+                .migrations_in
+                .fetch_add(1, Ordering::Relaxed);
+            ctx.view
+                .counters
+                .last_pause_ms
+                .store(pause, Ordering::Relaxed);
+            tracing::info!(partition = m.partition, from = %m.from, epoch = map.epoch, pause_ms = pause, "moved a partition in");
+        }
+        Err(e) => {
+            tracing::warn!(partition = m.partition, from = %m.from, "taking a partition in failed, giving the move up: {e:#}");
+            let _ = give_up(ctx, m.partition, rev, "the destination could not take it");
+        }
+    }
+}
+
+/// Pulls the pages of `m` from its source, wipes stale local copies of the partition, and
+/// writes the pages durably.
+fn take_in(ctx: &Ctx, snap: &Snapshot, m: &Migration) -> Result<()> {
+    let src = snap
+        .nodes
+        .get(&m.from)
+        .ok_or_else(|| anyhow!("the source {} is down", m.from))?;
+    let parts = snap.map.as_ref().map_or(0, |m| m.owners.len()) as u16;
+    let drained = m
+        .drained_slot
+        .context("a ready move without its drained slot")?;
+    let mut accounts = Vec::new();
+    let mut signatures = Vec::new();
+    for i in 0..m.pages.unwrap_or(0) {
+        let v = peer::call(
+            src.rpc,
+            FORWARDED_PATH,
+            "clusterExportPage",
+            &serde_json::json!([m.partition, drained, i]),
+            MAX_PAGE_ANSWER,
+        )
+        .map_err(|e| anyhow!("page {i} from {}: {e}", m.from))?;
+        let b64 = v.as_str().context("a page that is not a string")?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64)?;
+        let page: Page = bincode::deserialize(&raw).context("a page that does not decode")?;
+        for a in page.accounts {
+            let key = Pubkey::new_from_array(a.key);
+            if partition_of(&a.key, parts) != m.partition {
+                bail!(
+                    "the source sent {key}, which is not in partition {}",
+                    m.partition
+                );
+            }
+            let mut acct = AccountSharedData::new(a.lamports, 0, &Pubkey::new_from_array(a.owner));
+            acct.set_data_from_slice(&a.data);
+            acct.set_executable(a.executable);
+            acct.set_rent_epoch(a.rent_epoch);
+            accounts.push((key, acct));
+        }
+        for (sig, slot) in page.signatures {
+            let sig =
+                <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| anyhow!("a bad signature"))?;
+            signatures.push((Signature::from(sig), slot));
+        }
+    }
+    let keep: HashSet<Pubkey> = accounts.iter().map(|(k, _)| *k).collect();
+    wipe(ctx, m.partition, parts, &keep)?;
+    write_durably(ctx, accounts, signatures)
+}
