@@ -6,7 +6,7 @@
 //! round-robin), starts the nodes (`gigacompute run`, this binary) and moves each into its
 //! own cgroup. Each node's load is its own: fee payers and payees in partitions it owns,
 //! funded by its own faucet, transfers sent over UDP to its own port at the same offered rate
-//! per node (1.25x what one confined node executes, measured first). Throughput is what the
+//! per node (1.5x what one confined node executes, measured first). Throughput is what the
 //! nodes executed in the window (getTransactionCount before and after, summed), so a
 //! transaction dropped anywhere is not counted. The sender (this process) and etcd run
 //! outside the quotas, on what the nodes leave of the machine. At the largest size the load
@@ -47,6 +47,10 @@ pub struct ScaleArgs {
     /// offered twice its probe rate (measured first).
     #[arg(long)]
     pub offered_per_node: Option<f64>,
+    /// Partition moves at the largest size, under its load, after its window (their pauses
+    /// are measured; the throughput window is not disturbed).
+    #[arg(long, default_value_t = 12)]
+    pub moves: usize,
     /// Fee payers per node.
     #[arg(long, default_value_t = 256)]
     pub payers: usize,
@@ -56,6 +60,8 @@ pub struct ScaleArgs {
 }
 
 const PARTITIONS: u16 = 64;
+/// What the sender budgets per partition move after the window.
+const MOVE_SECONDS: f64 = 1.0;
 const PAYEES: usize = 64;
 const SOL: u64 = 1_000_000_000;
 
@@ -69,8 +75,8 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
     let offered = match a.offered_per_node {
         Some(o) => o,
         None => {
-            let probe = measure(&etcd_bin, 1, a, 20_000.0, a.seconds / 2.0, false)?;
-            let probe = measure(&etcd_bin, 1, a, probe.tps * 2.0, a.seconds / 2.0, false)?;
+            let probe = measure(&etcd_bin, 1, a, 20_000.0, a.seconds / 2.0, false, 0)?;
+            let probe = measure(&etcd_bin, 1, a, probe.tps * 2.0, a.seconds / 2.0, false, 0)?;
             tracing::info!(capacity = probe.tps, "bench scale: one node's capacity");
             (probe.tps * 1.5).max(100.0)
         }
@@ -78,6 +84,7 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
     let mut by_size: Vec<(usize, Vec<f64>)> = a.nodes.iter().map(|&n| (n, Vec::new())).collect();
     let largest = a.nodes.iter().copied().max().unwrap_or(1);
     let mut forwarded = Vec::new();
+    let mut pauses: Vec<f64> = Vec::new();
     for run in 0..a.runs.max(1) {
         let mut order: Vec<usize> = (0..by_size.len()).collect();
         if run % 2 == 1 {
@@ -85,7 +92,9 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
         }
         for i in order {
             let n = by_size[i].0;
-            let m = measure(&etcd_bin, n, a, offered * n as f64, a.seconds, false)?;
+            let moves = if n == largest && n > 1 { a.moves } else { 0 };
+            let m = measure(&etcd_bin, n, a, offered * n as f64, a.seconds, false, moves)?;
+            pauses.extend(m.pauses.iter().flatten());
             tracing::info!(nodes = n, tps = m.tps, per_node = ?m.per_node, "bench scale");
             by_size[i].1.push(m.tps);
         }
@@ -97,6 +106,7 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
                 offered * largest as f64,
                 a.seconds,
                 true,
+                0,
             )?;
             tracing::info!(
                 nodes = largest,
@@ -109,7 +119,12 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        let n = v.len();
+        if n % 2 == 0 {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        } else {
+            v[n / 2]
+        }
     };
     let tps: Vec<(usize, f64)> = by_size.iter().map(|(n, v)| (*n, median(v))).collect();
     let one = tps.iter().find(|(n, _)| *n == 1).map(|(_, t)| *t);
@@ -138,6 +153,15 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
             "tx/s",
         ));
         rows.push(("via_non_owner_vs_direct", f / direct, "ratio"));
+    }
+    if !pauses.is_empty() {
+        let mut p = pauses.clone();
+        p.sort_by(f64::total_cmp);
+        let pct = |q: f64| p[((p.len() - 1) as f64 * q).round() as usize];
+        rows.push(("migration_pause_ms_p50", pct(0.5), "ms"));
+        rows.push(("migration_pause_ms_p99", pct(0.99), "ms"));
+        rows.push(("migration_pause_ms_max", pct(1.0), "ms"));
+        rows.push(("migrations", p.len() as f64, "moves"));
     }
     rows.push(("offered_per_node", offered, "tx/s"));
     rows.push((
@@ -174,6 +198,8 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
 struct Measured {
     tps: f64,
     per_node: Vec<f64>,
+    /// Pauses of the partition moves made after the window, ms.
+    pauses: Vec<Option<f64>>,
 }
 
 fn which(bin: &str) -> Option<PathBuf> {
@@ -312,6 +338,7 @@ fn measure(
     offered: f64,
     seconds: f64,
     via_non_owner: bool,
+    moves: usize,
 ) -> Result<Measured> {
     let tmp = tempfile::tempdir()?;
     let (_etcd, endpoint) = start_etcd(etcd_bin, tmp.path())?;
@@ -425,7 +452,8 @@ fn measure(
         )?;
     }
     let blockhash = latest_blockhash(nodes[0].rpc)?;
-    let total = ((a.warmup_seconds + seconds) * offered * 1.1) as usize;
+    let total =
+        ((a.warmup_seconds + seconds + moves as f64 * MOVE_SECONDS) * offered * 1.1) as usize;
     let per_node = total / n + 1;
     let wires: Vec<Vec<Vec<u8>>> = keys
         .iter()
@@ -445,38 +473,52 @@ fn measure(
             })
         })
         .collect();
-    // Open loop: every millisecond, what is due to each node.
-    let start = Instant::now();
-    let mut sent = vec![0usize; n];
-    let mut before: Option<Vec<u64>> = None;
-    let mut before_at = start;
+    // Open loop, on its own thread: every millisecond, what is due to each node.
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let rate = offered / n as f64;
-    loop {
-        let t = start.elapsed().as_secs_f64();
-        if before.is_none() && t >= a.warmup_seconds {
-            before = Some(counts(&nodes)?);
-            before_at = Instant::now();
-        }
-        if t >= a.warmup_seconds + seconds {
-            break;
-        }
-        for j in 0..n {
-            let to = if via_non_owner {
-                nodes[(j + 1) % n].tpu
-            } else {
-                nodes[j].tpu
-            };
-            let due = ((t * rate) as usize).min(wires[j].len());
-            while sent[j] < due {
-                let _ = socket.send_to(&wires[j][sent[j]], to);
-                sent[j] += 1;
+    let (before, after, elapsed, pauses) = std::thread::scope(|s| -> Result<_> {
+        let sender = s.spawn(|| {
+            let start = Instant::now();
+            let mut sent = vec![0usize; n];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = start.elapsed().as_secs_f64();
+                for j in 0..n {
+                    let to = if via_non_owner {
+                        nodes[(j + 1) % n].tpu
+                    } else {
+                        nodes[j].tpu
+                    };
+                    let due = ((t * rate) as usize).min(wires[j].len());
+                    while sent[j] < due {
+                        let _ = socket.send_to(&wires[j][sent[j]], to);
+                        sent[j] += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let after = counts(&nodes)?;
-    let elapsed = before_at.elapsed().as_secs_f64();
-    let before = before.expect("the warm-up ended");
+        });
+        let run = || -> Result<_> {
+            std::thread::sleep(Duration::from_secs_f64(a.warmup_seconds));
+            let before = counts(&nodes)?;
+            let before_at = Instant::now();
+            std::thread::sleep(Duration::from_secs_f64(seconds));
+            let after = counts(&nodes)?;
+            let elapsed = before_at.elapsed().as_secs_f64();
+            let mut pauses = Vec::new();
+            for i in 0..moves {
+                let from = &ids[i % n];
+                let to = &ids[(i + 1) % n];
+                let p = map.by_node()[from.as_str()][i / n % map.by_node()[from.as_str()].len()];
+                // The partition may have moved already (an earlier round): move it from its owner.
+                pauses.push(move_and_time(&endpoint, p, to, from)?);
+            }
+            Ok((before, after, elapsed, pauses))
+        };
+        let r = run();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = sender.join();
+        r
+    })?;
     let per_node: Vec<f64> = after
         .iter()
         .zip(&before)
@@ -487,7 +529,51 @@ fn measure(
     Ok(Measured {
         tps: per_node.iter().sum(),
         per_node,
+        pauses,
     })
+}
+
+/// Moves `partition` to `to` and times its pause: from the source's drain (its record's
+/// `drain_unix_ms`) to the flip (the record gone, observed every 2 ms). Skipped (`None`)
+/// when `from` no longer owns it.
+fn move_and_time(endpoint: &str, partition: u16, to: &str, from: &str) -> Result<Option<f64>> {
+    let endpoints = vec![endpoint.to_string()];
+    let read = || {
+        cluster::etcd::block_on(async {
+            let mut c = cluster::etcd::connect(&endpoints).await?;
+            cluster::etcd::read(&mut c, "bench").await
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let (snap, _) = read()?;
+    if snap.map.as_ref().and_then(|m| m.owner(partition)) != Some(from) {
+        return Ok(None);
+    }
+    cluster::etcd::block_on(async {
+        let mut c = cluster::etcd::connect(&endpoints).await?;
+        cluster::etcd::request_move(&mut c, "bench", partition, to, "bench").await
+    })
+    .map_err(|e| anyhow::anyhow!("requesting a move: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut drain_ms = None;
+    loop {
+        let (snap, _) = read()?;
+        match snap.migrations.get(&partition) {
+            Some((m, _)) => drain_ms = m.drain_unix_ms.or(drain_ms),
+            None => {
+                let flipped = cluster::clock::unix_ms();
+                if snap.map.as_ref().and_then(|m| m.owner(partition)) != Some(to) {
+                    bail!("the move of partition {partition} to {to} was given up");
+                }
+                let began = drain_ms.context("the move's ready state was never seen")?;
+                return Ok(Some(flipped.saturating_sub(began) as f64));
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the move of partition {partition} did not finish in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn tail(p: &Path) -> String {

@@ -51,6 +51,16 @@ impl ClusterClock {
             .saturating_add(s.saturating_add(1).saturating_mul(self.slot_ms))
     }
 
+    /// The secret part of the path peers call each other on (`/cluster/forwarded/<token>`):
+    /// only nodes, which read the seed from etcd, know it.
+    pub fn peer_token(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"gigacompute peer path v1");
+        h.update(self.seed);
+        let d: [u8; 32] = h.finalize().into();
+        d[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn blockhash(&self, slot: u64) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(DOMAIN);

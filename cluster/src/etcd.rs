@@ -157,6 +157,8 @@ pub async fn read(
                 if let Some(id) = name.strip_prefix("nodes/") {
                     serde_json::from_slice::<NodeRecord>(kv.value()).map(|n| {
                         if n.id == id {
+                            snap.registrations
+                                .insert(n.id.clone(), (kv.create_revision(), kv.lease()));
                             snap.nodes.insert(n.id.clone(), n);
                         }
                     })
@@ -241,6 +243,7 @@ pub async fn request_move(
         drain_unix_ms: None,
         drained_slot: None,
         pages: None,
+        source_registration: None,
         accounts: None,
         signatures: None,
     };
@@ -320,10 +323,16 @@ pub async fn flip(
     map.owners[m.partition as usize] = m.to.clone();
     map.epoch += 1;
     let key = migration_key(cluster, m.partition);
+    let source = m.source_registration.ok_or_else(|| {
+        ClusterError::Invalid(format!("partition {}: the move is not ready", m.partition))
+    })?;
     let txn = Txn::new()
         .when([
             Compare::mod_revision(map_key(cluster), CompareOp::Equal, snap.map_revision),
             Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
+            // The source that exported is the one registered now, and the new owner is live.
+            Compare::create_revision(node_key(cluster, &m.from), CompareOp::Equal, source),
+            Compare::create_revision(node_key(cluster, &m.to), CompareOp::Greater, 0),
         ])
         .and_then([
             TxnOp::put(map_key(cluster), to_json(&map), None),
@@ -543,7 +552,17 @@ async fn run(cfg: AgentConfig, view: Arc<ClusterView>, stop: Arc<AtomicBool>) {
                     for b in bad {
                         tracing::error!(node = %view.me(), "cluster: ignoring an invalid value in etcd: {b}");
                     }
-                    publish(&view, snap);
+                    // The node's own registration must be its own: a key deleted by hand
+                    // (or taken by another process) means the lease no longer fences it.
+                    if snap.registrations.get(view.me()).map(|r| r.1) != Some(s.lease) {
+                        view.lease_lost();
+                        view.counters.lease_losses.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(node = %view.me(), "cluster: this node's registration is gone or not its own; registering again");
+                        old_lease = None;
+                        session = None;
+                        continue;
+                    }
+                    view.publish(snap);
                 }
                 Err(e) => {
                     warn("reading the cluster", &e, &view);
@@ -558,19 +577,4 @@ async fn run(cfg: AgentConfig, view: Arc<ClusterView>, stop: Arc<AtomicBool>) {
     if let Some(mut s) = session {
         let _ = bounded(s.client.lease_revoke(s.lease)).await;
     }
-}
-
-/// A map never goes back to an older epoch (a stale read after reconnecting to a lagging
-/// member is ignored).
-fn publish(view: &ClusterView, mut snap: Snapshot) {
-    let old = view.snapshot();
-    if let (Some(old_map), Some(new_map)) = (&old.map, &snap.map)
-        && new_map.epoch < old_map.epoch
-    {
-        snap.map = old.map.clone();
-    }
-    if snap.map.is_none() && old.map.is_some() && snap.spec == old.spec {
-        snap.map = old.map.clone();
-    }
-    view.publish(snap);
 }

@@ -40,6 +40,9 @@ pub struct Migration {
     /// Set when ready: the source's slot after which the partition did not change.
     pub drained_slot: Option<u64>,
     pub pages: Option<u32>,
+    /// The source's registration (its node key's create revision) when it was ready: the
+    /// flip requires the same one, so a source that restarted meanwhile cannot be skipped.
+    pub source_registration: Option<i64>,
     pub accounts: Option<u64>,
     pub signatures: Option<u64>,
 }

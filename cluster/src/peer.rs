@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// The path a node answers calls from its peers on: from its own state, never forwarded again.
+/// The prefix of the path a node answers calls from its peers on (from its own state, never
+/// forwarding them again); the rest is the cluster's token ([`crate::ClusterClock::peer_token`]).
 pub const FORWARDED_PATH: &str = "/cluster/forwarded";
 
 /// How long one step of a call may take (connect, send, answer).

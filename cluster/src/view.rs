@@ -48,6 +48,8 @@ pub struct Snapshot {
     pub map_revision: i64,
     /// Partition moves in flight, with each record's revision.
     pub migrations: BTreeMap<u16, (crate::Migration, i64)>,
+    /// Each live node's registration: (its key's create revision, its lease).
+    pub registrations: BTreeMap<String, (i64, i64)>,
 }
 
 /// Where a transaction (or a read) goes.
@@ -71,6 +73,9 @@ pub struct ClusterCounters {
     pub forwarded_udp: AtomicU64,
     pub forwarded_rpc: AtomicU64,
     pub forward_errors: AtomicU64,
+    /// Datagrams a peer forwarded here that this node would have sent straight back (the
+    /// two disagreed about the owner for a moment): dropped.
+    pub bounced: AtomicU64,
     pub cross_partition: AtomicU64,
     pub owner_down: AtomicU64,
     pub not_serving: AtomicU64,
@@ -116,6 +121,7 @@ pub struct ClusterView {
     export: Mutex<Option<Export>>,
     /// The live nodes' forwarding addresses.
     forwarders: RwLock<HashSet<SocketAddr>>,
+    drain_generation: AtomicU64,
 }
 
 /// Bytes of transactions parked at most during one move: beyond it they are dropped and
@@ -153,7 +159,28 @@ impl ClusterView {
             parked: Mutex::new((VecDeque::new(), 0)),
             export: Mutex::new(None),
             forwarders: RwLock::new(HashSet::new()),
+            drain_generation: AtomicU64::new(0),
         }
+    }
+
+    /// The path this node's peers answer its calls on (`None` before the spec is read).
+    pub fn peer_path(&self) -> Option<String> {
+        let token = self.snapshot.read().clock?.peer_token();
+        Some(format!("{}/{token}", crate::peer::FORWARDED_PATH))
+    }
+
+    /// Whether an HTTP request for `path` comes from a peer (it knows the cluster's token).
+    pub fn is_peer_path(&self, path: &str) -> bool {
+        let Some(want) = self.peer_path() else {
+            return false;
+        };
+        // Constant time over the token's length: the path is the only secret in the request.
+        path.len() == want.len()
+            && path
+                .bytes()
+                .zip(want.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 
     /// Whether a datagram from `addr` was forwarded by a live node of the cluster.
@@ -165,14 +192,17 @@ impl ClusterView {
     /// etcd, so that nothing forwarded to it as the new owner is sent back.
     pub fn adopt_map(&self, map: PartitionMap) {
         let mut s = (*self.snapshot()).clone();
-        if s.map.as_ref().is_none_or(|m| m.epoch < map.epoch) {
-            s.map = Some(map);
-            self.publish(s);
-        }
+        s.map = Some(map);
+        self.publish(s);
     }
 
-    /// The partition of `key` under the current map (`None`: no map).
+    /// The partition whose data `key` is, under the current map: `None` for an account
+    /// every node holds (a sysvar, a builtin, a genesis program) or this node's own (its
+    /// faucet, its fee collector), which never move, or when there is no map.
     pub fn partition_of(&self, key: &[u8; 32]) -> Option<u16> {
+        if self.global.contains(key) || self.local.contains(key) {
+            return None;
+        }
         let s = self.snapshot.read();
         let m = s.map.as_ref()?;
         Some(crate::map::partition_of(key, m.owners.len() as u16))
@@ -181,8 +211,14 @@ impl ClusterView {
     /// Start moving `partition` away: from now the bank parks its transactions.
     pub fn begin_drain(&self, partition: u16) {
         self.drained_slot.store(u64::MAX, Ordering::Release);
+        self.drain_generation.fetch_add(1, Ordering::AcqRel);
         self.draining
             .store(u32::from(partition) + 1, Ordering::Release);
+    }
+
+    /// Which drain this is (each [`ClusterView::begin_drain`] starts a new one).
+    pub fn drain_generation(&self) -> u64 {
+        self.drain_generation.load(Ordering::Acquire)
     }
 
     /// The move ended (done or given up): nothing is parked from now on; what was parked is
@@ -277,10 +313,20 @@ impl ClusterView {
         self.snapshot.read().clone()
     }
 
-    pub fn publish(&self, s: Snapshot) {
+    /// Replaces the snapshot. Its map never goes back to an older epoch (a read that raced
+    /// with [`ClusterView::adopt_map`], or a lagging etcd member after a reconnect): the
+    /// newer map is kept, under the same lock.
+    pub fn publish(&self, mut s: Snapshot) {
         let forwarders = s.nodes.values().map(|n| n.forward).collect();
         *self.forwarders.write() = forwarders;
-        *self.snapshot.write() = Arc::new(s);
+        let mut current = self.snapshot.write();
+        if let Some(old) = &current.map {
+            let same_cluster = s.spec.is_none() || s.spec == current.spec;
+            if same_cluster && s.map.as_ref().is_none_or(|m| m.epoch < old.epoch) {
+                s.map = Some(old.clone());
+            }
+        }
+        *current = Arc::new(s);
         self.counters.snapshots.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -90,6 +90,13 @@ impl Ingress {
         self
     }
 
+    /// Whether `addr` is a cluster peer's forwarding socket.
+    fn from_peer(&self, addr: &std::net::SocketAddr) -> bool {
+        self.cluster
+            .as_deref()
+            .is_some_and(|c| c.view.is_forwarder(addr))
+    }
+
     /// The scale-out decision for a parsed packet: `Ok(Some(p))` keeps it here; otherwise the
     /// packet was forwarded (`Ok(None)`) or refused and counted, and its buffer given back.
     fn route_in_cluster(
@@ -103,6 +110,13 @@ impl Ingress {
         let counters = &c.view.counters;
         let result = match c.view.route(desc.owned_keys(p.bytes())) {
             cluster::Route::Local => return Ok(Some(p)),
+            // The peer that sent it thinks this node owns it, and this node thinks the peer
+            // does: one of the two maps is stale. Sending it back would bounce it between
+            // them until the next read of etcd; it is dropped and counted instead.
+            cluster::Route::Forward(node) if p.source == Source::Udp(node.forward) => {
+                counters.bounced.fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::NotServing)
+            }
             cluster::Route::Forward(node) => {
                 match c.socket.send_to(p.bytes(), node.tpu) {
                     Ok(_) => counters.forwarded_udp.fetch_add(1, Ordering::Relaxed),
@@ -178,9 +192,9 @@ impl Ingress {
         let p = self.parse(p)?;
         // What a cluster peer forwarded may be what this node forwarded to it before (its
         // partition moved here since): repeats are for the peers to judge.
-        let from_peer = match (&self.cluster, p.source) {
-            (Some(c), Source::Udp(a)) => c.view.is_forwarder(&a),
-            _ => false,
+        let from_peer = match p.source {
+            Source::Udp(a) => self.from_peer(&a),
+            Source::Rpc => false,
         };
         if !from_peer && recent.insert(recent.tag(p.bytes())) {
             self.counters.rx_duplicates.fetch_add(1, Ordering::Relaxed);
@@ -215,9 +229,10 @@ impl Ingress {
             return Ok(());
         };
         let ring = &self.verify[self.tile_for(&desc, p.bytes())];
+        // A cluster peer forwards for many senders: it is not one sender's share.
         let source = match p.source {
-            Source::Udp(a) => Some(a.ip()),
-            Source::Rpc => None,
+            Source::Udp(a) if !self.from_peer(&a) => Some(a.ip()),
+            _ => None,
         };
         // Every transaction is counted; shares matter only when the ring nears overflow (then
         // the heaviest senders are dropped, rather than whoever comes next once it is full; a

@@ -55,12 +55,16 @@ fn from_peer() -> bool {
 /// One JSON-RPC call to a peer's [`FORWARDED_PATH`], over HTTP/1.1 (one connection per
 /// call); its answer bounded by `max_bytes`.
 pub fn post(
+    view: &ClusterView,
     addr: SocketAddr,
     method: &str,
     params: &Value,
     max_bytes: usize,
 ) -> Result<Value, ::cluster::peer::PeerError> {
-    ::cluster::peer::call(addr, FORWARDED_PATH, method, params, max_bytes)
+    let path = view
+        .peer_path()
+        .unwrap_or_else(|| FORWARDED_PATH.to_string());
+    ::cluster::peer::call(addr, &path, method, params, max_bytes)
 }
 
 fn unavailable(why: String) -> RpcError {
@@ -158,7 +162,7 @@ impl Rpc {
         method: &str,
         params: &Value,
     ) -> RpcResult {
-        post(node.rpc, method, params, self.max_response_bytes).map_err(|e| {
+        post(view, node.rpc, method, params, self.max_response_bytes).map_err(|e| {
             if e.unreachable {
                 view.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
             }

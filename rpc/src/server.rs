@@ -103,7 +103,11 @@ impl Handler for RpcHandler {
             Response::new(405, JSON, body.to_string())
         } else {
             // A call another cluster node forwarded is answered here, never forwarded again.
-            let _peer = super::forward::FromPeer::enter(req.path == super::forward::FORWARDED_PATH);
+            let from_peer = rpc
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.is_peer_path(&req.path));
+            let _peer = super::forward::FromPeer::enter(from_peer);
             let body = handle_body(rpc, &req.body).to_string();
             // Calls and batches stop at the limit as they are built (`handle_body`); this is
             // the last word on what leaves.

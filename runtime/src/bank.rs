@@ -89,9 +89,9 @@ pub struct Bank {
     knob_overrides: Option<Receiver<crate::tuner::Knobs>>,
     /// Scale-out: the slot clock, the blockhash, what this node owns and whether it serves.
     cluster: Option<crate::config::ClusterSetup>,
-    /// The partition whose drain this bank has completed (it parked the queue and marked
-    /// the slot), while the view still says it is draining.
-    drained_for: Option<u16>,
+    /// The drain (its generation) this bank has completed: it parked the queue and marked
+    /// the slot.
+    drained_generation: u64,
 }
 
 impl Bank {
@@ -148,7 +148,7 @@ impl Bank {
             tuner: None,
             knob_overrides: None,
             cluster,
-            drained_for: None,
+            drained_generation: 0,
         };
         bank.open_slot();
         bank
@@ -257,7 +257,9 @@ impl Bank {
             && let Some(socket) = &c.forward
         {
             let keys: Vec<[u8; 32]> = locks.iter().map(|(k, _)| k.to_bytes()).collect();
-            if let cluster::Route::Forward(node) = c.view.route(keys.iter()) {
+            if let cluster::Route::Forward(node) = c.view.route(keys.iter())
+                && p.source != dataplane::packet::Source::Udp(node.forward)
+            {
                 if socket.send_to(p.bytes(), node.tpu).is_ok() {
                     c.view
                         .counters
@@ -278,7 +280,9 @@ impl Bank {
             self.db.write(k, a, slot);
             self.open.wrote(k);
         }
-        self.chain.add_foreign(&w.signatures);
+        if !w.signatures.is_empty() {
+            self.chain.add_foreign(w.partition, &w.signatures);
+        }
         let _ = w.done.send(slot);
     }
 
@@ -289,9 +293,9 @@ impl Bank {
             return;
         };
         let view = c.view.clone();
+        let generation = view.drain_generation();
         match view.draining() {
-            None => self.drained_for = None,
-            Some(p) if self.drained_for != Some(p) => {
+            Some(p) if self.drained_generation != generation => {
                 let queued: Vec<PreparedTx> = self.seq.drain().collect();
                 for tx in queued {
                     let touches = tx
@@ -308,9 +312,9 @@ impl Bank {
                     }
                 }
                 view.set_drained(slot);
-                self.drained_for = Some(p);
+                self.drained_generation = generation;
             }
-            Some(_) => {}
+            _ => {}
         }
     }
 

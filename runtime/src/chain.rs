@@ -265,7 +265,7 @@ pub struct ChainState {
     cluster_clock: std::sync::OnceLock<cluster::ClusterClock>,
     /// Signatures another cluster node processed for a partition that moved here (with
     /// their slots): within the blockhash window they are "already processed" here too.
-    foreign: parking_lot::Mutex<HashMap<Signature, u64>>,
+    foreign: parking_lot::Mutex<HashMap<Signature, (u64, u16)>>,
 }
 
 /// Slots whose durable time is kept.
@@ -501,13 +501,28 @@ impl ChainState {
 
     /// Signatures processed elsewhere (a partition moved here): admission refuses them while
     /// their blockhash could still be valid. Older ones are forgotten as new ones arrive.
-    pub fn add_foreign(&self, sigs: &[(Signature, u64)]) {
+    pub fn add_foreign(&self, partition: u16, sigs: &[(Signature, u64)]) {
         let oldest = self
             .processed_slot()
             .saturating_sub(self.validity_slots + 1);
         let mut f = self.foreign.lock();
-        f.retain(|_, s| *s >= oldest);
-        f.extend(sigs.iter().filter(|(_, s)| *s >= oldest).copied());
+        f.retain(|_, (s, _)| *s >= oldest);
+        f.extend(
+            sigs.iter()
+                .filter(|(_, s)| *s >= oldest)
+                .map(|(sig, s)| (*sig, (*s, partition))),
+        );
+    }
+
+    /// The foreign signatures of `partition` from slot `first` on (a partition that moves
+    /// on takes them along).
+    pub fn foreign_since(&self, partition: u16, first: u64) -> Vec<(Signature, u64)> {
+        self.foreign
+            .lock()
+            .iter()
+            .filter(|(_, (s, p))| *p == partition && *s >= first)
+            .map(|(sig, (s, _))| (*sig, *s))
+            .collect()
     }
 
     pub fn is_foreign(&self, sig: &Signature) -> bool {

@@ -133,6 +133,8 @@ pub struct ClusterSetup {
 /// nodes processed, which must not run here; `done` gets the slot they were written in.
 pub struct ClusterWrite {
     pub accounts: Vec<(solana_pubkey::Pubkey, solana_account::AccountSharedData)>,
+    /// The partition the signatures belong to.
+    pub partition: u16,
     pub signatures: Vec<(solana_signature::Signature, u64)>,
     pub done: crossbeam_channel::Sender<u64>,
 }

@@ -88,6 +88,12 @@ pub fn render(v: &ClusterView, out: &mut String) {
     );
     counter(
         out,
+        "gigacompute_cluster_bounced_total",
+        "Datagrams a peer forwarded here that would have gone straight back (the two disagreed about the owner for a moment): dropped.",
+        &[("", c.bounced.load(Relaxed))],
+    );
+    counter(
+        out,
         "gigacompute_cluster_forward_errors_total",
         "Forwards that failed (socket full, peer unreachable).",
         &[("", c.forward_errors.load(Relaxed))],

@@ -18,9 +18,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use cluster::etcd::{self, block_on};
 use cluster::migration::{MAX_PAGE_BYTES, Migration, MigrationState};
-use cluster::peer::{self, FORWARDED_PATH};
+use cluster::peer;
 use cluster::view::Export;
-use cluster::{ClusterView, Snapshot, partition_of};
+use cluster::{ClusterView, Snapshot};
 use crossbeam_channel::Sender;
 use dataplane::Ingress;
 use runtime::ClusterWrite;
@@ -152,6 +152,20 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
         return Ok(());
     };
     let Some(o) = out.as_mut() else {
+        // A move out that this process did not start (it restarted mid-move): what it had
+        // parked is gone and it has served the partition since. The move is given up.
+        if let Some((m, rev)) = snap
+            .migrations
+            .values()
+            .find(|(m, _)| m.from == me && m.state == MigrationState::Ready)
+        {
+            return give_up(
+                ctx,
+                m.partition,
+                *rev,
+                "its source restarted during the move",
+            );
+        }
         let request = snap.migrations.values().find(|(m, _)| {
             m.from == me
                 && m.state == MigrationState::Requested
@@ -178,8 +192,7 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
                 let durable = ctx.chain.durable_slot();
                 match ctx.view.drained_slot() {
                     Some(slot) if durable >= slot => {
-                        let parts = map.owners.len() as u16;
-                        let (pages, accounts, signatures) = export(ctx, o.partition, parts, slot)?;
+                        let (pages, accounts, signatures) = export(ctx, o.partition, slot)?;
                         let pages_len = pages.len() as u32;
                         ctx.view.set_export(Export {
                             partition: o.partition,
@@ -188,6 +201,7 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
                         });
                         let ready = Migration {
                             state: MigrationState::Ready,
+                            source_registration: snap.registrations.get(me).map(|r| r.0),
                             drain_unix_ms: Some(o.drain_unix_ms),
                             drained_slot: Some(slot),
                             pages: Some(pages_len),
@@ -232,16 +246,9 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
                     let tpu = snap.nodes.get(owner).map(|n| n.tpu);
                     for tx in &parked {
                         match tpu {
-                            Some(tpu) => {
-                                if ctx.socket.send_to(tx, tpu).is_ok() {
-                                    ctx.view
-                                        .counters
-                                        .forwarded_udp
-                                        .fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
+                            Some(tpu) => send_paced(ctx, tx, tpu),
                             // The new owner is already gone: routed like any arrival.
-                            None => drop(ctx.ingress.submit(tx)),
+                            None => resubmit(ctx, tx),
                         }
                     }
                     ctx.view
@@ -249,11 +256,11 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
                         .migrations_out
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::info!(partition, to = %owner, parked = parked.len(), "moved a partition out");
-                    wipe(ctx, partition, map.owners.len() as u16, &HashSet::new())?;
+                    wipe(ctx, partition, &HashSet::new())?;
                 }
                 _ => {
                     for tx in &parked {
-                        let _ = ctx.ingress.submit(tx);
+                        resubmit(ctx, tx);
                     }
                     ctx.view
                         .counters
@@ -272,6 +279,48 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
     Ok(())
 }
 
+/// A parked transaction to its new owner: the socket is non-blocking, so a full send buffer
+/// is waited out (briefly) rather than dropping what was parked.
+fn send_paced(ctx: &Ctx, tx: &[u8], to: std::net::SocketAddr) {
+    for _ in 0..200 {
+        match ctx.socket.send_to(tx, to) {
+            Ok(_) => {
+                ctx.view
+                    .counters
+                    .forwarded_udp
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_micros(200))
+            }
+            Err(_) => break,
+        }
+    }
+    ctx.view
+        .counters
+        .forward_errors
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+/// A parked transaction admitted here again (its move was given up), retried while the
+/// verify rings are full.
+fn resubmit(ctx: &Ctx, tx: &[u8]) {
+    for _ in 0..200 {
+        match ctx.ingress.submit(tx) {
+            Err(dataplane::SubmitError::QueueFull | dataplane::SubmitError::PoolExhausted) => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(dataplane::SubmitError::Duplicate) | Ok(()) => return,
+            Err(_) => break,
+        }
+    }
+    ctx.view
+        .counters
+        .forward_errors
+        .fetch_add(1, Ordering::Relaxed);
+}
+
 fn give_up(ctx: &Ctx, partition: u16, rev: i64, why: &str) -> Result<()> {
     tracing::warn!(partition, "giving a move up: {why}");
     let cluster = ctx.cluster.clone();
@@ -282,7 +331,7 @@ fn give_up(ctx: &Ctx, partition: u16, rev: i64, why: &str) -> Result<()> {
 }
 
 /// Does this status's transaction write an account of `partition`?
-fn touches(s: &runtime::chain::TxStatus, partition: u16, parts: u16) -> bool {
+fn touches(view: &ClusterView, s: &runtime::chain::TxStatus, partition: u16) -> bool {
     let loaded = s.loaded_writable.iter().map(|k| k.to_bytes());
     let Ok(desc) = dataplane::parse::parse_transaction(&s.transaction) else {
         return false;
@@ -294,12 +343,12 @@ fn touches(s: &runtime::chain::TxStatus, partition: u16, parts: u16) -> bool {
     statics
         .into_iter()
         .chain(loaded)
-        .any(|k| partition_of(&k, parts) == partition)
+        .any(|k| view.partition_of(&k) == Some(partition))
 }
 
 /// The partition's accounts (newest durable versions) and the signatures of the retained
 /// transactions that wrote it, in pages of at most [`MAX_PAGE_BYTES`].
-fn export(ctx: &Ctx, partition: u16, parts: u16, drained: u64) -> Result<(Vec<Vec<u8>>, u64, u64)> {
+fn export(ctx: &Ctx, partition: u16, drained: u64) -> Result<(Vec<Vec<u8>>, u64, u64)> {
     let mut pages = Vec::new();
     let mut page = Page::default();
     let mut bytes = 0usize;
@@ -315,7 +364,7 @@ fn export(ctx: &Ctx, partition: u16, parts: u16, drained: u64) -> Result<(Vec<Ve
     };
     ctx.db
         .for_each_durable(&mut |k, a| {
-            if partition_of(&k.to_bytes(), parts) != partition {
+            if ctx.view.partition_of(&k.to_bytes()) != Some(partition) {
                 return;
             }
             accounts += 1;
@@ -334,12 +383,20 @@ fn export(ctx: &Ctx, partition: u16, parts: u16, drained: u64) -> Result<(Vec<Ve
         })
         .map_err(|e| anyhow!("reading the partition's accounts: {e}"))?;
     let first = drained.saturating_sub(ctx.chain.validity_slots() + 1);
+    // What ran here on the partition, and what ran where it was before (it may be resent).
     let mut signatures = 0u64;
-    for s in ctx.chain.statuses_since(first) {
-        if touches(&s, partition, parts) {
-            signatures += 1;
-            page.signatures
-                .push((s.signature.as_ref().to_vec(), s.slot));
+    let ran_here = ctx
+        .chain
+        .statuses_since(first)
+        .into_iter()
+        .filter(|s| touches(&ctx.view, s, partition))
+        .map(|s| (s.signature, s.slot));
+    for (sig, slot) in ran_here.chain(ctx.chain.foreign_since(partition, first)) {
+        signatures += 1;
+        page.signatures.push((sig.as_ref().to_vec(), slot));
+        bytes += 80;
+        if bytes >= MAX_PAGE_BYTES {
+            flush(&mut page, &mut bytes, &mut pages);
         }
     }
     flush(&mut page, &mut bytes, &mut pages);
@@ -352,19 +409,19 @@ fn export(ctx: &Ctx, partition: u16, parts: u16, drained: u64) -> Result<(Vec<Ve
 /// Writes through the bank and waits until they are durable.
 fn write_durably(
     ctx: &Ctx,
+    partition: u16,
     accounts: Vec<(Pubkey, AccountSharedData)>,
     signatures: Vec<(Signature, u64)>,
 ) -> Result<()> {
     let (done, slot) = crossbeam_channel::bounded(1);
+    let w = ClusterWrite {
+        accounts,
+        partition,
+        signatures,
+        done,
+    };
     ctx.writes
-        .send_timeout(
-            ClusterWrite {
-                accounts,
-                signatures,
-                done,
-            },
-            WRITE_TIMEOUT,
-        )
+        .send_timeout(w, WRITE_TIMEOUT)
         .map_err(|_| anyhow!("the bank did not take the writes"))?;
     let slot = slot
         .recv_timeout(WRITE_TIMEOUT)
@@ -379,18 +436,19 @@ fn write_durably(
     Ok(())
 }
 
-/// Deletes this node's copies of `partition`'s accounts, except `keep`.
-fn wipe(ctx: &Ctx, partition: u16, parts: u16, keep: &HashSet<Pubkey>) -> Result<()> {
+/// Deletes this node's copies of `partition`'s accounts, except `keep` (never an account
+/// every node holds, nor this node's own).
+fn wipe(ctx: &Ctx, partition: u16, keep: &HashSet<Pubkey>) -> Result<()> {
     let mut gone = Vec::new();
     ctx.db
         .for_each_durable(&mut |k, _| {
-            if partition_of(&k.to_bytes(), parts) == partition && !keep.contains(k) {
+            if ctx.view.partition_of(&k.to_bytes()) == Some(partition) && !keep.contains(k) {
                 gone.push((*k, AccountSharedData::default()));
             }
         })
         .map_err(|e| anyhow!("reading the partition's accounts: {e}"))?;
     if !gone.is_empty() {
-        write_durably(ctx, gone, Vec::new())?;
+        write_durably(ctx, partition, gone, Vec::new())?;
     }
     Ok(())
 }
@@ -434,6 +492,14 @@ fn destination_step(ctx: &Ctx, snap: &Snapshot, seen: &mut HashSet<(u16, u64)>) 
         Err(e) => {
             tracing::warn!(partition = m.partition, from = %m.from, "taking a partition in failed, giving the move up: {e:#}");
             let _ = give_up(ctx, m.partition, rev, "the destination could not take it");
+            // Whatever was written stays unreachable here; it is removed so that it can never
+            // be read as current (a later move in wipes again before it writes).
+            if let Err(e) = wipe(ctx, m.partition, &HashSet::new()) {
+                tracing::warn!(
+                    partition = m.partition,
+                    "wiping a partition not taken in: {e:#}"
+                );
+            }
         }
     }
 }
@@ -445,16 +511,16 @@ fn take_in(ctx: &Ctx, snap: &Snapshot, m: &Migration) -> Result<()> {
         .nodes
         .get(&m.from)
         .ok_or_else(|| anyhow!("the source {} is down", m.from))?;
-    let parts = snap.map.as_ref().map_or(0, |m| m.owners.len()) as u16;
     let drained = m
         .drained_slot
         .context("a ready move without its drained slot")?;
     let mut accounts = Vec::new();
     let mut signatures = Vec::new();
     for i in 0..m.pages.unwrap_or(0) {
+        let path = ctx.view.peer_path().context("no cluster spec")?;
         let v = peer::call(
             src.rpc,
-            FORWARDED_PATH,
+            &path,
             "clusterExportPage",
             &serde_json::json!([m.partition, drained, i]),
             MAX_PAGE_ANSWER,
@@ -465,7 +531,7 @@ fn take_in(ctx: &Ctx, snap: &Snapshot, m: &Migration) -> Result<()> {
         let page: Page = bincode::deserialize(&raw).context("a page that does not decode")?;
         for a in page.accounts {
             let key = Pubkey::new_from_array(a.key);
-            if partition_of(&a.key, parts) != m.partition {
+            if ctx.view.partition_of(&a.key) != Some(m.partition) {
                 bail!(
                     "the source sent {key}, which is not in partition {}",
                     m.partition
@@ -484,6 +550,6 @@ fn take_in(ctx: &Ctx, snap: &Snapshot, m: &Migration) -> Result<()> {
         }
     }
     let keep: HashSet<Pubkey> = accounts.iter().map(|(k, _)| *k).collect();
-    wipe(ctx, m.partition, parts, &keep)?;
-    write_durably(ctx, accounts, signatures)
+    wipe(ctx, m.partition, &keep)?;
+    write_durably(ctx, m.partition, accounts, signatures)
 }
