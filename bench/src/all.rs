@@ -60,7 +60,7 @@ const BENCHES: [(&str, &str, &str); 14] = [
     (
         "scale",
         "",
-        "--runs 1 --nodes 1,2 --seconds 1 --warmup-seconds 0.5 --payers 16",
+        "--runs 1 --nodes 1,2 --seconds 1 --warmup-seconds 0.5 --payers 16 --moves 2",
     ),
 ];
 

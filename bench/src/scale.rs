@@ -120,7 +120,7 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
         let n = v.len();
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         } else {
             v[n / 2]

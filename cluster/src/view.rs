@@ -516,4 +516,64 @@ mod tests {
         v.lease_alive_until(Instant::now() + Duration::from_secs(5));
         assert_eq!(v.route([&key_in(1)]), Route::OwnerDown("b".into()));
     }
+    #[test]
+    fn a_view_never_goes_back_to_an_older_map() {
+        let v = view("a", &["a", "b"]);
+        let mut newer = PartitionMap::initial(4, &["b".into(), "a".into()]).unwrap();
+        newer.epoch = 3;
+        v.adopt_map(newer.clone());
+        // A read of etcd that raced with the flip still carries epoch 1.
+        v.publish(Snapshot {
+            map: Some(PartitionMap::initial(4, &["a".into(), "b".into()]).unwrap()),
+            ..Default::default()
+        });
+        assert_eq!(v.snapshot().map.as_ref().unwrap().epoch, 3);
+        assert_eq!(v.snapshot().map.as_ref().unwrap().owners, newer.owners);
+    }
+
+    #[test]
+    fn only_the_draining_partition_parks_within_its_bound() {
+        let v = view("a", &["a", "b"]);
+        assert!(!v.park(1, b"tx"), "nothing drains yet");
+        v.begin_drain(1);
+        assert!(v.park(1, b"tx1") && v.park(1, b"tx2"));
+        assert!(!v.park(2, b"tx3"), "another partition is not parked");
+        assert!(
+            v.park(1, &vec![0u8; MAX_PARKED_BYTES]),
+            "over the bound: dropped, counted"
+        );
+        assert_eq!(v.counters.park_full.load(Ordering::Relaxed), 1);
+        assert_eq!(v.end_drain(), vec![b"tx1".to_vec(), b"tx2".to_vec()]);
+        assert!(!v.park(1, b"tx4"), "the drain ended");
+        assert_eq!(v.draining(), None);
+    }
+
+    #[test]
+    fn global_and_local_accounts_are_in_no_partition() {
+        let v = view("a", &["a", "b"]);
+        assert_eq!(v.partition_of(&[9u8; 32]), None);
+        assert_eq!(v.partition_of(&[8u8; 32]), None);
+        assert_eq!(v.partition_of(&key_in(3)), Some(3));
+    }
+
+    #[test]
+    fn the_peer_path_needs_the_clusters_token() {
+        let v = view("a", &["a"]);
+        assert_eq!(v.peer_path(), None);
+        let spec = crate::ClusterSpec {
+            name: "c".into(),
+            partitions: 4,
+            genesis_unix_ms: 0,
+            slot_ms: 400,
+            blockhash_seed: "07".repeat(32),
+        };
+        let mut s = (*v.snapshot()).clone();
+        s.clock = Some(ClusterClock::new(&spec).unwrap());
+        v.publish(s);
+        let path = v.peer_path().unwrap();
+        assert!(path.starts_with("/cluster/forwarded/") && v.is_peer_path(&path));
+        assert!(!v.is_peer_path("/cluster/forwarded"));
+        assert!(!v.is_peer_path(&path.replace('0', "1").replace('a', "b")));
+        assert!(!v.is_peer_path("/"));
+    }
 }

@@ -91,7 +91,7 @@ impl Ingress {
     }
 
     /// Whether `addr` is a cluster peer's forwarding socket.
-    fn from_peer(&self, addr: &std::net::SocketAddr) -> bool {
+    fn is_peer_forwarder(&self, addr: &std::net::SocketAddr) -> bool {
         self.cluster
             .as_deref()
             .is_some_and(|c| c.view.is_forwarder(addr))
@@ -193,7 +193,7 @@ impl Ingress {
         // What a cluster peer forwarded may be what this node forwarded to it before (its
         // partition moved here since): repeats are for the peers to judge.
         let from_peer = match p.source {
-            Source::Udp(a) => self.from_peer(&a),
+            Source::Udp(a) => self.is_peer_forwarder(&a),
             Source::Rpc => false,
         };
         if !from_peer && recent.insert(recent.tag(p.bytes())) {
@@ -231,7 +231,7 @@ impl Ingress {
         let ring = &self.verify[self.tile_for(&desc, p.bytes())];
         // A cluster peer forwards for many senders: it is not one sender's share.
         let source = match p.source {
-            Source::Udp(a) if !self.from_peer(&a) => Some(a.ip()),
+            Source::Udp(a) if !self.is_peer_forwarder(&a) => Some(a.ip()),
             _ => None,
         };
         // Every transaction is counted; shares matter only when the ring nears overflow (then

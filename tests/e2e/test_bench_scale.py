@@ -1,0 +1,36 @@
+"""`bench scale` in a short run: a real etcd, one and two confined appliance processes, the
+forwarding-hop variant and partition moves under load; the figures BENCHMARKS.md rests on are
+present and consistent, and no cgroup or process is left behind."""
+
+import json
+import math
+import os
+import subprocess
+
+from conftest import BINARY
+
+
+def test_bench_scale_smoke():
+    out = subprocess.run(
+        [str(BINARY), "bench", "scale", "--runs", "1", "--nodes", "1,2", "--seconds", "1.5",
+         "--warmup-seconds", "0.5", "--payers", "16", "--moves", "3", "--offered-per-node", "800",
+         "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # Each confined node executes most of a modest offered rate; two execute about twice one.
+    assert r["tps_1"] > 300, r
+    assert r["tps_2"] > 1.3 * r["tps_1"], r
+    assert math.isfinite(r["scaling_efficiency_2"]) and r["scaling_efficiency_2"] > 0.6
+    assert r["tps_2_via_non_owner"] > 0
+    # Every move finished; its pause is positive and bounded (seconds, not the 30 s give-up).
+    assert r["migrations"] == 3
+    assert 0 < r["migration_pause_ms_p50"] <= r["migration_pause_ms_p99"] < 10_000
+    assert r["cpu_quota_per_node"] == 35
+    # The bench removed its cgroups and stopped its processes.
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu"):
+        if os.path.isdir(root):
+            assert not [d for d in os.listdir(root) if d.startswith("gigacompute-bench-scale-")]
+    left = subprocess.run(["pgrep", "-f", "run --config .*/s[0-9]/config.toml"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", left.stdout
