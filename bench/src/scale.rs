@@ -375,7 +375,8 @@ fn measure(
             "data_dir = \"{}\"\n[net]\nbind = \"{tpu}\"\n[rpc]\nbind = \"{rpc_addr}\"\n\
              [metrics]\nenabled = false\n[pubsub]\nenabled = false\n\
              [storage]\ndevice_bytes = {}\n\
-             [cluster]\nenabled = true\nname = \"bench\"\nnode_id = \"{id}\"\netcd = [\"{endpoint}\"]\n",
+             [cluster]\nenabled = true\nname = \"bench\"\nnode_id = \"{id}\"\netcd = [\"{endpoint}\"]\n\
+             rebalance = false\n",
             dir.join("data").display(),
             512u64 << 20
         );

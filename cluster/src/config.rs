@@ -3,7 +3,7 @@
 use crate::map::check_node_id;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     pub enabled: bool,
@@ -22,6 +22,14 @@ pub struct ClusterConfig {
     /// The address other nodes reach this one at, when `rpc.bind` / `net.bind` listen on
     /// every interface (0.0.0.0); empty: the bind address as it is.
     pub advertise_host: String,
+    /// Move partitions off a node whose measured load is above 1.25x the mean (to the
+    /// coldest node, one at a time); the leader (the live node with the smallest id) decides.
+    pub rebalance: bool,
+    /// ...only when the hottest node carries at least this many transactions per second
+    /// more than the coldest.
+    pub rebalance_min_tps: f64,
+    /// Seconds between two rebalancing moves.
+    pub rebalance_cooldown_s: u64,
 }
 
 impl Default for ClusterConfig {
@@ -35,6 +43,9 @@ impl Default for ClusterConfig {
             poll_ms: 200,
             join_timeout_s: 30,
             advertise_host: String::new(),
+            rebalance: true,
+            rebalance_min_tps: 500.0,
+            rebalance_cooldown_s: 10,
         }
     }
 }
@@ -62,6 +73,12 @@ impl ClusterConfig {
         }
         if !(1..=3600).contains(&self.join_timeout_s) {
             return Err("cluster.join_timeout_s must be 1..=3600".into());
+        }
+        if !(self.rebalance_min_tps.is_finite() && self.rebalance_min_tps >= 0.0) {
+            return Err("cluster.rebalance_min_tps must be a number >= 0".into());
+        }
+        if !(1..=86_400).contains(&self.rebalance_cooldown_s) {
+            return Err("cluster.rebalance_cooldown_s must be 1..=86400".into());
         }
         if !self.advertise_host.is_empty()
             && self.advertise_host.parse::<std::net::IpAddr>().is_err()

@@ -347,6 +347,40 @@ pub async fn flip(
     Ok(map)
 }
 
+fn heat_key(cluster: &str, node: &str) -> String {
+    format!("{}heat/{node}", prefix(cluster))
+}
+
+/// Publishes a node's heat (opaque JSON, see `appliance::scaleout::rebalance`).
+pub async fn put_heat(
+    client: &mut Client,
+    cluster: &str,
+    node: &str,
+    value: &[u8],
+) -> Result<(), ClusterError> {
+    bounded(client.put(heat_key(cluster, node), value, None)).await?;
+    Ok(())
+}
+
+/// Every node's last published heat, by node id.
+pub async fn read_heat(
+    client: &mut Client,
+    cluster: &str,
+) -> Result<Vec<(String, Vec<u8>)>, ClusterError> {
+    let pfx = format!("{}heat/", prefix(cluster));
+    let resp = bounded(client.get(pfx.clone(), Some(GetOptions::new().with_prefix()))).await?;
+    Ok(resp
+        .kvs()
+        .iter()
+        .map(|kv| {
+            let id = String::from_utf8_lossy(kv.key())
+                .trim_start_matches(&pfx)
+                .to_string();
+            (id, kv.value().to_vec())
+        })
+        .collect())
+}
+
 /// Seconds of lease left for each live node (etcd's view).
 pub async fn lease_ttls(
     client: &mut Client,

@@ -74,7 +74,7 @@ pub struct ClusterCounters {
     pub forwarded_rpc: AtomicU64,
     pub forward_errors: AtomicU64,
     /// Datagrams a peer forwarded here that this node would have sent straight back (the
-    /// two disagreed about the owner for a moment): dropped.
+    /// two disagreed about the owner for a moment): held until the map is read again.
     pub bounced: AtomicU64,
     pub cross_partition: AtomicU64,
     pub owner_down: AtomicU64,
@@ -121,12 +121,17 @@ pub struct ClusterView {
     export: Mutex<Option<Export>>,
     /// The live nodes' forwarding addresses.
     forwarders: RwLock<HashSet<SocketAddr>>,
+    /// Datagrams a peer sent that this node would send straight back (the two maps disagree
+    /// for a moment): held until the maps have been read again, then routed anew.
+    deferred: Mutex<(VecDeque<(Instant, Vec<u8>)>, usize)>,
     drain_generation: AtomicU64,
 }
 
 /// Bytes of transactions parked at most during one move: beyond it they are dropped and
 /// counted (`park_full`), as the verify ring drops when full.
 pub const MAX_PARKED_BYTES: usize = 32 << 20;
+/// Bytes of bouncing datagrams held at most (see [`ClusterView::defer`]).
+pub const MAX_DEFERRED_BYTES: usize = 8 << 20;
 
 /// An exported partition: what the destination pulls, page by page.
 #[derive(Clone)]
@@ -160,7 +165,33 @@ impl ClusterView {
             export: Mutex::new(None),
             forwarders: RwLock::new(HashSet::new()),
             drain_generation: AtomicU64::new(0),
+            deferred: Mutex::new((VecDeque::new(), 0)),
         }
+    }
+
+    /// Hold a datagram that would bounce between this node and a peer until both have read
+    /// the map again (within [`MAX_DEFERRED_BYTES`]; beyond it dropped and counted).
+    pub fn defer(&self, bytes: &[u8]) {
+        let mut d = self.deferred.lock();
+        if d.1 + bytes.len() > MAX_DEFERRED_BYTES {
+            self.counters.park_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        d.1 += bytes.len();
+        d.0.push_back((Instant::now(), bytes.to_vec()));
+        self.counters.bounced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The deferred datagrams held at least `age`, oldest first.
+    pub fn take_deferred(&self, age: std::time::Duration) -> Vec<Vec<u8>> {
+        let mut d = self.deferred.lock();
+        let mut out = Vec::new();
+        while d.0.front().is_some_and(|(t, _)| t.elapsed() >= age) {
+            let (_, b) = d.0.pop_front().expect("non-empty");
+            d.1 -= b.len();
+            out.push(b);
+        }
+        out
     }
 
     /// The path this node's peers answer its calls on (`None` before the spec is read).
@@ -284,14 +315,8 @@ impl ClusterView {
 
     /// The bank admitted a transaction paid by `payer`: its partition gets warmer.
     pub fn count_admitted(&self, payer: &[u8; 32]) {
-        let parts = self
-            .snapshot
-            .read()
-            .map
-            .as_ref()
-            .map_or(0, |m| m.owners.len());
-        if parts > 0 {
-            let p = crate::map::partition_of(payer, parts as u16);
+        // A node's own accounts (its faucet's airdrops) are no partition's load.
+        if let Some(p) = self.partition_of(payer) {
             self.heat[usize::from(p)].fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -111,11 +111,11 @@ impl Ingress {
         let result = match c.view.route(desc.owned_keys(p.bytes())) {
             cluster::Route::Local => return Ok(Some(p)),
             // The peer that sent it thinks this node owns it, and this node thinks the peer
-            // does: one of the two maps is stale. Sending it back would bounce it between
-            // them until the next read of etcd; it is dropped and counted instead.
+            // does: one of the two maps is stale. Sending it back could bounce it between
+            // them until the next read of etcd; it waits for that read here instead.
             cluster::Route::Forward(node) if p.source == Source::Udp(node.forward) => {
-                counters.bounced.fetch_add(1, Ordering::Relaxed);
-                Err(SubmitError::NotServing)
+                c.view.defer(p.bytes());
+                Ok(None)
             }
             cluster::Route::Forward(node) => {
                 match c.socket.send_to(p.bytes(), node.tpu) {
@@ -196,6 +196,8 @@ impl Ingress {
             Source::Udp(a) => self.is_peer_forwarder(&a),
             Source::Rpc => false,
         };
+        let mut p = p;
+        p.rerouted = from_peer;
         if !from_peer && recent.insert(recent.tag(p.bytes())) {
             self.counters.rx_duplicates.fetch_add(1, Ordering::Relaxed);
             self.pool.give(p);
@@ -290,6 +292,14 @@ impl Ingress {
         p.received_ns = monotonic_ns();
         self.counters.rpc_submitted.fetch_add(1, Ordering::Relaxed);
         Ok(p)
+    }
+
+    /// A transaction this node held and now routes again (a partition move ended, or a
+    /// datagram waited out a map change): not taken for a repeat of itself.
+    pub fn submit_rerouted(&self, bytes: &[u8]) -> Result<(), SubmitError> {
+        let mut p = self.take_for_rpc(bytes)?;
+        p.rerouted = true;
+        self.route(p)
     }
 
     /// A transaction from the RPC, checked like one from the network (e.g. an airdrop).

@@ -62,6 +62,10 @@ pub struct Packet {
     /// The signatures were already checked by whoever submitted it (the RPC, which must
     /// answer a bad signature itself): the verify tile dedups it without checking again.
     pub signatures_checked: bool,
+    /// Scale-out: a transaction another cluster node handed on, or one this node held while
+    /// its partition moved. The verify tile does not take it for a repeat (this node may have
+    /// seen it before, when it was someone else's); the bank still runs a signature once.
+    pub rerouted: bool,
     pub source: Source,
     /// Set for a transaction received on a raw port: where replies to it go out.
     pub reply_port: Option<PortReply>,
@@ -91,6 +95,7 @@ impl Packet {
             desc: None,
             verified: None,
             signatures_checked: false,
+            rerouted: false,
             source: Source::Rpc,
             reply_port: None,
             received_ns: 0,
@@ -141,6 +146,7 @@ impl Packet {
         self.desc = None;
         self.verified = None;
         self.signatures_checked = false;
+        self.rerouted = false;
         true
     }
 
@@ -168,6 +174,7 @@ impl Packet {
         self.desc = None;
         self.verified = None;
         self.signatures_checked = false;
+        self.rerouted = false;
     }
 
     /// Copy `bytes` in, parse and decode them: the packet as the verify tile hands it on,
@@ -202,6 +209,7 @@ impl Packet {
         self.desc = None;
         self.verified = None;
         self.signatures_checked = false;
+        self.rerouted = false;
         self.reply_port = None;
         self.len = 0;
     }

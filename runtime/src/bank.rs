@@ -194,14 +194,19 @@ impl Bank {
     fn open_slot(&mut self) {
         let slot = self.open.slot();
         self.current_slot.store(slot, Ordering::Release);
-        let mut recent: Vec<_> = self.recent.iter().copied().collect();
-        if let Some(c) = &self.cluster {
-            // Another node may have closed this slot already and handed its blockhash out.
-            recent.push((slot, Hash::new_from_array(c.clock.blockhash(slot))));
-            self.admission.open_slot(slot, &recent);
-            recent.pop();
-        } else {
-            self.admission.open_slot(slot, &recent);
+        let recent: Vec<_> = self.recent.iter().copied().collect();
+        match &self.cluster {
+            // The cluster's blockhashes are a function of the slot: every one of the window is
+            // valid here, whether or not this node was up (or owned the partition) when its slot
+            // closed, and so is the open slot's (another node may have closed it already).
+            Some(c) => {
+                let first = slot.saturating_sub(self.chain.validity_slots());
+                let window: Vec<_> = (first..=slot)
+                    .map(|s| (s, Hash::new_from_array(c.clock.blockhash(s))))
+                    .collect();
+                self.admission.open_slot(slot, &window);
+            }
+            None => self.admission.open_slot(slot, &recent),
         }
         for (k, a) in self.env.sysvar_accounts(slot, unix_now(), &recent) {
             self.db.write(k, a, slot);
@@ -257,9 +262,12 @@ impl Bank {
             && let Some(socket) = &c.forward
         {
             let keys: Vec<[u8; 32]> = locks.iter().map(|(k, _)| k.to_bytes()).collect();
-            if let cluster::Route::Forward(node) = c.view.route(keys.iter())
-                && p.source != dataplane::packet::Source::Udp(node.forward)
-            {
+            if let cluster::Route::Forward(node) = c.view.route(keys.iter()) {
+                // Back to the peer that sent it: wait for the next map read (see `defer`).
+                if p.source == dataplane::packet::Source::Udp(node.forward) {
+                    c.view.defer(p.bytes());
+                    return self.pool.give(p);
+                }
                 if socket.send_to(p.bytes(), node.tpu).is_ok() {
                     c.view
                         .counters

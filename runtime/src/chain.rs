@@ -484,10 +484,13 @@ impl ChainState {
 
     /// Slot of `blockhash` if it is still within the validity window.
     pub fn blockhash_slot(&self, blockhash: &Hash, current_slot: u64) -> Option<u64> {
-        if let Some(c) = self.cluster_clock.get()
-            && c.blockhash(current_slot) == blockhash.to_bytes()
-        {
-            return Some(current_slot);
+        // A cluster's blockhashes are a function of the slot: every slot of the window counts,
+        // closed here or not.
+        if let Some(c) = self.cluster_clock.get() {
+            let first = current_slot.saturating_sub(self.validity_slots);
+            return (first..=current_slot)
+                .rev()
+                .find(|&s| c.blockhash(s) == blockhash.to_bytes());
         }
         let inner = self.inner.read();
         inner

@@ -429,6 +429,13 @@ poll_ms = 200
 join_timeout_s = 30
 # The IP other nodes reach this node at when rpc.bind / net.bind are 0.0.0.0; empty: as bound.
 advertise_host = ""
+# Heat-driven rebalancing: the leader (the live node with the smallest id) moves the hottest
+# partition of a node loaded above 1.25x the mean to the coldest node (a node that joined
+# owns nothing and is the coldest), when the two differ by at least rebalance_min_tps, one
+# move per rebalance_cooldown_s.
+rebalance = true
+rebalance_min_tps = 500.0
+rebalance_cooldown_s = 10
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,

@@ -45,6 +45,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the destination waits for its bank to write a page set, and for it to be durable.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a datagram that would have bounced waits before it is routed again: past the
+/// agents' next read of the cluster (`poll_ms`, 200 ms by default).
+const DEFER_FOR: Duration = Duration::from_millis(300);
 /// Largest answer to one page request.
 const MAX_PAGE_ANSWER: usize = 32 << 20;
 
@@ -57,6 +60,8 @@ pub struct Ctx {
     pub socket: Arc<UdpSocket>,
     pub endpoints: Vec<String>,
     pub cluster: String,
+    /// `[cluster] rebalance`: (min tx/s between hottest and coldest, cooldown).
+    pub rebalance: Option<(f64, Duration)>,
 }
 
 pub struct Migrator {
@@ -117,12 +122,24 @@ fn run(ctx: Ctx, stop: Arc<AtomicBool>) {
     let mut out: Option<Outgoing> = None;
     // Moves this node already took in (or gave up), by (partition, drained slot).
     let mut seen: HashSet<(u16, u64)> = HashSet::new();
+    let mut rebalancer = ctx
+        .rebalance
+        .map(|(min, cooldown)| super::rebalance::Rebalancer::new(min, cooldown));
     while !stop.load(Ordering::Acquire) {
         let snap = ctx.view.snapshot();
+        if let Some(r) = rebalancer.as_mut()
+            && let Err(e) = r.step(&ctx, &snap)
+        {
+            tracing::warn!(node = %ctx.view.me(), "rebalancing: {e:#}");
+        }
         if let Err(e) = source_step(&ctx, &snap, &mut out) {
             tracing::warn!(node = %ctx.view.me(), "moving a partition out: {e:#}");
         }
         destination_step(&ctx, &snap, &mut seen);
+        // Datagrams that would have bounced: routed again once the map has been re-read.
+        for tx in ctx.view.take_deferred(DEFER_FOR) {
+            resubmit(&ctx, &tx);
+        }
         std::thread::sleep(TICK);
     }
     if let Some(o) = out {
@@ -135,7 +152,7 @@ fn run(ctx: Ctx, stop: Arc<AtomicBool>) {
     }
 }
 
-fn etcd_call<T>(
+pub(super) fn etcd_call<T>(
     ctx: &Ctx,
     f: impl AsyncFnOnce(&mut etcd::Client) -> Result<T, etcd::ClusterError>,
 ) -> Result<T> {
@@ -307,7 +324,7 @@ fn send_paced(ctx: &Ctx, tx: &[u8], to: std::net::SocketAddr) {
 /// verify rings are full.
 fn resubmit(ctx: &Ctx, tx: &[u8]) {
     for _ in 0..200 {
-        match ctx.ingress.submit(tx) {
+        match ctx.ingress.submit_rerouted(tx) {
             Err(dataplane::SubmitError::QueueFull | dataplane::SubmitError::PoolExhausted) => {
                 std::thread::sleep(Duration::from_millis(1))
             }

@@ -3,6 +3,7 @@
 //! ([`migrate`]).
 
 pub mod migrate;
+pub mod rebalance;
 
 /// Writes of moved partitions waiting for the bank, at most (each can be large).
 pub const WRITES_DEPTH: usize = 16;
