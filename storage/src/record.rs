@@ -119,7 +119,13 @@ pub fn decode_body(h: &Header, body: &[u8]) -> Result<Decoded, &'static str> {
         let written_slot = u64::from_le_bytes(take(8)?.try_into().expect("8"));
         let lamports = u64::from_le_bytes(take(8)?.try_into().expect("8"));
         let owner = Pubkey::new_from_array(take(32)?.try_into().expect("32"));
-        let executable = take(1)?[0] != 0;
+        // Strict: a byte other than 0 or 1 would decode to `true` and re-encode as 1, so two
+        // different records would mean the same account (found by the storage_record fuzzer).
+        let executable = match take(1)?[0] {
+            0 => false,
+            1 => true,
+            _ => return Err("executable flag is neither 0 nor 1"),
+        };
         let rent_epoch = u64::from_le_bytes(take(8)?.try_into().expect("8"));
         let len = u32::from_le_bytes(take(4)?.try_into().expect("4")) as usize;
         if len > MAX_ACCOUNT_DATA_BYTES {
@@ -148,4 +154,44 @@ pub fn decode_body(h: &Header, body: &[u8]) -> Result<Decoded, &'static str> {
         return Err("trailing bytes in record body");
     }
     Ok(Decoded { accounts, metas })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_account_record(executable: bool) -> Vec<u8> {
+        let acct = AccountSharedData::from(Account {
+            lamports: 7,
+            data: vec![1, 2, 3],
+            owner: Pubkey::new_unique(),
+            executable,
+            rent_epoch: u64::MAX,
+        });
+        let key = Pubkey::new_unique();
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            0,
+            9,
+            &mut std::iter::once((&key, &acct, 9)),
+            &mut std::iter::empty(),
+        );
+        out
+    }
+
+    #[test]
+    fn executable_flag_must_be_zero_or_one() {
+        let rec = one_account_record(true);
+        let hb: &[u8; HEADER_BYTES] = rec[..HEADER_BYTES].try_into().unwrap();
+        let h = decode_header(hb).unwrap();
+        assert!(decode_body(&h, &rec[HEADER_BYTES..]).unwrap().accounts[0].1.executable());
+        // The executable byte sits after key, slot, lamports and owner.
+        let mut bad = rec.clone();
+        bad[HEADER_BYTES + 32 + 8 + 8 + 32] = 0xff;
+        assert_eq!(
+            decode_body(&h, &bad[HEADER_BYTES..]).err(),
+            Some("executable flag is neither 0 nor 1")
+        );
+    }
 }
