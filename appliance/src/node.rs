@@ -54,6 +54,8 @@ pub struct Node {
     cluster_agent: Option<cluster::etcd::Agent>,
     /// Moves partitions in and out (`scaleout::migrate`).
     cluster_migrator: Option<crate::scaleout::migrate::Migrator>,
+    /// Ships this node's log to its follower; takes the log of the nodes it follows.
+    cluster_replicator: Option<crate::scaleout::replicate::Replicator>,
 }
 
 impl Node {
@@ -176,7 +178,7 @@ impl Node {
         )
         .with_context(|| format!("binding transaction port {}", config.net.bind))?;
         let tpu_addr = udp.local_addr()?;
-        let joined = if config.cluster.enabled {
+        let mut joined = if config.cluster.enabled {
             // The faucet and the fee collector are this node's own, whatever their partition.
             let local = faucet
                 .iter()
@@ -197,6 +199,22 @@ impl Node {
             let (tx, rx) = crossbeam_channel::bounded(crate::scaleout::WRITES_DEPTH);
             (j.socket.clone(), tx, rx)
         });
+        // Durable slots from the commit tile to the replicator (`[cluster] replicate`).
+        let replica_tap = joined
+            .as_ref()
+            .filter(|j| j.replica_listener.is_some())
+            .map(|_| {
+                let (tx, rx) = crossbeam_channel::bounded(crate::scaleout::replicate::TAP_DEPTH);
+                let overflowed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                (
+                    runtime::commit::ReplicaTap {
+                        slots: tx,
+                        overflowed: overflowed.clone(),
+                    },
+                    rx,
+                    overflowed,
+                )
+            });
         let preconf_delivery = runtime::preconf::Delivery {
             identity_secret: fee_collector.to_bytes()[..32]
                 .try_into()
@@ -244,6 +262,7 @@ impl Node {
                     clock: j.clock,
                     ops: cluster_io.as_ref().map(|(_, _, rx)| rx.clone()),
                     forward: cluster_io.as_ref().map(|(s, _, _)| s.clone()),
+                    replica: replica_tap.as_ref().map(|(tap, _, _)| tap.clone()),
                 }),
                 genesis: GenesisConfig {
                     faucet: faucet
@@ -333,6 +352,25 @@ impl Node {
             ),
             None => None,
         };
+        let replicator = match (&mut joined, &cluster_io, replica_tap) {
+            (Some(j), Some((_, writes, _)), Some((_, slots, overflowed))) => {
+                let listener = j.replica_listener.take().expect("bound with the tap");
+                Some(crate::scaleout::replicate::Replicator::start(
+                    crate::scaleout::replicate::Ctx {
+                        view: j.view.clone(),
+                        db: runtime.db.clone(),
+                        chain: runtime.chain.clone(),
+                        writes: writes.clone(),
+                        endpoints: config.cluster.etcd.clone(),
+                        cluster: config.cluster.name.clone(),
+                        slots,
+                        overflowed,
+                        listener,
+                    },
+                )?)
+            }
+            _ => None,
+        };
         let migrator = match (&joined, cluster_io) {
             (Some(j), Some((socket, writes, _))) => Some(
                 crate::scaleout::migrate::Migrator::start(crate::scaleout::migrate::Ctx {
@@ -372,6 +410,7 @@ impl Node {
             cluster: joined.as_ref().map(|j| j.view.clone()),
             cluster_agent: joined.map(|j| j.agent),
             cluster_migrator: migrator,
+            cluster_replicator: replicator,
         };
         node.print_topology();
         if let (Ok(m), Some(p)) = (&machine, &placement) {
@@ -406,6 +445,9 @@ impl Node {
         // Leave the cluster first: the lease is revoked, so routers stop sending here at once.
         if let Some(m) = self.cluster_migrator.take() {
             m.stop();
+        }
+        if let Some(r) = self.cluster_replicator.take() {
+            r.stop();
         }
         if let Some(mut a) = self.cluster_agent.take() {
             a.stop();

@@ -30,6 +30,11 @@ pub struct ClusterConfig {
     pub rebalance_min_tps: f64,
     /// Seconds between two rebalancing moves.
     pub rebalance_cooldown_s: u64,
+    /// Confirm a slot only once this node's follower (another node, named in the map) holds
+    /// it durably too, and take over the partitions of the nodes this one follows when their
+    /// lease expires. Off: slots are confirmed on this node's disk alone, this node follows
+    /// no one, and its partitions wait for it when it is down.
+    pub replicate: bool,
 }
 
 impl Default for ClusterConfig {
@@ -46,6 +51,7 @@ impl Default for ClusterConfig {
             rebalance: true,
             rebalance_min_tps: 500.0,
             rebalance_cooldown_s: 10,
+            replicate: true,
         }
     }
 }

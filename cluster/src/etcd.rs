@@ -347,6 +347,75 @@ pub async fn flip(
     Ok(map)
 }
 
+/// Names `follower` as `node`'s follower in the map (epoch + 1), if the map is still the one
+/// at `map_revision` and the follower is live. False when either changed (read again).
+pub async fn set_follower(
+    client: &mut Client,
+    cluster: &str,
+    map: &PartitionMap,
+    map_revision: i64,
+    node: &str,
+    follower: &str,
+) -> Result<Option<PartitionMap>, ClusterError> {
+    let mut next = map.clone();
+    next.followers.insert(node.to_string(), follower.to_string());
+    next.epoch += 1;
+    let txn = Txn::new()
+        .when([
+            Compare::mod_revision(map_key(cluster), CompareOp::Equal, map_revision),
+            Compare::create_revision(node_key(cluster, follower), CompareOp::Greater, 0),
+        ])
+        .and_then([TxnOp::put(map_key(cluster), to_json(&next), None)]);
+    Ok(bounded(client.txn(txn))
+        .await?
+        .succeeded()
+        .then_some(next))
+}
+
+/// Failover: `me`, the follower of `dead`, takes every partition `dead` owns (epoch + 1) and
+/// `dead`'s moves in flight are deleted, in one transaction that requires the map unchanged
+/// since `map_revision`, `dead` unregistered (its lease expired, so it fenced itself before)
+/// and `me` registered at `my_registration`. None when any of that changed.
+pub async fn fail_over(
+    client: &mut Client,
+    cluster: &str,
+    snap: &Snapshot,
+    dead: &str,
+    me: &str,
+    my_registration: i64,
+) -> Result<Option<PartitionMap>, ClusterError> {
+    let Some(map) = &snap.map else {
+        return Ok(None);
+    };
+    if map.followers.get(dead).map(String::as_str) != Some(me) {
+        return Ok(None);
+    }
+    let mut next = map.clone();
+    for o in next.owners.iter_mut().filter(|o| *o == dead) {
+        *o = me.to_string();
+    }
+    next.followers.remove(dead);
+    next.epoch += 1;
+    let mut ops = vec![TxnOp::put(map_key(cluster), to_json(&next), None)];
+    ops.extend(
+        snap.migrations
+            .values()
+            .filter(|(m, _)| m.from == dead || m.to == dead)
+            .map(|(m, _)| TxnOp::delete(migration_key(cluster, m.partition), None)),
+    );
+    let txn = Txn::new()
+        .when([
+            Compare::mod_revision(map_key(cluster), CompareOp::Equal, snap.map_revision),
+            Compare::create_revision(node_key(cluster, dead), CompareOp::Equal, 0),
+            Compare::create_revision(node_key(cluster, me), CompareOp::Equal, my_registration),
+        ])
+        .and_then(ops);
+    Ok(bounded(client.txn(txn))
+        .await?
+        .succeeded()
+        .then_some(next))
+}
+
 fn heat_key(cluster: &str, node: &str) -> String {
     format!("{}heat/{node}", prefix(cluster))
 }

@@ -40,6 +40,10 @@ pub struct PartitionMap {
     pub epoch: u64,
     /// `owners[p]`: the node that owns partition `p`.
     pub owners: Vec<String>,
+    /// `followers[n]`: the node that holds a replica of what node `n` owns, and takes it
+    /// over when `n`'s lease expires. Written by `n` itself (`etcd::set_follower`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub followers: BTreeMap<String, String>,
 }
 
 /// Why a map or spec is not usable.
@@ -133,6 +137,7 @@ impl PartitionMap {
             owners: (0..partitions as usize)
                 .map(|p| nodes[p % nodes.len()].clone())
                 .collect(),
+            followers: BTreeMap::new(),
         })
     }
 
@@ -144,7 +149,32 @@ impl PartitionMap {
                 want: spec.partitions as usize,
             });
         }
-        self.owners.iter().try_for_each(|n| check_node_id(n))
+        self.owners
+            .iter()
+            .chain(self.followers.keys())
+            .chain(self.followers.values())
+            .try_for_each(|n| check_node_id(n))
+    }
+
+    /// The follower `node` should have among the `live` nodes: the one it has if that one is
+    /// live, else the next live id after it in sorted order (wrapping), so followers form a
+    /// ring and a joining node changes no one's follower. None when `node` is alone.
+    pub fn follower_for<'a>(
+        &'a self,
+        node: &str,
+        live: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        let mut live: Vec<&str> = live.into_iter().filter(|n| *n != node).collect();
+        live.sort_unstable();
+        if let Some(f) = self.followers.get(node)
+            && live.contains(&f.as_str())
+        {
+            return Some(f.as_str());
+        }
+        live.iter()
+            .find(|n| **n > node)
+            .or(live.first())
+            .copied()
     }
 
     pub fn owner(&self, partition: u16) -> Option<&str> {
@@ -186,6 +216,32 @@ mod tests {
         }
         let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
         assert!(*min > 800 && *max < 1200, "uneven: {min}..{max}");
+    }
+
+    #[test]
+    fn followers_form_a_ring_and_stick() {
+        let mut m = PartitionMap::initial(4, &nodes(3)).unwrap();
+        let live = ["n0", "n1", "n2"];
+        assert_eq!(m.follower_for("n0", live), Some("n1"));
+        assert_eq!(m.follower_for("n2", live), Some("n0"));
+        assert_eq!(m.follower_for("n0", ["n0"]), None);
+        // A follower that is live is kept even when a closer id joins.
+        m.followers.insert("n0".into(), "n2".into());
+        assert_eq!(m.follower_for("n0", live), Some("n2"));
+        // A dead one is replaced by the next live id.
+        assert_eq!(m.follower_for("n0", ["n0", "n1"]), Some("n1"));
+        // Old maps (no followers) still parse; bad ids in followers are refused.
+        let old: PartitionMap = serde_json::from_str(r#"{"epoch":3,"owners":["a"]}"#).unwrap();
+        assert!(old.followers.is_empty());
+        m.followers.insert("n1".into(), "bad id".into());
+        let spec = ClusterSpec {
+            name: "c".into(),
+            partitions: 4,
+            genesis_unix_ms: 0,
+            slot_ms: 50,
+            blockhash_seed: "00".repeat(32),
+        };
+        assert!(m.check(&spec).is_err());
     }
 
     #[test]

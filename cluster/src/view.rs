@@ -28,6 +28,9 @@ pub struct NodeRecord {
     /// Where this node's forwarded datagrams come from: a receiving node does not take
     /// them for repeats of what it forwarded itself (a partition that moved comes back).
     pub forward: SocketAddr,
+    /// TCP address where this node takes the replication log of the nodes it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<SocketAddr>,
     /// The node's identity key (base58).
     pub identity: String,
     pub started_unix_ms: u64,
@@ -95,6 +98,17 @@ pub struct ClusterCounters {
     pub lease_losses: AtomicU64,
     pub etcd_errors: AtomicU64,
     pub snapshots: AtomicU64,
+    /// Replication, as owner: batches the follower acknowledged, snapshots begun (a new
+    /// follower, a lost log), failed sends; 1 while this node has no follower (alone).
+    pub replica_batches: AtomicU64,
+    pub replica_snapshots: AtomicU64,
+    pub replica_errors: AtomicU64,
+    pub unreplicated: AtomicU64,
+    /// Slots durable here that the follower has not acknowledged (not yet confirmed).
+    pub replica_lag_slots: AtomicU64,
+    /// Replication, as follower: batches written here, and owners taken over.
+    pub replica_batches_in: AtomicU64,
+    pub failovers: AtomicU64,
 }
 
 pub struct ClusterView {
@@ -470,6 +484,7 @@ mod tests {
             rpc: format!("127.0.0.1:{port}").parse().unwrap(),
             tpu: format!("127.0.0.1:{}", port + 1).parse().unwrap(),
             forward: format!("127.0.0.1:{}", port + 2).parse().unwrap(),
+            replica: None,
             identity: String::new(),
             started_unix_ms: 0,
             version: String::new(),

@@ -130,16 +130,22 @@ pub fn status(cfg: &appliance::Config, as_json: bool) -> Result<String> {
                 "identity": n.identity,
                 "lease_ttl_s": ttls.iter().find(|(id, _)| id == &n.id).map(|(_, t)| *t),
                 "partitions": owned.get(n.id.as_str()).map_or(0, Vec::len),
+                "follower": snap.map.as_ref().and_then(|m| m.followers.get(&n.id)),
+                "replica": n.replica.map(|a| a.to_string()),
                 "started_unix_ms": n.started_unix_ms,
                 "version": n.version,
             })
         })
         .collect();
-    // Partitions whose owner holds no lease: unavailable until it is back.
+    // Partitions whose owner holds no lease: unavailable until its follower takes them over
+    // (or, without a follower, until it is back).
     let orphaned: Vec<Value> = owned
         .iter()
         .filter(|(id, _)| !snap.nodes.contains_key(**id))
-        .map(|(id, parts)| json!({"owner": id, "partitions": parts}))
+        .map(|(id, parts)| {
+            let follower = snap.map.as_ref().and_then(|m| m.followers.get(*id));
+            json!({"owner": id, "partitions": parts, "follower": follower})
+        })
         .collect();
     let doc = json!({
         "cluster": c.name,
@@ -151,6 +157,7 @@ pub fn status(cfg: &appliance::Config, as_json: bool) -> Result<String> {
             "genesis_unix_ms": s.genesis_unix_ms,
         })),
         "epoch": snap.map.as_ref().map(|m| m.epoch),
+        "owners": snap.map.as_ref().map(|m| &m.owners),
         "nodes": nodes,
         "orphaned": orphaned,
         "migrations": snap.migrations.values().map(|(m, _)| json!({
@@ -186,26 +193,30 @@ pub fn status(cfg: &appliance::Config, as_json: bool) -> Result<String> {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:<22} {:<22} {:>6} {:>10}",
-        "node", "rpc", "tpu", "lease", "partitions"
+        "{:<16} {:<22} {:<22} {:>6} {:>10} {:<16}",
+        "node", "rpc", "tpu", "lease", "partitions", "follower"
     );
     for n in doc["nodes"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "{:<16} {:<22} {:<22} {:>5}s {:>10}",
+            "{:<16} {:<22} {:<22} {:>5}s {:>10} {:<16}",
             n["id"].as_str().unwrap_or(""),
             n["rpc"].as_str().unwrap_or(""),
             n["tpu"].as_str().unwrap_or(""),
             n["lease_ttl_s"].as_i64().unwrap_or(-1),
             n["partitions"].as_u64().unwrap_or(0),
+            n["follower"].as_str().unwrap_or("-"),
         );
     }
     for o in &orphaned {
         let _ = writeln!(
             out,
-            "DOWN {}: owns {} partitions, no live lease (unavailable)",
+            "DOWN {}: owns {} partitions, no live lease (unavailable until {})",
             o["owner"].as_str().unwrap_or(""),
-            o["partitions"].as_array().map_or(0, Vec::len)
+            o["partitions"].as_array().map_or(0, Vec::len),
+            o["follower"]
+                .as_str()
+                .map_or("it is back".to_string(), |f| format!("{f} takes them over")),
         );
     }
     for (m, _) in snap.migrations.values() {

@@ -289,7 +289,7 @@ impl Bank {
             self.open.wrote(k);
         }
         if !w.signatures.is_empty() {
-            self.chain.add_foreign(w.partition, &w.signatures);
+            self.chain.add_foreign(&w.signatures);
         }
         let _ = w.done.send(slot);
     }

@@ -245,7 +245,13 @@ struct Inner {
 pub struct ChainState {
     inner: RwLock<Inner>,
     processed_slot: AtomicU64,
+    /// Durable on this node's disk (the commit tile).
     durable_slot: AtomicU64,
+    /// Scale-out: durable on the follower too (its acks); `u64::MAX` while no replica is
+    /// required. A slot is confirmed when it is both.
+    replicated_slot: AtomicU64,
+    /// The newest confirmed slot announced to the listener (announcements go in order).
+    announced_durable: parking_lot::Mutex<u64>,
     genesis_hash: Hash,
     retention_slots: usize,
     retention_bytes: usize,
@@ -282,6 +288,8 @@ impl ChainState {
             }),
             processed_slot: AtomicU64::new(0),
             durable_slot: AtomicU64::new(0),
+            replicated_slot: AtomicU64::new(u64::MAX),
+            announced_durable: parking_lot::Mutex::new(0),
             genesis_hash,
             retention_slots: retention
                 .slots
@@ -401,8 +409,45 @@ impl ChainState {
             at.push_back((slot, dataplane::monotonic_ns()));
         }
         self.durable_slot.store(slot, Ordering::Release);
-        if let Some(events) = self.events.get() {
-            events.send(ChainEvent::Durable { slot });
+        self.announce_durable();
+    }
+
+    /// From now on a slot is confirmed only once the follower acknowledged it durable
+    /// ([`Self::set_replicated`]); what is durable here already stays confirmed.
+    pub fn require_replica(&self) {
+        let _ = self.replicated_slot.compare_exchange(
+            u64::MAX,
+            self.local_durable_slot(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// The follower holds every slot up to `slot` durably (never goes back).
+    pub fn set_replicated(&self, slot: u64) {
+        self.replicated_slot.fetch_max(slot, Ordering::AcqRel);
+        self.announce_durable();
+    }
+
+    /// The newest slot the follower acknowledged (`u64::MAX` while none is required).
+    pub fn replicated_slot(&self) -> u64 {
+        self.replicated_slot.load(Ordering::Acquire)
+    }
+
+    /// Durable on this node's disk, whether or not replicated (what a replica's writer and a
+    /// partition's export wait for).
+    pub fn local_durable_slot(&self) -> u64 {
+        self.durable_slot.load(Ordering::Acquire)
+    }
+
+    fn announce_durable(&self) {
+        let mut announced = self.announced_durable.lock();
+        let slot = self.durable_slot();
+        if slot > *announced {
+            *announced = slot;
+            if let Some(events) = self.events.get() {
+                events.send(ChainEvent::Durable { slot });
+            }
         }
     }
 
@@ -412,8 +457,11 @@ impl ChainState {
         at.iter().rev().find(|(s, _)| *s == slot).map(|(_, t)| *t)
     }
 
+    /// The newest confirmed (and finalized) slot: durable here and, in a cluster with
+    /// replication, on the follower.
     pub fn durable_slot(&self) -> u64 {
-        self.durable_slot.load(Ordering::Acquire)
+        self.local_durable_slot()
+            .min(self.replicated_slot.load(Ordering::Acquire))
     }
 
     pub fn processed_slot(&self) -> u64 {
@@ -504,7 +552,7 @@ impl ChainState {
 
     /// Signatures processed elsewhere (a partition moved here): admission refuses them while
     /// their blockhash could still be valid. Older ones are forgotten as new ones arrive.
-    pub fn add_foreign(&self, partition: u16, sigs: &[(Signature, u64)]) {
+    pub fn add_foreign(&self, sigs: &[(Signature, u64, u16)]) {
         let oldest = self
             .processed_slot()
             .saturating_sub(self.validity_slots + 1);
@@ -512,8 +560,8 @@ impl ChainState {
         f.retain(|_, (s, _)| *s >= oldest);
         f.extend(
             sigs.iter()
-                .filter(|(_, s)| *s >= oldest)
-                .map(|(sig, s)| (*sig, (*s, partition))),
+                .filter(|(_, s, _)| *s >= oldest)
+                .map(|(sig, s, partition)| (*sig, (*s, *partition))),
         );
     }
 
@@ -733,5 +781,34 @@ mod tests {
             chain.processed_slot(),
             3 + crate::events::EVENT_QUEUE as u64 + 9
         );
+    }
+
+    /// With a replica required, a slot is confirmed once durable here and acknowledged by
+    /// the follower, announced once, in order; the confirmed slot never goes back.
+    #[test]
+    fn a_replica_gates_confirmation() {
+        let chain = ChainState::new(Hash::default(), StatusRetention::slots(300));
+        let (events, rx) = ChainEvents::new();
+        chain.announce_to(events);
+        chain.set_durable(3);
+        assert_eq!(chain.durable_slot(), 3);
+        chain.require_replica();
+        chain.set_durable(5);
+        assert_eq!((chain.durable_slot(), chain.local_durable_slot()), (3, 5));
+        assert_eq!(chain.commitment_of(4), Commitment::Processed);
+        chain.set_replicated(7);
+        assert_eq!(chain.durable_slot(), 5);
+        chain.set_replicated(4);
+        assert_eq!(chain.replicated_slot(), 7);
+        chain.set_durable(9);
+        assert_eq!(chain.durable_slot(), 7);
+        let announced: Vec<u64> = rx
+            .try_iter()
+            .filter_map(|e| match e {
+                ChainEvent::Durable { slot } => Some(slot),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(announced, vec![3, 5, 7]);
     }
 }

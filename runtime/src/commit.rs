@@ -35,6 +35,20 @@ pub struct DurableSlot {
     pub meta: Vec<u8>,
 }
 
+/// A durable slot's written accounts, for the node's follower (scale-out replication).
+pub struct ReplicaSlot {
+    pub slot: Slot,
+    pub accounts: Arc<Vec<(Pubkey, AccountSharedData)>>,
+}
+
+/// Where the commit tile hands durable slots for replication. Never blocks the tile: a full
+/// queue sets `overflowed`, and the replicator then sends its follower a fresh snapshot.
+#[derive(Clone)]
+pub struct ReplicaTap {
+    pub slots: Sender<ReplicaSlot>,
+    pub overflowed: Arc<std::sync::atomic::AtomicBool>,
+}
+
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The commit tile. It stops when the bank is gone and every slot it closed is durable (its
@@ -46,6 +60,8 @@ pub struct CommitTile {
     counters: &'static RuntimeCounters,
     /// Where durable slots go next (the history tile), when the node keeps history.
     history: Option<Sender<DurableSlot>>,
+    /// Where durable slots go to be shipped to the follower, in a cluster.
+    replica: Option<ReplicaTap>,
 }
 
 impl CommitTile {
@@ -62,7 +78,13 @@ impl CommitTile {
             chain,
             counters,
             history,
+            replica: None,
         }
+    }
+
+    pub fn with_replica(mut self, tap: Option<ReplicaTap>) -> Self {
+        self.replica = tap;
+        self
     }
 }
 
@@ -88,6 +110,15 @@ impl Tile for CommitTile {
                         return Turn::Done;
                     }
                 }
+            }
+        }
+        if let Some(tap) = &self.replica {
+            let slot = ReplicaSlot {
+                slot: job.slot,
+                accounts: job.accounts.clone(),
+            };
+            if tap.slots.try_send(slot).is_err() {
+                tap.overflowed.store(true, Ordering::Release);
             }
         }
         chain.set_durable(job.slot);

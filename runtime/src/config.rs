@@ -127,15 +127,16 @@ pub struct ClusterSetup {
     /// Where the bank sends a transaction whose accounts turned out to be another node's
     /// (the map changed while it was on its way).
     pub forward: Option<std::sync::Arc<std::net::UdpSocket>>,
+    /// Where the commit tile hands each durable slot to be shipped to the follower.
+    pub replica: Option<crate::commit::ReplicaTap>,
 }
 
 /// Accounts to write in the open slot (a zero-lamport account deletes) and signatures other
 /// nodes processed, which must not run here; `done` gets the slot they were written in.
 pub struct ClusterWrite {
     pub accounts: Vec<(solana_pubkey::Pubkey, solana_account::AccountSharedData)>,
-    /// The partition the signatures belong to.
-    pub partition: u16,
-    pub signatures: Vec<(solana_signature::Signature, u64)>,
+    /// (signature, slot it ran in, partition it belongs to).
+    pub signatures: Vec<(solana_signature::Signature, u64, u16)>,
     pub done: crossbeam_channel::Sender<u64>,
 }
 

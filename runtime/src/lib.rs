@@ -199,7 +199,8 @@ impl Runtime {
         commit_stage
             .launch(
                 "gc-commit",
-                CommitTile::new(bank_commit_rx, db.clone(), chain.clone(), counters, history),
+                CommitTile::new(bank_commit_rx, db.clone(), chain.clone(), counters, history)
+                    .with_replica(setup.cluster.as_ref().and_then(|c| c.replica.clone())),
                 &counters.commit,
                 Placement::default(),
             )

@@ -1,8 +1,12 @@
 """Scale-out as an operator and a wallet meet it: a real etcd (Debian's etcd-server) and three
 appliance processes on this machine. Each account lives in one hash partition owned by one
-node; any node accepts a transaction (RPC or UDP) and a read, and hands it to the owner. A
-node that cannot renew its lease in etcd stops executing (fencing) and resumes when it can;
-an etcd restart is survived; a second process with a live node's id is refused."""
+node; any node accepts a transaction (RPC or UDP) and a read, and hands it to the owner. Each
+node ships its log to a follower; a slot is confirmed once durable on both. A node that cannot
+renew its lease in etcd stops executing (fencing) and its follower takes its partitions over;
+kill -9 of an owner under load loses nothing confirmed; an etcd restart is survived; a second
+process with a live node's id is refused.
+
+`owner_of` is the initial map: tests that run after a failover use `owners()` instead."""
 
 import json
 import os
@@ -194,6 +198,12 @@ def cluster(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     for n in nodes.values():
         n.start()
+    # Settled: every node has a follower that acknowledged its log (its slots confirm).
+    deadline = time.time() + 30
+    for n in nodes.values():
+        while metric_value(n, 'gigacompute_cluster_replica_batches_total{direction="out"') < 3:
+            assert time.time() < deadline, n.tail()
+            time.sleep(0.1)
     yield {"etcd": etcd, "proxy": proxy, "nodes": nodes, "root": root}
     for n in nodes.values():
         n.stop()
@@ -247,15 +257,29 @@ def wait_serving(node, want: bool, timeout):
     raise AssertionError(f"serving never became {want}: {node.tail()}")
 
 
+def followers(cluster, timeout=20):
+    """{node: follower} once every live node has named one."""
+    deadline = time.time() + timeout
+    while True:
+        s = status_json(cluster)
+        f = {n["id"]: n["follower"] for n in s["nodes"]}
+        if all(f.values()) or time.time() > deadline:
+            return f, s
+
+
 def test_three_nodes_register_and_share_the_partitions(cluster):
-    s = status_json(cluster)
-    assert s["epoch"] == 1 and s["spec"]["partitions"] == PARTITIONS
+    f, s = followers(cluster)
+    assert s["spec"]["partitions"] == PARTITIONS
     assert sorted(n["id"] for n in s["nodes"]) == ["n1", "n2", "n3"]
     assert sorted(n["partitions"] for n in s["nodes"]) == [5, 5, 6]
     assert all(n["lease_ttl_s"] > 0 for n in s["nodes"])
     assert s["orphaned"] == []
+    # Each node named another live node as its follower (the next id among those live when
+    # it joined): one map write each, at least.
+    assert all(v in f and v != k for k, v in f.items()), f
+    assert s["epoch"] >= 4, s["epoch"]
     text = cli("cluster", "status", "--config", str(cluster["nodes"]["n2"].config)).stdout
-    assert "map epoch 1" in text and "n3" in text
+    assert f"map epoch {s['epoch']}" in text and "n3" in text and "follower" in text
 
 
 def test_one_chain_slot_and_blockhash(cluster):
@@ -290,8 +314,11 @@ def test_transfers_for_every_owner_commit_and_read_through_any_node(cluster):
             wait_balance(Client(n.url), payee, SOL // 4)
             got = rpc_raw(n, "getMultipleAccounts", [[str(payee), str(payer.pubkey())]])
             assert got["result"]["value"][0]["lamports"] == SOL // 4
-            tx_json = rpc_raw(n, "getTransaction", [str(sig), {"encoding": "json"}])
-            assert tx_json["result"] is not None, n.workdir
+            # Finalized (the default) once durable on the owner and its follower.
+            deadline = time.time() + 10
+            while (tx_json := rpc_raw(n, "getTransaction", [str(sig), {"encoding": "json"}]))["result"] is None:
+                assert time.time() < deadline, n.workdir
+                time.sleep(0.05)
     fwd = sum(metric_value(n, 'gigacompute_cluster_forwarded_total{path="rpc"}') for n in nodes.values())
     assert fwd >= 6
 
@@ -327,14 +354,34 @@ def test_cross_partition_transaction_is_refused_with_the_owners_named(cluster):
     assert Client(nodes["n2"].url).get_balance(other).value == 0
 
 
-def test_a_node_cut_from_etcd_stops_executing_then_resumes(cluster):
+def owners(cluster):
+    """The current owner of every partition."""
+    return status_json(cluster)["owners"]
+
+
+def wait_owner(cluster, partition, want, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if owners(cluster)[partition] == want:
+            return time.time()
+        time.sleep(0.05)
+    raise AssertionError(f"partition {partition} never went to {want}: {status_json(cluster)}")
+
+
+def test_a_node_cut_from_etcd_is_fenced_and_its_follower_takes_over(cluster):
     """Fencing: n3 loses etcd (its relay is cut). Within the lease it stops executing; a
-    transaction for its accounts sent straight to it is not executed; the others go on."""
+    transaction for its accounts sent straight to it is not executed. When its lease expires
+    its follower takes its partitions, with the accounts it replicated; n3, back, owns nothing
+    and forwards to the new owner: the stale owner cannot commit."""
     nodes, proxy = cluster["nodes"], cluster["proxy"]
     n3 = nodes["n3"]
     payer = keypair_owned_by("n3")
+    p = partition_of(bytes(payer.pubkey()))
     c3 = Client(n3.url)
     wait_status(c3, c3.request_airdrop(payer.pubkey(), SOL).value)
+    # Confirmed on n3 means durable on n3 and on its follower.
+    f, _ = followers(cluster)
+    heir = f["n3"]
     proxy.cut()
     try:
         wait_serving(n3, False, timeout=LEASE_TTL_S + 5)
@@ -344,21 +391,28 @@ def test_a_node_cut_from_etcd_stops_executing_then_resumes(cluster):
         send_udp(n3, bytes(tx))
         r = rpc_raw(n3, "sendTransaction", [__import__("base64").b64encode(bytes(tx)).decode(), {"encoding": "base64"}])
         assert r["error"]["code"] == -32005 and "not serving" in r["error"]["message"], r
-        time.sleep(1.5)
-        assert c3.get_balance(payee).value == 0
         assert metric_value(n3, 'gigacompute_cluster_refused_total{reason="not_serving"}') >= 1
-        # The rest of the cluster goes on.
-        p1 = keypair_owned_by("n1")
-        c1 = Client(nodes["n1"].url)
-        wait_status(c1, c1.request_airdrop(p1.pubkey(), SOL).value)
+        # The follower takes n3's partitions once n3's lease is gone, with the replica.
+        wait_owner(cluster, p, heir, timeout=LEASE_TTL_S + 10)
+        assert metric_value(nodes[heir], "gigacompute_cluster_failovers_total ") == 1
+        c1 = Client(nodes[heir].url)
+        wait_balance(c1, payer.pubkey(), SOL)
+        assert c1.get_balance(payee).value == 0
+        # The new owner executes what the stale one could not.
+        c1.send_raw_transaction(bytes(tx))
+        wait_balance(c1, payee, SOL // 10)
     finally:
         proxy.heal()
     wait_serving(n3, True, timeout=20)
-    payee = keypair_owned_by("n3").pubkey()
-    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=SOL // 10))
+    s = status_json(cluster)
+    assert [n["partitions"] for n in s["nodes"] if n["id"] == "n3"] == [0], s
+    # Through n3, a transaction on its former partition goes to the new owner.
+    payee2 = keypair_owned_by("n3").pubkey()
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee2, lamports=SOL // 10))
     tx = Transaction([payer], Message([ix], payer.pubkey()), c3.get_latest_blockhash().value.blockhash)
     c3.send_raw_transaction(bytes(tx))
-    wait_balance(c3, payee, SOL // 10)
+    wait_balance(c3, payee2, SOL // 10)
+    wait_balance(c1, payee, SOL // 10)
 
 
 def test_etcd_restart_is_survived(cluster):
@@ -479,7 +533,8 @@ def test_live_migration_under_load_loses_and_duplicates_nothing(cluster):
         udp.sendto(raw, nodes[names[i % 3]].tpu)
     time.sleep(2)
     s = status_json(cluster)
-    assert s["epoch"] == epoch0 + 3 and s["migrations"] == []
+    # Three moves (and no other map change: the followers are settled).
+    assert s["epoch"] == epoch0 + 3 and s["migrations"] == [], (epoch0, s)
     # Every transfer landed once: its status exists, and the payee holds the exact sum.
     reader = Client(nodes["n2"].url)
     missing = []
@@ -498,3 +553,108 @@ def test_live_migration_under_load_loses_and_duplicates_nothing(cluster):
         assert Client(n.url).get_balance(payee).value == want, n.workdir
     moved_in = sum(metric_value(n, "gigacompute_cluster_migrations_total{direction=\"in\"") for n in nodes.values())
     assert moved_in >= 3
+
+
+def test_kill_9_of_an_owner_under_load_loses_nothing_confirmed(cluster):
+    """Transfers on n2's partitions, each to a new account, arrive through n1 (forwarded) and
+    n2; n2 is killed (-9) mid-load. Its follower takes its partitions when the lease expires;
+    every transfer a client saw confirmed is there; sending every transfer again runs none
+    twice; new transactions on those partitions, over RPC and UDP to any node, execute."""
+    import base64
+
+    nodes = cluster["nodes"]
+    f, _ = followers(cluster)
+    heir = f["n2"]
+    p2 = [p for p, o in enumerate(owners(cluster)) if o == "n2"]
+    assert p2, owners(cluster)
+
+    def owned_by_n2():
+        while True:
+            k = Keypair()
+            if partition_of(bytes(k.pubkey())) in p2:
+                return k
+
+    c1 = Client(nodes["n1"].url)
+    payers = [owned_by_n2() for _ in range(4)]
+    for k in payers:
+        wait_status(c1, c1.request_airdrop(k.pubkey(), 10 * SOL).value)
+    for k in payers:
+        wait_balance(c1, k.pubkey(), 10 * SOL)
+    amount = 1_000_000
+    sent, confirmed = [], {}
+    stop = threading.Event()
+
+    def load():
+        bh = c1.get_latest_blockhash().value.blockhash
+        for i in range(400):
+            if stop.is_set():
+                return
+            payer, payee = payers[i % len(payers)], owned_by_n2().pubkey()
+            ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=amount))
+            raw = bytes(Transaction([payer], Message([ix], payer.pubkey()), bh))
+            via = nodes["n1"] if i % 2 else nodes["n2"]
+            try:
+                rpc_raw(via, "sendTransaction",
+                        [base64.b64encode(raw).decode(), {"encoding": "base64", "skipPreflight": True}])
+            except Exception:
+                pass  # n2 is gone
+            sent.append((Transaction.from_bytes(raw).signatures[0], payee, raw))
+            time.sleep(0.02)
+
+    def watch():
+        while not stop.is_set():
+            sigs = [s for s, _, _ in sent[-200:] if s not in confirmed]
+            try:
+                for sig, st in zip(sigs, c1.get_signature_statuses(sigs).value if sigs else []):
+                    if st is not None and str(st.confirmation_status) in (
+                            "TransactionConfirmationStatus.Confirmed", "TransactionConfirmationStatus.Finalized"):
+                        confirmed[sig] = st
+            except Exception:
+                pass
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=load), threading.Thread(target=watch)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.time() + 30
+        while len(confirmed) < 40 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(confirmed) >= 40, f"only {len(confirmed)} confirmed of {len(sent)}"
+        nodes["n2"].stop(signal.SIGKILL)
+        killed = time.time()
+        # Confirmed as of the kill: the clients were told these.
+        time.sleep(0.3)
+        told = dict(confirmed)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    took = wait_owner(cluster, p2[0], heir, timeout=LEASE_TTL_S + 15) - killed
+    assert all(o != "n2" for o in owners(cluster))
+    reader = Client(nodes[heir].url)
+    payee_of = {s: payee for s, payee, _ in sent}
+    lost = [str(s) for s in told if reader.get_balance(payee_of[s]).value != amount]
+    assert not lost, f"{len(lost)} of {len(told)} confirmed transfers lost, e.g. {lost[:3]}"
+    # Everything again, through every live node: none runs twice.
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    live = [n for nid, n in nodes.items() if nid != "n2"]
+    for i, (_, _, raw) in enumerate(sent):
+        udp.sendto(raw, live[i % len(live)].tpu)
+    time.sleep(2)
+    balances = [reader.get_balance(payee).value for _, payee, _ in sent]
+    assert set(balances) <= {0, amount}, sorted(set(balances))
+    # The partitions serve again, over RPC and UDP to a node that is not the new owner.
+    other = next(n for nid, n in nodes.items() if nid not in ("n2", heir))
+    payer = payers[0]
+    bh = reader.get_latest_blockhash().value.blockhash
+    for how in ("rpc", "udp"):
+        payee = owned_by_n2().pubkey()
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=amount))
+        raw = bytes(Transaction([payer], Message([ix], payer.pubkey()), bh))
+        if how == "rpc":
+            Client(other.url).send_raw_transaction(raw)
+        else:
+            send_udp(other, raw)
+        wait_balance(reader, payee, amount)
+    print(f"failover: {len(told)} confirmed of {len(sent)} sent kept; owner changed {took:.2f} s after kill -9")

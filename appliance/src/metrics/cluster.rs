@@ -161,4 +161,43 @@ pub fn render(v: &ClusterView, out: &mut String) {
         "Failed etcd requests (connect, renew, read).",
         &[("", c.etcd_errors.load(Relaxed))],
     );
+    counter(
+        out,
+        "gigacompute_cluster_replica_batches_total",
+        "Replication batches: sent by this node and acknowledged durable by its follower (out), written here for the nodes it follows (in).",
+        &[
+            ("direction=\"out\"", c.replica_batches.load(Relaxed)),
+            ("direction=\"in\"", c.replica_batches_in.load(Relaxed)),
+        ],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_replica_snapshots_total",
+        "Replication sessions begun with a snapshot (a new follower, a lost log, a partition gained).",
+        &[("", c.replica_snapshots.load(Relaxed))],
+    );
+    counter(
+        out,
+        "gigacompute_cluster_replica_errors_total",
+        "Replication batches that failed or were refused (sent again).",
+        &[("", c.replica_errors.load(Relaxed))],
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_replica_lag_slots",
+        "Slots durable on this node that its follower has not acknowledged: not yet confirmed.",
+        c.replica_lag_slots.load(Relaxed) as f64,
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_unreplicated",
+        "1 while this node has no follower (alone, or replicate = false): slots are confirmed on its disk alone.",
+        c.unreplicated.load(Relaxed) as f64,
+    );
+    counter(
+        out,
+        "gigacompute_cluster_failovers_total",
+        "Nodes whose partitions this node took over after their lease expired.",
+        &[("", c.failovers.load(Relaxed))],
+    );
 }

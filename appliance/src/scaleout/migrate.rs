@@ -22,12 +22,13 @@ use cluster::peer;
 use cluster::view::Export;
 use cluster::{ClusterView, Snapshot};
 use crossbeam_channel::Sender;
+use super::{WireAccount, write_durably};
 use dataplane::Ingress;
 use runtime::ClusterWrite;
 use runtime::accounts::AccountsDb;
 use runtime::chain::ChainState;
 use serde::{Deserialize, Serialize};
-use solana_account::{AccountSharedData, ReadableAccount, WritableAccount};
+use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use std::collections::HashSet;
@@ -43,8 +44,6 @@ const TICK: Duration = Duration::from_millis(20);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// ...or if the destination has not flipped the map this long after it was ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the destination waits for its bank to write a page set, and for it to be durable.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a datagram that would have bounced waits before it is routed again: past the
 /// agents' next read of the cluster (`poll_ms`, 200 ms by default).
 const DEFER_FOR: Duration = Duration::from_millis(300);
@@ -91,20 +90,9 @@ impl Migrator {
     }
 }
 
-/// One account as a page carries it.
-#[derive(Serialize, Deserialize)]
-struct Exported {
-    key: [u8; 32],
-    lamports: u64,
-    owner: [u8; 32],
-    executable: bool,
-    rent_epoch: u64,
-    data: Vec<u8>,
-}
-
 #[derive(Serialize, Deserialize, Default)]
 struct Page {
-    accounts: Vec<Exported>,
+    accounts: Vec<WireAccount>,
     /// (signature, slot) of transactions the source ran on the partition.
     signatures: Vec<(Vec<u8>, u64)>,
 }
@@ -206,7 +194,7 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
         Some((m, rev)) if m.from == me && m.to == o.to => {
             let rev = *rev;
             if m.state == MigrationState::Requested && o.ready_at.is_none() {
-                let durable = ctx.chain.durable_slot();
+                let durable = ctx.chain.local_durable_slot();
                 match ctx.view.drained_slot() {
                     Some(slot) if durable >= slot => {
                         let (pages, accounts, signatures) = export(ctx, o.partition, slot)?;
@@ -386,14 +374,7 @@ fn export(ctx: &Ctx, partition: u16, drained: u64) -> Result<(Vec<Vec<u8>>, u64,
             }
             accounts += 1;
             bytes += a.data().len() + 128;
-            page.accounts.push(Exported {
-                key: k.to_bytes(),
-                lamports: a.lamports(),
-                owner: a.owner().to_bytes(),
-                executable: a.executable(),
-                rent_epoch: a.rent_epoch(),
-                data: a.data().to_vec(),
-            });
+            page.accounts.push(WireAccount::new(k, a));
             if bytes >= MAX_PAGE_BYTES {
                 flush(&mut page, &mut bytes, &mut pages);
             }
@@ -423,36 +404,6 @@ fn export(ctx: &Ctx, partition: u16, drained: u64) -> Result<(Vec<Vec<u8>>, u64,
     Ok((pages, accounts, signatures))
 }
 
-/// Writes through the bank and waits until they are durable.
-fn write_durably(
-    ctx: &Ctx,
-    partition: u16,
-    accounts: Vec<(Pubkey, AccountSharedData)>,
-    signatures: Vec<(Signature, u64)>,
-) -> Result<()> {
-    let (done, slot) = crossbeam_channel::bounded(1);
-    let w = ClusterWrite {
-        accounts,
-        partition,
-        signatures,
-        done,
-    };
-    ctx.writes
-        .send_timeout(w, WRITE_TIMEOUT)
-        .map_err(|_| anyhow!("the bank did not take the writes"))?;
-    let slot = slot
-        .recv_timeout(WRITE_TIMEOUT)
-        .map_err(|_| anyhow!("the bank did not write them"))?;
-    let deadline = Instant::now() + WRITE_TIMEOUT;
-    while ctx.chain.durable_slot() < slot {
-        if Instant::now() > deadline {
-            bail!("slot {slot} with the writes did not become durable");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
-}
-
 /// Deletes this node's copies of `partition`'s accounts, except `keep` (never an account
 /// every node holds, nor this node's own).
 fn wipe(ctx: &Ctx, partition: u16, keep: &HashSet<Pubkey>) -> Result<()> {
@@ -465,7 +416,7 @@ fn wipe(ctx: &Ctx, partition: u16, keep: &HashSet<Pubkey>) -> Result<()> {
         })
         .map_err(|e| anyhow!("reading the partition's accounts: {e}"))?;
     if !gone.is_empty() {
-        write_durably(ctx, partition, gone, Vec::new())?;
+        write_durably(&ctx.writes, &ctx.chain, gone, Vec::new())?;
     }
     Ok(())
 }
@@ -547,26 +498,22 @@ fn take_in(ctx: &Ctx, snap: &Snapshot, m: &Migration) -> Result<()> {
         let raw = base64::engine::general_purpose::STANDARD.decode(b64)?;
         let page: Page = bincode::deserialize(&raw).context("a page that does not decode")?;
         for a in page.accounts {
-            let key = Pubkey::new_from_array(a.key);
             if ctx.view.partition_of(&a.key) != Some(m.partition) {
                 bail!(
-                    "the source sent {key}, which is not in partition {}",
+                    "the source sent {}, which is not in partition {}",
+                    Pubkey::new_from_array(a.key),
                     m.partition
                 );
             }
-            let mut acct = AccountSharedData::new(a.lamports, 0, &Pubkey::new_from_array(a.owner));
-            acct.set_data_from_slice(&a.data);
-            acct.set_executable(a.executable);
-            acct.set_rent_epoch(a.rent_epoch);
-            accounts.push((key, acct));
+            accounts.push(a.into_account());
         }
         for (sig, slot) in page.signatures {
             let sig =
                 <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| anyhow!("a bad signature"))?;
-            signatures.push((Signature::from(sig), slot));
+            signatures.push((Signature::from(sig), slot, m.partition));
         }
     }
     let keep: HashSet<Pubkey> = accounts.iter().map(|(k, _)| *k).collect();
     wipe(ctx, m.partition, &keep)?;
-    write_durably(ctx, m.partition, accounts, signatures)
+    write_durably(&ctx.writes, &ctx.chain, accounts, signatures)
 }

@@ -4,6 +4,7 @@
 
 pub mod migrate;
 pub mod rebalance;
+pub mod replicate;
 
 /// Writes of moved partitions waiting for the bank, at most (each can be large).
 pub const WRITES_DEPTH: usize = 16;
@@ -12,6 +13,8 @@ use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use cluster::etcd::{Agent, AgentConfig};
 use cluster::{ClusterClock, ClusterView, NodeRecord};
+use solana_account::{AccountSharedData, ReadableAccount, WritableAccount};
+use solana_pubkey::Pubkey;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +24,8 @@ pub struct Joined {
     pub agent: Agent,
     pub clock: ClusterClock,
     pub socket: Arc<std::net::UdpSocket>,
+    /// Where the nodes this one follows send their log (`[cluster] replicate`).
+    pub replica_listener: Option<std::net::TcpListener>,
 }
 
 /// Registers the node and waits (up to `cluster.join_timeout_s`) until it has read the
@@ -43,11 +48,29 @@ pub fn join(
     let socket = std::net::UdpSocket::bind(SocketAddr::new(tpu.ip(), 0))
         .context("binding the cluster's forwarding socket")?;
     socket.set_nonblocking(true)?;
+    if !c.replicate {
+        view.counters
+            .unreplicated
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let replica_listener = if c.replicate {
+        Some(
+            std::net::TcpListener::bind(SocketAddr::new(config.rpc.bind.ip(), 0))
+                .context("binding the replication listener")?,
+        )
+    } else {
+        None
+    };
+    let replica = match &replica_listener {
+        Some(l) => Some(c.advertised(l.local_addr()?)),
+        None => None,
+    };
     let record = NodeRecord {
         id: c.node_id.clone(),
         rpc: c.advertised(config.rpc.bind),
         tpu: c.advertised(tpu),
         forward: c.advertised(socket.local_addr()?),
+        replica,
         identity: identity.to_string(),
         started_unix_ms: cluster::clock::unix_ms(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -104,5 +127,77 @@ pub fn join(
         agent,
         clock,
         socket: Arc::new(socket),
+        replica_listener,
     })
+}
+
+/// One account as a partition's export pages and the replication log carry it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct WireAccount {
+    pub key: [u8; 32],
+    pub lamports: u64,
+    pub owner: [u8; 32],
+    pub executable: bool,
+    pub rent_epoch: u64,
+    pub data: Vec<u8>,
+}
+
+impl WireAccount {
+    pub fn new(key: &Pubkey, a: &AccountSharedData) -> Self {
+        Self {
+            key: key.to_bytes(),
+            lamports: a.lamports(),
+            owner: a.owner().to_bytes(),
+            executable: a.executable(),
+            rent_epoch: a.rent_epoch(),
+            data: a.data().to_vec(),
+        }
+    }
+
+    /// Bytes it adds to a page (for page bounds).
+    pub fn approx_bytes(&self) -> usize {
+        self.data.len() + 128
+    }
+
+    pub fn into_account(self) -> (Pubkey, AccountSharedData) {
+        let mut acct = AccountSharedData::new(self.lamports, 0, &Pubkey::new_from_array(self.owner));
+        acct.set_data_from_slice(&self.data);
+        acct.set_executable(self.executable);
+        acct.set_rent_epoch(self.rent_epoch);
+        (Pubkey::new_from_array(self.key), acct)
+    }
+}
+
+/// How long a write of moved or replicated accounts may take to be taken by the bank, and
+/// then to be durable.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes `accounts` (a zero-lamport account deletes) and `signatures` (run elsewhere: not to
+/// run here) through the bank, and waits until they are durable on this node's disk.
+pub(crate) fn write_durably(
+    writes: &crossbeam_channel::Sender<runtime::ClusterWrite>,
+    chain: &runtime::chain::ChainState,
+    accounts: Vec<(Pubkey, AccountSharedData)>,
+    signatures: Vec<(solana_signature::Signature, u64, u16)>,
+) -> Result<()> {
+    let (done, slot) = crossbeam_channel::bounded(1);
+    let w = runtime::ClusterWrite {
+        accounts,
+        signatures,
+        done,
+    };
+    writes
+        .send_timeout(w, WRITE_TIMEOUT)
+        .map_err(|_| anyhow::anyhow!("the bank did not take the writes"))?;
+    let slot = slot
+        .recv_timeout(WRITE_TIMEOUT)
+        .map_err(|_| anyhow::anyhow!("the bank did not write them"))?;
+    let deadline = Instant::now() + WRITE_TIMEOUT;
+    while chain.local_durable_slot() < slot {
+        if Instant::now() > deadline {
+            bail!("slot {slot} with the writes did not become durable");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
 }
