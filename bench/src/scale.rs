@@ -63,6 +63,8 @@ const PARTITIONS: u16 = 64;
 /// What the sender budgets per partition move after the window.
 const MOVE_SECONDS: f64 = 1.0;
 const PAYEES: usize = 64;
+/// What the sender budgets for a failover: the lease (5 s) and the takeover.
+const FAILOVER_SECONDS: f64 = 15.0;
 const SOL: u64 = 1_000_000_000;
 
 pub fn run(a: &ScaleArgs) -> Result<Report> {
@@ -75,8 +77,17 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
     let offered = match a.offered_per_node {
         Some(o) => o,
         None => {
-            let probe = measure(&etcd_bin, 1, a, 20_000.0, a.seconds / 2.0, false, 0)?;
-            let probe = measure(&etcd_bin, 1, a, probe.tps * 2.0, a.seconds / 2.0, false, 0)?;
+            let probe = measure(&etcd_bin, 1, a, 20_000.0, a.seconds / 2.0, false, 0, false)?;
+            let probe = measure(
+                &etcd_bin,
+                1,
+                a,
+                probe.tps * 2.0,
+                a.seconds / 2.0,
+                false,
+                0,
+                false,
+            )?;
             tracing::info!(capacity = probe.tps, "bench scale: one node's capacity");
             (probe.tps * 1.5).max(100.0)
         }
@@ -85,6 +96,7 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
     let largest = a.nodes.iter().copied().max().unwrap_or(1);
     let mut forwarded = Vec::new();
     let mut pauses: Vec<f64> = Vec::new();
+    let mut failovers: Vec<f64> = Vec::new();
     for run in 0..a.runs.max(1) {
         let mut order: Vec<usize> = (0..by_size.len()).collect();
         if run % 2 == 1 {
@@ -93,7 +105,16 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
         for i in order {
             let n = by_size[i].0;
             let moves = if n == largest && n > 1 { a.moves } else { 0 };
-            let m = measure(&etcd_bin, n, a, offered * n as f64, a.seconds, false, moves)?;
+            let m = measure(
+                &etcd_bin,
+                n,
+                a,
+                offered * n as f64,
+                a.seconds,
+                false,
+                moves,
+                false,
+            )?;
             pauses.extend(m.pauses.iter().flatten());
             tracing::info!(nodes = n, tps = m.tps, per_node = ?m.per_node, "bench scale");
             by_size[i].1.push(m.tps);
@@ -107,6 +128,7 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
                 a.seconds,
                 true,
                 0,
+                false,
             )?;
             tracing::info!(
                 nodes = largest,
@@ -114,6 +136,20 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
                 "bench scale: every transaction sent to a node that does not own it"
             );
             forwarded.push(m.tps);
+            // Failover: three nodes (or fewer) under the same load, the last killed -9.
+            let n = largest.min(3);
+            let m = measure(
+                &etcd_bin,
+                n,
+                a,
+                offered * n as f64,
+                a.seconds / 2.0,
+                false,
+                0,
+                true,
+            )?;
+            tracing::info!(nodes = n, failover_s = ?m.failover, "bench scale: kill -9 of a loaded node");
+            failovers.extend(m.failover);
         }
     }
     let median = |v: &[f64]| {
@@ -163,6 +199,14 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
         rows.push(("migration_pause_ms_max", pct(1.0), "ms"));
         rows.push(("migrations", p.len() as f64, "moves"));
     }
+    if !failovers.is_empty() {
+        rows.push(("failover_s", median(&failovers), "s"));
+        rows.push((
+            "failover_lease_ttl_s",
+            appliance::Config::default().cluster.lease_ttl_s as f64,
+            "s",
+        ));
+    }
     rows.push(("offered_per_node", offered, "tx/s"));
     rows.push((
         "cpu_quota_per_node",
@@ -200,6 +244,9 @@ struct Measured {
     per_node: Vec<f64>,
     /// Pauses of the partition moves made after the window, ms.
     pauses: Vec<Option<f64>>,
+    /// With `kill_one`: seconds from kill -9 of the last node to the first transfer of its
+    /// partitions executed by its follower.
+    failover: Option<f64>,
 }
 
 fn which(bin: &str) -> Option<PathBuf> {
@@ -339,6 +386,7 @@ fn measure(
     seconds: f64,
     via_non_owner: bool,
     moves: usize,
+    kill_one: bool,
 ) -> Result<Measured> {
     let tmp = tempfile::tempdir()?;
     let (_etcd, endpoint) = start_etcd(etcd_bin, tmp.path())?;
@@ -453,8 +501,10 @@ fn measure(
         )?;
     }
     let blockhash = latest_blockhash(nodes[0].rpc)?;
-    let total =
-        ((a.warmup_seconds + seconds + moves as f64 * MOVE_SECONDS) * offered * 1.1) as usize;
+    let failover_budget = if kill_one { FAILOVER_SECONDS } else { 0.0 };
+    let total = ((a.warmup_seconds + seconds + moves as f64 * MOVE_SECONDS + failover_budget)
+        * offered
+        * 1.1) as usize;
     let per_node = total / n + 1;
     let wires: Vec<Vec<Vec<u8>>> = keys
         .iter()
@@ -476,15 +526,20 @@ fn measure(
         .collect();
     // Open loop, on its own thread: every millisecond, what is due to each node.
     let stop = std::sync::atomic::AtomicBool::new(false);
+    // After the last node is killed its transfers go to the first node (which forwards them
+    // to whoever owns the partitions).
+    let victim_dead = std::sync::atomic::AtomicBool::new(false);
     let rate = offered / n as f64;
-    let (before, after, elapsed, pauses) = std::thread::scope(|s| -> Result<_> {
+    let (before, after, elapsed, pauses, failover) = std::thread::scope(|s| -> Result<_> {
         let sender = s.spawn(|| {
             let start = Instant::now();
             let mut sent = vec![0usize; n];
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let t = start.elapsed().as_secs_f64();
                 for j in 0..n {
-                    let to = if via_non_owner {
+                    let to = if via_non_owner
+                        || (j == n - 1 && victim_dead.load(std::sync::atomic::Ordering::Relaxed))
+                    {
                         nodes[(j + 1) % n].tpu
                     } else {
                         nodes[j].tpu
@@ -513,7 +568,29 @@ fn measure(
                 // The partition may have moved already (an earlier round): move it from its owner.
                 pauses.push(move_and_time(&endpoint, p, to, from)?);
             }
-            Ok((before, after, elapsed, pauses))
+            let failover = if kill_one && n > 1 {
+                let probe = keys[n - 1].1[0];
+                let seen = balance(nodes[0].rpc, &probe)?;
+                let pid = procs[n - 1].0.id() as i32;
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let killed = Instant::now();
+                victim_dead.store(true, std::sync::atomic::Ordering::Relaxed);
+                loop {
+                    // Read through the first node: forwarded to the owner, an error while
+                    // the owner is down, then answered by the follower that took over.
+                    if balance(nodes[0].rpc, &probe).is_ok_and(|b| b > seen) {
+                        break Some(killed.elapsed().as_secs_f64());
+                    }
+                    if killed.elapsed() > Duration::from_secs(60) {
+                        tracing::warn!("bench scale: no failover within 60 s");
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            } else {
+                None
+            };
+            Ok((before, after, elapsed, pauses, failover))
         };
         let r = run();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -531,6 +608,7 @@ fn measure(
         tps: per_node.iter().sum(),
         per_node,
         pauses,
+        failover,
     })
 }
 
@@ -575,6 +653,16 @@ fn move_and_time(endpoint: &str, partition: u16, to: &str, from: &str) -> Result
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// A balance at processed commitment, through `addr` (forwarded to the owner).
+fn balance(addr: SocketAddr, key: &Pubkey) -> Result<u64> {
+    let v = rpc(
+        addr,
+        "getBalance",
+        json!([key.to_string(), {"commitment": "processed"}]),
+    )?;
+    v["value"].as_u64().context("getBalance without a value")
 }
 
 fn tail(p: &Path) -> String {

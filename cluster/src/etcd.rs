@@ -358,7 +358,8 @@ pub async fn set_follower(
     follower: &str,
 ) -> Result<Option<PartitionMap>, ClusterError> {
     let mut next = map.clone();
-    next.followers.insert(node.to_string(), follower.to_string());
+    next.followers
+        .insert(node.to_string(), follower.to_string());
     next.epoch += 1;
     let txn = Txn::new()
         .when([
@@ -366,10 +367,7 @@ pub async fn set_follower(
             Compare::create_revision(node_key(cluster, follower), CompareOp::Greater, 0),
         ])
         .and_then([TxnOp::put(map_key(cluster), to_json(&next), None)]);
-    Ok(bounded(client.txn(txn))
-        .await?
-        .succeeded()
-        .then_some(next))
+    Ok(bounded(client.txn(txn)).await?.succeeded().then_some(next))
 }
 
 /// Failover: `me`, the follower of `dead`, takes every partition `dead` owns (epoch + 1) and
@@ -410,10 +408,7 @@ pub async fn fail_over(
             Compare::create_revision(node_key(cluster, me), CompareOp::Equal, my_registration),
         ])
         .and_then(ops);
-    Ok(bounded(client.txn(txn))
-        .await?
-        .succeeded()
-        .then_some(next))
+    Ok(bounded(client.txn(txn)).await?.succeeded().then_some(next))
 }
 
 fn heat_key(cluster: &str, node: &str) -> String {

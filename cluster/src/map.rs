@@ -171,10 +171,7 @@ impl PartitionMap {
         {
             return Some(f.as_str());
         }
-        live.iter()
-            .find(|n| **n > node)
-            .or(live.first())
-            .copied()
+        live.iter().find(|n| **n > node).or(live.first()).copied()
     }
 
     pub fn owner(&self, partition: u16) -> Option<&str> {

@@ -185,7 +185,11 @@ mod tests {
         let rec = one_account_record(true);
         let hb: &[u8; HEADER_BYTES] = rec[..HEADER_BYTES].try_into().unwrap();
         let h = decode_header(hb).unwrap();
-        assert!(decode_body(&h, &rec[HEADER_BYTES..]).unwrap().accounts[0].1.executable());
+        assert!(
+            decode_body(&h, &rec[HEADER_BYTES..]).unwrap().accounts[0]
+                .1
+                .executable()
+        );
         // The executable byte sits after key, slot, lamports and owner.
         let mut bad = rec.clone();
         bad[HEADER_BYTES + 32 + 8 + 8 + 32] = 0xff;

@@ -1,5 +1,5 @@
 """`bench scale` in a short run: a real etcd, one and two confined appliance processes, the
-forwarding-hop variant and partition moves under load; the figures BENCHMARKS.md rests on are
+forwarding-hop variant, partition moves and a kill -9 under load; the figures BENCHMARKS.md rests on are
 present and consistent, and no cgroup or process is left behind."""
 
 import json
@@ -27,6 +27,9 @@ def test_bench_scale_smoke():
     # Every move finished; its pause is positive and bounded (seconds, not the 30 s give-up).
     assert r["migrations"] == 3
     assert 0 < r["migration_pause_ms_p50"] <= r["migration_pause_ms_p99"] < 10_000
+    # kill -9 of a loaded node: its follower executes its partitions' transfers after the
+    # lease (5 s) expires, within seconds more.
+    assert r["failover_lease_ttl_s"] <= r["failover_s"] < r["failover_lease_ttl_s"] + 15, r
     assert r["cpu_quota_per_node"] == 35
     # The bench removed its cgroups and stopped its processes.
     for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu"):

@@ -436,6 +436,10 @@ advertise_host = ""
 rebalance = true
 rebalance_min_tps = 500.0
 rebalance_cooldown_s = 10
+# Ship this node's log to a follower (another node, named in the map) and confirm a slot only
+# once it is durable on both; take over the partitions of the nodes this one follows when
+# their lease expires. Off: confirmed on this disk alone, and no failover for this node.
+replicate = true
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,

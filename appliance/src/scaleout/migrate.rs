@@ -14,6 +14,7 @@
 //!
 //! The walks over the accounts run here, never on the bank's or the lease agent's thread.
 
+use super::{WireAccount, write_durably};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use cluster::etcd::{self, block_on};
@@ -22,7 +23,6 @@ use cluster::peer;
 use cluster::view::Export;
 use cluster::{ClusterView, Snapshot};
 use crossbeam_channel::Sender;
-use super::{WireAccount, write_durably};
 use dataplane::Ingress;
 use runtime::ClusterWrite;
 use runtime::accounts::AccountsDb;

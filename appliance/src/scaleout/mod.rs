@@ -160,7 +160,8 @@ impl WireAccount {
     }
 
     pub fn into_account(self) -> (Pubkey, AccountSharedData) {
-        let mut acct = AccountSharedData::new(self.lamports, 0, &Pubkey::new_from_array(self.owner));
+        let mut acct =
+            AccountSharedData::new(self.lamports, 0, &Pubkey::new_from_array(self.owner));
         acct.set_data_from_slice(&self.data);
         acct.set_executable(self.executable);
         acct.set_rent_epoch(self.rent_epoch);

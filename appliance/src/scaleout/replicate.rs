@@ -302,7 +302,10 @@ impl Shipper {
                     Some((sig.as_ref().to_vec(), s.slot, ours(&payer)?))
                 })
                 .collect();
-            let bytes = accounts.iter().map(WireAccount::approx_bytes).sum::<usize>()
+            let bytes = accounts
+                .iter()
+                .map(WireAccount::approx_bytes)
+                .sum::<usize>()
                 + signatures.len() * 88
                 + 16;
             self.pending_bytes += bytes;
@@ -492,7 +495,10 @@ impl Shipper {
         let mut part = Vec::new();
         let mut bytes = 0usize;
         db.for_each_durable(&mut |k, a| {
-            if view.partition_of(&k.to_bytes()).is_some_and(|p| mine.contains(&p)) {
+            if view
+                .partition_of(&k.to_bytes())
+                .is_some_and(|p| mine.contains(&p))
+            {
                 let w = WireAccount::new(k, a);
                 bytes += w.approx_bytes();
                 part.push(w);
@@ -671,7 +677,9 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
         ctx.db
             .for_each_durable(&mut |k, _| {
                 let key = k.to_bytes();
-                if view.partition_of(&key).is_some_and(|p| covered.contains(&p))
+                if view
+                    .partition_of(&key)
+                    .is_some_and(|p| covered.contains(&p))
                     && !keep.contains(&key)
                 {
                     gone.push((*k, AccountSharedData::default()));
@@ -702,7 +710,10 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
     }
     let mut accounts = gone;
     for a in b.accounts {
-        if !view.partition_of(&a.key).is_some_and(|p| r.covered.contains(&p)) {
+        if !view
+            .partition_of(&a.key)
+            .is_some_and(|p| r.covered.contains(&p))
+        {
             bail!(
                 "account {} is not in the partitions replicated",
                 Pubkey::new_from_array(a.key)
