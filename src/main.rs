@@ -129,6 +129,17 @@ enum ProofCommand {
         #[arg(long)]
         proof: PathBuf,
     },
+    /// Check a getClusterAccountProof response against a cluster root you trust (from
+    /// getClusterStateRoot): the owner's path to the root, its claim on the account's
+    /// partition, and the account's proof. Exit 0 verified, 1 rejected.
+    VerifyCluster {
+        /// The slot's cluster root, 64 hex digits.
+        #[arg(long)]
+        root: String,
+        /// The JSON-RPC response (or its `value`); `-` reads stdin.
+        #[arg(long)]
+        proof: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,7 +249,10 @@ fn main() -> Result<()> {
         }
         Command::Proof {
             command: ProofCommand::Verify { root, proof },
-        } => verify_proof(&root, &proof),
+        } => verify_proof(&root, &proof, false),
+        Command::Proof {
+            command: ProofCommand::VerifyCluster { root, proof },
+        } => verify_proof(&root, &proof, true),
         Command::Preconf {
             command: PreconfCommand::Verify { identity, message },
         } =>
@@ -334,7 +348,7 @@ fn load_config(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Con
     Ok(cfg)
 }
 
-fn verify_proof(root: &str, path: &std::path::Path) -> Result<()> {
+fn verify_proof(root: &str, path: &std::path::Path, in_cluster: bool) -> Result<()> {
     use anyhow::Context;
     let root = proof_json::parse_hash(root).context("--root")?;
     let text = if path.as_os_str() == "-" {
@@ -343,8 +357,22 @@ fn verify_proof(root: &str, path: &std::path::Path) -> Result<()> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
     };
     let doc: serde_json::Value = serde_json::from_str(&text).context("proof file is not JSON")?;
+    let verified = if in_cluster {
+        proof_json::verify_cluster(&root, &doc).map(|c| {
+            #[allow(clippy::print_stdout)]
+            {
+                println!(
+                    "verified: partition {} is {}'s at map epoch {}, and its state root leads to the cluster root",
+                    c.partition, c.owner, c.epoch
+                );
+            }
+            c.account
+        })
+    } else {
+        proof_json::verify(&root, &doc)
+    };
     #[allow(clippy::print_stdout)]
-    match proof_json::verify(&root, &doc) {
+    match verified {
         Ok(v) => {
             match v.account {
                 Some((lamports, owner, len)) => println!(

@@ -40,6 +40,30 @@ fn node_key(cluster: &str, id: &str) -> String {
     format!("{}nodes/{id}", prefix(cluster))
 }
 
+fn replica_key(cluster: &str, owner: &str) -> String {
+    format!("{}replicas/{owner}", prefix(cluster))
+}
+
+/// An owner's current replication session: written by the owner before a session's first
+/// batch (and, with no follower, before it confirms alone). A failover requires the
+/// follower's session to be this one, so a replica from an older session never takes over.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicaSession {
+    pub follower: Option<String>,
+    pub session: u64,
+}
+
+/// Records `owner`'s replication session.
+pub async fn put_replica_session(
+    client: &mut Client,
+    cluster: &str,
+    owner: &str,
+    s: &ReplicaSession,
+) -> Result<(), ClusterError> {
+    bounded(client.put(replica_key(cluster, owner), to_json(s), None)).await?;
+    Ok(())
+}
+
 fn migration_key(cluster: &str, partition: u16) -> String {
     format!("{}migrations/{partition}", prefix(cluster))
 }
@@ -372,8 +396,9 @@ pub async fn set_follower(
 
 /// Failover: `me`, the follower of `dead`, takes every partition `dead` owns (epoch + 1) and
 /// `dead`'s moves in flight are deleted, in one transaction that requires the map unchanged
-/// since `map_revision`, `dead` unregistered (its lease expired, so it fenced itself before)
-/// and `me` registered at `my_registration`. None when any of that changed.
+/// since `map_revision`, `dead` unregistered (its lease expired, so it fenced itself before),
+/// `me` registered at `my_registration`, and `dead`'s recorded replication session the one
+/// `me` holds (`session`). None when any of that changed.
 pub async fn fail_over(
     client: &mut Client,
     cluster: &str,
@@ -381,6 +406,7 @@ pub async fn fail_over(
     dead: &str,
     me: &str,
     my_registration: i64,
+    session: u64,
 ) -> Result<Option<PartitionMap>, ClusterError> {
     let Some(map) = &snap.map else {
         return Ok(None);
@@ -406,6 +432,15 @@ pub async fn fail_over(
             Compare::mod_revision(map_key(cluster), CompareOp::Equal, snap.map_revision),
             Compare::create_revision(node_key(cluster, dead), CompareOp::Equal, 0),
             Compare::create_revision(node_key(cluster, me), CompareOp::Equal, my_registration),
+            // The dead node's last session is the one this replica holds.
+            Compare::value(
+                replica_key(cluster, dead),
+                CompareOp::Equal,
+                to_json(&ReplicaSession {
+                    follower: Some(me.to_string()),
+                    session,
+                }),
+            ),
         ])
         .and_then(ops);
     Ok(bounded(client.txn(txn)).await?.succeeded().then_some(next))

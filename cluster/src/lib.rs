@@ -9,6 +9,7 @@ pub mod etcd;
 pub mod map;
 pub mod migration;
 pub mod peer;
+pub mod root;
 pub mod view;
 
 pub use clock::ClusterClock;

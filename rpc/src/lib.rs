@@ -3,6 +3,7 @@
 //! WebSocket, and the JSON form of state proofs (which `gigacompute proof verify` checks).
 
 pub mod cluster;
+mod cluster_root;
 pub mod encode;
 pub mod faucet;
 pub mod filters;

@@ -300,6 +300,8 @@ impl Rpc {
             | Call::MinimumLedgerSlot) => self.history_call(call),
             Call::GetSlotHeader { slot } => self.slot_header(slot),
             Call::GetAccountWithProof { key, slot } => self.account_with_proof(&key, slot),
+            Call::GetClusterStateRoot { slot } => self.cluster_state_root(slot),
+            Call::GetClusterAccountProof { key, slot } => self.cluster_account_proof(&key, slot),
             Call::SendTransaction {
                 tx,
                 preflight,

@@ -34,6 +34,8 @@ pub const METHODS: &[&str] = &[
     "getTransaction",
     "getSlotHeader",
     "getAccountWithProof",
+    "getClusterStateRoot",
+    "getClusterAccountProof",
     "sendTransaction",
     "simulateTransaction",
     "requestAirdrop",
@@ -207,6 +209,14 @@ pub enum Call {
         slot: Option<u64>,
     },
     GetAccountWithProof {
+        key: Pubkey,
+        slot: Option<u64>,
+    },
+    /// Scale-out: the cluster's state root at a slot (rpc/src/cluster_root.rs).
+    GetClusterStateRoot {
+        slot: Option<u64>,
+    },
+    GetClusterAccountProof {
         key: Pubkey,
         slot: Option<u64>,
     },
@@ -467,6 +477,13 @@ pub fn parse(method: &str, p: &[Value]) -> Result<Call, RpcError> {
         }
         "getSlotHeader" => Call::GetSlotHeader {
             slot: slot_param(p, 0)?,
+        },
+        "getClusterStateRoot" => Call::GetClusterStateRoot {
+            slot: slot_param(p, 0)?,
+        },
+        "getClusterAccountProof" => Call::GetClusterAccountProof {
+            key: pubkey_param(p, 0)?,
+            slot: slot_param(p, 1)?,
         },
         "getAccountWithProof" => {
             let key = pubkey_param(p, 0)?;

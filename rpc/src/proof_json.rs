@@ -177,3 +177,90 @@ pub fn verify(root: &Hash, doc: &Value) -> Result<Verified> {
         account: account.map(|a| (a.lamports, Pubkey::new_from_array(a.owner), a.data.len())),
     })
 }
+
+/// What a verified cluster proof shows: the account's proof, and the node that vouched for it.
+pub struct VerifiedInCluster {
+    pub account: Verified,
+    pub owner: String,
+    pub partition: u16,
+    pub epoch: u64,
+}
+
+/// Checks a `getClusterAccountProof` response against a cluster root you trust
+/// (`getClusterStateRoot`, `cluster::root`): the owner's leaf, rebuilt from its fields, leads
+/// to `root` through `path`; the owner's bitmap claims the key's partition; and the account
+/// proof verifies against the owner's state root in that leaf.
+pub fn verify_cluster(root: &Hash, doc: &Value) -> Result<VerifiedInCluster> {
+    let v = match doc.get("result") {
+        Some(r) => r.get("value").unwrap_or(r),
+        None => doc.get("value").unwrap_or(doc),
+    };
+    let partitions = u16::try_from(u64_field(v, "partitions")?)
+        .ok()
+        .filter(|p| (1..=cluster::map::MAX_PARTITIONS).contains(p))
+        .ok_or_else(|| anyhow!("`partitions` out of range"))?;
+    let owned = field(v, "ownerPartitions")?
+        .as_array()
+        .ok_or_else(|| anyhow!("`ownerPartitions` must be an array"))?
+        .iter()
+        .map(|p| {
+            p.as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p < partitions)
+                .ok_or_else(|| anyhow!("a partition in `ownerPartitions` is out of range"))
+        })
+        .collect::<Result<Vec<u16>>>()?;
+    let owner = str_field(v, "owner")?;
+    cluster::map::check_node_id(owner).map_err(|e| anyhow!("`owner`: {e}"))?;
+    let leaf = cluster::root::NodeLeaf {
+        node: owner.to_string(),
+        epoch: u64_field(v, "epoch")?,
+        partitions,
+        owned,
+        state_root: parse_hash(str_field(v, "ownerStateRoot")?)?,
+    };
+    let path = field(v, "path")?
+        .as_array()
+        .ok_or_else(|| anyhow!("`path` must be an array"))?;
+    if path.len() > 32 {
+        bail!("`path` is longer than any cluster's tree");
+    }
+    let path = path
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .ok_or_else(|| anyhow!("`path` holds hex strings"))
+                .and_then(parse_hash)
+        })
+        .collect::<Result<Vec<Hash>>>()?;
+    let index = u64_field(v, "leafIndex")?;
+    if index >> path.len() != 0 {
+        bail!("`leafIndex` is beyond the tree the path describes");
+    }
+    if cluster::root::root_from_path(&leaf.hash(), index, &path) != *root {
+        bail!("the owner's leaf does not lead to the cluster root");
+    }
+    let account = verify(&leaf.state_root, field(v, "account")?)?;
+    let partition = cluster::partition_of(&account.pubkey.to_bytes(), partitions);
+    if !leaf.owns(partition) {
+        bail!(
+            "{} (partition {partition}) is not {owner}'s at epoch {}",
+            account.pubkey,
+            leaf.epoch
+        );
+    }
+    if let Some(slot) = v.get("slot").and_then(Value::as_u64)
+        && slot != account.slot
+    {
+        bail!(
+            "the account proof is for slot {}, the root for {slot}",
+            account.slot
+        );
+    }
+    Ok(VerifiedInCluster {
+        account,
+        owner: owner.to_string(),
+        partition,
+        epoch: leaf.epoch,
+    })
+}

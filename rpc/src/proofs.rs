@@ -54,7 +54,7 @@ impl Rpc {
         }))
     }
 
-    pub(super) fn account_with_proof(&self, key: &Pubkey, slot: Option<u64>) -> RpcResult {
+    pub(crate) fn account_with_proof(&self, key: &Pubkey, slot: Option<u64>) -> RpcResult {
         let proof = self.db.prove(key, slot).map_err(query_error)?;
         Ok(json!({
             "context": {"slot": proof.slot, "apiVersion": super::methods::SOLANA_CORE_VERSION},

@@ -413,11 +413,12 @@ impl ChainState {
     }
 
     /// From now on a slot is confirmed only once the follower acknowledged it durable
-    /// ([`Self::set_replicated`]); what is durable here already stays confirmed.
-    pub fn require_replica(&self) {
+    /// ([`Self::set_replicated`]), counting from `acked` (a node that restarts does not know
+    /// what its follower holds: 0, until its new follower session is acknowledged).
+    pub fn require_replica(&self, acked: u64) {
         let _ = self.replicated_slot.compare_exchange(
             u64::MAX,
-            self.local_durable_slot(),
+            acked,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
@@ -792,7 +793,7 @@ mod tests {
         chain.announce_to(events);
         chain.set_durable(3);
         assert_eq!(chain.durable_slot(), 3);
-        chain.require_replica();
+        chain.require_replica(3);
         chain.set_durable(5);
         assert_eq!((chain.durable_slot(), chain.local_durable_slot()), (3, 5));
         assert_eq!(chain.commitment_of(4), Commitment::Processed);

@@ -39,6 +39,8 @@ pub struct DurableSlot {
 pub struct ReplicaSlot {
     pub slot: Slot,
     pub accounts: Arc<Vec<(Pubkey, AccountSharedData)>>,
+    /// The slot's transactions, taken now: the chain may drop them before they are shipped.
+    pub statuses: Vec<Arc<crate::chain::TxStatus>>,
 }
 
 /// Where the commit tile hands durable slots for replication. Never blocks the tile: a full
@@ -113,9 +115,16 @@ impl Tile for CommitTile {
             }
         }
         if let Some(tap) = &self.replica {
+            let statuses = chain
+                .slot_signatures(job.slot)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|sig| chain.status(sig))
+                .collect();
             let slot = ReplicaSlot {
                 slot: job.slot,
                 accounts: job.accounts.clone(),
+                statuses,
             };
             if tap.slots.try_send(slot).is_err() {
                 tap.overflowed.store(true, Ordering::Release);

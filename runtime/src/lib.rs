@@ -136,6 +136,10 @@ impl Runtime {
             },
         )?;
         let chain = Arc::new(chain);
+        if setup.cluster.as_ref().is_some_and(|c| c.replica.is_some()) {
+            // Before any tile runs: nothing is confirmed until the follower holds it.
+            chain.require_replica(0);
+        }
         if let Some(c) = &setup.cluster {
             chain.set_cluster_clock(c.clock);
         }

@@ -28,8 +28,9 @@ def test_bench_scale_smoke():
     assert r["migrations"] == 3
     assert 0 < r["migration_pause_ms_p50"] <= r["migration_pause_ms_p99"] < 10_000
     # kill -9 of a loaded node: its follower executes its partitions' transfers after the
-    # lease (5 s) expires, within seconds more.
-    assert r["failover_lease_ttl_s"] <= r["failover_s"] < r["failover_lease_ttl_s"] + 15, r
+    # lease (5 s, renewed every third of it) expires, within seconds more.
+    ttl = r["failover_lease_ttl_s"]
+    assert 0.6 * ttl <= r["failover_s"] < ttl + 15, r
     assert r["cpu_quota_per_node"] == 35
     # The bench removed its cgroups and stopped its processes.
     for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu"):

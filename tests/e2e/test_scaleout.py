@@ -555,6 +555,83 @@ def test_live_migration_under_load_loses_and_duplicates_nothing(cluster):
     assert moved_in >= 3
 
 
+def cluster_root_from(doc):
+    """cluster::root written again with hashlib: leaves in node order, padded, SHA-256."""
+    import hashlib
+
+    def leaf(n):
+        bitmap = bytearray((doc["partitions"] + 7) // 8)
+        for p in n["partitions"]:
+            bitmap[p // 8] |= 1 << (p % 8)
+        return hashlib.sha256(
+            b"\x00" + b"gigacompute cluster root v1" + doc["epoch"].to_bytes(8, "little")
+            + doc["partitions"].to_bytes(2, "little") + bytes(bitmap)
+            + bytes([len(n["node"])]) + n["node"].encode() + bytes.fromhex(n["stateRoot"])
+        ).digest()
+
+    level = [leaf(n) for n in doc["nodes"]]
+    width = 1
+    while width < len(level):
+        width *= 2
+    level += [bytes(32)] * (width - len(level))
+    while len(level) > 1:
+        level = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    return level[0].hex()
+
+
+def test_cluster_state_root_and_a_light_client_proof_through_it(cluster, tmp_path):
+    """Any node assembles the same cluster root for a slot from the owners' state roots; an
+    account's proof from any node carries its owner's path through that root, verifies
+    against the root alone, and any tampering is rejected."""
+    nodes = cluster["nodes"]
+    own = owners(cluster)
+    target = next(nid for nid in ("n2", "n1", "n3") if nid in own)
+    while True:
+        k = Keypair()
+        if own[partition_of(bytes(k.pubkey()))] == target:
+            break
+    c1 = Client(nodes["n1"].url)
+    wait_status(c1, c1.request_airdrop(k.pubkey(), SOL).value)
+    wait_balance(c1, k.pubkey(), SOL)
+    time.sleep(1.0)
+    r = rpc_raw(nodes["n1"], "getClusterStateRoot", [])["result"]
+    assert r["epoch"] == status_json(cluster)["epoch"]
+    assert sorted(p for n in r["nodes"] for p in n["partitions"]) == list(range(PARTITIONS))
+    assert cluster_root_from(r) == r["root"]
+    for n in nodes.values():
+        other = rpc_raw(n, "getClusterStateRoot", [{"slot": r["slot"]}])["result"]
+        assert other["root"] == r["root"], (n.workdir, other, r)
+    via = next(n for nid, n in nodes.items() if nid != target)
+    proof = rpc_raw(via, "getClusterAccountProof", [str(k.pubkey()), {"slot": r["slot"]}])
+    v = proof["result"]["value"]
+    assert v["owner"] == target and v["clusterRoot"] == r["root"]
+    f = tmp_path / "proof.json"
+
+    def verify(doc):
+        f.write_text(json.dumps(doc))
+        return cli("proof", "verify-cluster", "--root", r["root"], "--proof", str(f))
+
+    ok = verify(proof)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"holds {SOL} lamports" in ok.stdout and f"{target}'s" in ok.stdout
+    # Tampered: the balance, the owner's claim, the path, another node as owner.
+    import copy
+
+    for mutate in (
+        lambda d: d["account"]["account"].__setitem__("lamports", 2 * SOL),
+        lambda d: d.__setitem__("ownerPartitions", [p for p in d["ownerPartitions"] if p != d["partition"]]),
+        lambda d: d["path"].__setitem__(0, "00" * 32),
+        lambda d: d.__setitem__("owner", next(n["node"] for n in r["nodes"] if n["node"] != target)),
+        lambda d: d.__setitem__("leafIndex", d["leafIndex"] ^ 1),
+    ):
+        bad = copy.deepcopy(proof)
+        mutate(bad["result"]["value"])
+        out = verify(bad)
+        assert out.returncode == 1 and "rejected" in out.stdout, out.stdout + out.stderr
+    # Not a cluster node: a clear error, not a wrong root.
+    assert "error" in rpc_raw(nodes["n1"], "getClusterStateRoot", [{"slot": 10**12}])
+
+
 def test_kill_9_of_an_owner_under_load_loses_nothing_confirmed(cluster):
     """Transfers on n2's partitions, each to a new account, arrive through n1 (forwarded) and
     n2; n2 is killed (-9) mid-load. Its follower takes its partitions when the lease expires;

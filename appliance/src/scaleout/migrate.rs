@@ -261,7 +261,11 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
                         .migrations_out
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::info!(partition, to = %owner, parked = parked.len(), "moved a partition out");
-                    wipe(ctx, partition, &HashSet::new())?;
+                    // A node that follows the new owner keeps its copy: the new owner's next
+                    // replication session replaces it (a wipe now could delete that replica).
+                    if map.followers.get(owner).map(String::as_str) != Some(me) {
+                        wipe(ctx, partition, &HashSet::new())?;
+                    }
                 }
                 _ => {
                     for tx in &parked {

@@ -62,8 +62,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A follower's connection with nothing to read for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_CONNECTIONS: usize = 16;
+/// A connection must prove membership (the peer token, a frame of at most this much) within
+/// [`HELLO_TIMEOUT`] before it may send anything larger or hold a slot for long.
+const MAX_HELLO: usize = 4096;
+const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 /// The loop's pace when there is nothing to send.
 const TICK: Duration = Duration::from_millis(5);
+/// How often the follower looks for owners whose lease expired.
+const FAILOVER_EVERY: Duration = Duration::from_millis(50);
 /// After a failed send or a refused batch, before trying again.
 const BACKOFF: Duration = Duration::from_millis(100);
 
@@ -131,8 +137,6 @@ pub struct Replicator {
 
 impl Replicator {
     pub fn start(ctx: Ctx) -> Result<Self> {
-        // From now on a slot is confirmed once the follower has it too.
-        ctx.chain.require_replica();
         let stop = Arc::new(AtomicBool::new(false));
         let replicas = Arc::new(Replicas::default());
         let listener = ctx
@@ -196,6 +200,8 @@ fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 // ---- this node as owner -----------------------------------------------------------------
 
 struct Session {
+    /// The cluster's peer token, sent first on every connection.
+    token: String,
     follower: String,
     addr: SocketAddr,
     id: u64,
@@ -219,6 +225,9 @@ struct Shipper {
     follower_written_at: Option<Instant>,
     /// Dead owners this node could not take over (said once each).
     warned: HashSet<String>,
+    /// etcd says this node confirms alone (no current replica).
+    alone_recorded: bool,
+    failover_at: Instant,
 }
 
 impl Shipper {
@@ -233,6 +242,8 @@ impl Shipper {
             retry_at: Instant::now(),
             follower_written_at: None,
             warned: HashSet::new(),
+            alone_recorded: false,
+            failover_at: Instant::now(),
         }
     }
 
@@ -245,8 +256,12 @@ impl Shipper {
             };
             let mine = owned(&map, self.ctx.view.me());
             self.take_log(&mine);
-            if let Err(e) = fail_over(&self.ctx, &self.replicas, &snap, &mut self.warned) {
-                tracing::warn!("failover: {e:#}");
+            // At the pace the cluster is read (a failover is an etcd transaction).
+            if self.failover_at.elapsed() >= FAILOVER_EVERY {
+                self.failover_at = Instant::now();
+                if let Err(e) = fail_over(&self.ctx, &self.replicas, &snap, &mut self.warned) {
+                    tracing::warn!("failover: {e:#}");
+                }
             }
             let chain = &self.ctx.chain;
             self.ctx.view.counters.replica_lag_slots.store(
@@ -283,7 +298,7 @@ impl Shipper {
             self.lose_log();
         }
         let ctx = self.ctx.clone();
-        let (view, chain) = (&ctx.view, &ctx.chain);
+        let view = &ctx.view;
         while let Ok(s) = ctx.slots.try_recv() {
             let ours = |k: &[u8; 32]| view.partition_of(k).filter(|p| mine.contains(p));
             let accounts: Vec<WireAccount> = s
@@ -292,14 +307,12 @@ impl Shipper {
                 .filter(|(k, _)| ours(&k.to_bytes()).is_some())
                 .map(|(k, a)| WireAccount::new(k, a))
                 .collect();
-            let signatures: Vec<(Vec<u8>, u64, u16)> = chain
-                .slot_signatures(s.slot)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|sig| {
-                    let st = chain.status(&sig)?;
+            let signatures: Vec<(Vec<u8>, u64, u16)> = s
+                .statuses
+                .iter()
+                .filter_map(|st| {
                     let payer = fee_payer(&st.transaction)?;
-                    Some((sig.as_ref().to_vec(), s.slot, ours(&payer)?))
+                    Some((st.signature.as_ref().to_vec(), s.slot, ours(&payer)?))
                 })
                 .collect();
             let bytes = accounts
@@ -343,13 +356,19 @@ impl Shipper {
             .filter(|n| n.replica.is_some())
             .map(|n| n.id.as_str());
         let Some(follower) = map.follower_for(me, live).map(str::to_string) else {
-            // Alone: nothing to replicate to; confirmed on this node's disk.
+            // Alone: nothing to replicate to; confirmed on this node's disk, once etcd says
+            // no replica of this node is current (none may take over from an old one).
+            if !self.alone_recorded {
+                self.record_session(None, 0)?;
+                self.alone_recorded = true;
+            }
             view.counters.unreplicated.store(1, Ordering::Relaxed);
             self.session = None;
             self.lose_log();
             chain.set_replicated(chain.local_durable_slot());
             return Ok(false);
         };
+        self.alone_recorded = false;
         view.counters.unreplicated.store(0, Ordering::Relaxed);
         if map.followers.get(me) != Some(&follower) {
             self.name_follower(snap, map, &follower)?;
@@ -363,6 +382,11 @@ impl Shipper {
             .get(&follower)
             .and_then(|n| n.replica)
             .ok_or_else(|| anyhow!("the follower {follower} takes no replication"))?;
+        // A partition that left stops being covered, so that it coming back (whatever was
+        // written to it elsewhere meanwhile) starts a new session with a snapshot.
+        if let Some(s) = self.session.as_mut() {
+            s.covered.retain(|p| mine.contains(p));
+        }
         let fresh = match &self.session {
             Some(s) => s.follower != follower || s.addr != addr || !mine.is_subset(&s.covered),
             None => true,
@@ -386,12 +410,24 @@ impl Shipper {
                 let mut accounts = Vec::new();
                 let mut signatures = Vec::new();
                 let (mut n, mut bytes, mut upto) = (0, 0, last);
+                let ours = |k: &[u8; 32]| view.partition_of(k).is_some_and(|p| mine.contains(&p));
                 for l in &self.pending {
                     if n > 0 && bytes + l.bytes > BATCH_BYTES {
                         break;
                     }
-                    accounts.extend(l.accounts.iter().map(WireAccount::clone_wire));
-                    signatures.extend(l.signatures.iter().cloned());
+                    // What left since it was logged is no longer this node's to replicate.
+                    accounts.extend(
+                        l.accounts
+                            .iter()
+                            .filter(|a| ours(&a.key))
+                            .map(WireAccount::clone_wire),
+                    );
+                    signatures.extend(
+                        l.signatures
+                            .iter()
+                            .filter(|(_, _, p)| mine.contains(p))
+                            .cloned(),
+                    );
                     bytes += l.bytes;
                     upto = l.slot;
                     n += 1;
@@ -472,6 +508,17 @@ impl Shipper {
         Ok(())
     }
 
+    /// Writes this node's current replication session into etcd.
+    fn record_session(&self, follower: Option<String>, session: u64) -> Result<()> {
+        let (cluster, me) = (self.ctx.cluster.clone(), self.ctx.view.me().to_string());
+        let record = etcd::ReplicaSession { follower, session };
+        block_on(async {
+            let mut c = etcd::connect(&self.ctx.endpoints).await?;
+            etcd::put_replica_session(&mut c, &cluster, &me, &record).await
+        })
+        .map_err(|e| anyhow!("recording the replication session: {e}"))
+    }
+
     /// A new session: a snapshot of `mine` as of this node's durable slot, then the log after it.
     fn begin_session(
         &mut self,
@@ -533,6 +580,8 @@ impl Shipper {
         let id = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
+        // Before its first batch: from now on only this session's replica may take over.
+        self.record_session(Some(follower.clone()), id)?;
         tracing::info!(
             follower,
             partitions = mine.len(),
@@ -544,6 +593,7 @@ impl Shipper {
             .replica_snapshots
             .fetch_add(1, Ordering::Relaxed);
         self.session = Some(Session {
+            token: token(view).context("no cluster spec")?,
             follower,
             addr,
             id,
@@ -579,6 +629,8 @@ fn send(s: &mut Session, frame: &[u8]) -> Result<Reply> {
         c.set_write_timeout(Some(REPLY_TIMEOUT))?;
         c.set_nodelay(true)?;
         s.conn = Some(c);
+        let hello = bincode::serialize(&s.token)?;
+        write_frame(s.conn.as_mut().expect("connected"), &hello).context("greeting")?;
     }
     let c = s.conn.as_mut().expect("connected");
     write_frame(c, frame).context("sending a batch")?;
@@ -636,9 +688,25 @@ fn accept(ctx: &Arc<Ctx>, replicas: &Arc<Replicas>, listener: TcpListener, stop:
 
 fn serve(ctx: &Ctx, replicas: &Replicas, mut conn: TcpStream) -> Result<()> {
     conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    conn.set_read_timeout(Some(HELLO_TIMEOUT))?;
     conn.set_write_timeout(Some(REPLY_TIMEOUT))?;
     conn.set_nodelay(true)?;
+    // A small first frame with the token, quickly: a stranger holds a slot for 2 s at most and
+    // makes this node allocate 4 KiB.
+    let mut len = [0u8; 4];
+    conn.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_HELLO {
+        bail!("a greeting of {len} bytes");
+    }
+    let mut hello = vec![0u8; len];
+    conn.read_exact(&mut hello)?;
+    let claimed: String =
+        bincode::deserialize(&hello).context("a greeting that does not decode")?;
+    if token(&ctx.view).as_deref() != Some(claimed.as_str()) {
+        bail!("not a member of this cluster");
+    }
+    conn.set_read_timeout(Some(IDLE_TIMEOUT))?;
     loop {
         let raw = read_frame(&mut conn)?;
         let reply: Reply = match bincode::deserialize::<Batch>(&raw) {
@@ -655,6 +723,8 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
     if token(view).as_deref() != Some(b.token.as_str()) {
         bail!("not a member of this cluster");
     }
+    // The lock first, then the map: a failover (which holds the lock) is seen.
+    let mut all = replicas.0.lock();
     let snap = view.snapshot();
     let map = snap.map.as_ref().context("no map yet")?;
     if map.followers.get(&b.owner).map(String::as_str) != Some(view.me()) {
@@ -665,12 +735,18 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
             map.epoch
         );
     }
-    let mut all = replicas.0.lock();
+    // Only what the owner owns in this node's map: a late batch about a partition that has
+    // moved on (perhaps to this node) must not overwrite it.
+    let theirs = |p: u16| map.owner(p) == Some(b.owner.as_str());
     let mut gone = Vec::new();
     if let Some(begin) = &b.begin {
         let covered: BTreeSet<u16> = begin.iter().copied().collect();
-        if let Some(p) = covered.iter().find(|p| map.owner(**p) == Some(view.me())) {
-            bail!("partition {p} is this node's own (the maps differ for now)");
+        if let Some(p) = covered.iter().find(|p| !theirs(**p)) {
+            bail!(
+                "partition {p} is not {}'s at epoch {} (the maps differ for now)",
+                b.owner,
+                map.epoch
+            );
         }
         // What this node holds of the partitions and the snapshot does not: gone.
         let keep: HashSet<[u8; 32]> = b.accounts.iter().map(|a| a.key).collect();
@@ -755,6 +831,11 @@ fn fail_over(
         .map(|(owner, _)| owner)
         .collect();
     if dead.is_empty() {
+        // Replicas of owners this node no longer follows are forgotten.
+        replicas
+            .0
+            .lock()
+            .retain(|owner, _| map.followers.get(owner).map(String::as_str) == Some(me));
         return Ok(());
     }
     let Some((my_registration, _)) = snap.registrations.get(me) else {
@@ -764,16 +845,17 @@ fn fail_over(
     let mut all = replicas.0.lock();
     for owner in dead {
         let theirs = owned(map, owner);
-        let ready = all
+        let session = all
             .get(owner)
-            .is_some_and(|r| r.complete && theirs.is_subset(&r.covered));
-        if !ready {
+            .filter(|r| r.complete && theirs.is_subset(&r.covered))
+            .map(|r| r.session);
+        let Some(session) = session else {
             // Nothing this node could take safely: the partitions wait for their owner.
             if warned.insert(owner.clone()) {
                 tracing::warn!(owner = %owner, partitions = theirs.len(), "the owner is down and this node's replica of it is not complete: no failover");
             }
             continue;
-        }
+        };
         let (cluster, owner_s, me_s, reg) = (
             ctx.cluster.clone(),
             owner.clone(),
@@ -782,7 +864,7 @@ fn fail_over(
         );
         let taken = block_on(async {
             let mut c = etcd::connect(&ctx.endpoints).await?;
-            etcd::fail_over(&mut c, &cluster, snap, &owner_s, &me_s, reg).await
+            etcd::fail_over(&mut c, &cluster, snap, &owner_s, &me_s, reg, session).await
         })
         .map_err(|e| anyhow!("{e}"))?;
         if let Some(next) = taken {
