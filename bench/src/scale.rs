@@ -424,7 +424,7 @@ fn measure(
              [metrics]\nenabled = false\n[pubsub]\nenabled = false\n\
              [storage]\ndevice_bytes = {}\n\
              [cluster]\nenabled = true\nname = \"bench\"\nnode_id = \"{id}\"\netcd = [\"{endpoint}\"]\n\
-             rebalance = false\n",
+             rebalance = false\nreplicate = true\n",
             dir.join("data").display(),
             512u64 << 20
         );

@@ -139,6 +139,10 @@ pub struct ClusterView {
     /// for a moment): held until the maps have been read again, then routed anew.
     deferred: Mutex<(VecDeque<(Instant, Vec<u8>)>, usize)>,
     drain_generation: AtomicU64,
+    /// Held by whoever writes accounts of a partition this node does not own yet (a replica
+    /// batch; a moved partition being taken in), so that the two never interleave: a late
+    /// replica of the old owner must not land after the move's newer pages.
+    pub foreign_writes: Mutex<()>,
 }
 
 /// Bytes of transactions parked at most during one move: beyond it they are dropped and
@@ -180,6 +184,7 @@ impl ClusterView {
             forwarders: RwLock::new(HashSet::new()),
             drain_generation: AtomicU64::new(0),
             deferred: Mutex::new((VecDeque::new(), 0)),
+            foreign_writes: Mutex::new(()),
         }
     }
 

@@ -65,6 +65,8 @@ const AGAVE: &[&str] = &[
 const OWN: &[&str] = &[
     "getSlotHeader",
     "getAccountWithProof",
+    "getClusterStateRoot",
+    "getClusterAccountProof",
     "getSignaturePreconfirmations",
 ];
 

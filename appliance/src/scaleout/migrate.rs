@@ -465,7 +465,17 @@ fn destination_step(ctx: &Ctx, snap: &Snapshot, seen: &mut HashSet<(u16, u64)>) 
             tracing::warn!(partition = m.partition, from = %m.from, "taking a partition in failed, giving the move up: {e:#}");
             let _ = give_up(ctx, m.partition, rev, "the destination could not take it");
             // Whatever was written stays unreachable here; it is removed so that it can never
-            // be read as current (a later move in wipes again before it writes).
+            // be read as current (a later move in wipes again before it writes) — unless this
+            // node follows the source: then it is the replica, which the source's log goes on
+            // updating (deleting it would leave a replica marked complete without it).
+            let follows_source = snap
+                .map
+                .as_ref()
+                .and_then(|map| map.followers.get(&m.from))
+                .is_some_and(|f| f == me);
+            if follows_source {
+                return;
+            }
             if let Err(e) = wipe(ctx, m.partition, &HashSet::new()) {
                 tracing::warn!(
                     partition = m.partition,
@@ -518,6 +528,9 @@ fn take_in(ctx: &Ctx, snap: &Snapshot, m: &Migration) -> Result<()> {
         }
     }
     let keep: HashSet<Pubkey> = accounts.iter().map(|(k, _)| *k).collect();
+    // No replica batch of the old owner may land between or after these (see
+    // `ClusterView::foreign_writes`); batches arriving later see the move and skip `p`.
+    let _order = ctx.view.foreign_writes.lock();
     wipe(ctx, m.partition, &keep)?;
     write_durably(&ctx.writes, &ctx.chain, accounts, signatures)
 }

@@ -126,6 +126,9 @@ struct Replica {
     session: u64,
     next_seq: u64,
     covered: BTreeSet<u16>,
+    /// Partitions whose writes were skipped because they were being moved here: if the move
+    /// is given up, this replica of them is no longer whole (a new session replaces it).
+    skipped: BTreeSet<u16>,
     complete: bool,
     last_reply: Option<u64>,
 }
@@ -723,8 +726,10 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
     if token(view).as_deref() != Some(b.token.as_str()) {
         bail!("not a member of this cluster");
     }
-    // The lock first, then the map: a failover (which holds the lock) is seen.
+    // The locks first, then the map: a failover (which holds the first) and a partition being
+    // moved in (whose writer holds the second) are seen.
     let mut all = replicas.0.lock();
+    let _moves = view.foreign_writes.lock();
     let snap = view.snapshot();
     let map = snap.map.as_ref().context("no map yet")?;
     if map.followers.get(&b.owner).map(String::as_str) != Some(view.me()) {
@@ -735,9 +740,16 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
             map.epoch
         );
     }
-    // Only what the owner owns in this node's map: a late batch about a partition that has
-    // moved on (perhaps to this node) must not overwrite it.
-    let theirs = |p: u16| map.owner(p) == Some(b.owner.as_str());
+    // Only what the owner owns in this node's map is written: a late batch about a partition
+    // that has moved on (perhaps to this node, which then runs it) must not overwrite it; nor
+    // about a partition on its way to this node, whose pages are newer than the log's slots
+    // before the drain.
+    let moving_in = |p: u16| {
+        snap.migrations
+            .get(&p)
+            .is_some_and(|(m, _)| m.to == view.me())
+    };
+    let theirs = |p: u16| map.owner(p) == Some(b.owner.as_str()) && !moving_in(p);
     let mut gone = Vec::new();
     if let Some(begin) = &b.begin {
         let covered: BTreeSet<u16> = begin.iter().copied().collect();
@@ -768,10 +780,20 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
                 session: b.session,
                 next_seq: 0,
                 covered,
+                skipped: BTreeSet::new(),
                 complete: false,
                 last_reply: None,
             },
         );
+    }
+    // A move here that skipped this owner's writes was given up: the partition is the owner's
+    // again, and this replica of it misses those writes.
+    let abandoned = all
+        .get(&b.owner)
+        .and_then(|r| r.skipped.iter().copied().find(|p| theirs(*p)));
+    if let Some(p) = abandoned {
+        all.remove(&b.owner);
+        bail!("partition {p} was not moved here after all: its replica starts again");
     }
     let r = all
         .get_mut(&b.owner)
@@ -786,14 +808,17 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
     }
     let mut accounts = gone;
     for a in b.accounts {
-        if !view
-            .partition_of(&a.key)
-            .is_some_and(|p| r.covered.contains(&p))
-        {
+        let Some(p) = view.partition_of(&a.key).filter(|p| r.covered.contains(p)) else {
             bail!(
                 "account {} is not in the partitions replicated",
                 Pubkey::new_from_array(a.key)
             );
+        };
+        if !theirs(p) {
+            if moving_in(p) && map.owner(p) == Some(b.owner.as_str()) {
+                r.skipped.insert(p);
+            }
+            continue;
         }
         accounts.push(a.into_account());
     }
@@ -847,7 +872,9 @@ fn fail_over(
         let theirs = owned(map, owner);
         let session = all
             .get(owner)
-            .filter(|r| r.complete && theirs.is_subset(&r.covered))
+            .filter(|r| {
+                r.complete && theirs.is_subset(&r.covered) && r.skipped.is_disjoint(&theirs)
+            })
             .map(|r| r.session);
         let Some(session) = session else {
             // Nothing this node could take safely: the partitions wait for their owner.

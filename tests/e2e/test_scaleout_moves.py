@@ -1,0 +1,153 @@
+"""Live partition moves under load, on a cluster of three nodes, with replication on and off:
+see test_scaleout.py for the cluster harness and the other scale-out tests."""
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+from solana.rpc.api import Client
+from solders.message import Message
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
+
+from conftest import BINARY, Node
+from test_appliance import SOL, rpc_raw
+from test_scaleout import (ETCD, PARTITIONS, Etcd, cli, cluster_section, followers,
+                           keypairs_in_partition, metric_value, partition_of, status_json,
+                           wait_balance, wait_replicating, wait_status)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["replicated", "unreplicated"])
+def cluster(request, tmp_path_factory):
+    """Three nodes, with replication on or off."""
+    replicate = request.param
+    assert BINARY.exists(), f"build the binary first: {BINARY}"
+    assert os.path.exists(ETCD), "etcd-server is not installed (scripts/test.sh installs it)"
+    root = tmp_path_factory.mktemp("moves")
+    etcd = Etcd(root)
+    etcd.start()
+    nodes = {}
+    for nid in ["n1", "n2", "n3"]:
+        d = root / nid
+        d.mkdir()
+        section = cluster_section(nid, etcd.endpoint).replace("replicate = true", f"replicate = {str(replicate).lower()}")
+        nodes[nid] = Node(d, extra_config=section)
+    r = cli("cluster", "init", "--config", str(nodes["n1"].config), "--nodes", "n1,n2,n3",
+            "--partitions", str(PARTITIONS))
+    assert r.returncode == 0, r.stderr
+    for n in nodes.values():
+        n.start()
+    if replicate:
+        wait_replicating(nodes)
+    yield {"etcd": etcd, "nodes": nodes, "root": root, "replicate": replicate}
+    for n in nodes.values():
+        n.stop()
+    etcd.stop()
+
+
+def move(cluster, partition, to):
+    r = cli("cluster", "move", "--config", str(cluster["nodes"]["n1"].config),
+            "--partition", str(partition), "--to", to)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_live_migration_under_load_loses_and_duplicates_nothing(cluster):
+    """Partition 0 (it also holds the System Program's key, which every node keeps) moves
+    three times (n1 -> n2 -> n3 -> n1; replicated: from each owner to its follower) while
+    transfers on it arrive at every node over UDP and RPC, each sent twice, and once more
+    after the moves: every transfer executes exactly once (the payee holds the exact sum),
+    and the map's epoch rose by one per move."""
+    import base64
+    import random
+
+    nodes = cluster["nodes"]
+    names = ["n1", "n2", "n3"]
+    p = 0
+    assert partition_of(bytes(16 * b"\0" + 16 * b"\0")) == 0 and names[p % 3] == "n1"
+    payers = keypairs_in_partition(p, 6)
+    payee = keypairs_in_partition(p, 1)[0].pubkey()
+    c1 = Client(nodes["n1"].url)
+    sigs = [c1.request_airdrop(k.pubkey(), 5 * SOL).value for k in payers]
+    sigs.append(c1.request_airdrop(payee, SOL).value)
+    for s in sigs:
+        wait_status(c1, s)
+    # Replicated: each move goes to the owner's follower, which holds a replica of the
+    # partition and may still be sent the owner's last slots before the drain, after the
+    # move's (newer) pages; they must not overwrite them, nor what the new owner runs next.
+    if cluster["replicate"]:
+        f, _ = followers(cluster)
+        route = [f["n1"], f[f["n1"]]]
+        route.append(f[route[-1]])
+    else:
+        route = ["n2", "n3", "n1"]
+    epoch0 = status_json(cluster)["epoch"]
+    sent = []
+    stop = threading.Event()
+
+    def load():
+        rng = random.Random(7)
+        i = 0
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        bh, bh_at = None, 0
+        while not stop.is_set() and i < 3000:
+            if bh is None or time.time() - bh_at > 2:
+                bh = Client(nodes[rng.choice(names)].url).get_latest_blockhash().value.blockhash
+                bh_at = time.time()
+            payer = payers[i % len(payers)]
+            lamports = 10_000 + i
+            ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=lamports))
+            raw = bytes(Transaction([payer], Message([ix], payer.pubkey()), bh))
+            for copy in range(2):
+                target = nodes[rng.choice(names)]
+                if rng.random() < 0.3:
+                    rpc_raw(target, "sendTransaction",
+                            [base64.b64encode(raw).decode(), {"encoding": "base64", "skipPreflight": True}])
+                else:
+                    udp.sendto(raw, target.tpu)
+            sent.append((Transaction.from_bytes(raw).signatures[0], lamports, raw))
+            i += 1
+            time.sleep(0.004)
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        time.sleep(1.0)
+        for to in route:
+            out = move(cluster, p, to)
+            assert f"to {to}" in out, out
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join()
+    assert len(sent) > 200, len(sent)
+    # Every transaction once more, now that its partition has been on three nodes: none may
+    # run again (each node knows what the partition's previous owners ran).
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i, (_, _, raw) in enumerate(sent):
+        udp.sendto(raw, nodes[names[i % 3]].tpu)
+    time.sleep(2)
+    s = status_json(cluster)
+    # Three moves (and no other map change: the followers are settled).
+    assert s["epoch"] == epoch0 + 3 and s["migrations"] == [], (epoch0, s)
+    # Every transfer landed once: its status exists, and the payee holds the exact sum.
+    reader = Client(nodes["n2"].url)
+    missing = []
+    for i in range(0, len(sent), 200):
+        chunk = [sig for sig, _, _ in sent[i : i + 200]]
+        deadline = time.time() + 30
+        while True:
+            st = reader.get_signature_statuses(chunk).value
+            if all(x is not None for x in st) or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        missing += [str(sig) for sig, x in zip(chunk, st) if x is None]
+    assert not missing, f"{len(missing)} of {len(sent)} never landed, e.g. {missing[:3]}"
+    want = SOL + sum(l for _, l, _ in sent)
+    for n in nodes.values():
+        # Finalized (the client's default): once durable on the owner and its follower.
+        wait_balance(Client(n.url), payee, want, timeout=15)
+    moved_in = sum(metric_value(n, "gigacompute_cluster_migrations_total{direction=\"in\"") for n in nodes.values())
+    assert moved_in >= 3
