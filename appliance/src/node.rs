@@ -195,6 +195,12 @@ impl Node {
             None
         };
         // The socket that forwards to other nodes, and the bank's inlet for moved partitions.
+        // One table for all tiles: copies of a transaction meet it whichever tile they reach.
+        let dedup = Arc::new(ShardedDedup::new(
+            config.verify.dedup_capacity,
+            config.runtime.blockhash_validity_slots(),
+            config.verify.tiles,
+        ));
         let cluster_io = joined.as_ref().map(|j| {
             let (tx, rx) = crossbeam_channel::bounded(crate::scaleout::WRITES_DEPTH);
             (j.socket.clone(), tx, rx)
@@ -263,6 +269,7 @@ impl Node {
                     ops: cluster_io.as_ref().map(|(_, _, rx)| rx.clone()),
                     forward: cluster_io.as_ref().map(|(s, _, _)| s.clone()),
                     replica: replica_tap.as_ref().map(|(tap, _, _)| tap.clone()),
+                    dedup: Some(dedup.clone()),
                 }),
                 genesis: GenesisConfig {
                     faucet: faucet
@@ -283,12 +290,6 @@ impl Node {
         let mut net_stage = Stage::new("net");
         let mut verify_stage = Stage::new("verify");
         let mut net_verify = Vec::new();
-        // One table for all tiles: copies of a transaction meet it whichever tile they reach.
-        let dedup = Arc::new(ShardedDedup::new(
-            config.verify.dedup_capacity,
-            config.runtime.blockhash_validity_slots(),
-            config.verify.tiles,
-        ));
         for i in 0..config.verify.tiles {
             // In EAL memory with DPDK (hugepages when reserved), like the descriptors.
             let arena = eal.as_ref().map_or(dataplane::Arena::HEAP, |e| e.arena());

@@ -353,8 +353,15 @@ impl Wiring {
                 Runs::Thread,
                 unpinned(usize::from(c.cluster.enabled)),
                 "unpinned",
-                &["the cluster view", "a source's export pages (JSON-RPC)"],
-                &["migrate_bank", "etcd (move records, the map's flip)"],
+                &[
+                    "the cluster view (and its held cross-partition transactions)",
+                    "a source's export pages (JSON-RPC)",
+                ],
+                &[
+                    "migrate_bank",
+                    "etcd (move records, the map's flip)",
+                    "the ingress (parked and held transactions routed again)",
+                ],
             ),
             tile(
                 "gc-replicate",

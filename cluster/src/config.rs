@@ -35,6 +35,11 @@ pub struct ClusterConfig {
     /// lease expires. Off: slots are confirmed on this node's disk alone, this node follows
     /// no one, and its partitions wait for it when it is down.
     pub replicate: bool,
+    /// A transaction whose accounts are owned by several nodes is held while its partitions
+    /// move to the owner of the lowest-numbered one, then runs there (one move at a time in
+    /// the cluster; each partition moved for this at most every 5 s by a node). Off: such a
+    /// transaction is refused, naming the owners.
+    pub colocate: bool,
 }
 
 impl Default for ClusterConfig {
@@ -52,6 +57,7 @@ impl Default for ClusterConfig {
             rebalance_min_tps: 500.0,
             rebalance_cooldown_s: 10,
             replicate: true,
+            colocate: true,
         }
     }
 }

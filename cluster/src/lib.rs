@@ -4,6 +4,7 @@
 //! blockhash. See the crate README.
 
 pub mod clock;
+pub mod colocate;
 pub mod config;
 pub mod etcd;
 pub mod map;

@@ -32,7 +32,7 @@ pub struct Migration {
     /// The map epoch it was requested at: it applies to that map only.
     pub epoch: u64,
     pub state: MigrationState,
-    /// Why: "operator", "rebalance", "scale-in".
+    /// Why: "operator", "rebalance: hot node", "scale-in", "co-locate".
     pub reason: String,
     pub requested_unix_ms: u64,
     /// When the source stopped executing the partition (drain began), Unix ms.

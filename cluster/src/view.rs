@@ -143,6 +143,8 @@ pub struct ClusterView {
     /// batch; a moved partition being taken in), so that the two never interleave: a late
     /// replica of the old owner must not land after the move's newer pages.
     pub foreign_writes: Mutex<()>,
+    /// Cross-partition transactions held while their partitions gather on one node.
+    pub colocate: crate::colocate::Gathering,
 }
 
 /// Bytes of transactions parked at most during one move: beyond it they are dropped and
@@ -185,6 +187,7 @@ impl ClusterView {
             drain_generation: AtomicU64::new(0),
             deferred: Mutex::new((VecDeque::new(), 0)),
             foreign_writes: Mutex::new(()),
+            colocate: Default::default(),
         }
     }
 
@@ -464,6 +467,29 @@ impl ClusterView {
             Some(n) => Route::Forward(n.clone()),
             None => Route::OwnerDown(owner.to_string()),
         }
+    }
+
+    /// Holds a transaction that names these accounts, split over several owners, until its
+    /// partitions gather on one node ([`crate::colocate`]); refused (counted) when the held
+    /// transactions are at their bound, it names too many partitions, or co-location is off.
+    pub fn hold_split<'a>(
+        &self,
+        bytes: &[u8],
+        keys: impl IntoIterator<Item = &'a [u8; 32]>,
+    ) -> Result<(), crate::colocate::NotHeld> {
+        let s = self.snapshot();
+        let (true, Some(map)) = (self.colocate.enabled(), &s.map) else {
+            return Err(crate::colocate::NotHeld::Off);
+        };
+        let count = map.owners.len() as u16;
+        let mut partitions: Vec<u16> = keys
+            .into_iter()
+            .filter(|k| !self.global.contains(*k) && !self.local.contains(*k))
+            .map(|k| crate::map::partition_of(k, count))
+            .collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        self.colocate.hold(bytes, partitions)
     }
 
     /// Live nodes other than this one (for reads that must ask every owner).

@@ -76,6 +76,13 @@ impl Dedup {
     }
 
     /// Forget buckets older than the window relative to `slot`.
+    /// Forgets `sig` (its bucket keeps it until it expires, which then removes nothing or, if
+    /// it was inserted again meanwhile, that later entry: no earlier than the first entry's
+    /// window, which already covers the transaction's blockhash).
+    pub fn remove(&mut self, sig: &[u8; 64]) {
+        self.seen.remove(sig);
+    }
+
     pub fn expire(&mut self, slot: u64) {
         while let Some((s, _)) = self.buckets.front() {
             if s + self.window_slots >= slot {
@@ -129,6 +136,13 @@ impl ShardedDedup {
     /// exactly one is [`DedupOutcome::New`].
     pub fn insert(&self, sig: &[u8; 64], slot: u64) -> DedupOutcome {
         self.shard(sig).insert(sig, slot)
+    }
+
+    /// Scale-out: a verified transaction this node hands on without running it (parked for a
+    /// partition's new owner, forwarded, held for co-location) is forgotten, so that it is not
+    /// taken for a repeat if it comes back (its partition returns here).
+    pub fn remove(&self, sig: &[u8; 64]) {
+        self.shard(sig).remove(sig)
     }
 
     /// Signatures remembered, over all shards.

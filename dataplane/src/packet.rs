@@ -66,6 +66,11 @@ pub struct Packet {
     /// its partition moved. The verify tile does not take it for a repeat (this node may have
     /// seen it before, when it was someone else's); the bank still runs a signature once.
     pub rerouted: bool,
+    /// This node's own transaction admitted again (parked by a move given up, held for
+    /// co-location): it passed this node's verify tile or ingress check before, so its
+    /// signature in the dedup table is its own earlier passage, not a repeat. A peer's
+    /// forward is never this: a repeat a peer hands on is still dropped by the table.
+    pub readmitted: bool,
     pub source: Source,
     /// Set for a transaction received on a raw port: where replies to it go out.
     pub reply_port: Option<PortReply>,
@@ -96,6 +101,7 @@ impl Packet {
             verified: None,
             signatures_checked: false,
             rerouted: false,
+            readmitted: false,
             source: Source::Rpc,
             reply_port: None,
             received_ns: 0,
@@ -147,6 +153,7 @@ impl Packet {
         self.verified = None;
         self.signatures_checked = false;
         self.rerouted = false;
+        self.readmitted = false;
         true
     }
 
@@ -175,6 +182,7 @@ impl Packet {
         self.verified = None;
         self.signatures_checked = false;
         self.rerouted = false;
+        self.readmitted = false;
     }
 
     /// Copy `bytes` in, parse and decode them: the packet as the verify tile hands it on,
@@ -210,6 +218,7 @@ impl Packet {
         self.verified = None;
         self.signatures_checked = false;
         self.rerouted = false;
+        self.readmitted = false;
         self.reply_port = None;
         self.len = 0;
     }

@@ -51,6 +51,20 @@ fn small_order_encodings() -> &'static [[u8; 32]; 8] {
     SET.get_or_init(|| curve25519_dalek::constants::EIGHT_TORSION.map(|p| p.compress().0))
 }
 
+/// Every signature of a parsed transaction, each checked alone ([`verify_one_strict`]): for
+/// the few paths that check outside the verify tiles (the RPC before preflight, a
+/// cross-partition transaction before it may make partitions move).
+pub fn all_signatures_valid(desc: &crate::parse::TxDescriptor, buf: &[u8]) -> bool {
+    let message = desc.message(buf);
+    desc.signatures(buf).enumerate().all(|(i, signature)| {
+        verify_one_strict(&SigCheck {
+            pubkey: desc.static_key(buf, i),
+            signature,
+            message,
+        })
+    })
+}
+
 /// The reference: one signature, ed25519-dalek's `verify_strict`.
 pub fn verify_one_strict(check: &SigCheck<'_>) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(check.pubkey) else {

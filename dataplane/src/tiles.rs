@@ -303,7 +303,14 @@ impl VerifyTile {
                 }
             }
             let sig = desc.first_signature(p.bytes());
-            match self.dedup.insert(sig, slot) {
+            // This node's own transaction admitted again (a move given up re-admits what it
+            // parked) finds its own earlier passage in the table: not a repeat. Anything else
+            // seen before, a peer's forward included, is dropped here.
+            let outcome = match self.dedup.insert(sig, slot) {
+                DedupOutcome::Duplicate if p.readmitted => DedupOutcome::New,
+                o => o,
+            };
+            match outcome {
                 DedupOutcome::New => {
                     self.counters.verify_ok.fetch_add(1, Ordering::Relaxed);
                     self.counters
@@ -407,6 +414,35 @@ mod tests {
             )
             .unwrap();
         stage
+    }
+
+    /// A transaction this node saw (it was parked by a move later given up) admitted again as
+    /// rerouted: forwarded a second time, while a plain repeat is still dropped.
+    #[test]
+    fn a_rerouted_transaction_passes_the_dedup_table() {
+        let pool = PacketPool::new(64);
+        let counters: &'static DataplaneCounters = telemetry::SharedRegion::private();
+        let (btx, brx) = crossbeam_channel::bounded(64);
+        let ring = Ring::new(64, crate::packet::Arena::HEAP);
+        let ingress = Ingress::new(pool.clone(), vec![ring.clone()], counters);
+        let stage = spawn_verify(ring, btx, &pool, counters);
+        let bytes = tx_bytes();
+        let next = || brx.recv_timeout(Duration::from_secs(5)).expect("forwarded");
+        ingress.submit(&bytes).unwrap();
+        pool.give(next());
+        ingress.submit(&bytes).unwrap();
+        ingress.submit_rerouted(&bytes).unwrap();
+        pool.give(next());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while counters.duplicate.load(Ordering::Relaxed) < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the repeat was not dropped"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(brx.try_recv().is_err(), "only the rerouted copy again");
+        stage.stop();
     }
 
     /// Copies of one transaction reaching two verify tiles (as when the route table changed

@@ -100,6 +100,18 @@ impl Rpc {
         }
     }
 
+    /// Whether the transaction's accounts are owned by several nodes (its preflight cannot
+    /// run on any one of them before they gather).
+    pub(crate) fn spans_nodes(&self, packet: &dataplane::Packet) -> bool {
+        let (Some(view), Some(desc)) = (self.cluster.as_deref(), packet.desc.as_ref()) else {
+            return false;
+        };
+        matches!(
+            view.read_route(desc.owned_keys(packet.bytes())),
+            Route::Split(_)
+        )
+    }
+
     /// The answer of another node, when `call` is about accounts this node does not own;
     /// `None`: answer here.
     pub(crate) fn forwarded(&self, call: &Call, method: &str, p: &[Value]) -> Option<RpcResult> {
@@ -131,6 +143,12 @@ impl Rpc {
             Route::Forward(node) => {
                 counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
                 Some(self.post_to(view, &node, method, &Value::Array(p.to_vec())))
+            }
+            // Held here while its partitions gather on one node (`cluster::colocate`).
+            Route::Split(_)
+                if view.colocate.enabled() && matches!(call, Call::SendTransaction { .. }) =>
+            {
+                None
             }
             Route::Split(nodes) => {
                 counters.cross_partition.fetch_add(1, Ordering::Relaxed);

@@ -457,15 +457,7 @@ impl Rpc {
 
     fn verify_signatures(packet: &Packet) -> bool {
         let d = packet.desc.as_ref().expect("parsed");
-        let buf = packet.bytes();
-        let msg = d.message(buf);
-        d.signatures(buf).enumerate().all(|(i, sig)| {
-            dataplane::sigverify::verify_one_strict(&dataplane::sigverify::SigCheck {
-                pubkey: d.static_key(buf, i),
-                signature: sig,
-                message: msg,
-            })
-        })
+        dataplane::sigverify::all_signatures_valid(d, packet.bytes())
     }
 
     /// `preflight`: the commitment of the preflight simulation, `None` to skip it.
@@ -483,7 +475,9 @@ impl Rpc {
                 "Transaction signature verification failure",
             ));
         }
-        if preflight.is_some() {
+        // A transaction over several nodes' accounts is not simulated: no node holds them
+        // all until they gather, and a preflight against this node's copies would be wrong.
+        if preflight.is_some() && !self.spans_nodes(&packet) {
             let sim = self
                 .simulator
                 .simulate(&packet, true)

@@ -255,9 +255,24 @@ impl Bank {
         })
     }
 
+    /// A verified transaction this node hands on without running it (parked, forwarded, held):
+    /// the verify tiles forget its signature, so that it is not taken for a repeat when it
+    /// comes back here (its partition returns).
+    fn hand_on(&self, signature: &solana_signature::Signature) {
+        if let Some(dedup) = self.cluster.as_ref().and_then(|c| c.dedup.as_ref()) {
+            dedup.remove(signature.as_array());
+        }
+    }
+
     /// A transaction whose accounts another node owns (the map changed while it travelled):
-    /// sent on to that owner if one node owns them all, else dropped as `NotOwner`.
+    /// sent on to that owner if one node owns them all, held for co-location if several do,
+    /// else dropped as `NotOwner`.
     fn forward_or_drop(&mut self, p: PacketBox, locks: &[(Pubkey, bool)]) {
+        if let Some(desc) = &p.desc {
+            self.hand_on(&solana_signature::Signature::from(
+                *desc.first_signature(p.bytes()),
+            ));
+        }
         if let Some(c) = &self.cluster
             && let Some(socket) = &c.forward
         {
@@ -274,6 +289,18 @@ impl Bank {
                         .forwarded_udp
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                return self.pool.give(p);
+            }
+            // Several nodes own its accounts now (a partition moved away while it travelled):
+            // held until they gather (signatures verified already), as at the ingress.
+            let bytes = p.bytes();
+            if let Ok(desc) = dataplane::parse::parse_transaction(bytes)
+                && matches!(
+                    c.view.route(desc.owned_keys(bytes)),
+                    cluster::Route::Split(_)
+                )
+                && c.view.hold_split(bytes, desc.owned_keys(bytes)).is_ok()
+            {
                 return self.pool.give(p);
             }
         }
@@ -313,6 +340,7 @@ impl Bank {
                     if touches && view.park(p, tx.packet.bytes()) {
                         self.release_queued(&tx);
                         self.admission.forget(tx.sanitized.signature());
+                        self.hand_on(tx.sanitized.signature());
                         self.pool.give(tx.packet);
                     } else if let Admit::Rejected(t) | Admit::QueuedEvicting(t) = self.seq.push(tx)
                     {
@@ -353,6 +381,7 @@ impl Bank {
             {
                 self.admission
                     .forget(admitted.prepared.sanitized.signature());
+                self.hand_on(admitted.prepared.sanitized.signature());
                 return self.pool.give(p);
             }
             if !self.owns_all(locks) {

@@ -129,6 +129,9 @@ pub struct ClusterSetup {
     pub forward: Option<std::sync::Arc<std::net::UdpSocket>>,
     /// Where the commit tile hands each durable slot to be shipped to the follower.
     pub replica: Option<crate::commit::ReplicaTap>,
+    /// The verify tiles' signature table: what the bank hands on without running it is
+    /// forgotten there (see `ShardedDedup::remove`).
+    pub dedup: Option<std::sync::Arc<dataplane::dedup::ShardedDedup>>,
 }
 
 /// Accounts to write in the open slot (a zero-lamport account deletes) and signatures other

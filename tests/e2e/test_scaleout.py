@@ -159,6 +159,9 @@ def cluster_section(node_id, endpoint):
     return (
         f'[cluster]\nenabled = true\nname = "t"\nnode_id = "{node_id}"\n'
         f'etcd = ["{endpoint}"]\nlease_ttl_s = {LEASE_TTL_S}\npoll_ms = 100\njoin_timeout_s = 20\nreplicate = true\n'
+        # The tests of this module count on the first layout (partition p on node p % 3):
+        # cross-partition transactions are refused here; test_scaleout_moves gathers them.
+        'colocate = false\n'
     )
 
 
@@ -352,6 +355,7 @@ def test_udp_to_a_non_owner_is_forwarded_to_the_owner(cluster):
 
 
 def test_cross_partition_transaction_is_refused_with_the_owners_named(cluster):
+    """With `[cluster] colocate = false`: refused by every node, naming the owners."""
     nodes = cluster["nodes"]
     payer = keypair_owned_by("n1")
     c = Client(nodes["n1"].url)

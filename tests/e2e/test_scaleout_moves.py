@@ -1,5 +1,6 @@
-"""Live partition moves under load, on a cluster of three nodes, with replication on and off:
-see test_scaleout.py for the cluster harness and the other scale-out tests."""
+"""Live partition moves under load, and transactions across nodes gathered by moves
+(co-location), on a cluster of three nodes with replication on and off: see test_scaleout.py
+for the cluster harness and the other scale-out tests."""
 
 import os
 import socket
@@ -13,9 +14,9 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
 from conftest import BINARY, Node
-from test_appliance import SOL, rpc_raw
+from test_appliance import FEE, SOL, rpc_raw
 from test_scaleout import (ETCD, PARTITIONS, Etcd, cli, cluster_section, followers,
-                           keypairs_in_partition, metric_value, partition_of, status_json,
+                           keypairs_in_partition, metric_value, metrics, partition_of, status_json,
                            wait_balance, wait_replicating, wait_status)
 
 
@@ -32,7 +33,9 @@ def cluster(request, tmp_path_factory):
     for nid in ["n1", "n2", "n3"]:
         d = root / nid
         d.mkdir()
-        section = cluster_section(nid, etcd.endpoint).replace("replicate = true", f"replicate = {str(replicate).lower()}")
+        section = (cluster_section(nid, etcd.endpoint)
+                   .replace("replicate = true", f"replicate = {str(replicate).lower()}")
+                   .replace("colocate = false", "colocate = true"))
         nodes[nid] = Node(d, extra_config=section)
     r = cli("cluster", "init", "--config", str(nodes["n1"].config), "--nodes", "n1,n2,n3",
             "--partitions", str(PARTITIONS))
@@ -45,6 +48,16 @@ def cluster(request, tmp_path_factory):
     for n in nodes.values():
         n.stop()
     etcd.stop()
+
+
+def statuses_within(client, sigs, timeout):
+    """The statuses of `sigs` (at most 256) once all exist, or as they are at the timeout."""
+    deadline = time.time() + timeout
+    while True:
+        st = client.get_signature_statuses(sigs).value
+        if all(x is not None for x in st) or time.time() > deadline:
+            return st
+        time.sleep(0.2)
 
 
 def move(cluster, partition, to):
@@ -137,12 +150,7 @@ def test_live_migration_under_load_loses_and_duplicates_nothing(cluster):
     missing = []
     for i in range(0, len(sent), 200):
         chunk = [sig for sig, _, _ in sent[i : i + 200]]
-        deadline = time.time() + 30
-        while True:
-            st = reader.get_signature_statuses(chunk).value
-            if all(x is not None for x in st) or time.time() > deadline:
-                break
-            time.sleep(0.2)
+        st = statuses_within(reader, chunk, timeout=30)
         missing += [str(sig) for sig, x in zip(chunk, st) if x is None]
     assert not missing, f"{len(missing)} of {len(sent)} never landed, e.g. {missing[:3]}"
     want = SOL + sum(l for _, l, _ in sent)
@@ -151,3 +159,96 @@ def test_live_migration_under_load_loses_and_duplicates_nothing(cluster):
         wait_balance(Client(n.url), payee, want, timeout=15)
     moved_in = sum(metric_value(n, "gigacompute_cluster_migrations_total{direction=\"in\"") for n in nodes.values())
     assert moved_in >= 3
+
+
+def signed_transfer(payer, to, lamports, blockhash):
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))
+    return bytes(Transaction([payer], Message([ix], payer.pubkey()), blockhash))
+
+
+def test_transactions_across_nodes_gather_their_partitions_and_run_whole(cluster):
+    """Serial equivalence across nodes (rule 2, co-location). Three accounts in partitions
+    owned by three different nodes pay each other in a ring (A -> B -> C -> A), each transfer
+    sent twice to random nodes over UDP and RPC (with preflight, which such a transaction
+    skips) and once more at the end. Each transaction is held by the node that received it
+    while its partitions move to the owner of the lowest-numbered one; then it runs there,
+    whole. Afterwards: every transfer has a successful status, the three partitions share one
+    owner, and each balance is exactly what running every transfer once, in any order, gives
+    (no half-applied transfer, none twice). Before that, a cross-partition datagram with a bad
+    signature is dropped (counted) and moves nothing."""
+    import base64
+    import random
+
+    nodes = cluster["nodes"]
+    names = sorted(nodes)
+    owners = status_json(cluster)["owners"]
+    # A partition per node, none of them partition 0 (the move test's).
+    parts = {}
+    for p, o in enumerate(owners):
+        if p and o not in parts:
+            parts[o] = p
+    assert len(parts) == 3, owners
+    a, b, c = (keypairs_in_partition(parts[n], 1)[0] for n in names)
+    client = Client(nodes[names[0]].url)
+    for k in (a, b, c):
+        wait_status(client, client.request_airdrop(k.pubkey(), 2 * SOL).value)
+    bh = client.get_latest_blockhash().value.blockhash
+
+    # A forged cross-partition datagram: dropped before it is held, and moves nothing.
+    epoch0 = status_json(cluster)["epoch"]
+    forged = bytearray(signed_transfer(a, b.pubkey(), 1, bh))
+    forged[5] ^= 0xFF
+    def bad(n):
+        return metric_value(n, 'gigacompute_cluster_colocation_total{event="bad_signature"')
+
+    before = bad(nodes[names[2]])
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.sendto(bytes(forged), nodes[names[2]].tpu)
+    deadline = time.time() + 10
+    while bad(nodes[names[2]]) == before:
+        assert time.time() < deadline, "the forged datagram was not counted"
+        time.sleep(0.1)
+    time.sleep(1)
+    assert status_json(cluster)["epoch"] == epoch0
+
+    rng = random.Random(11)
+    ring = [(a, b), (b, c), (c, a)]
+    sent = []
+    for i in range(60):
+        payer, payee = ring[i % 3]
+        lamports = 1_000_000 + i
+        raw = signed_transfer(payer, payee.pubkey(), lamports, bh)
+        for _ in range(2):
+            target = nodes[rng.choice(names)]
+            if rng.random() < 0.3:
+                r = Client(target.url).send_raw_transaction(raw)  # preflight on
+                assert str(r.value) == str(Transaction.from_bytes(raw).signatures[0])
+            else:
+                udp.sendto(raw, target.tpu)
+        sent.append((Transaction.from_bytes(raw).signatures[0], payer, payee, lamports, raw))
+    reader = Client(nodes[names[1]].url)
+    sigs = [s for s, *_ in sent]
+    st = statuses_within(reader, sigs, timeout=60)
+    missing = [str(s) for s, x in zip(sigs, st) if x is None]
+    held = {n: [line for line in metrics(nodes[n]).splitlines()
+                if line.startswith("gigacompute_") and " 0" not in line[-2:] and "seconds" not in line]
+            for n in names}
+    assert not missing, f"{len(missing)} of {len(sigs)} never ran, e.g. {missing[:3]}; {held}"
+    assert all(x.err is None for x in st), [x.err for x in st if x.err is not None][:3]
+    for *_, raw in sent:
+        udp.sendto(raw, nodes[rng.choice(names)].tpu)
+    time.sleep(1.5)
+    s = status_json(cluster)
+    gathered = {s["owners"][parts[n]] for n in names}
+    assert len(gathered) == 1, (parts, s["owners"])
+    want = {}
+    for k in (a, b, c):
+        want[str(k.pubkey())] = 2 * SOL
+    for _, payer, payee, lamports, _ in sent:
+        want[str(payer.pubkey())] -= lamports + FEE
+        want[str(payee.pubkey())] += lamports
+    for k in (a, b, c):
+        for n in nodes.values():
+            wait_balance(Client(n.url), k.pubkey(), want[str(k.pubkey())], timeout=15)
+    moves = sum(metric_value(n, 'gigacompute_cluster_colocation_total{event="move"') for n in nodes.values())
+    assert moves >= 2, moves

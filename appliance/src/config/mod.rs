@@ -440,6 +440,9 @@ rebalance_cooldown_s = 10
 # once it is durable on both; take over the partitions of the nodes this one follows when
 # their lease expires. Off: confirmed on this disk alone, and no failover for this node.
 replicate = true
+# Hold a transaction whose accounts several nodes own while its partitions move to the owner
+# of the lowest-numbered one, then run it there, whole. Off: refused, naming the owners.
+colocate = true
 "#;
 
 /// The whole file: each section is declared by the crate that owns it (serde, defaults,

@@ -200,4 +200,25 @@ pub fn render(v: &ClusterView, out: &mut String) {
         "Nodes whose partitions this node took over after their lease expired.",
         &[("", c.failovers.load(Relaxed))],
     );
+    let g = &v.colocate.counters;
+    counter(
+        out,
+        "gigacompute_cluster_colocation_total",
+        "Cross-partition transactions held until their partitions gather on one node, moves asked for that, and ones dropped (bound full, more than 4 partitions, waited too long, bad signature, over the signature-check rate).",
+        &[
+            ("event=\"held\"", g.held.load(Relaxed)),
+            ("event=\"move\"", g.moves.load(Relaxed)),
+            ("event=\"full\"", g.full.load(Relaxed)),
+            ("event=\"too_wide\"", g.too_wide.load(Relaxed)),
+            ("event=\"expired\"", g.expired.load(Relaxed)),
+            ("event=\"bad_signature\"", g.bad_signatures.load(Relaxed)),
+            ("event=\"over_rate\"", g.over_rate.load(Relaxed)),
+        ],
+    );
+    gauge(
+        out,
+        "gigacompute_cluster_colocation_held",
+        "Cross-partition transactions held here now.",
+        v.colocate.len() as f64,
+    );
 }

@@ -101,6 +101,9 @@ struct Page {
 struct Outgoing {
     partition: u16,
     to: String,
+    /// The request it answers (epoch, time asked): a later request of the same move, made
+    /// after this one was given up elsewhere, is another move.
+    asked: (u64, u64),
     began: Instant,
     drain_unix_ms: u64,
     ready_at: Option<Instant>,
@@ -113,12 +116,16 @@ fn run(ctx: Ctx, stop: Arc<AtomicBool>) {
     let mut rebalancer = ctx
         .rebalance
         .map(|(min, cooldown)| super::rebalance::Rebalancer::new(min, cooldown));
+    let mut gatherer = super::colocate::Gatherer::default();
     while !stop.load(Ordering::Acquire) {
         let snap = ctx.view.snapshot();
         if let Some(r) = rebalancer.as_mut()
             && let Err(e) = r.step(&ctx, &snap)
         {
             tracing::warn!(node = %ctx.view.me(), "rebalancing: {e:#}");
+        }
+        if let Err(e) = gatherer.step(&ctx, &snap) {
+            tracing::debug!(node = %ctx.view.me(), "co-location: {e:#}");
         }
         if let Err(e) = source_step(&ctx, &snap, &mut out) {
             tracing::warn!(node = %ctx.view.me(), "moving a partition out: {e:#}");
@@ -171,6 +178,13 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
                 "its source restarted during the move",
             );
         }
+        // A request made against an older map can never start (a move applies to the map it
+        // was asked against): deleted, so that the partition can be asked for again.
+        if let Some((m, rev)) = snap.migrations.values().find(|(m, _)| {
+            m.from == me && m.state == MigrationState::Requested && m.epoch < map.epoch
+        }) {
+            return give_up(ctx, m.partition, *rev, "the map changed since it was asked");
+        }
         let request = snap.migrations.values().find(|(m, _)| {
             m.from == me
                 && m.state == MigrationState::Requested
@@ -183,6 +197,7 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
             *out = Some(Outgoing {
                 partition: m.partition,
                 to: m.to.clone(),
+                asked: (m.epoch, m.requested_unix_ms),
                 began: Instant::now(),
                 drain_unix_ms: cluster::clock::unix_ms(),
                 ready_at: None,
@@ -191,7 +206,9 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
         return Ok(());
     };
     match snap.migrations.get(&o.partition) {
-        Some((m, rev)) if m.from == me && m.to == o.to => {
+        Some((m, rev))
+            if m.from == me && m.to == o.to && (m.epoch, m.requested_unix_ms) == o.asked =>
+        {
             let rev = *rev;
             if m.state == MigrationState::Requested && o.ready_at.is_none() {
                 let durable = ctx.chain.local_durable_slot();
@@ -243,7 +260,8 @@ fn source_step(ctx: &Ctx, snap: &Snapshot, out: &mut Option<Outgoing>) -> Result
             }
         }
         _ => {
-            // The record is gone: the map flipped, or the move was given up.
+            // The record is gone (or is another request now): the map flipped, or the move
+            // was given up.
             let partition = o.partition;
             let parked = ctx.view.end_drain();
             match map.owner(partition) {
@@ -314,7 +332,7 @@ fn send_paced(ctx: &Ctx, tx: &[u8], to: std::net::SocketAddr) {
 
 /// A parked transaction admitted here again (its move was given up), retried while the
 /// verify rings are full.
-fn resubmit(ctx: &Ctx, tx: &[u8]) {
+pub(super) fn resubmit(ctx: &Ctx, tx: &[u8]) {
     for _ in 0..200 {
         match ctx.ingress.submit_rerouted(tx) {
             Err(dataplane::SubmitError::QueueFull | dataplane::SubmitError::PoolExhausted) => {

@@ -2,6 +2,7 @@
 //! clock it must run on, all before the runtime starts; then moving partitions in and out
 //! ([`migrate`]).
 
+pub mod colocate;
 pub mod migrate;
 pub mod rebalance;
 pub mod replicate;
@@ -48,6 +49,9 @@ pub fn join(
     let socket = std::net::UdpSocket::bind(SocketAddr::new(tpu.ip(), 0))
         .context("binding the cluster's forwarding socket")?;
     socket.set_nonblocking(true)?;
+    if c.colocate {
+        view.colocate.enable();
+    }
     if !c.replicate {
         view.counters
             .unreplicated
