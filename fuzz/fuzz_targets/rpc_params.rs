@@ -239,6 +239,11 @@ fn check(method: &str, p: &[Value]) -> Result<Value, RpcError> {
             assert_eq!(key.to_string(), s(&p[0]));
             json!([key.to_string(), slot])
         }
+        Call::GetClusterStateRoot { slot } => json!(slot),
+        Call::GetClusterAccountProof { key, slot } => {
+            assert_eq!(key.to_string(), s(&p[0]));
+            json!([key.to_string(), slot])
+        }
         Call::SendTransaction {
             tx,
             preflight,
