@@ -100,15 +100,18 @@ impl Rpc {
         }
     }
 
-    /// Whether the transaction's accounts are owned by several nodes (its preflight cannot
-    /// run on any one of them before they gather).
-    pub(crate) fn spans_nodes(&self, packet: &dataplane::Packet) -> bool {
+    /// Whether a preflight of the transaction can run on this node: every account it writes is
+    /// this node's (or there is no cluster). Not so for a transaction over several nodes'
+    /// accounts (no node holds them all until they gather), nor for one a peer forwarded from
+    /// a stale map after its partition moved away from here (this node's copy is gone: a
+    /// preflight would fail with AccountNotFound although the owner would run it).
+    pub(crate) fn preflight_here(&self, packet: &dataplane::Packet) -> bool {
         let (Some(view), Some(desc)) = (self.cluster.as_deref(), packet.desc.as_ref()) else {
-            return false;
+            return true;
         };
         matches!(
             view.read_route(desc.owned_keys(packet.bytes())),
-            Route::Split(_)
+            Route::Local
         )
     }
 
@@ -117,7 +120,7 @@ impl Rpc {
     pub(crate) fn forwarded(&self, call: &Call, method: &str, p: &[Value]) -> Option<RpcResult> {
         let view = self.cluster.as_deref()?;
         if from_peer() {
-            return None;
+            return self.moved_while_forwarded(view, call);
         }
         let route = match call {
             Call::SendTransaction { tx, .. } | Call::SimulateTransaction { tx, .. } => {
@@ -170,6 +173,24 @@ impl Rpc {
                     "this node is not serving: its cluster lease is not confirmed".into(),
                 )))
             }
+        }
+    }
+
+    /// A peer forwards only once (no loops while two maps disagree). A simulation it forwarded
+    /// from a map a moment old, of accounts that left this node, is refused (retry) rather
+    /// than run against a wiped copy; a send goes on through the ingress, without preflight
+    /// (`preflight_here`).
+    fn moved_while_forwarded(&self, view: &ClusterView, call: &Call) -> Option<RpcResult> {
+        let Call::SimulateTransaction { tx, .. } = call else {
+            return None;
+        };
+        let desc = tx.desc.as_ref().expect("parsed");
+        match view.read_route(desc.owned_keys(tx.bytes())) {
+            Route::Forward(node) => Some(Err(unavailable(format!(
+                "the accounts moved to cluster node {} while this call was forwarded: retry",
+                node.id
+            )))),
+            _ => None,
         }
     }
 

@@ -475,18 +475,22 @@ impl Rpc {
                 "Transaction signature verification failure",
             ));
         }
-        // A transaction over several nodes' accounts is not simulated: no node holds them
-        // all until they gather, and a preflight against this node's copies would be wrong.
-        if preflight.is_some() && !self.spans_nodes(&packet) {
-            let sim = self
-                .simulator
-                .simulate(&packet, true)
-                .map_err(|e| match e {
-                    SimulateError::Rejected(r) => preflight_error(&r.as_error(), &[], 0),
-                    SimulateError::Busy => self.simulator_busy(),
-                })?;
-            if let Some(err) = &sim.err {
-                return Err(preflight_error(err, &sim.logs, sim.units_consumed));
+        // Simulated only where its accounts live (`preflight_here`); elsewhere it is sent on
+        // without a preflight, as the ingress routes it.
+        if preflight.is_some() && self.preflight_here(&packet) {
+            let failure = match self.simulator.simulate(&packet, true) {
+                Err(SimulateError::Busy) => return Err(self.simulator_busy()),
+                Err(SimulateError::Rejected(r)) => Some(preflight_error(&r.as_error(), &[], 0)),
+                Ok(sim) => sim
+                    .err
+                    .map(|err| preflight_error(&err, &sim.logs, sim.units_consumed)),
+            };
+            // A failure while the partition moved away under the simulation (its copy here
+            // wiped) says nothing about the transaction: it goes on to the new owner.
+            if let Some(e) = failure
+                && self.preflight_here(&packet)
+            {
+                return Err(e);
             }
         }
         let (desc, verified) = (

@@ -252,3 +252,68 @@ def test_transactions_across_nodes_gather_their_partitions_and_run_whole(cluster
             wait_balance(Client(n.url), k.pubkey(), want[str(k.pubkey())], timeout=15)
     moves = sum(metric_value(n, 'gigacompute_cluster_colocation_total{event="move"') for n in nodes.values())
     assert moves >= 2, moves
+
+
+def peer_path(cluster):
+    """The path nodes call each other on (`/cluster/forwarded/<token>`), derived as a node
+    derives it from the cluster's seed in etcd (read here through etcd's JSON gateway)."""
+    import base64
+    import hashlib
+    import json
+    import urllib.request
+
+    key = base64.b64encode(b"/gigacompute/t/spec").decode()
+    req = urllib.request.Request(cluster["etcd"].endpoint + "/v3/kv/range",
+                                 data=json.dumps({"key": key}).encode())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        spec = json.loads(base64.b64decode(json.loads(r.read())["kvs"][0]["value"]))
+    seed = bytes.fromhex(spec["blockhash_seed"])
+    token = hashlib.sha256(b"gigacompute peer path v1" + seed).digest()[:16].hex()
+    return f"/cluster/forwarded/{token}"
+
+
+def test_a_send_forwarded_from_a_stale_map_is_sent_on_not_failed_by_preflight(cluster):
+    """A peer whose map is a moment old forwards a sendTransaction (preflight on) to the node
+    its partition just left. That node's copy is wiped: a preflight there would fail with
+    AccountNotFound (seen in CI while co-location moved partitions twice). It sends the
+    transaction on to the owner instead, and it runs once."""
+    import base64
+    import json
+    import urllib.request
+
+    nodes = cluster["nodes"]
+    owners = status_json(cluster)["owners"]
+    p = PARTITIONS - 1
+    src = owners[p]
+    dst = next(n for n in sorted(nodes) if n != src)
+    k = keypairs_in_partition(p, 1)[0]
+    client = Client(nodes[src].url)
+    wait_status(client, client.request_airdrop(k.pubkey(), 2 * SOL).value)
+    move(cluster, p, dst)
+    time.sleep(1.5)  # the old owner reads the new map and wipes its copy
+    assert status_json(cluster)["owners"][p] == dst
+    bh = client.get_latest_blockhash().value.blockhash
+    raw = signed_transfer(k, keypairs_in_partition(p, 1)[0].pubkey(), 1_000_000, bh)
+
+    def post(method):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                           "params": [base64.b64encode(raw).decode(), {"encoding": "base64"}]})
+        req = urllib.request.Request(nodes[src].url.rstrip("/") + peer_path(cluster),
+                                     data=body.encode(), headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return json.loads(e.read())
+
+    # A simulation is not run against the wiped copy: refused, to be retried.
+    answer = post("simulateTransaction")
+    assert answer.get("error", {}).get("code") == -32005 and dst in answer["error"]["message"], answer
+    answer = post("sendTransaction")
+    sig = Transaction.from_bytes(raw).signatures[0]
+    assert answer.get("result") == str(sig), answer
+    owner = Client(nodes[dst].url)
+    wait_status(owner, sig)
+    st = owner.get_signature_statuses([sig]).value[0]
+    assert st is not None and st.err is None, st
+    wait_balance(owner, k.pubkey(), 2 * SOL - 1_000_000 - FEE, timeout=15)
