@@ -63,6 +63,9 @@ pub struct ColocateCounters {
     /// [`CHECKS_PER_100MS`]: dropped before holding.
     pub bad_signatures: AtomicU64,
     pub over_rate: AtomicU64,
+    /// Dropped before asking for a move: an expired blockhash, or a fee payer without its
+    /// signature fee.
+    pub unpayable: AtomicU64,
     /// Moves this node asked for to gather partitions.
     pub moves: AtomicU64,
 }
@@ -167,12 +170,12 @@ pub fn gathering_node<'m>(map: &'m PartitionMap, partitions: &[u16]) -> Option<&
 /// The next move that gathers what is held, under `map`: for the oldest held transaction
 /// whose partitions are not yet together, its lowest-numbered partition not at the gathering
 /// node; `cooling(p)` partitions (moved for co-location a moment ago) are passed over.
-pub fn next_move(
+pub fn next_move<'h>(
     map: &PartitionMap,
-    held: &[Held],
+    held: impl IntoIterator<Item = &'h Held>,
     cooling: impl Fn(u16) -> bool,
 ) -> Option<(u16, String)> {
-    held.iter().find_map(|h| {
+    held.into_iter().find_map(|h| {
         let to = gathering_node(map, &h.partitions)?;
         h.partitions
             .iter()

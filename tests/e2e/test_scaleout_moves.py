@@ -9,6 +9,7 @@ import time
 
 import pytest
 from solana.rpc.api import Client
+from solders.hash import Hash
 from solders.message import Message
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
@@ -175,7 +176,8 @@ def test_transactions_across_nodes_gather_their_partitions_and_run_whole(cluster
     whole. Afterwards: every transfer has a successful status, the three partitions share one
     owner, and each balance is exactly what running every transfer once, in any order, gives
     (no half-applied transfer, none twice). Before that, a cross-partition datagram with a bad
-    signature is dropped (counted) and moves nothing."""
+    signature, one whose fee payer has no lamports and one with an unknown blockhash are
+    dropped (counted) and move nothing."""
     import base64
     import random
 
@@ -207,6 +209,19 @@ def test_transactions_across_nodes_gather_their_partitions_and_run_whole(cluster
     deadline = time.time() + 10
     while bad(nodes[names[2]]) == before:
         assert time.time() < deadline, "the forged datagram was not counted"
+        time.sleep(0.1)
+    # Cross-partition transactions that could not pay (a fee payer with no lamports, a
+    # blockhash never issued): held, then dropped (counted) before asking for any move.
+    def unpayable(n):
+        return metric_value(n, 'gigacompute_cluster_colocation_total{event="unpayable"')
+
+    before = unpayable(nodes[names[2]])
+    broke = keypairs_in_partition(parts[names[0]], 1)[0]
+    udp.sendto(signed_transfer(broke, b.pubkey(), 1_000_000, bh), nodes[names[2]].tpu)
+    udp.sendto(signed_transfer(a, b.pubkey(), 1_000_000, Hash.new_unique()), nodes[names[2]].tpu)
+    deadline = time.time() + 10
+    while unpayable(nodes[names[2]]) < before + 2:
+        assert time.time() < deadline, "the unpayable transactions were not counted"
         time.sleep(0.1)
     time.sleep(1)
     assert status_json(cluster)["epoch"] == epoch0

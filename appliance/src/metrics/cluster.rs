@@ -204,7 +204,7 @@ pub fn render(v: &ClusterView, out: &mut String) {
     counter(
         out,
         "gigacompute_cluster_colocation_total",
-        "Cross-partition transactions held until their partitions gather on one node, moves asked for that, and ones dropped (bound full, more than 4 partitions, waited too long, bad signature, over the signature-check rate).",
+        "Cross-partition transactions held until their partitions gather on one node, moves asked for that, and ones dropped (bound full, more than 4 partitions, waited too long, bad signature, over the signature-check rate, unpayable: expired blockhash or a fee payer without its fee).",
         &[
             ("event=\"held\"", g.held.load(Relaxed)),
             ("event=\"move\"", g.moves.load(Relaxed)),
@@ -213,6 +213,7 @@ pub fn render(v: &ClusterView, out: &mut String) {
             ("event=\"expired\"", g.expired.load(Relaxed)),
             ("event=\"bad_signature\"", g.bad_signatures.load(Relaxed)),
             ("event=\"over_rate\"", g.over_rate.load(Relaxed)),
+            ("event=\"unpayable\"", g.unpayable.load(Relaxed)),
         ],
     );
     gauge(
