@@ -82,6 +82,14 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// The thin router: no state, no bank; takes transactions (UDP at `[net] bind`) and
+    /// JSON-RPC calls (`[rpc] bind`) and passes each to the cluster node that executes or
+    /// answers it, as the map in etcd (`[cluster] etcd`, `name`) says.
+    Route {
+        /// Configuration file: its `[cluster]`, `[net] bind` and `[rpc]` sections.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Prepare the host: hugepages, cpu, nic, limits, sysctl.
     Configure {
         #[command(subcommand)]
@@ -300,6 +308,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Route { config } => route(load_config(config, None)?),
         Command::Cluster { command, config } => {
             let cfg = load_config(config, None)?;
             let text = match command {
@@ -388,6 +397,22 @@ fn verify_proof(root: &str, path: &std::path::Path, in_cluster: bool) -> Result<
             std::process::exit(1);
         }
     }
+}
+
+/// `gigacompute route`: runs until SIGINT or SIGTERM.
+fn route(cfg: Config) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let health = telemetry::Health::new();
+    let _scope = health.enter();
+    exit_on_panic(health.clone());
+    let router = rpc::router::start(&cfg)?;
+    while !stop.load(Ordering::Relaxed) && health.failure().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    router.shutdown();
+    Ok(())
 }
 
 fn run(cfg: Config) -> Result<()> {

@@ -84,6 +84,7 @@ impl Default for Limits {
 telemetry::declare_counters! {
     /// One HTTP endpoint's connections and what it refused.
     #[repr(C)]
+    #[derive(Default)]
     pub struct HttpCounters {
         /// Connections accepted.
         accepted: Counter(Count) "http_connections_accepted",

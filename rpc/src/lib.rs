@@ -17,6 +17,7 @@ pub mod prioritization_fees;
 pub mod proof_json;
 mod proofs;
 pub mod pubsub;
+pub mod router;
 pub mod server;
 pub mod supply;
 

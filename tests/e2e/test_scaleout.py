@@ -8,6 +8,7 @@ process with a live node's id is refused.
 
 `owner_of` is the initial map: tests that run after a failover use `owners()` instead."""
 
+import base64
 import json
 import os
 import shutil
@@ -352,6 +353,103 @@ def test_udp_to_a_non_owner_is_forwarded_to_the_owner(cluster):
     send_udp(nodes["n1"], bytes(tx))
     wait_balance(Client(nodes["n3"].url), payee, 1234567)
     assert metric_value(nodes["n1"], 'gigacompute_cluster_forwarded_total{path="udp"}') == before + 1
+
+
+class Router:
+    """`gigacompute route`: the thin, stateless router, on its own UDP and RPC ports."""
+
+    def __init__(self, workdir: Path, etcd_endpoint: str):
+        self.udp_port, self.rpc_port = free_port(socket.SOCK_DGRAM), free_port()
+        self.config = workdir / "router.toml"
+        self.config.write_text(
+            f'[net]\nbind = "127.0.0.1:{self.udp_port}"\n'
+            f'[rpc]\nbind = "127.0.0.1:{self.rpc_port}"\n'
+            + cluster_section("router", etcd_endpoint)
+        )
+        self.log = open(workdir / "router.log", "wb")
+        self.proc = subprocess.Popen([str(BINARY), "route", "--config", str(self.config)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.rpc_port}"
+        self.tpu = ("127.0.0.1", self.udp_port)
+        deadline = time.time() + 20
+        while True:
+            try:
+                if urllib.request.urlopen(self.url + "/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert self.proc.poll() is None, (workdir / "router.log").read_text()
+            assert time.time() < deadline, "the router never became healthy"
+            time.sleep(0.1)
+
+    def metric(self, name):
+        text = urllib.request.urlopen(self.url + "/metrics", timeout=5).read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"no {name} in {text}")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def test_a_stateless_router_passes_udp_and_rpc_to_the_owners(cluster, tmp_path):
+    """`gigacompute route`: a wallet that knows only the router's address (solana-py over its
+    RPC port, raw datagrams to its UDP port) funds and pays accounts owned by each of the three
+    nodes, reads their balances and statuses, and is refused a transaction across owners as by
+    a node; garbage datagrams are dropped and counted; the router holds no state (no data
+    directory) and says so in its health."""
+    nodes = cluster["nodes"]
+    router = Router(tmp_path, cluster["etcd"].endpoint)
+    try:
+        c = Client(router.url)
+        assert c.is_connected()
+        bh = c.get_latest_blockhash().value.blockhash
+        payees = {}
+        for i, owner in enumerate(["n1", "n2", "n3"]):
+            payer, payee = keypair_owned_by(owner), keypair_owned_by(owner).pubkey()
+            wait_status(c, c.request_airdrop(payer.pubkey(), 2 * SOL).value)
+            wait_balance(c, payer.pubkey(), 2 * SOL)
+            # One transfer over RPC (preflight at the owner), one as a datagram.
+            ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=SOL // 4))
+            sig = c.send_raw_transaction(bytes(Transaction([payer], Message([ix], payer.pubkey()), bh))).value
+            assert wait_status(c, sig).err is None
+            ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=SOL // 8 + i))
+            tx = Transaction([payer], Message([ix], payer.pubkey()), bh)
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.sendto(bytes(tx), router.tpu)
+            assert wait_status(c, tx.signatures[0]).err is None
+            payees[owner] = (payee, SOL // 4 + SOL // 8 + i)
+        for owner, (payee, want) in payees.items():
+            wait_balance(c, payee, want)
+            # The owner itself agrees (the router read nothing of its own).
+            wait_balance(Client(nodes[owner].url), payee, want)
+        assert router.metric("gigacompute_router_datagrams_forwarded_total") >= 3
+        # A transaction across owners goes to its gathering node, which refuses it here
+        # (co-location is off in this module's cluster) with the owners named.
+        a, b = keypair_owned_by("n1"), keypair_owned_by("n2")
+        ix = transfer(TransferParams(from_pubkey=a.pubkey(), to_pubkey=b.pubkey(), lamports=1))
+        r = rpc_raw(type("R", (), {"url": router.url})(), "sendTransaction",
+                    [base64.b64encode(bytes(Transaction([a], Message([ix], a.pubkey()), bh))).decode(),
+                     {"encoding": "base64", "skipPreflight": True}])
+        assert r["error"]["code"] == -32602 and "n1" in r["error"]["message"] and "n2" in r["error"]["message"], r
+        # Garbage: dropped, counted, nothing forwarded.
+        before = router.metric("gigacompute_router_datagrams_forwarded_total")
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for junk in (b"", b"\x01" * 64, os.urandom(1232), os.urandom(1400)):
+            udp.sendto(junk, router.tpu)
+        deadline = time.time() + 5
+        while router.metric("gigacompute_router_datagrams_unparsable_total") < 3:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert router.metric("gigacompute_router_datagrams_forwarded_total") == before
+        # A malformed call is refused by the router itself, not passed on.
+        r = rpc_raw(type("R", (), {"url": router.url})(), "sendTransaction", ["not base58!"])
+        assert r["error"]["code"] == -32602, r
+    finally:
+        router.stop()
 
 
 def test_cross_partition_transaction_is_refused_with_the_owners_named(cluster):
