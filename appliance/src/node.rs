@@ -383,12 +383,10 @@ impl Node {
                     socket,
                     endpoints: config.cluster.etcd.clone(),
                     cluster: config.cluster.name.clone(),
-                    rebalance: config.cluster.rebalance.then(|| {
-                        (
-                            config.cluster.rebalance_min_tps,
-                            std::time::Duration::from_secs(config.cluster.rebalance_cooldown_s),
-                        )
-                    }),
+                    rebalance: config
+                        .cluster
+                        .rebalance
+                        .then(|| crate::scaleout::rebalance::Policy::of(&config.cluster)),
                 })?,
             ),
             _ => None,

@@ -30,6 +30,14 @@ pub struct ClusterConfig {
     pub rebalance_min_tps: f64,
     /// Seconds between two rebalancing moves.
     pub rebalance_cooldown_s: u64,
+    /// Scale-in (with `rebalance`): when the whole cluster has admitted fewer transactions
+    /// per second than this for `consolidate_after_s`, the leader empties the live node that
+    /// owns the fewest partitions onto the one that owns the most, one move at a time, until
+    /// one node owns them all (an emptied node can be stopped). Below `rebalance_min_tps`, so
+    /// that a consolidated cluster is hot by the rebalancing rule only once load returns.
+    /// 0: off.
+    pub consolidate_below_tps: f64,
+    pub consolidate_after_s: u64,
     /// Confirm a slot only once this node's follower (another node, named in the map) holds
     /// it durably too, and take over the partitions of the nodes this one follows when their
     /// lease expires. Off: slots are confirmed on this node's disk alone, this node follows
@@ -56,6 +64,8 @@ impl Default for ClusterConfig {
             rebalance: true,
             rebalance_min_tps: 500.0,
             rebalance_cooldown_s: 10,
+            consolidate_below_tps: 0.0,
+            consolidate_after_s: 300,
             replicate: true,
             colocate: true,
         }
@@ -91,6 +101,19 @@ impl ClusterConfig {
         }
         if !(1..=86_400).contains(&self.rebalance_cooldown_s) {
             return Err("cluster.rebalance_cooldown_s must be 1..=86400".into());
+        }
+        if !(self.consolidate_below_tps.is_finite()
+            && self.consolidate_below_tps >= 0.0
+            && (self.consolidate_below_tps == 0.0
+                || self.consolidate_below_tps < self.rebalance_min_tps))
+        {
+            return Err(
+                "cluster.consolidate_below_tps must be 0 (off) or a number below rebalance_min_tps"
+                    .into(),
+            );
+        }
+        if !(1..=86_400).contains(&self.consolidate_after_s) {
+            return Err("cluster.consolidate_after_s must be 1..=86400".into());
         }
         if !self.advertise_host.is_empty()
             && self.advertise_host.parse::<std::net::IpAddr>().is_err()

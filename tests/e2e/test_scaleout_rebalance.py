@@ -108,3 +108,62 @@ def test_a_joining_node_takes_load_from_the_hot_ones(tmp_path):
         for n in nodes.values():
             n.stop()
         etcd.stop()
+
+
+def test_an_idle_cluster_consolidates_onto_one_node_and_loses_nothing(tmp_path):
+    """Scale-in (`consolidate_below_tps`): three nodes, accounts funded in every partition,
+    then no load. After `consolidate_after_s` the leader moves partitions, one at a time,
+    from the node owning the fewest to the node owning the most, until one node owns them
+    all; every balance reads the same through every node afterwards, and a transfer still
+    runs. The emptied nodes stay up (as followers) and could now be stopped."""
+    assert BINARY.exists()
+    etcd = Etcd(tmp_path)
+    etcd.start()
+    nodes = {}
+    partitions = 6
+    try:
+        for nid in ("a", "b", "c"):
+            d = tmp_path / nid
+            d.mkdir()
+            cfg = section(nid, etcd.endpoint).replace('name = "r"', 'name = "idle"') + (
+                "consolidate_below_tps = 20.0\nconsolidate_after_s = 2\n")
+            nodes[nid] = Node(d, extra_config=cfg.replace("rebalance_cooldown_s = 2", "rebalance_cooldown_s = 1"))
+        r = cli("cluster", "init", "--config", str(nodes["a"].config), "--nodes", "a,b,c",
+                "--partitions", str(partitions))
+        assert r.returncode == 0, r.stderr
+        for n in nodes.values():
+            n.start()
+        ca = Client(nodes["a"].url)
+        accounts = {}
+        for p in range(partitions):
+            k = next(kp for kp in iter(Keypair, None)
+                     if partition_of(bytes(kp.pubkey()), partitions) == p)
+            wait_status(ca, ca.request_airdrop(k.pubkey(), SOL + p).value)
+            accounts[p] = k
+        cfgs = {"nodes": {"n1": nodes["a"]}}
+        deadline = time.time() + 90
+        while True:
+            s = status_json(cfgs)
+            owners = set(s["owners"])
+            if len(owners) == 1:
+                break
+            assert time.time() < deadline, f"not consolidated: {s['owners']}"
+            time.sleep(0.5)
+        assert s["epoch"] >= 1 + 4, s  # at least 4 moves (two nodes' partitions)
+        for n in nodes.values():
+            c = Client(n.url)
+            for p, k in accounts.items():
+                deadline = time.time() + 10
+                while c.get_balance(k.pubkey()).value != SOL + p and time.time() < deadline:
+                    time.sleep(0.2)
+                assert c.get_balance(k.pubkey()).value == SOL + p, (n.workdir, p)
+        payer, payee = accounts[0], accounts[partitions - 1].pubkey()
+        bh = ca.get_latest_blockhash().value.blockhash
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payee, lamports=4_321))
+        sig = Client(nodes["c"].url).send_raw_transaction(
+            bytes(Transaction([payer], Message([ix], payer.pubkey()), bh))).value
+        assert wait_status(ca, sig).err is None
+    finally:
+        for n in nodes.values():
+            n.stop()
+        etcd.stop()

@@ -436,6 +436,12 @@ advertise_host = ""
 rebalance = true
 rebalance_min_tps = 500.0
 rebalance_cooldown_s = 10
+# Scale-in: when the whole cluster has admitted fewer transactions per second than this for
+# consolidate_after_s, the leader moves the partitions of the node owning the fewest to the
+# node owning the most, one at a time, until one node owns them all (an emptied node can then
+# be stopped). Below rebalance_min_tps; 0: off.
+consolidate_below_tps = 0.0
+consolidate_after_s = 300
 # Ship this node's log to a follower (another node, named in the map) and confirm a slot only
 # once it is durable on both; take over the partitions of the nodes this one follows when
 # their lease expires. Off: confirmed on this disk alone, and no failover for this node.

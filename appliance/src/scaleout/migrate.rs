@@ -59,8 +59,8 @@ pub struct Ctx {
     pub socket: Arc<UdpSocket>,
     pub endpoints: Vec<String>,
     pub cluster: String,
-    /// `[cluster] rebalance`: (min tx/s between hottest and coldest, cooldown).
-    pub rebalance: Option<(f64, Duration)>,
+    /// `[cluster] rebalance` (and consolidation).
+    pub rebalance: Option<super::rebalance::Policy>,
 }
 
 pub struct Migrator {
@@ -113,9 +113,7 @@ fn run(ctx: Ctx, stop: Arc<AtomicBool>) {
     let mut out: Option<Outgoing> = None;
     // Moves this node already took in (or gave up), by (partition, drained slot).
     let mut seen: HashSet<(u16, u64)> = HashSet::new();
-    let mut rebalancer = ctx
-        .rebalance
-        .map(|(min, cooldown)| super::rebalance::Rebalancer::new(min, cooldown));
+    let mut rebalancer = ctx.rebalance.map(super::rebalance::Rebalancer::new);
     let mut gatherer = super::colocate::Gatherer::default();
     while !stop.load(Ordering::Acquire) {
         let snap = ctx.view.snapshot();

@@ -9,8 +9,11 @@
 //! the mean and at least `rebalance_min_tps` more than the coldest, moves the hottest of its
 //! partitions whose move lowers the maximum to the coldest node (a node that just joined owns
 //! nothing and is the coldest: load flows to it). One move at a time, none while another is
-//! in flight, then a cooldown, so the map cannot thrash. Scale-in (emptying a node to stop
-//! it) is the operator's `gigacompute cluster drain`.
+//! in flight, then a cooldown, so the map cannot thrash. Scale-in: when the whole cluster
+//! admitted fewer than `consolidate_below_tps` for `consolidate_after_s`, the leader empties
+//! the live node owning the fewest partitions onto the one owning the most ([`consolidate`]),
+//! one move per step under the same rules, until one node owns everything; the operator's
+//! `gigacompute cluster drain` empties a chosen node at any time.
 
 use super::migrate::Ctx;
 use cluster::Snapshot;
@@ -33,22 +36,44 @@ pub struct Heat {
     pub tps: BTreeMap<u16, f64>,
 }
 
+/// `[cluster] rebalance_*` and `consolidate_*`.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub min_tps: f64,
+    pub cooldown: Duration,
+    /// 0: no consolidation.
+    pub consolidate_below_tps: f64,
+    pub consolidate_after: Duration,
+}
+
+impl Policy {
+    pub fn of(c: &cluster::ClusterConfig) -> Self {
+        Self {
+            min_tps: c.rebalance_min_tps,
+            cooldown: Duration::from_secs(c.rebalance_cooldown_s),
+            consolidate_below_tps: c.consolidate_below_tps,
+            consolidate_after: Duration::from_secs(c.consolidate_after_s),
+        }
+    }
+}
+
 pub struct Rebalancer {
     last_publish: Instant,
     last_counts: Vec<u64>,
     last_move: Option<Instant>,
-    pub min_tps: f64,
-    pub cooldown: Duration,
+    /// Since when the cluster's load has been below `consolidate_below_tps`.
+    idle_since: Option<Instant>,
+    policy: Policy,
 }
 
 impl Rebalancer {
-    pub fn new(min_tps: f64, cooldown: Duration) -> Self {
+    pub fn new(policy: Policy) -> Self {
         Self {
             last_publish: Instant::now(),
             last_counts: Vec::new(),
             last_move: None,
-            min_tps,
-            cooldown,
+            idle_since: None,
+            policy,
         }
     }
 
@@ -91,7 +116,9 @@ impl Rebalancer {
         let leader = snap.nodes.keys().next().map(String::as_str);
         if leader != Some(ctx.view.me())
             || !snap.migrations.is_empty()
-            || self.last_move.is_some_and(|t| t.elapsed() < self.cooldown)
+            || self
+                .last_move
+                .is_some_and(|t| t.elapsed() < self.policy.cooldown)
         {
             return Ok(());
         }
@@ -105,17 +132,54 @@ impl Rebalancer {
         if fresh.len() != snap.nodes.len() || snap.nodes.len() < 2 {
             return Ok(());
         }
-        if let Some((p, from, to)) = choose(map, &fresh, self.min_tps) {
-            let cluster = ctx.cluster.clone();
-            let to2 = to.clone();
-            super::migrate::etcd_call(ctx, async move |c| {
-                etcd::request_move(c, &cluster, p, &to2, "rebalance: hot node").await
-            })?;
-            tracing::info!(partition = p, from = %from, to = %to, "rebalancing: a hot node's partition moves");
-            self.last_move = Some(Instant::now());
+        let total: f64 = fresh.values().flat_map(|h| h.tps.values()).sum();
+        let idle =
+            self.policy.consolidate_below_tps > 0.0 && total < self.policy.consolidate_below_tps;
+        if !idle {
+            self.idle_since = None;
         }
+        let (chosen, why) = if let Some(m) = choose(map, &fresh, self.policy.min_tps) {
+            (m, "rebalance: hot node")
+        } else if idle
+            && self.idle_since.get_or_insert_with(Instant::now).elapsed()
+                >= self.policy.consolidate_after
+            && let Some(m) = consolidate(map, &snap.nodes)
+        {
+            (m, "consolidate: idle cluster")
+        } else {
+            return Ok(());
+        };
+        let (p, from, to) = chosen;
+        let cluster = ctx.cluster.clone();
+        let to2 = to.clone();
+        super::migrate::etcd_call(ctx, async move |c| {
+            etcd::request_move(c, &cluster, p, &to2, why).await
+        })?;
+        tracing::info!(partition = p, from = %from, to = %to, total_tps = total, "{why}: a partition moves");
+        self.last_move = Some(Instant::now());
         Ok(())
     }
+}
+
+/// The next scale-in move of an idle cluster: the lowest partition of the live node that
+/// owns the fewest (ties: the largest id) to the live node that owns the most (ties: the
+/// smallest id, the leader's side), so partitions pile up on as few nodes as possible; none
+/// when one node owns them all, or while an owner is down (failover's business first).
+pub fn consolidate<V>(
+    map: &cluster::PartitionMap,
+    live: &BTreeMap<String, V>,
+) -> Option<(u16, String, String)> {
+    let by = map.by_node();
+    if by.len() < 2 || by.keys().any(|n| !live.contains_key(*n)) {
+        return None;
+    }
+    let rank = |n: &str, ps: &[u16]| (ps.len(), std::cmp::Reverse(n.to_string()));
+    let (from, parts) = by.iter().min_by_key(|(n, ps)| rank(n, ps))?;
+    let (to, _) = by
+        .iter()
+        .filter(|(n, _)| *n != from)
+        .max_by_key(|(n, ps)| rank(n, ps))?;
+    Some((*parts.first()?, from.to_string(), to.to_string()))
 }
 
 /// The move that lowers the hottest node's load the most without making its destination
@@ -195,6 +259,36 @@ mod tests {
         assert_eq!(choose(&map, &even, 100.0), None);
         // Hot, but by less than the floor: nothing moves.
         assert_eq!(choose(&map, &h, 5_000.0), None);
+    }
+
+    #[test]
+    fn an_idle_cluster_piles_onto_the_fullest_node() {
+        let live = |ids: &[&str]| -> BTreeMap<String, ()> {
+            ids.iter().map(|n| (n.to_string(), ())).collect()
+        };
+        let abc = live(&["a", "b", "c"]);
+        // a: 0, 3, 6; b: 1, 4; c: 2, 5.
+        let mut map =
+            cluster::PartitionMap::initial(7, &["a".into(), "b".into(), "c".into()]).unwrap();
+        // c (fewest, largest id among b and c) gives its lowest to a (most).
+        assert_eq!(consolidate(&map, &abc), Some((2, "c".into(), "a".into())));
+        for (p, o) in [(2, "a"), (5, "a")] {
+            map.owners[p] = o.into();
+        }
+        assert_eq!(consolidate(&map, &abc), Some((1, "b".into(), "a".into())));
+        for p in [1, 4] {
+            map.owners[p] = "a".into();
+        }
+        // One owner: done.
+        assert_eq!(consolidate(&map, &abc), None);
+        // An owner that is down: nothing moves until failover.
+        let map = cluster::PartitionMap::initial(4, &["a".into(), "b".into()]).unwrap();
+        assert_eq!(consolidate(&map, &live(&["a"])), None);
+        // Equal counts: the larger id empties onto the smaller.
+        assert_eq!(
+            consolidate(&map, &live(&["a", "b"])),
+            Some((1, "b".into(), "a".into()))
+        );
     }
 
     #[test]
