@@ -408,6 +408,11 @@ impl ClusterView {
         self.global.contains(key)
     }
 
+    /// Whether `key` is one of this node's own accounts (kept here alone, whatever the map).
+    pub fn is_local(&self, key: &[u8; 32]) -> bool {
+        self.local.contains(key)
+    }
+
     /// Whether this node may write `key` now (the bank's check, at admission).
     pub fn may_write(&self, key: &[u8; 32]) -> bool {
         if self.local.contains(key) {

@@ -131,6 +131,14 @@ impl Rpc {
             Call::GetBalance { key, .. } | Call::GetAccountInfo { key, .. } => {
                 view.read_route([&key.to_bytes()])
             }
+            // The mint's supply is in the mint; its holders are listed by the mint's owner
+            // (those in its partitions: cluster/README.md, "Not built yet").
+            Call::GetTokenSupply { mint, .. }
+            | Call::GetTokenLargestAccounts { mint, .. }
+            | Call::GetTokenAccounts {
+                filter: crate::params::TokenAccountsFilter::Mint(mint),
+                ..
+            } => view.read_route([&mint.to_bytes()]),
             Call::GetMultipleAccounts { keys, .. } => return self.multiple_accounts(view, keys, p),
             Call::GetSignatureStatuses { signatures } => {
                 return self.signature_statuses_everywhere(view, signatures, p);
@@ -211,6 +219,74 @@ impl Rpc {
                 data: e.data,
             }
         })
+    }
+
+    /// A list over the accounts of every partition (`getProgramAccounts`,
+    /// `getTokenAccountsByOwner`/`ByDelegate` by program): this node's share (the accounts it
+    /// owns, and the accounts every node keeps, once) followed by each live peer's share,
+    /// asked on the peers' path with the same parameters, sorted by key. A peer that does not answer, or a
+    /// partition whose owner is down, fails the call (-32005) rather than leave accounts out;
+    /// the whole answer stays within `rpc.max_response_bytes`.
+    pub(crate) fn accounts_everywhere(
+        &self,
+        view: &ClusterView,
+        method: &str,
+        p: &[Value],
+        local: RpcResult,
+    ) -> RpcResult {
+        let mut answer = local?;
+        let me = view.me();
+        let peer = from_peer();
+        let owns = |key: &[u8; 32]| {
+            if view.is_global(key) {
+                !peer
+            } else {
+                view.is_local(key) || view.read_route([key]) == Route::Local
+            }
+        };
+        let Some(items) = listed_accounts(&mut answer) else {
+            return Ok(answer);
+        };
+        items.retain(|item| {
+            item.get("pubkey")
+                .and_then(Value::as_str)
+                .and_then(|k| bs58::decode(k).into_vec().ok())
+                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                .is_some_and(|k| owns(&k))
+        });
+        if peer {
+            return Ok(answer);
+        }
+        let snap = view.snapshot();
+        if let Some(map) = &snap.map
+            && let Some(down) = map.owners.iter().find(|o| !snap.nodes.contains_key(*o))
+        {
+            return Err(unavailable(format!(
+                "the cluster node {down} that owns some of these accounts is down"
+            )));
+        }
+        let mut bytes = crate::methods::json_len(&answer);
+        for node in snap.nodes.values().filter(|n| n.id != me) {
+            let mut theirs = self.post_to(view, node, method, &Value::Array(p.to_vec()))?;
+            bytes += crate::methods::json_len(&theirs);
+            if bytes > self.max_response_bytes {
+                return Err(crate::methods::response_too_large(self.max_response_bytes));
+            }
+            if let (Some(mine), Some(more)) =
+                (listed_accounts(&mut answer), listed_accounts(&mut theirs))
+            {
+                mine.append(more);
+            }
+        }
+        // In one order whatever the owners (Agave's sortResults order: by key).
+        if let Some(items) = listed_accounts(&mut answer) {
+            items.sort_by_cached_key(|item| {
+                item.get("pubkey")
+                    .and_then(Value::as_str)
+                    .and_then(|k| bs58::decode(k).into_vec().ok())
+            });
+        }
+        Ok(answer)
     }
 
     /// getMultipleAccounts with accounts on several nodes: each owner answers for its own,
@@ -340,4 +416,13 @@ impl Rpc {
         }
         Some(Ok(Value::Null))
     }
+}
+
+/// The list of keyed accounts in a list answer: the answer itself, or its `value` (with
+/// `withContext`, and the token methods).
+fn listed_accounts(answer: &mut Value) -> Option<&mut Vec<Value>> {
+    if answer.is_array() {
+        return answer.as_array_mut();
+    }
+    answer.get_mut("value")?.as_array_mut()
 }

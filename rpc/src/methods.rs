@@ -196,6 +196,24 @@ impl Rpc {
         if let Some(answer) = self.forwarded(&call, method, p) {
             return answer;
         }
+        // Lists over accounts of every partition: in a cluster, each owner's share.
+        let lists_accounts = matches!(
+            call,
+            Call::GetProgramAccounts(_)
+                | Call::GetTokenAccounts {
+                    filter: params::TokenAccountsFilter::ProgramId(_),
+                    ..
+                }
+        );
+        let local = self.answer(call);
+        match self.cluster.as_deref() {
+            Some(view) if lists_accounts => self.accounts_everywhere(view, method, p, local),
+            _ => local,
+        }
+    }
+
+    /// The answer of this node, from what it holds.
+    fn answer(&self, call: Call) -> RpcResult {
         match call {
             Call::GetVersion => Ok(json!({"solana-core": SOLANA_CORE_VERSION, "feature-set": 0})),
             Call::GetHealth => self.health().map(Value::String),

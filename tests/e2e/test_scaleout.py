@@ -452,6 +452,41 @@ def test_a_stateless_router_passes_udp_and_rpc_to_the_owners(cluster, tmp_path):
         router.stop()
 
 
+def test_program_accounts_are_listed_from_every_owner_once(cluster):
+    """getProgramAccounts through any node lists the program's accounts of every partition,
+    each once (not the node's own share, nor the replica it keeps of the node it follows),
+    sorted by key, with and without context; a token-accounts list by program answers too."""
+    from solders.system_program import CreateAccountParams, create_account
+
+    nodes = cluster["nodes"]
+    c = Client(nodes["n1"].url)
+    program = Keypair().pubkey()
+    made = []
+    for owner in ("n1", "n2", "n3"):
+        payer = keypair_owned_by(owner)
+        wait_status(c, c.request_airdrop(payer.pubkey(), SOL).value)
+        new = keypair_owned_by(owner)
+        ix = create_account(CreateAccountParams(from_pubkey=payer.pubkey(), to_pubkey=new.pubkey(),
+                                                lamports=10_000_000, space=24, owner=program))
+        bh = c.get_latest_blockhash().value.blockhash
+        sig = c.send_raw_transaction(bytes(Transaction([payer, new], Message([ix], payer.pubkey()), bh))).value
+        assert wait_status(c, sig).err is None
+        made.append(str(new.pubkey()))
+    want = sorted(made, key=lambda k: bytes(Keypair().pubkey().from_string(k)))
+    for n in nodes.values():
+        r = rpc_raw(n, "getProgramAccounts", [str(program), {"encoding": "base64"}])
+        assert [a["pubkey"] for a in r["result"]] == want, (n.workdir, r)
+        assert all(a["account"]["space"] == 24 for a in r["result"]), r
+        r = rpc_raw(n, "getProgramAccounts", [str(program), {"encoding": "base64", "withContext": True,
+                                                             "filters": [{"dataSize": 24}]}])
+        assert [a["pubkey"] for a in r["result"]["value"]] == want, r
+        r = rpc_raw(n, "getProgramAccounts", [str(program), {"filters": [{"dataSize": 25}]}])
+        assert r["result"] == [], r
+        r = rpc_raw(n, "getTokenAccountsByOwner",
+                    [made[0], {"programId": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"}, {"encoding": "base64"}])
+        assert r["result"]["value"] == [], r
+
+
 def test_cross_partition_transaction_is_refused_with_the_owners_named(cluster):
     """With `[cluster] colocate = false`: refused by every node, naming the owners."""
     nodes = cluster["nodes"]
