@@ -332,3 +332,27 @@ def test_a_send_forwarded_from_a_stale_map_is_sent_on_not_failed_by_preflight(cl
     st = owner.get_signature_statuses([sig]).value[0]
     assert st is not None and st.err is None, st
     wait_balance(owner, k.pubkey(), 2 * SOL - 1_000_000 - FEE, timeout=15)
+
+
+def test_web3js_and_kit_against_the_cluster(cluster, tmp_path):
+    """The official JavaScript clients (tests/js/cluster.mjs: @solana/web3.js and @solana/kit)
+    use the cluster as one chain through one HTTP endpoint: the stateless router when
+    replicated, a node when not. Their fresh keys land in partitions of any node, so their
+    transfers and createAccount calls span nodes and run through co-location."""
+    import subprocess
+
+    from test_js_clients import JS, NODE
+    from test_scaleout import Router
+
+    if not NODE.exists():
+        pytest.fail(f"run `npm ci` in {JS} first (scripts/test.sh does)")
+    router = Router(tmp_path, cluster["etcd"].endpoint) if cluster["replicate"] else None
+    url = router.url if router else cluster["nodes"]["n2"].url
+    try:
+        r = subprocess.run([str(NODE), str(JS / "cluster.mjs"), url], cwd=JS,
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        if router:
+            router.stop()
+    print(r.stdout)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
