@@ -4,7 +4,8 @@
 //!
 //! Each size starts a fresh etcd (Debian's `etcd`), creates the cluster (64 partitions dealt
 //! round-robin), starts the nodes (`gigacompute run`, this binary) and moves each into its
-//! own cgroup. Each node's load is its own: fee payers and payees in partitions it owns,
+//! own cgroup. Each node's load is its own: fee payers and payees in partitions it owns (each
+//! transfer within one partition, so that moving a partition never splits one),
 //! funded by its own faucet, transfers sent over UDP to its own port at the same offered rate
 //! per node (1.5x what one confined node executes, measured first). Throughput is what the
 //! nodes executed in the window (getTransactionCount before and after, summed), so a
@@ -51,6 +52,11 @@ pub struct ScaleArgs {
     /// are measured; the throughput window is not disturbed).
     #[arg(long, default_value_t = 12)]
     pub moves: usize,
+    /// Cross-partition transfers at the largest size, after its moves and under its load,
+    /// one at a time, each over two partitions not used before and owned by different nodes:
+    /// the time each waits for co-location (its partitions gathering) and its execution.
+    #[arg(long, default_value_t = 6)]
+    pub colocate_samples: usize,
     /// Fee payers per node.
     #[arg(long, default_value_t = 256)]
     pub payers: usize,
@@ -62,7 +68,8 @@ pub struct ScaleArgs {
 const PARTITIONS: u16 = 64;
 /// What the sender budgets per partition move after the window.
 const MOVE_SECONDS: f64 = 1.0;
-const PAYEES: usize = 64;
+/// Payees in each partition (a node owns 64 / n partitions).
+const PAYEES_PER_PARTITION: usize = 4;
 /// What the sender budgets for a failover: the lease (5 s) and the takeover.
 const FAILOVER_SECONDS: f64 = 15.0;
 const SOL: u64 = 1_000_000_000;
@@ -96,6 +103,7 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
     let largest = a.nodes.iter().copied().max().unwrap_or(1);
     let mut forwarded = Vec::new();
     let mut pauses: Vec<f64> = Vec::new();
+    let mut waits: Vec<f64> = Vec::new();
     let mut failovers: Vec<f64> = Vec::new();
     for run in 0..a.runs.max(1) {
         let mut order: Vec<usize> = (0..by_size.len()).collect();
@@ -116,7 +124,8 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
                 false,
             )?;
             pauses.extend(m.pauses.iter().flatten());
-            tracing::info!(nodes = n, tps = m.tps, per_node = ?m.per_node, "bench scale");
+            waits.extend(&m.colocate_waits);
+            tracing::info!(nodes = n, tps = m.tps, per_node = ?m.per_node, colocate_waits_ms = ?m.colocate_waits, "bench scale");
             by_size[i].1.push(m.tps);
         }
         if largest > 1 {
@@ -190,14 +199,16 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
         ));
         rows.push(("via_non_owner_vs_direct", f / direct, "ratio"));
     }
-    if !pauses.is_empty() {
-        let mut p = pauses.clone();
-        p.sort_by(f64::total_cmp);
-        let pct = |q: f64| p[((p.len() - 1) as f64 * q).round() as usize];
+    if let Some(pct) = percentiles(&pauses) {
         rows.push(("migration_pause_ms_p50", pct(0.5), "ms"));
         rows.push(("migration_pause_ms_p99", pct(0.99), "ms"));
         rows.push(("migration_pause_ms_max", pct(1.0), "ms"));
-        rows.push(("migrations", p.len() as f64, "moves"));
+        rows.push(("migrations", pauses.len() as f64, "moves"));
+    }
+    if let Some(pct) = percentiles(&waits) {
+        rows.push(("colocate_wait_ms_p50", pct(0.5), "ms"));
+        rows.push(("colocate_wait_ms_max", pct(1.0), "ms"));
+        rows.push(("colocate_samples", waits.len() as f64, "transfers"));
     }
     if !failovers.is_empty() {
         rows.push(("failover_s", median(&failovers), "s"));
@@ -239,11 +250,20 @@ pub fn run(a: &ScaleArgs) -> Result<Report> {
     Ok(Report { rows, plots })
 }
 
+/// The q-quantile of `v` (nearest rank), or `None` when it is empty.
+fn percentiles(v: &[f64]) -> Option<impl Fn(f64) -> f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then_some(move |q: f64| v[((v.len() - 1) as f64 * q).round() as usize])
+}
+
 struct Measured {
     tps: f64,
     per_node: Vec<f64>,
     /// Pauses of the partition moves made after the window, ms.
     pauses: Vec<Option<f64>>,
+    /// Cross-partition transfers after the moves: ms from the send to its status.
+    colocate_waits: Vec<f64>,
     /// With `kill_one`: seconds from kill -9 of the last node to the first transfer of its
     /// partitions executed by its follower.
     failover: Option<f64>,
@@ -484,7 +504,20 @@ fn measure(
         .iter()
         .map(|id| {
             let payers = owned(id, a.payers.max(1));
-            let payees = owned(id, PAYEES).iter().map(Keypair::pubkey).collect();
+            // Payees of every partition the node owns, PAYEES_PER_PARTITION each.
+            let payees = map
+                .owners
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| *o == id)
+                .flat_map(|(p, _)| {
+                    std::iter::repeat_with(Pubkey::new_unique)
+                        .filter(move |k| {
+                            cluster::partition_of(&k.to_bytes(), PARTITIONS) == p as u16
+                        })
+                        .take(PAYEES_PER_PARTITION)
+                })
+                .collect();
             (payers, payees)
         })
         .collect();
@@ -508,12 +541,22 @@ fn measure(
     let per_node = total / n + 1;
     let wires: Vec<Vec<Vec<u8>>> = keys
         .iter()
-        .map(|(payers, payees)| {
+        .map(|(payers, payees): &(Vec<Keypair>, Vec<Pubkey>)| {
+            // Each payer pays a payee of its own partition, so that the moves after the
+            // window never split a transfer over two nodes (which co-location would gather).
+            let mut by_partition: std::collections::HashMap<u16, Vec<Pubkey>> = Default::default();
+            for k in payees {
+                by_partition
+                    .entry(cluster::partition_of(&k.to_bytes(), PARTITIONS))
+                    .or_default()
+                    .push(*k);
+            }
             crate::workload::sign_all(per_node, |i| {
                 let payer = &payers[i % payers.len()];
                 let ix = solana_system_interface::instruction::transfer(
                     &payer.pubkey(),
-                    &payees[i % payees.len()],
+                    &by_partition[&cluster::partition_of(&payer.pubkey().to_bytes(), PARTITIONS)]
+                        [i % PAYEES_PER_PARTITION],
                     1 + i as u64,
                 );
                 solana_transaction::Transaction::new(
@@ -530,73 +573,81 @@ fn measure(
     // to whoever owns the partitions).
     let victim_dead = std::sync::atomic::AtomicBool::new(false);
     let rate = offered / n as f64;
-    let (before, after, elapsed, pauses, failover) = std::thread::scope(|s| -> Result<_> {
-        let sender = s.spawn(|| {
-            let start = Instant::now();
-            let mut sent = vec![0usize; n];
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let t = start.elapsed().as_secs_f64();
-                for j in 0..n {
-                    let to = if via_non_owner
-                        || (j == n - 1 && victim_dead.load(std::sync::atomic::Ordering::Relaxed))
-                    {
-                        nodes[(j + 1) % n].tpu
-                    } else {
-                        nodes[j].tpu
-                    };
-                    let due = ((t * rate) as usize).min(wires[j].len());
-                    while sent[j] < due {
-                        let _ = socket.send_to(&wires[j][sent[j]], to);
-                        sent[j] += 1;
+    let (before, after, elapsed, pauses, colocate_waits, failover) =
+        std::thread::scope(|s| -> Result<_> {
+            let sender = s.spawn(|| {
+                let start = Instant::now();
+                let mut sent = vec![0usize; n];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = start.elapsed().as_secs_f64();
+                    for j in 0..n {
+                        let to = if via_non_owner
+                            || (j == n - 1
+                                && victim_dead.load(std::sync::atomic::Ordering::Relaxed))
+                        {
+                            nodes[(j + 1) % n].tpu
+                        } else {
+                            nodes[j].tpu
+                        };
+                        let due = ((t * rate) as usize).min(wires[j].len());
+                        while sent[j] < due {
+                            let _ = socket.send_to(&wires[j][sent[j]], to);
+                            sent[j] += 1;
+                        }
                     }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        });
-        let run = || -> Result<_> {
-            std::thread::sleep(Duration::from_secs_f64(a.warmup_seconds));
-            let before = counts(&nodes)?;
-            let before_at = Instant::now();
-            std::thread::sleep(Duration::from_secs_f64(seconds));
-            let after = counts(&nodes)?;
-            let elapsed = before_at.elapsed().as_secs_f64();
-            let mut pauses = Vec::new();
-            for i in 0..moves {
-                let from = &ids[i % n];
-                let to = &ids[(i + 1) % n];
-                let p = map.by_node()[from.as_str()][i / n % map.by_node()[from.as_str()].len()];
-                // The partition may have moved already (an earlier round): move it from its owner.
-                pauses.push(move_and_time(&endpoint, p, to, from)?);
-            }
-            let failover = if kill_one && n > 1 {
-                let probe = keys[n - 1].1[0];
-                let seen = balance(nodes[0].rpc, &probe)?;
-                let pid = procs[n - 1].0.id() as i32;
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                let killed = Instant::now();
-                victim_dead.store(true, std::sync::atomic::Ordering::Relaxed);
-                loop {
-                    // Read through the first node: forwarded to the owner, an error while
-                    // the owner is down, then answered by the follower that took over.
-                    if balance(nodes[0].rpc, &probe).is_ok_and(|b| b > seen) {
-                        break Some(killed.elapsed().as_secs_f64());
-                    }
-                    if killed.elapsed() > Duration::from_secs(60) {
-                        tracing::warn!("bench scale: no failover within 60 s");
-                        break None;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
+            });
+            let run = || -> Result<_> {
+                std::thread::sleep(Duration::from_secs_f64(a.warmup_seconds));
+                let before = counts(&nodes)?;
+                let before_at = Instant::now();
+                std::thread::sleep(Duration::from_secs_f64(seconds));
+                let after = counts(&nodes)?;
+                let elapsed = before_at.elapsed().as_secs_f64();
+                let mut pauses = Vec::new();
+                for i in 0..moves {
+                    let from = &ids[i % n];
+                    let to = &ids[(i + 1) % n];
+                    let p =
+                        map.by_node()[from.as_str()][i / n % map.by_node()[from.as_str()].len()];
+                    // The partition may have moved already (an earlier round): move it from its owner.
+                    pauses.push(move_and_time(&endpoint, p, to, from)?);
                 }
-            } else {
-                None
+                let colocate_waits = if moves > 0 {
+                    colocate_waits(&endpoint, &nodes, &keys[0].0, &socket, a.colocate_samples)?
+                } else {
+                    Vec::new()
+                };
+                let failover = if kill_one && n > 1 {
+                    let probe = keys[n - 1].1[0];
+                    let seen = balance(nodes[0].rpc, &probe)?;
+                    let pid = procs[n - 1].0.id() as i32;
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let killed = Instant::now();
+                    victim_dead.store(true, std::sync::atomic::Ordering::Relaxed);
+                    loop {
+                        // Read through the first node: forwarded to the owner, an error while
+                        // the owner is down, then answered by the follower that took over.
+                        if balance(nodes[0].rpc, &probe).is_ok_and(|b| b > seen) {
+                            break Some(killed.elapsed().as_secs_f64());
+                        }
+                        if killed.elapsed() > Duration::from_secs(60) {
+                            tracing::warn!("bench scale: no failover within 60 s");
+                            break None;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                } else {
+                    None
+                };
+                Ok((before, after, elapsed, pauses, colocate_waits, failover))
             };
-            Ok((before, after, elapsed, pauses, failover))
-        };
-        let r = run();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = sender.join();
-        r
-    })?;
+            let r = run();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = sender.join();
+            r
+        })?;
     let per_node: Vec<f64> = after
         .iter()
         .zip(&before)
@@ -604,12 +655,94 @@ fn measure(
         .collect();
     drop(procs);
     drop(groups);
+    // The nodes' logs outlive the run's temporary folder when asked for (investigations).
+    if let Some(keep) = std::env::var_os("GIGACOMPUTE_BENCH_SCALE_LOGS") {
+        static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let keep = PathBuf::from(keep).join(format!("{run:02}-{n}-nodes"));
+        std::fs::create_dir_all(&keep)?;
+        for node in &nodes {
+            let _ = std::fs::copy(
+                node.dir.join("node.log"),
+                keep.join(format!("{}.log", node.id)),
+            );
+        }
+    }
     Ok(Measured {
         tps: per_node.iter().sum(),
         per_node,
         pauses,
+        colocate_waits,
         failover,
     })
+}
+
+/// Cross-partition transfers, one at a time: a payer of `payers` and a fresh payee, their
+/// partitions owned by different nodes under the current map and not used by an earlier
+/// sample (so each needs a move), sent over UDP to the payer's owner; the wait is from the
+/// send to its status at that node (which asks the others), polled every 5 ms.
+fn colocate_waits(
+    endpoint: &str,
+    nodes: &[ClusterNode],
+    payers: &[Keypair],
+    socket: &UdpSocket,
+    samples: usize,
+) -> Result<Vec<f64>> {
+    let endpoints = vec![endpoint.to_string()];
+    let mut used = std::collections::HashSet::new();
+    let mut waits = Vec::new();
+    for _ in 0..samples {
+        let (snap, _) = cluster::etcd::block_on(async {
+            let mut c = cluster::etcd::connect(&endpoints).await?;
+            cluster::etcd::read(&mut c, "bench").await
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let map = snap.map.context("no map")?;
+        let part = |k: &Pubkey| cluster::partition_of(&k.to_bytes(), PARTITIONS);
+        let Some(payer) = payers.iter().find(|k| !used.contains(&part(&k.pubkey()))) else {
+            break;
+        };
+        let from = map
+            .owner(part(&payer.pubkey()))
+            .context("no owner")?
+            .to_string();
+        let payee = std::iter::repeat_with(Pubkey::new_unique)
+            .take(100_000)
+            .find(|k| !used.contains(&part(k)) && map.owner(part(k)) != Some(from.as_str()))
+            .context("no payee partition left")?;
+        used.insert(part(&payer.pubkey()));
+        used.insert(part(&payee));
+        let node = nodes
+            .iter()
+            .find(|n| n.id == from)
+            .context("payer's owner")?;
+        let ix = solana_system_interface::instruction::transfer(&payer.pubkey(), &payee, SOL / 100);
+        let tx = solana_transaction::Transaction::new(
+            &[payer],
+            solana_message::Message::new(&[ix], Some(&payer.pubkey())),
+            latest_blockhash(node.rpc)?,
+        );
+        let sig = tx.signatures[0].to_string();
+        let sent = Instant::now();
+        socket.send_to(&bincode::serialize(&tx)?, node.tpu)?;
+        loop {
+            let v = rpc(node.rpc, "getSignatureStatuses", json!([[sig]]))?;
+            let status = &v["value"][0];
+            if !status.is_null() {
+                waits.push(sent.elapsed().as_secs_f64() * 1e3);
+                if !status["err"].is_null() {
+                    tracing::warn!(%sig, err = %status["err"], "bench scale: a cross-partition transfer failed");
+                }
+                break;
+            }
+            if sent.elapsed() > Duration::from_secs(40) {
+                tracing::warn!(%sig, "bench scale: a cross-partition transfer did not run in 40 s");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(waits)
 }
 
 /// Moves `partition` to `to` and times its pause: from the source's drain (its record's

@@ -1,5 +1,5 @@
 """`bench scale` in a short run: a real etcd, one and two confined appliance processes, the
-forwarding-hop variant, partition moves and a kill -9 under load; the figures BENCHMARKS.md rests on are
+forwarding-hop variant, partition moves, cross-partition transfers and a kill -9 under load; the figures BENCHMARKS.md rests on are
 present and consistent, and no cgroup or process is left behind."""
 
 import json
@@ -27,6 +27,9 @@ def test_bench_scale_smoke():
     # Every move finished; its pause is positive and bounded (seconds, not the 30 s give-up).
     assert r["migrations"] == 3
     assert 0 < r["migration_pause_ms_p50"] <= r["migration_pause_ms_p99"] < 10_000
+    # Cross-partition transfers (default 6) each ran after its partitions gathered.
+    assert r["colocate_samples"] == 6, r
+    assert 0 < r["colocate_wait_ms_p50"] <= r["colocate_wait_ms_max"] < 30_000, r
     # kill -9 of a loaded node: its follower executes its partitions' transfers after the
     # lease (5 s, renewed every third of it) expires, within seconds more.
     ttl = r["failover_lease_ttl_s"]

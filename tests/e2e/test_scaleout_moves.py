@@ -11,6 +11,7 @@ import pytest
 from solana.rpc.api import Client
 from solders.hash import Hash
 from solders.message import Message
+from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
@@ -267,6 +268,63 @@ def test_transactions_across_nodes_gather_their_partitions_and_run_whole(cluster
             wait_balance(Client(n.url), k.pubkey(), want[str(k.pubkey())], timeout=15)
     moves = sum(metric_value(n, 'gigacompute_cluster_colocation_total{event="move"') for n in nodes.values())
     assert moves >= 2, moves
+
+
+def test_order_dependent_transfers_across_nodes_match_a_serial_order(cluster):
+    """Serial equivalence when outcomes depend on order (rule 2): one payer in a partition of
+    one node, two payees in partitions of the two others, twelve transfers of half a SOL (each
+    amount distinct) sent at once through random nodes, but the payer holds 3 SOL: only some
+    can succeed, and which depends on the order they run in. Whatever that order was, the
+    result must be that of running them one after another: every transfer ran once (a status
+    each, its fee charged), the failures are the System Program's insufficient-funds error,
+    the balances are exactly the successes' sums, and the payer's final balance is below
+    every failed amount (a failed transfer in a serial order met a balance that was lower)."""
+    import json
+    import random
+
+    nodes = cluster["nodes"]
+    names = sorted(nodes)
+    owners = status_json(cluster)["owners"]
+    picked = {}
+    for p, o in enumerate(owners):
+        if p not in (0, PARTITIONS - 1) and o not in picked:
+            picked[o] = p
+    if len(picked) < 3:
+        pytest.skip(f"no three partitions on three nodes now: {owners}")
+    a, b, c = (keypairs_in_partition(picked[n], 1)[0] for n in sorted(picked)[:3])
+    client = Client(nodes[names[0]].url)
+    wait_status(client, client.request_airdrop(a.pubkey(), 3 * SOL).value)
+    bh = client.get_latest_blockhash().value.blockhash
+    rng = random.Random(5)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent = []
+    for i in range(12):
+        to = (b, c)[i % 2].pubkey()
+        lamports = SOL // 2 + i
+        raw = signed_transfer(a, to, lamports, bh)
+        udp.sendto(raw, nodes[rng.choice(names)].tpu)
+        sent.append((str(Transaction.from_bytes(raw).signatures[0]), to, lamports))
+    reader = nodes[names[1]]
+    deadline = time.time() + 60
+    while True:
+        st = rpc_raw(reader, "getSignatureStatuses", [[s for s, *_ in sent]])["result"]["value"]
+        if all(x is not None for x in st) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert all(x is not None for x in st), [s for (s, *_), x in zip(sent, st) if x is None]
+    ok = [(to, lam) for (_, to, lam), x in zip(sent, st) if x["err"] is None]
+    failed = [lam for (_, _, lam), x in zip(sent, st) if x["err"] is not None]
+    for x in st:
+        assert x["err"] in (None, {"InstructionError": [0, {"Custom": 1}]}), json.dumps(x)
+    assert 1 <= len(ok) <= 5 and failed, (len(ok), failed)
+    want_a = 3 * SOL - sum(lam for _, lam in ok) - FEE * len(sent)
+    want = {str(a.pubkey()): want_a}
+    for k in (b, c):
+        want[str(k.pubkey())] = sum(lam for to, lam in ok if to == k.pubkey())
+    for n in nodes.values():
+        for k, v in want.items():
+            wait_balance(Client(n.url), Pubkey.from_string(k), v, timeout=15)
+    assert want_a < min(failed), (want_a, failed)
 
 
 def peer_path(cluster):

@@ -133,8 +133,11 @@ impl Gatherer {
                     *released += h.bytes.len();
                 }
                 Err(e) => {
+                    // A peer that does not answer costs this thread (which also runs the
+                    // moves) one timeout per step, not one per held transaction.
                     tracing::debug!("co-location: a fee payer not read now: {e:#}");
                     kept.push(h);
+                    checks = PAY_CHECKS_PER_STEP;
                 }
             }
         }
