@@ -112,6 +112,13 @@ impl ClusterConfig {
                     .into(),
             );
         }
+        if self.consolidate_below_tps > 0.0 && !self.rebalance {
+            return Err(
+                "cluster.consolidate_below_tps needs cluster.rebalance (the leader's rebalancing \
+                 step consolidates)"
+                    .into(),
+            );
+        }
         if !(1..=86_400).contains(&self.consolidate_after_s) {
             return Err("cluster.consolidate_after_s must be 1..=86400".into());
         }

@@ -199,11 +199,7 @@ impl Rpc {
         // Lists over accounts of every partition: in a cluster, each owner's share.
         let lists_accounts = matches!(
             call,
-            Call::GetProgramAccounts(_)
-                | Call::GetTokenAccounts {
-                    filter: params::TokenAccountsFilter::ProgramId(_),
-                    ..
-                }
+            Call::GetProgramAccounts(_) | Call::GetTokenAccounts { .. }
         );
         let local = self.answer(call);
         match self.cluster.as_deref() {

@@ -55,19 +55,26 @@ pub struct RouterCounters {
 /// Where the router sends things: the cluster as last read.
 pub struct Router {
     view: Arc<ClusterView>,
+    /// When etcd last answered (ms since `started`); the view is stale beyond `stale_after`.
+    read_ok_ms: AtomicU64,
+    started: std::time::Instant,
+    stale_after: Duration,
     next: AtomicUsize,
     pub counters: RouterCounters,
     max_response_bytes: usize,
 }
 
 impl Router {
-    pub fn new(max_response_bytes: usize) -> Self {
+    pub fn new(max_response_bytes: usize, stale_after: Duration) -> Self {
         let global = runtime::svm::global_accounts()
             .into_iter()
             .map(|k| k.to_bytes());
         Self {
             // A node id no map can name ("" fails `check_node_id`): nothing is local here.
             view: Arc::new(ClusterView::new(String::new(), global, [])),
+            read_ok_ms: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+            stale_after,
             next: AtomicUsize::new(0),
             counters: RouterCounters::default(),
             max_response_bytes,
@@ -76,12 +83,25 @@ impl Router {
 
     pub fn publish(&self, snap: Snapshot) {
         self.view.publish(snap);
+        self.read_ok_ms
+            .store(self.started.elapsed().as_millis() as u64, Relaxed);
+    }
+
+    /// Whether the view is older than `stale_after` (etcd has not answered since): nodes'
+    /// leases may have expired and partitions moved meanwhile.
+    fn stale(&self) -> bool {
+        let age = (self.started.elapsed().as_millis() as u64)
+            .saturating_sub(self.read_ok_ms.load(Relaxed));
+        age > self.stale_after.as_millis() as u64
     }
 
     /// The node that takes a transaction or call naming `keys` (the accounts it must own):
     /// the owner of the lowest-numbered partition among them; any live node when all are
     /// kept by every node (global accounts) or there are none.
     pub fn node_for<'a>(&self, keys: impl IntoIterator<Item = &'a [u8; 32]>) -> Option<NodeRecord> {
+        if self.stale() {
+            return None;
+        }
         let s = self.view.snapshot();
         let map = s.map.as_ref()?;
         let partitions = u16::try_from(map.owners.len()).ok()?;
@@ -122,8 +142,9 @@ impl Router {
         }
     }
 
-    /// One JSON-RPC call, answered by the node that should answer it.
-    pub fn call(&self, method: &str, params: &[Value]) -> RpcResult {
+    /// One JSON-RPC call, answered by the node that should answer it (its answer at most
+    /// `max_bytes`).
+    pub fn call(&self, method: &str, params: &[Value], max_bytes: usize) -> RpcResult {
         self.counters.calls.fetch_add(1, Relaxed);
         let node = match method {
             "sendTransaction" | "simulateTransaction" => {
@@ -136,6 +157,7 @@ impl Router {
                 let key = pubkey_param(params)?;
                 self.node_for([&key])
             }
+            _ if self.stale() => None,
             _ => self.any_node(&self.view.snapshot()),
         };
         let Some(node) = node else {
@@ -146,7 +168,7 @@ impl Router {
             ));
         };
         let params = Value::Array(params.to_vec());
-        cluster::peer::call(node.rpc, "/", method, &params, self.max_response_bytes).map_err(|e| {
+        cluster::peer::call(node.rpc, "/", method, &params, max_bytes).map_err(|e| {
             if e.unreachable {
                 self.counters.call_failures.fetch_add(1, Relaxed);
                 RpcError::new(
@@ -166,6 +188,12 @@ impl Router {
     /// Whether the router can place anything: it knows a map and a live node.
     pub fn health(&self) -> Result<(), String> {
         let s = self.view.snapshot();
+        if s.map.is_some() && self.stale() {
+            return Err(format!(
+                "etcd has not answered for over {} s: the cluster view is stale",
+                self.stale_after.as_secs()
+            ));
+        }
         match (&s.map, s.nodes.len()) {
             (None, _) => Err("no cluster map read from etcd yet".into()),
             (_, 0) => Err("no live cluster node".into()),
@@ -237,6 +265,17 @@ fn transaction_param(params: &[Value]) -> Result<Vec<u8>, RpcError> {
         .and_then(|c| c.get("encoding"))
         .and_then(Value::as_str)
         .unwrap_or("base58");
+    // The node's own limits, checked before decoding (base58 decodes in quadratic time).
+    let limit = match encoding {
+        "base58" => crate::params::MAX_BASE58_TX_CHARS,
+        _ => crate::params::MAX_BASE64_TX_CHARS,
+    };
+    if data.len() > limit {
+        return Err(RpcError::invalid_params(format!(
+            "{encoding} encoded transaction too large: {} characters (max {limit})",
+            data.len()
+        )));
+    }
     let bytes = match encoding {
         "base58" => bs58::decode(data).into_vec().ok(),
         "base64" => base64::engine::general_purpose::STANDARD.decode(data).ok(),
@@ -267,8 +306,21 @@ impl Handler for RouterHandler {
         let r = &self.router;
         match (req.method, req.path.as_str()) {
             (Method::POST, _) => {
+                // A call, or a batch's calls together, share one response budget (as a node
+                // answers them): each is asked for at most what is left of it, and once it is
+                // spent the rest are refused, so a batch holds at most one budget in memory.
+                let max = r.max_response_bytes;
+                let mut spent = 0usize;
                 let body = framing::handle_body(&req.body, &mut |one| {
-                    framing::handle_one(one, &mut |method, params| r.call(method, params))
+                    let left = max.saturating_sub(spent);
+                    let v = if left == 0 {
+                        let id = one.get("id").cloned().unwrap_or(Value::Null);
+                        response(id, Err(crate::methods::response_too_large(max)))
+                    } else {
+                        framing::handle_one(one, &mut |method, params| r.call(method, params, left))
+                    };
+                    spent += crate::methods::json_len(&v);
+                    v
                 });
                 Response::new(200, JSON, body.to_string())
             }
@@ -310,7 +362,11 @@ pub fn start(config: &appliance::Config) -> Result<RouterHandle> {
         !c.etcd.is_empty(),
         "the router needs the cluster's etcd endpoints ([cluster] etcd)"
     );
-    let router = Arc::new(Router::new(config.rpc.max_response_bytes));
+    // A view older than a lease may name nodes that stopped serving since.
+    let router = Arc::new(Router::new(
+        config.rpc.max_response_bytes,
+        Duration::from_secs(c.lease_ttl_s),
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let udp = UdpSocket::bind(config.net.bind)
         .with_context(|| format!("binding the router's UDP port {}", config.net.bind))?;
@@ -451,7 +507,7 @@ mod tests {
 
     /// Partitions 0 and 2 on a, 1 and 3 on b; `live` registered.
     fn router(live: &[&str]) -> Router {
-        let r = Router::new(1 << 20);
+        let r = Router::new(1 << 20, Duration::from_secs(60));
         r.publish(Snapshot {
             map: Some(PartitionMap::initial(4, &["a".into(), "b".into()]).unwrap()),
             nodes: live
@@ -485,11 +541,12 @@ mod tests {
         assert!(
             r.call(
                 "getBalance",
-                &[Value::from("11111111111111111111111111111112")]
+                &[Value::from("11111111111111111111111111111112")],
+                1 << 20
             )
             .is_err()
         );
-        let empty = Router::new(1 << 20);
+        let empty = Router::new(1 << 20, Duration::from_secs(60));
         assert!(empty.health().is_err());
         assert!(empty.node_for([&key_in(0)]).is_none());
         assert!(r.health().is_ok());
@@ -507,10 +564,28 @@ mod tests {
             ],
             vec![Value::from("abc"), serde_json::json!({"encoding": "hex"})],
         ] {
-            let e = r.call("sendTransaction", &params).unwrap_err();
+            let e = r.call("sendTransaction", &params, 1 << 20).unwrap_err();
             assert_eq!(e.code, -32602, "{params:?}: {}", e.message);
         }
-        let e = r.call("getAccountInfo", &[Value::from(1)]).unwrap_err();
+        let e = r
+            .call("getAccountInfo", &[Value::from(1)], 1 << 20)
+            .unwrap_err();
+        assert_eq!(e.code, -32602);
+        let huge = "1".repeat(50_000);
+        let e = r
+            .call("sendTransaction", &[Value::from(huge)], 1 << 20)
+            .unwrap_err();
+        assert!(e.message.contains("too large"), "{}", e.message);
+        // A view etcd has not refreshed for longer than a lease places nothing.
+        let stale = Router::new(1 << 20, Duration::ZERO);
+        stale.publish(Snapshot {
+            map: Some(PartitionMap::initial(4, &["a".into()]).unwrap()),
+            nodes: [("a".to_string(), record("a", 9000))].into(),
+            ..Default::default()
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(stale.node_for([&key_in(0)]).is_none());
+        assert!(stale.health().is_err());
         assert_eq!(e.code, -32602);
         // An unparsable datagram is counted, not forwarded.
         assert!(r.datagram_target(b"\x01\x02").is_none());

@@ -485,6 +485,9 @@ def test_program_accounts_are_listed_from_every_owner_once(cluster):
         r = rpc_raw(n, "getTokenAccountsByOwner",
                     [made[0], {"programId": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"}, {"encoding": "base64"}])
         assert r["result"]["value"] == [], r
+        # By a mint no node holds: each node's share under both token programs (none).
+        r = rpc_raw(n, "getTokenAccountsByOwner", [made[0], {"mint": str(program)}, {"encoding": "base64"}])
+        assert r["result"]["value"] == [], r
 
 
 def test_cross_partition_transaction_is_refused_with_the_owners_named(cluster):

@@ -8,7 +8,6 @@
 //! move costs whoever caused it a fee, as any transaction does.
 
 use super::migrate::{Ctx, etcd_call, resubmit};
-use anyhow::Context;
 use cluster::Snapshot;
 use cluster::colocate::{HOLD_FOR, Held, next_move};
 use cluster::etcd;
@@ -110,35 +109,54 @@ impl Gatherer {
         waiting: Vec<Held>,
         released: &mut usize,
     ) -> Vec<Held> {
-        let mut checks = 0;
+        let mut remote_reads = 0;
         let mut kept = Vec::with_capacity(waiting.len());
+        let unpayable = |h: &Held, released: &mut usize| {
+            ctx.view
+                .colocate
+                .counters
+                .unpayable
+                .fetch_add(1, Ordering::Relaxed);
+            *released += h.bytes.len();
+        };
         for h in waiting {
+            // Every step, for every held transaction (local work only): its blockhash still
+            // valid, its budget well formed; what it must find funded.
+            let Some(needs) = fee_needs(ctx, &h.bytes) else {
+                unpayable(&h, released);
+                continue;
+            };
             let sig = first_signature(&h.bytes);
-            if self.payable.contains(&sig) || checks == PAY_CHECKS_PER_STEP {
+            if self.payable.contains(&sig) {
                 kept.push(h);
                 continue;
             }
-            checks += 1;
-            match can_pay(ctx, snap, &h.bytes) {
-                Ok(true) => {
+            let mut verdict = Some(true);
+            for (key, at_least) in needs {
+                match lamports(ctx, snap, &key, &mut remote_reads) {
+                    Read::Lamports(l) if l >= at_least => {}
+                    Read::Lamports(_) => verdict = Some(false),
+                    // Its owner is down or was asked enough this step: later.
+                    Read::NotNow => verdict = None,
+                    Read::Failed(e) => {
+                        // A peer that does not answer costs this thread (which also runs the
+                        // moves) one timeout per step, not one per held transaction.
+                        tracing::debug!("co-location: a fee payer not read now: {e:#}");
+                        remote_reads = PAY_CHECKS_PER_STEP;
+                        verdict = None;
+                    }
+                }
+                if verdict != Some(true) {
+                    break;
+                }
+            }
+            match verdict {
+                Some(true) => {
                     self.payable.insert(sig);
                     kept.push(h);
                 }
-                Ok(false) => {
-                    ctx.view
-                        .colocate
-                        .counters
-                        .unpayable
-                        .fetch_add(1, Ordering::Relaxed);
-                    *released += h.bytes.len();
-                }
-                Err(e) => {
-                    // A peer that does not answer costs this thread (which also runs the
-                    // moves) one timeout per step, not one per held transaction.
-                    tracing::debug!("co-location: a fee payer not read now: {e:#}");
-                    kept.push(h);
-                    checks = PAY_CHECKS_PER_STEP;
-                }
+                Some(false) => unpayable(&h, released),
+                None => kept.push(h),
             }
         }
         let held: HashSet<[u8; 64]> = kept.iter().map(|h| first_signature(&h.bytes)).collect();
@@ -157,50 +175,70 @@ fn first_signature(tx: &[u8]) -> [u8; 64] {
     sig
 }
 
-/// Whether a held transaction could pay: its blockhash is in the validity window and its
-/// fee payer holds at least its signature fee, read where the payer's partition lives.
-/// `Err`: the payer's owner could not be asked now.
-fn can_pay(ctx: &Ctx, snap: &Snapshot, tx: &[u8]) -> anyhow::Result<bool> {
-    let Ok(d) = dataplane::parse::parse_transaction(tx) else {
-        return Ok(false);
-    };
+/// What a held transaction needs to run and pay where it gathers, checked as the bank will:
+/// a blockhash valid now, a compute budget that parses, and (key, lamports at least) for the
+/// fee payer (its whole fee, priority included) and each address table it loads (it must
+/// exist). `None`: it cannot run, and no move is asked for it.
+fn fee_needs(ctx: &Ctx, tx: &[u8]) -> Option<Vec<(solana_pubkey::Pubkey, u64)>> {
+    let d = dataplane::parse::parse_transaction(tx).ok()?;
     let bh = solana_hash::Hash::new_from_array(*d.recent_blockhash(tx));
     // As `isBlockhashValid` answers: valid for the slot now open.
-    if ctx
-        .chain
-        .blockhash_slot(&bh, ctx.chain.processed_slot() + 1)
-        .is_none()
-    {
-        return Ok(false);
+    ctx.chain
+        .blockhash_slot(&bh, ctx.chain.processed_slot() + 1)?;
+    let fee = runtime::compute_budget::parse(&d, tx).ok()?.total_fee();
+    let mut needs = vec![(solana_pubkey::Pubkey::new_from_array(*d.fee_payer(tx)), fee)];
+    for l in d.lookups(tx) {
+        needs.push((solana_pubkey::Pubkey::new_from_array(*l.table), 1));
     }
-    let fee = u64::from(d.num_signatures) * runtime::compute_budget::LAMPORTS_PER_SIGNATURE;
-    let payer = solana_pubkey::Pubkey::new_from_array(*d.fee_payer(tx));
-    let map = snap.map.as_ref().context("no map")?;
-    let owner = map.owner_of(&payer.to_bytes());
-    let lamports = if owner == ctx.view.me() {
-        ctx.db
-            .get(&payer)
-            .map_err(|e| anyhow::anyhow!("reading the fee payer: {e}"))?
-            .map_or(0, |(a, _)| a.lamports())
-    } else {
-        let node = snap
-            .nodes
-            .get(owner)
-            .with_context(|| format!("the fee payer's owner {owner} is down"))?;
-        let path = ctx.view.peer_path().context("no cluster spec")?;
-        let v = cluster::peer::call(
-            node.rpc,
-            &path,
-            "getBalance",
-            &serde_json::json!([payer.to_string()]),
-            4_096,
-        )
-        .map_err(|e| anyhow::anyhow!("getBalance at {owner}: {e}"))?;
-        v["value"]
-            .as_u64()
-            .context("a balance that is not a number")?
+    Some(needs)
+}
+
+enum Read {
+    Lamports(u64),
+    NotNow,
+    Failed(anyhow::Error),
+}
+
+/// An account's lamports, read where its partition lives: here, or from its owner over the
+/// peers' path (at most [`PAY_CHECKS_PER_STEP`] such reads per step).
+fn lamports(
+    ctx: &Ctx,
+    snap: &Snapshot,
+    key: &solana_pubkey::Pubkey,
+    remote_reads: &mut usize,
+) -> Read {
+    let Some(map) = snap.map.as_ref() else {
+        return Read::NotNow;
     };
-    Ok(lamports >= fee)
+    let owner = map.owner_of(&key.to_bytes());
+    if owner == ctx.view.me() || ctx.view.is_global(&key.to_bytes()) {
+        return match ctx.db.get(key) {
+            Ok(a) => Read::Lamports(a.map_or(0, |(a, _)| a.lamports())),
+            Err(e) => Read::Failed(anyhow::anyhow!("reading {key}: {e}")),
+        };
+    }
+    let (Some(node), Some(path)) = (snap.nodes.get(owner), ctx.view.peer_path()) else {
+        return Read::NotNow;
+    };
+    if *remote_reads >= PAY_CHECKS_PER_STEP {
+        return Read::NotNow;
+    }
+    *remote_reads += 1;
+    // A peer whose map moved on refuses (-32005): read again once the maps agree.
+    match cluster::peer::call(
+        node.rpc,
+        &path,
+        "getBalance",
+        &serde_json::json!([key.to_string()]),
+        4_096,
+    ) {
+        Ok(v) => v["value"].as_u64().map_or_else(
+            || Read::Failed(anyhow::anyhow!("a balance that is not a number")),
+            Read::Lamports,
+        ),
+        Err(e) if !e.unreachable => Read::NotNow,
+        Err(e) => Read::Failed(anyhow::anyhow!("getBalance at {owner}: {}", e.message)),
+    }
 }
 
 /// Whether one live node (this one or another) owns all of a held transaction's accounts.

@@ -114,8 +114,13 @@ impl Rebalancer {
             etcd::read_heat(c, &cluster).await
         })?;
         let leader = snap.nodes.keys().next().map(String::as_str);
-        if leader != Some(ctx.view.me())
-            || !snap.migrations.is_empty()
+        if leader != Some(ctx.view.me()) {
+            // Idleness is measured by the leader while it leads: a node that leads again
+            // starts counting afresh.
+            self.idle_since = None;
+            return Ok(());
+        }
+        if !snap.migrations.is_empty()
             || self
                 .last_move
                 .is_some_and(|t| t.elapsed() < self.policy.cooldown)
@@ -128,8 +133,10 @@ impl Rebalancer {
             .filter_map(|(n, v)| Some((n, serde_json::from_slice::<Heat>(&v).ok()?)))
             .filter(|(n, h)| snap.nodes.contains_key(n) && now.saturating_sub(h.unix_ms) < STALE_MS)
             .collect();
-        // Every live node must have reported: a missing one's load is unknown.
+        // Every live node must have reported: a missing one's load is unknown (and so is
+        // whether the cluster is idle).
         if fresh.len() != snap.nodes.len() || snap.nodes.len() < 2 {
+            self.idle_since = None;
             return Ok(());
         }
         let total: f64 = fresh.values().flat_map(|h| h.tps.values()).sum();

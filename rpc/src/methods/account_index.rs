@@ -174,8 +174,17 @@ impl Rpc {
     ) -> RpcResult {
         let (c, slot) = self.slot_for(at)?;
         let (program, mint) = match filter {
-            TokenAccountsFilter::Mint(m) => (self.mint_program(&m, c)?.0, Some(m)),
-            TokenAccountsFilter::ProgramId(p) if token::is_token_program(&p) => (p, None),
+            TokenAccountsFilter::Mint(m) => match self.mint_program(&m, c) {
+                Ok((p, _)) => (vec![p], Some(m)),
+                // In a cluster the mint may live on another node than its holders: this
+                // node's share is its holders under either token program.
+                Err(_) if self.cluster.is_some() => (
+                    vec![token::TOKEN_PROGRAM, token::TOKEN_2022_PROGRAM],
+                    Some(m),
+                ),
+                Err(e) => return Err(e),
+            },
+            TokenAccountsFilter::ProgramId(p) if token::is_token_program(&p) => (vec![p], None),
             TokenAccountsFilter::ProgramId(_) => {
                 return Err(RpcError::invalid_params(
                     "Invalid param: unrecognized Token program id",
@@ -184,21 +193,26 @@ impl Rpc {
         };
         // Agave: by owner through the owner index; by delegate through the mint index when
         // a mint is given, else the token program's accounts.
-        let keys = match (holder, mint) {
-            (TokenHolder::Owner, _) => self.candidates(IndexKind::SplTokenOwner, *key, &program)?,
-            (TokenHolder::Delegate, Some(m)) => {
-                self.candidates(IndexKind::SplTokenMint, m, &program)?
-            }
-            (TokenHolder::Delegate, None) => {
-                self.candidates(IndexKind::ProgramId, program, &program)?
-            }
-        };
+        let mut keys = Vec::new();
+        for program in &program {
+            keys.extend(match (holder, mint) {
+                (TokenHolder::Owner, _) => {
+                    self.candidates(IndexKind::SplTokenOwner, *key, program)?
+                }
+                (TokenHolder::Delegate, Some(m)) => {
+                    self.candidates(IndexKind::SplTokenMint, m, program)?
+                }
+                (TokenHolder::Delegate, None) => {
+                    self.candidates(IndexKind::ProgramId, *program, program)?
+                }
+            });
+        }
         let holds = |t: &TokenAccount| match holder {
             TokenHolder::Owner => t.owner == *key,
             TokenHolder::Delegate => t.delegate == Some(*key),
         };
         let value = self.keyed_accounts(keys, true, c, enc, |a| {
-            a.owner() == &program
+            program.contains(a.owner())
                 && token::token_account(a.owner(), a.data())
                     .is_some_and(|t| holds(&t) && mint.is_none_or(|m| t.mint == m))
         })?;
