@@ -620,7 +620,14 @@ fn measure(
                     Vec::new()
                 };
                 let failover = if kill_one && n > 1 {
-                    let probe = keys[n - 1].1[0];
+                    // A payee the load pays: in the partition of the victim's first payer (a
+                    // partition without a payer has payees nobody pays).
+                    let (payers, payees) = &keys[n - 1];
+                    let first = cluster::partition_of(&payers[0].pubkey().to_bytes(), PARTITIONS);
+                    let probe = *payees
+                        .iter()
+                        .find(|k| cluster::partition_of(&k.to_bytes(), PARTITIONS) == first)
+                        .context("no payee in the first payer's partition")?;
                     let seen = balance(nodes[0].rpc, &probe)?;
                     let pid = procs[n - 1].0.id() as i32;
                     unsafe { libc::kill(pid, libc::SIGKILL) };
