@@ -451,6 +451,7 @@ fn run(cfg: Config) -> Result<()> {
             &pubsub_config,
             &rpc_config,
             node.runtime.preconf_feed.clone(),
+            node.cluster.clone(),
         )?)
     } else {
         None

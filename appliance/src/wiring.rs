@@ -391,6 +391,20 @@ impl Wiring {
                 &["migrate_bank"],
             ),
             tile(
+                "gc-pubsub-peers",
+                usize::from(c.cluster.enabled && c.pubsub.enabled),
+                "cluster.enabled",
+                "rpc (pubsub)",
+                Runs::Thread,
+                unpinned(usize::from(c.cluster.enabled && c.pubsub.enabled)),
+                "unpinned",
+                &[
+                    "the signature subscriptions not run here",
+                    "the live peers' statuses (JSON-RPC, every 100 ms)",
+                ],
+                &["pubsub_outbox"],
+            ),
+            tile(
                 "nic-stats",
                 usize::from(c.dpdk.enabled),
                 "dpdk.enabled",

@@ -318,6 +318,7 @@ fn one_run(a: &RpcArgs, last: bool) -> anyhow::Result<Run> {
         &c.pubsub,
         &c.rpc,
         node.runtime.preconf_feed.clone(),
+        None,
     )?;
     let keys: Vec<String> = payers[..READ_ACCOUNTS]
         .iter()

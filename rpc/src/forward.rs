@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 /// The path peers post forwarded calls to.
 pub use ::cluster::peer::FORWARDED_PATH;
 /// The node's refusal code when the cluster cannot serve a call (Agave's "node unhealthy").
-const UNAVAILABLE: i64 = -32005;
+const UNAVAILABLE: i64 = crate::framing::NODE_UNHEALTHY;
 
 thread_local! {
     /// Set while an RPC tile answers a call a peer forwarded (the tile answers one call at a
@@ -65,6 +65,49 @@ pub fn post(
         .peer_path()
         .unwrap_or_else(|| FORWARDED_PATH.to_string());
     ::cluster::peer::call(addr, &path, method, params, max_bytes)
+}
+
+/// In a peer's refusal of a call about accounts that left it: the asking node retries once
+/// its map caught up.
+const MOVED: &str = "moved while this call was forwarded";
+/// How long a node waits for its map to catch up with a move a peer reported.
+const MAP_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Where a call about particular accounts goes (`None`: a call answered here).
+fn route_of(view: &ClusterView, call: &Call) -> Option<Route> {
+    Some(match call {
+        Call::SendTransaction { tx, .. } | Call::SimulateTransaction { tx, .. } => {
+            let desc = tx.desc.as_ref().expect("parsed");
+            view.route(desc.owned_keys(tx.bytes()))
+        }
+        Call::RequestAirdrop { to, .. } => view.route([&to.to_bytes()]),
+        Call::GetBalance { key, .. } | Call::GetAccountInfo { key, .. } => {
+            view.read_route([&key.to_bytes()])
+        }
+        // The mint's supply is in the mint. Its largest holders are those the mint's
+        // owner holds (cluster/README.md, "Not built yet"); token accounts by mint are
+        // listed from every owner (`accounts_everywhere`).
+        Call::GetTokenSupply { mint, .. } | Call::GetTokenLargestAccounts { mint, .. } => {
+            view.read_route([&mint.to_bytes()])
+        }
+        _ => return None,
+    })
+}
+
+fn map_epoch(view: &ClusterView) -> Option<u64> {
+    view.snapshot().map.as_ref().map(|m| m.epoch)
+}
+
+/// Whether this node's map moves past `epoch` within [`MAP_CATCH_UP`].
+fn map_changes(view: &ClusterView, epoch: Option<u64>) -> bool {
+    let deadline = std::time::Instant::now() + MAP_CATCH_UP;
+    while std::time::Instant::now() < deadline {
+        if map_epoch(view) != epoch {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
 }
 
 fn unavailable(why: String) -> RpcError {
@@ -123,20 +166,6 @@ impl Rpc {
             return self.moved_while_forwarded(view, call);
         }
         let route = match call {
-            Call::SendTransaction { tx, .. } | Call::SimulateTransaction { tx, .. } => {
-                let desc = tx.desc.as_ref().expect("parsed");
-                view.route(desc.owned_keys(tx.bytes()))
-            }
-            Call::RequestAirdrop { to, .. } => view.route([&to.to_bytes()]),
-            Call::GetBalance { key, .. } | Call::GetAccountInfo { key, .. } => {
-                view.read_route([&key.to_bytes()])
-            }
-            // The mint's supply is in the mint. Its largest holders are those the mint's
-            // owner holds (cluster/README.md, "Not built yet"); token accounts by mint are
-            // listed from every owner (`accounts_everywhere`).
-            Call::GetTokenSupply { mint, .. } | Call::GetTokenLargestAccounts { mint, .. } => {
-                view.read_route([&mint.to_bytes()])
-            }
             Call::GetMultipleAccounts { keys, .. } => return self.multiple_accounts(view, keys, p),
             Call::GetSignatureStatuses { signatures } => {
                 return self.signature_statuses_everywhere(view, signatures, p);
@@ -144,14 +173,36 @@ impl Rpc {
             Call::GetTransaction { signature, .. } => {
                 return self.transaction_anywhere(view, signature, method, p);
             }
-            _ => return None,
+            _ => route_of(view, call)?,
         };
+        self.follow(view, call, method, p, route, true)
+    }
+
+    /// Answers `call` as `route` says; `retry`: once more if the owner the route names had
+    /// just handed the accounts on (this node's map was a moment old).
+    fn follow(
+        &self,
+        view: &ClusterView,
+        call: &Call,
+        method: &str,
+        p: &[Value],
+        route: Route,
+        retry: bool,
+    ) -> Option<RpcResult> {
         let counters = &view.counters;
         match route {
             Route::Local => None,
             Route::Forward(node) => {
                 counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
-                Some(self.post_to(view, &node, method, &Value::Array(p.to_vec())))
+                let epoch = map_epoch(view);
+                let r = self.post_to(view, &node, method, &Value::Array(p.to_vec()));
+                let moved =
+                    matches!(&r, Err(e) if e.code == UNAVAILABLE && e.message.contains(MOVED));
+                if retry && moved && map_changes(view, epoch) {
+                    // Local now: answered here (`None`).
+                    return self.follow(view, call, method, p, route_of(view, call)?, false);
+                }
+                Some(r)
             }
             // Held here while its partitions gather on one node (`cluster::colocate`).
             Route::Split(_)
@@ -201,11 +252,11 @@ impl Rpc {
         };
         match route {
             Route::Forward(node) => Some(Err(unavailable(format!(
-                "the accounts moved to cluster node {} while this call was forwarded: retry",
+                "the accounts {MOVED} (now on cluster node {}): retry",
                 node.id
             )))),
             Route::Split(nodes) => Some(Err(unavailable(format!(
-                "some of the accounts moved while this call was forwarded (now on {}): retry",
+                "some of the accounts {MOVED} (now on {}): retry",
                 nodes.join(", ")
             )))),
             _ => None,

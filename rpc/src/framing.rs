@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 /// Largest JSON-RPC batch accepted.
 pub const MAX_BATCH: usize = 100;
 
+/// Agave's `NodeUnhealthy`: the node cannot answer now; retry.
+pub const NODE_UNHEALTHY: i64 = -32005;
+
 /// A JSON-RPC error: code, message, optional data.
 #[derive(Debug, Clone)]
 pub struct RpcError {
@@ -47,6 +50,10 @@ impl RpcError {
         let mut e = json!({"code": self.code, "message": self.message});
         if let Some(d) = &self.data {
             e["data"] = d.clone();
+        } else if self.code == NODE_UNHEALTHY {
+            // Agave's -32005 always carries its data, and clients parse it (solders fails on
+            // a -32005 without `data`): a cluster's "retry" refusals are this error too.
+            e["data"] = json!({"numSlotsBehind": null});
         }
         e
     }
@@ -129,5 +136,17 @@ mod tests {
         assert_eq!(r[0]["result"], json!(["a", 2]));
         assert_eq!(r[1]["error"]["code"], -32600);
         assert_eq!(r[1]["id"], Value::Null);
+    }
+
+    /// Clients parse -32005 as Agave's NodeUnhealthy, whose `data` they require.
+    #[test]
+    fn unavailable_carries_agaves_data() {
+        let e = RpcError::new(NODE_UNHEALTHY, "moved: retry").to_json();
+        assert_eq!(e["data"], json!({"numSlotsBehind": null}));
+        let e = RpcError::new(NODE_UNHEALTHY, "behind")
+            .with_data(json!({"numSlotsBehind": 3}))
+            .to_json();
+        assert_eq!(e["data"], json!({"numSlotsBehind": 3}));
+        assert!(RpcError::new(-32602, "x").to_json().get("data").is_none());
     }
 }

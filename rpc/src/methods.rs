@@ -413,24 +413,30 @@ impl Rpc {
     }
 
     fn signature_statuses(&self, sigs: &[Signature]) -> RpcResult {
+        let status = |slot: u64, err: &Option<solana_transaction_error::TransactionError>| {
+            let c = self.chain.commitment_of(slot);
+            json!({
+                "slot": slot,
+                "confirmations": if c == Commitment::Finalized { Value::Null } else { json!(0) },
+                "err": encode::tx_error(err),
+                "status": encode::legacy_status(err),
+                "confirmationStatus": match c {
+                    Commitment::Finalized => "finalized",
+                    Commitment::Confirmed => "confirmed",
+                    Commitment::Processed => "processed",
+                },
+            })
+        };
         let mut out = Vec::with_capacity(sigs.len());
         for sig in sigs {
+            // Run here, or run by another node on accounts this node holds (a replica, a
+            // partition moved here): the other node may be gone.
             out.push(match self.chain.status(sig) {
-                None => Value::Null,
-                Some(st) => {
-                    let c = self.chain.commitment_of(st.slot);
-                    json!({
-                        "slot": st.slot,
-                        "confirmations": if c == Commitment::Finalized { Value::Null } else { json!(0) },
-                        "err": encode::tx_error(&st.err),
-                        "status": encode::legacy_status(&st.err),
-                        "confirmationStatus": match c {
-                            Commitment::Finalized => "finalized",
-                            Commitment::Confirmed => "confirmed",
-                            Commitment::Processed => "processed",
-                        },
-                    })
-                }
+                Some(st) => status(st.slot, &st.err),
+                None => match self.chain.foreign_status(sig) {
+                    Some(f) => status(f.slot, &f.err),
+                    None => Value::Null,
+                },
             });
         }
         Ok(json!({"context": self.context(self.chain.processed_slot()), "value": out}))

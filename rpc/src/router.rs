@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// JSON-RPC's "node is unhealthy" code, which clients retry.
-const UNAVAILABLE: i64 = -32005;
+const UNAVAILABLE: i64 = crate::framing::NODE_UNHEALTHY;
 /// Largest datagram taken (Solana's packet size).
 const MAX_DATAGRAM: usize = 1232;
 

@@ -269,9 +269,33 @@ pub struct ChainState {
     /// Scale-out: the cluster's clock, whose blockhash for a slot is known before this node
     /// closes it (another node may have closed it and handed it out already).
     cluster_clock: std::sync::OnceLock<cluster::ClusterClock>,
-    /// Signatures another cluster node processed for a partition that moved here (with
-    /// their slots): within the blockhash window they are "already processed" here too.
-    foreign: parking_lot::Mutex<HashMap<Signature, (u64, u16)>>,
+    /// Transactions another cluster node ran on partitions this node holds (a replica, or a
+    /// partition that moved here): within the blockhash window they are "already processed"
+    /// here too, and their statuses are answered from here (the node that ran them may be
+    /// gone).
+    foreign: parking_lot::Mutex<HashMap<Signature, ForeignSignature>>,
+}
+
+/// A transaction another cluster node ran, as replication and moves carry it: enough to refuse
+/// it again and to answer its status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignSignature {
+    pub signature: Signature,
+    pub slot: u64,
+    /// The partition of its fee payer (where the record lives, and travels on a move).
+    pub partition: u16,
+    pub err: Option<TransactionError>,
+}
+
+impl ForeignSignature {
+    pub fn of(status: &TxStatus, partition: u16) -> Self {
+        Self {
+            signature: status.signature,
+            slot: status.slot,
+            partition,
+            err: status.err.clone(),
+        }
+    }
 }
 
 /// Slots whose durable time is kept.
@@ -551,35 +575,45 @@ impl ChainState {
             .map(|h| h.slot)
     }
 
-    /// Signatures processed elsewhere (a partition moved here): admission refuses them while
-    /// their blockhash could still be valid. Older ones are forgotten as new ones arrive.
-    pub fn add_foreign(&self, sigs: &[(Signature, u64, u16)]) {
+    /// Transactions run elsewhere (a replica, a partition moved here): admission refuses them
+    /// while their blockhash could still be valid. Older ones are forgotten as new ones arrive.
+    pub fn add_foreign(&self, sigs: &[ForeignSignature]) {
         let oldest = self
             .processed_slot()
             .saturating_sub(self.validity_slots + 1);
         let mut f = self.foreign.lock();
-        f.retain(|_, (s, _)| *s >= oldest);
+        f.retain(|_, s| s.slot >= oldest);
         f.extend(
             sigs.iter()
-                .filter(|(_, s, _)| *s >= oldest)
-                .map(|(sig, s, partition)| (*sig, (*s, *partition))),
+                .filter(|s| s.slot >= oldest)
+                .map(|s| (s.signature, s.clone())),
         );
     }
 
     /// The foreign signatures of `partition` from slot `first` on (a partition that moves
     /// on takes them along).
-    pub fn foreign_since(&self, partition: u16, first: u64) -> Vec<(Signature, u64)> {
+    pub fn foreign_since(&self, partition: u16, first: u64) -> Vec<ForeignSignature> {
         self.foreign
             .lock()
-            .iter()
-            .filter(|(_, (s, p))| *p == partition && *s >= first)
-            .map(|(sig, (s, _))| (*sig, *s))
+            .values()
+            .filter(|s| s.partition == partition && s.slot >= first)
+            .cloned()
             .collect()
     }
 
     pub fn is_foreign(&self, sig: &Signature) -> bool {
         let f = self.foreign.lock();
         !f.is_empty() && f.contains_key(sig)
+    }
+
+    /// A transaction another node ran, as this node holds it (`getSignatureStatuses` answers
+    /// from it: after a failover the node that ran it is gone).
+    pub fn foreign_status(&self, sig: &Signature) -> Option<ForeignSignature> {
+        let f = self.foreign.lock();
+        if f.is_empty() {
+            return None;
+        }
+        f.get(sig).cloned()
     }
 
     /// The statuses of the retained slots from `first` on (for a partition's export).

@@ -138,8 +138,8 @@ pub struct ClusterSetup {
 /// nodes processed, which must not run here; `done` gets the slot they were written in.
 pub struct ClusterWrite {
     pub accounts: Vec<(solana_pubkey::Pubkey, solana_account::AccountSharedData)>,
-    /// (signature, slot it ran in, partition it belongs to).
-    pub signatures: Vec<(solana_signature::Signature, u64, u16)>,
+    /// Transactions that ran elsewhere.
+    pub signatures: Vec<crate::chain::ForeignSignature>,
     pub done: crossbeam_channel::Sender<u64>,
 }
 

@@ -490,6 +490,60 @@ def test_program_accounts_are_listed_from_every_owner_once(cluster):
         assert r["result"]["value"] == [], r
 
 
+def test_signature_subscriptions_at_any_node_hear_of_what_another_runs(cluster):
+    """A wallet subscribes at the node it talks to (web3.js's confirmTransaction does) while
+    its transaction runs on the owner of its accounts: n1 tells of n2's transactions, at
+    processed and at finalized, with the error of one that failed. (Raw WebSocket frames:
+    solders does not parse a notification carrying an InstructionError.)"""
+    import asyncio
+
+    import websockets
+
+    nodes = cluster["nodes"]
+    c2 = Client(nodes["n2"].url)
+    payer = keypair_owned_by("n2")
+    wait_status(c2, c2.request_airdrop(payer.pubkey(), SOL).value)
+    wait_balance(c2, payer.pubkey(), SOL)
+    bh = c2.get_latest_blockhash().value.blockhash
+
+    def signed(lamports):
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(),
+                                     to_pubkey=keypair_owned_by("n2").pubkey(), lamports=lamports))
+        return Transaction([payer], Message([ix], payer.pubkey()), bh)
+
+    good, bad = signed(1_000_000), signed(50 * SOL)  # the second cannot pay its transfer
+
+    async def run():
+        async with websockets.connect(nodes["n1"].ws_url) as ws:
+            subs = {}
+            for name, tx in (("good", good), ("bad", bad)):
+                for level in ("processed", "finalized"):
+                    await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe",
+                                              "params": [str(tx.signatures[0]), {"commitment": level}]}))
+                    subs[json.loads(await asyncio.wait_for(ws.recv(), 10))["result"]] = (name, level)
+            for tx in (good, bad):
+                rpc_raw(nodes["n2"], "sendTransaction",
+                        [base64.b64encode(bytes(tx)).decode(), {"encoding": "base64", "skipPreflight": True}])
+            got = {}
+            deadline = time.monotonic() + 20
+            while len(got) < len(subs):
+                left = deadline - time.monotonic()
+                assert left > 0, f"only {sorted(subs[s] for s in got)} of {sorted(subs.values())}"
+                m = json.loads(await asyncio.wait_for(ws.recv(), left))
+                assert m["method"] == "signatureNotification", m
+                sub = m["params"]["subscription"]
+                assert sub not in got, "a subscription answered twice"
+                got[sub] = m["params"]["result"]["value"]["err"]
+            for sub, (name, _) in subs.items():
+                want = None if name == "good" else {"InstructionError": [0, {"Custom": 1}]}
+                assert got[sub] == want, (name, got[sub])
+
+    asyncio.run(run())
+    # The failed transfer ran (and paid its fee) on n2: its status says so through n1 too.
+    st = Client(nodes["n1"].url).get_signature_statuses([bad.signatures[0]]).value[0]
+    assert st is not None and st.err is not None, st
+
+
 def test_cross_partition_transaction_is_refused_with_the_owners_named(cluster):
     """With `[cluster] colocate = false`: refused by every node, naming the owners."""
     nodes = cluster["nodes"]
@@ -762,6 +816,17 @@ def test_kill_9_of_an_owner_under_load_loses_nothing_confirmed(cluster):
     payee_of = {s: payee for s, payee, _ in sent}
     lost = [str(s) for s in told if reader.get_balance(payee_of[s]).value != amount]
     assert not lost, f"{len(lost)} of {len(told)} confirmed transfers lost, e.g. {lost[:3]}"
+    # Their statuses too, through every live node: a wallet still confirming one is not
+    # told it never landed.
+    told_sigs = list(told)
+    for nid, n in nodes.items():
+        if nid == "n2":
+            continue
+        statuses = []
+        for i in range(0, len(told_sigs), 200):
+            statuses += Client(n.url).get_signature_statuses(told_sigs[i : i + 200]).value
+        unknown = [str(s) for s, st in zip(told_sigs, statuses) if st is None or st.err is not None]
+        assert not unknown, f"{nid}: {len(unknown)} of {len(told)} confirmed statuses lost, e.g. {unknown[:3]}"
     # Everything again, through every live node: none runs twice.
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     live = [n for nid, n in nodes.items() if nid != "n2"]

@@ -26,11 +26,10 @@ use crossbeam_channel::Sender;
 use dataplane::Ingress;
 use runtime::ClusterWrite;
 use runtime::accounts::AccountsDb;
-use runtime::chain::ChainState;
+use runtime::chain::{ChainState, ForeignSignature};
 use serde::{Deserialize, Serialize};
 use solana_account::{AccountSharedData, ReadableAccount};
 use solana_pubkey::Pubkey;
-use solana_signature::Signature;
 use std::collections::HashSet;
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -93,8 +92,8 @@ impl Migrator {
 #[derive(Serialize, Deserialize, Default)]
 struct Page {
     accounts: Vec<WireAccount>,
-    /// (signature, slot) of transactions the source ran on the partition.
-    signatures: Vec<(Vec<u8>, u64)>,
+    /// Transactions run on the partition (at the source, or before it where they ran).
+    signatures: Vec<ForeignSignature>,
 }
 
 /// This node's outgoing move.
@@ -408,10 +407,10 @@ fn export(ctx: &Ctx, partition: u16, drained: u64) -> Result<(Vec<Vec<u8>>, u64,
         .statuses_since(first)
         .into_iter()
         .filter(|s| touches(&ctx.view, s, partition))
-        .map(|s| (s.signature, s.slot));
-    for (sig, slot) in ran_here.chain(ctx.chain.foreign_since(partition, first)) {
+        .map(|s| ForeignSignature::of(&s, partition));
+    for s in ran_here.chain(ctx.chain.foreign_since(partition, first)) {
         signatures += 1;
-        page.signatures.push((sig.as_ref().to_vec(), slot));
+        page.signatures.push(s);
         bytes += 80;
         if bytes >= MAX_PAGE_BYTES {
             flush(&mut page, &mut bytes, &mut pages);
@@ -537,10 +536,15 @@ fn take_in(ctx: &Ctx, snap: &Snapshot, m: &Migration) -> Result<()> {
             }
             accounts.push(a.into_account());
         }
-        for (sig, slot) in page.signatures {
-            let sig =
-                <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| anyhow!("a bad signature"))?;
-            signatures.push((Signature::from(sig), slot, m.partition));
+        for s in page.signatures {
+            if s.partition != m.partition {
+                bail!(
+                    "the source sent signature {}, which is not of partition {}",
+                    s.signature,
+                    m.partition
+                );
+            }
+            signatures.push(s);
         }
     }
     let keep: HashSet<Pubkey> = accounts.iter().map(|(k, _)| *k).collect();

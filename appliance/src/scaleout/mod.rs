@@ -183,7 +183,7 @@ pub(crate) fn write_durably(
     writes: &crossbeam_channel::Sender<runtime::ClusterWrite>,
     chain: &runtime::chain::ChainState,
     accounts: Vec<(Pubkey, AccountSharedData)>,
-    signatures: Vec<(solana_signature::Signature, u64, u16)>,
+    signatures: Vec<runtime::chain::ForeignSignature>,
 ) -> Result<()> {
     let (done, slot) = crossbeam_channel::bounded(1);
     let w = runtime::ClusterWrite {

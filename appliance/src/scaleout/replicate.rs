@@ -32,12 +32,11 @@ use cluster::map::PartitionMap;
 use crossbeam_channel::{Receiver, Sender};
 use runtime::ClusterWrite;
 use runtime::accounts::AccountsDb;
-use runtime::chain::ChainState;
+use runtime::chain::{ChainState, ForeignSignature};
 use runtime::commit::ReplicaSlot;
 use serde::{Deserialize, Serialize};
 use solana_account::AccountSharedData;
 use solana_pubkey::Pubkey;
-use solana_signature::Signature;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -89,8 +88,7 @@ struct Batch {
     /// The owner's durable slot this batch brings the replica to.
     upto_slot: u64,
     accounts: Vec<WireAccount>,
-    /// (signature, slot, partition).
-    signatures: Vec<(Vec<u8>, u64, u16)>,
+    signatures: Vec<ForeignSignature>,
 }
 
 /// The follower's answer: the slot now durable there once the replica is complete.
@@ -100,7 +98,7 @@ type Reply = Result<Option<u64>, String>;
 struct LogSlot {
     slot: u64,
     accounts: Vec<WireAccount>,
-    signatures: Vec<(Vec<u8>, u64, u16)>,
+    signatures: Vec<ForeignSignature>,
     bytes: usize,
 }
 
@@ -211,7 +209,7 @@ struct Session {
     next_seq: u64,
     covered: BTreeSet<u16>,
     /// Snapshot batches not yet acknowledged; then the log.
-    snapshot: VecDeque<(Vec<WireAccount>, Vec<(Vec<u8>, u64, u16)>)>,
+    snapshot: VecDeque<(Vec<WireAccount>, Vec<ForeignSignature>)>,
     snapshot_slot: u64,
     conn: Option<TcpStream>,
 }
@@ -310,12 +308,12 @@ impl Shipper {
                 .filter(|(k, _)| ours(&k.to_bytes()).is_some())
                 .map(|(k, a)| WireAccount::new(k, a))
                 .collect();
-            let signatures: Vec<(Vec<u8>, u64, u16)> = s
+            let signatures: Vec<ForeignSignature> = s
                 .statuses
                 .iter()
                 .filter_map(|st| {
                     let payer = fee_payer(&st.transaction)?;
-                    Some((st.signature.as_ref().to_vec(), s.slot, ours(&payer)?))
+                    Some(ForeignSignature::of(st, ours(&payer)?))
                 })
                 .collect();
             let bytes = accounts
@@ -428,7 +426,7 @@ impl Shipper {
                     signatures.extend(
                         l.signatures
                             .iter()
-                            .filter(|(_, _, p)| mine.contains(p))
+                            .filter(|s| mine.contains(&s.partition))
                             .cloned(),
                     );
                     bytes += l.bytes;
@@ -541,7 +539,7 @@ impl Shipper {
             let l = self.pending.pop_front().expect("non-empty");
             self.pending_bytes -= l.bytes;
         }
-        let mut parts: VecDeque<(Vec<WireAccount>, Vec<(Vec<u8>, u64, u16)>)> = VecDeque::new();
+        let mut parts: VecDeque<(Vec<WireAccount>, Vec<ForeignSignature>)> = VecDeque::new();
         let mut part = Vec::new();
         let mut bytes = 0usize;
         db.for_each_durable(&mut |k, a| {
@@ -561,23 +559,17 @@ impl Shipper {
         .map_err(|e| anyhow!("reading the partitions to replicate: {e}"))?;
         // Signatures whose blockhash may still be valid: run here, or brought by a move.
         let first = durable.saturating_sub(chain.validity_slots() + 1);
-        let mut sigs: Vec<(Vec<u8>, u64, u16)> = chain
+        let mut sigs: Vec<ForeignSignature> = chain
             .statuses_since(first)
             .into_iter()
             .filter(|st| st.slot <= durable)
             .filter_map(|st| {
                 let p = view.partition_of(&fee_payer(&st.transaction)?)?;
-                mine.contains(&p)
-                    .then(|| (st.signature.as_ref().to_vec(), st.slot, p))
+                mine.contains(&p).then(|| ForeignSignature::of(&st, p))
             })
             .collect();
         for p in mine {
-            sigs.extend(
-                chain
-                    .foreign_since(*p, first)
-                    .into_iter()
-                    .map(|(s, slot)| (s.as_ref().to_vec(), slot, *p)),
-            );
+            sigs.extend(chain.foreign_since(*p, first));
         }
         parts.push_back((part, sigs));
         let id = std::time::SystemTime::now()
@@ -822,12 +814,17 @@ fn take_batch(ctx: &Ctx, replicas: &Replicas, b: Batch) -> Result<Option<u64>> {
         }
         accounts.push(a.into_account());
     }
-    let mut signatures = Vec::with_capacity(b.signatures.len());
-    for (sig, slot, p) in b.signatures {
-        let sig = <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| anyhow!("a bad signature"))?;
-        signatures.push((Signature::from(sig), slot, p));
+    if let Some(s) = b
+        .signatures
+        .iter()
+        .find(|s| !r.covered.contains(&s.partition))
+    {
+        bail!(
+            "signature {} is not in the partitions replicated",
+            s.signature
+        );
     }
-    write_durably(&ctx.writes, &ctx.chain, accounts, signatures)?;
+    write_durably(&ctx.writes, &ctx.chain, accounts, b.signatures)?;
     r.next_seq += 1;
     r.complete |= b.complete;
     r.last_reply = r.complete.then_some(b.upto_slot);

@@ -6,9 +6,11 @@
 //! capped at the RPC's body limit) with a WebSocket handler: each connection is a session task
 //! on an HTTP tile, answering its calls and writing the notifications queued in its
 //! [`Outbox`]. The [`notify::NotifierTile`] turns the chain's events (closed and durable slots)
-//! into those notifications; nothing polls.
+//! into those notifications. In a scale-out cluster, signatures that run on another node are
+//! answered by [`remote`], which asks the peers.
 
 pub mod notify;
+mod remote;
 pub mod subscriptions;
 
 use crate::framing::{self, RpcError, RpcResult, response};
@@ -41,6 +43,8 @@ const MAX_WRITE_BATCH: usize = 256;
 pub struct PubSubServer {
     http: HttpServer,
     notifier: Stage,
+    /// Scale-out: what other nodes run, for the signature subscriptions made here.
+    _remote: Option<remote::RemoteSignatures>,
     pub addr: SocketAddr,
 }
 
@@ -52,6 +56,7 @@ impl PubSubServer {
         cfg: &PubSubConfig,
         rpc: &RpcConfig,
         preconf: Option<runtime::preconf::Feed>,
+        cluster: Option<Arc<cluster::ClusterView>>,
     ) -> anyhow::Result<Self> {
         let mut registry = Registry::new(SubscriptionLimits {
             per_connection: cfg.max_subscriptions_per_connection,
@@ -82,6 +87,15 @@ impl PubSubServer {
             &metrics.pubsub_notifier,
             Placement::default(),
         )?;
+        let remote = match cluster {
+            Some(view) => Some(remote::RemoteSignatures::start(
+                view,
+                registry.clone(),
+                chain.clone(),
+                rpc.max_response_bytes,
+            )?),
+            None => None,
+        };
         let sessions = Arc::new(Sessions {
             registry,
             chain,
@@ -104,11 +118,13 @@ impl PubSubServer {
         Ok(Self {
             http,
             notifier,
+            _remote: remote,
             addr,
         })
     }
 
     pub fn shutdown(self) {
+        drop(self._remote);
         self.http.shutdown();
         self.notifier.stop();
     }
@@ -322,23 +338,32 @@ impl Session {
         // A signature already executed is answered now (after this reply: the session writes
         // the reply before it looks at the outbox), under the lock the notifier needs, so it
         // is answered once.
+        // A signature another cluster node ran on accounts this node holds is answered the
+        // same way (that node may be gone).
         if let Kind::Signature {
             signature,
             received,
         } = kind
-            && let Some(st) = self.chain.status(&signature)
+            && let Some((slot, err)) = self.chain.status(&signature).map_or_else(
+                || {
+                    self.chain
+                        .foreign_status(&signature)
+                        .map(|f| (f.slot, f.err))
+                },
+                |st| Some((st.slot, st.err.clone())),
+            )
         {
-            let context = format!(r#"{{"slot":{}}}"#, st.slot);
+            let context = format!(r#"{{"slot":{slot}}}"#);
             // The notifier already announced this slot: what it would have sent, now.
-            if received && st.slot <= r.processed_through {
+            if received && slot <= r.processed_through {
                 r.notify(
                     id,
                     &format!(r#"{{"context":{context},"value":"receivedSignature"}}"#),
                 );
             }
-            let durable = self.chain.durable_slot() >= st.slot;
-            if (level == Level::Processed && st.slot <= r.processed_through) || durable {
-                let err = crate::encode::tx_error(&st.err);
+            let durable = self.chain.durable_slot() >= slot;
+            if (level == Level::Processed && slot <= r.processed_through) || durable {
+                let err = crate::encode::tx_error(&err);
                 r.notify(
                     id,
                     &format!(r#"{{"context":{context},"value":{{"err":{err}}}}}"#),
