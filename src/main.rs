@@ -86,7 +86,7 @@ enum Command {
     /// JSON-RPC calls (`[rpc] bind`) and passes each to the cluster node that executes or
     /// answers it, as the map in etcd (`[cluster] etcd`, `name`) says.
     Route {
-        /// Configuration file: its `[cluster]`, `[net] bind` and `[rpc]` sections.
+        /// Configuration file: its `[cluster]`, `[net] bind`, `[rpc]` and `[pubsub]` sections.
         #[arg(long)]
         config: Option<PathBuf>,
     },

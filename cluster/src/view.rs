@@ -31,6 +31,9 @@ pub struct NodeRecord {
     /// TCP address where this node takes the replication log of the nodes it follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<SocketAddr>,
+    /// Its PubSub (WebSocket) endpoint, where a router passes WebSocket connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubsub: Option<SocketAddr>,
     /// The node's identity key (base58).
     pub identity: String,
     pub started_unix_ms: u64,
@@ -61,7 +64,7 @@ pub enum Route {
     /// This node owns every account it names.
     Local,
     /// One other node owns them all.
-    Forward(NodeRecord),
+    Forward(Box<NodeRecord>),
     /// Its accounts are owned by more than one node (ids sorted).
     Split(Vec<String>),
     /// The owner has no live lease (it is down and not yet replaced).
@@ -469,7 +472,7 @@ impl ClusterView {
             return Route::Local;
         }
         match s.nodes.get(owner) {
-            Some(n) => Route::Forward(n.clone()),
+            Some(n) => Route::Forward(Box::new(n.clone())),
             None => Route::OwnerDown(owner.to_string()),
         }
     }
@@ -521,6 +524,7 @@ mod tests {
             tpu: format!("127.0.0.1:{}", port + 1).parse().unwrap(),
             forward: format!("127.0.0.1:{}", port + 2).parse().unwrap(),
             replica: None,
+            pubsub: None,
             identity: String::new(),
             started_unix_ms: 0,
             version: String::new(),

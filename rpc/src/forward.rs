@@ -381,7 +381,7 @@ impl Rpc {
                 Route::Local => {}
                 Route::Forward(n) => match remote.iter_mut().find(|(r, _)| r.id == n.id) {
                     Some((_, idx)) => idx.push(i),
-                    None => remote.push((n, vec![i])),
+                    None => remote.push((*n, vec![i])),
                 },
                 Route::OwnerDown(n) => {
                     return Some(Err(unavailable(format!(

@@ -18,6 +18,7 @@ pub mod proof_json;
 mod proofs;
 pub mod pubsub;
 pub mod router;
+mod router_pubsub;
 pub mod server;
 pub mod supply;
 

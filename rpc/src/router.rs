@@ -15,8 +15,9 @@
 //! Calls go to a node's public RPC port, not the peers' path: a node whose map is newer than
 //! the router's forwards once more rather than answering from a copy it no longer owns.
 //! What the router cannot place (no map yet, the owner down, a datagram that does not parse)
-//! is refused (RPC, -32005) or dropped and counted (UDP). PubSub is not routed: subscribe at
-//! a node. `GET /health` answers "ok" while the router knows a map and a live node;
+//! is refused (RPC, -32005) or dropped and counted (UDP). WebSocket connections to `[pubsub]
+//! bind` are passed whole to a live node's PubSub endpoint ([`crate::router_pubsub`]).
+//! `GET /health` answers "ok" while the router knows a map and a live node;
 //! `GET /metrics`, its counters (`gigacompute_router_*`).
 
 use crate::framing::{self, RpcError, RpcResult, response};
@@ -50,6 +51,10 @@ pub struct RouterCounters {
     pub call_failures: AtomicU64,
     /// etcd reads that failed (the router keeps its last view meanwhile).
     pub etcd_errors: AtomicU64,
+    /// WebSocket connections passed to a node's PubSub endpoint.
+    pub pubsub_connections: AtomicU64,
+    /// WebSocket connections closed on accept: over `[pubsub] max_connections` (per IP or in all).
+    pub pubsub_refused: AtomicU64,
 }
 
 /// Where the router sends things: the cluster as last read.
@@ -114,6 +119,19 @@ impl Router {
             Some(p) => s.nodes.get(map.owner(p)?).cloned(),
             None => self.any_node(&s),
         }
+    }
+
+    /// A live node's PubSub endpoint, round-robin.
+    pub fn pubsub_target(&self) -> Option<SocketAddr> {
+        if self.stale() {
+            return None;
+        }
+        let s = self.view.snapshot();
+        let with: Vec<SocketAddr> = s.nodes.values().filter_map(|n| n.pubsub).collect();
+        if with.is_empty() {
+            return None;
+        }
+        Some(with[self.next.fetch_add(1, Relaxed) % with.len()])
     }
 
     fn any_node(&self, s: &Snapshot) -> Option<NodeRecord> {
@@ -241,6 +259,16 @@ impl Router {
             "Failed reads of the cluster from etcd.",
             c.etcd_errors.load(Relaxed),
         );
+        counter(
+            "pubsub_connections_total",
+            "WebSocket connections passed to a node's PubSub endpoint.",
+            c.pubsub_connections.load(Relaxed),
+        );
+        counter(
+            "pubsub_refused_total",
+            "WebSocket connections closed on accept: over [pubsub] max_connections.",
+            c.pubsub_refused.load(Relaxed),
+        );
         out.push_str(&format!(
             "# HELP gigacompute_router_nodes Live cluster nodes known.\n# TYPE gigacompute_router_nodes gauge\ngigacompute_router_nodes {}\n",
             s.nodes.len()
@@ -344,18 +372,19 @@ impl Handler for RouterHandler {
 
 const JSON: &str = "application/json";
 
-/// A running router: its RPC endpoint, UDP port and etcd reader.
+/// A running router: its RPC endpoint, UDP port, PubSub port and etcd reader.
 pub struct RouterHandle {
     pub router: Arc<Router>,
     pub rpc_addr: SocketAddr,
     pub udp_addr: SocketAddr,
+    pub pubsub_addr: Option<SocketAddr>,
     http: HttpServer,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts a router on `config`'s `[net] bind` (UDP) and `[rpc] bind`, reading `[cluster]`
-/// `name` from its `etcd` endpoints.
+/// Starts a router on `config`'s `[net] bind` (UDP), `[rpc] bind` and `[pubsub] bind` (when
+/// enabled), reading `[cluster]` `name` from its `etcd` endpoints.
 pub fn start(config: &appliance::Config) -> Result<RouterHandle> {
     let c = &config.cluster;
     anyhow::ensure!(
@@ -404,11 +433,19 @@ pub fn start(config: &appliance::Config) -> Result<RouterHandle> {
         Box::leak(Box::new(HttpCounters::default())),
     )?;
     let rpc_addr = http.addr;
-    tracing::info!(%rpc_addr, %udp_addr, cluster = %c.name, "router running");
+    let pubsub_addr = if config.pubsub.enabled {
+        let (addr, t) = crate::router_pubsub::start(router.clone(), &config.pubsub, stop.clone())?;
+        threads.push(t);
+        Some(addr)
+    } else {
+        None
+    };
+    tracing::info!(%rpc_addr, %udp_addr, ?pubsub_addr, cluster = %c.name, "router running");
     Ok(RouterHandle {
         router,
         rpc_addr,
         udp_addr,
+        pubsub_addr,
         http,
         stop,
         threads,
@@ -499,6 +536,7 @@ mod tests {
             tpu: at(port + 1),
             forward: at(port + 2),
             replica: None,
+            pubsub: None,
             identity: String::new(),
             started_unix_ms: 0,
             version: String::new(),

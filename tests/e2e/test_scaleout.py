@@ -356,16 +356,18 @@ def test_udp_to_a_non_owner_is_forwarded_to_the_owner(cluster):
 
 
 class Router:
-    """`gigacompute route`: the thin, stateless router, on its own UDP and RPC ports."""
+    """`gigacompute route`: the thin, stateless router, on its own UDP, RPC and PubSub ports."""
 
-    def __init__(self, workdir: Path, etcd_endpoint: str):
-        self.udp_port, self.rpc_port = free_port(socket.SOCK_DGRAM), free_port()
+    def __init__(self, workdir: Path, etcd_endpoint: str, pubsub_config: str = ""):
+        self.udp_port, self.rpc_port, self.pubsub_port = free_port(socket.SOCK_DGRAM), free_port(), free_port()
         self.config = workdir / "router.toml"
         self.config.write_text(
             f'[net]\nbind = "127.0.0.1:{self.udp_port}"\n'
             f'[rpc]\nbind = "127.0.0.1:{self.rpc_port}"\n'
+            f'[pubsub]\nbind = "127.0.0.1:{self.pubsub_port}"\n{pubsub_config}'
             + cluster_section("router", etcd_endpoint)
         )
+        self.ws_url = f"ws://127.0.0.1:{self.pubsub_port}"
         self.log = open(workdir / "router.log", "wb")
         self.proc = subprocess.Popen([str(BINARY), "route", "--config", str(self.config)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -402,7 +404,7 @@ def test_a_stateless_router_passes_udp_and_rpc_to_the_owners(cluster, tmp_path):
     a node; garbage datagrams are dropped and counted; the router holds no state (no data
     directory) and says so in its health."""
     nodes = cluster["nodes"]
-    router = Router(tmp_path, cluster["etcd"].endpoint)
+    router = Router(tmp_path, cluster["etcd"].endpoint, pubsub_config="max_connections_per_ip = 3\n")
     try:
         c = Client(router.url)
         assert c.is_connected()
@@ -448,8 +450,56 @@ def test_a_stateless_router_passes_udp_and_rpc_to_the_owners(cluster, tmp_path):
         # A malformed call is refused by the router itself, not passed on.
         r = rpc_raw(type("R", (), {"url": router.url})(), "sendTransaction", ["not base58!"])
         assert r["error"]["code"] == -32602, r
+        pubsub_through_the_router(router, bh)
     finally:
         router.stop()
+
+
+def pubsub_through_the_router(router, bh):
+    """WebSocket connections to the router reach a node's PubSub whole: each of several
+    connections (round-robin over the nodes) hears of a transfer on n3's accounts, sent over
+    the router's RPC; past `max_connections_per_ip` a connection is closed and counted."""
+    import asyncio
+
+    import websockets
+
+    c = Client(router.url)
+    payer = keypair_owned_by("n3")
+    wait_status(c, c.request_airdrop(payer.pubkey(), SOL).value)
+    wait_balance(c, payer.pubkey(), SOL)
+    txs = []
+    for i in range(3):
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=keypair_owned_by("n3").pubkey(),
+                                     lamports=1_000_000 + i))
+        txs.append(Transaction([payer], Message([ix], payer.pubkey()), bh))
+
+    async def run():
+        conns = [await websockets.connect(router.ws_url) for _ in txs]
+        try:
+            for ws, tx in zip(conns, txs):
+                await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe",
+                                          "params": [str(tx.signatures[0]), {"commitment": "confirmed"}]}))
+                assert isinstance(json.loads(await asyncio.wait_for(ws.recv(), 10))["result"], int)
+            # One more than the router takes from this address: closed on accept.
+            with pytest.raises((websockets.InvalidHandshake, websockets.ConnectionClosed,
+                                ConnectionError, EOFError)):
+                over = await asyncio.wait_for(websockets.connect(router.ws_url), 5)
+                await asyncio.wait_for(over.recv(), 5)
+            for tx in txs:
+                c.send_raw_transaction(bytes(tx))
+            for ws, tx in zip(conns, txs):
+                while True:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                    if m.get("method") == "signatureNotification":
+                        assert m["params"]["result"]["value"]["err"] is None, m
+                        break
+        finally:
+            for ws in conns:
+                await ws.close()
+
+    asyncio.run(run())
+    assert router.metric("gigacompute_router_pubsub_connections_total") >= len(txs)
+    assert router.metric("gigacompute_router_pubsub_refused_total") >= 1
 
 
 def test_program_accounts_are_listed_from_every_owner_once(cluster):

@@ -394,8 +394,8 @@ def test_a_send_forwarded_from_a_stale_map_is_sent_on_not_failed_by_preflight(cl
 
 def test_web3js_and_kit_against_the_cluster(cluster, tmp_path):
     """The official JavaScript clients (tests/js/cluster.mjs: @solana/web3.js and @solana/kit)
-    use the cluster as one chain through one HTTP endpoint: the stateless router when
-    replicated, a node when not. Their fresh keys land in partitions of any node, so their
+    use the cluster as one chain through one endpoint, confirming over its WebSocket as their
+    helpers do: the stateless router when replicated, a node when not. Their fresh keys land in partitions of any node, so their
     transfers and createAccount calls span nodes and run through co-location."""
     import subprocess
 
@@ -405,9 +405,9 @@ def test_web3js_and_kit_against_the_cluster(cluster, tmp_path):
     if not NODE.exists():
         pytest.fail(f"run `npm ci` in {JS} first (scripts/test.sh does)")
     router = Router(tmp_path, cluster["etcd"].endpoint) if cluster["replicate"] else None
-    url = router.url if router else cluster["nodes"]["n2"].url
+    via = router or cluster["nodes"]["n2"]
     try:
-        r = subprocess.run([str(NODE), str(JS / "cluster.mjs"), url], cwd=JS,
+        r = subprocess.run([str(NODE), str(JS / "cluster.mjs"), via.url, via.ws_url], cwd=JS,
                            capture_output=True, text=True, timeout=300)
     finally:
         if router:

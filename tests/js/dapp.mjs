@@ -9,22 +9,10 @@
 import assert from "node:assert/strict";
 import * as web3 from "@solana/web3.js";
 import * as spl from "@solana/spl-token";
-import * as kit from "@solana/kit";
+import { kitAirdropAndTransfer, step } from "./common.mjs";
 
 const [rpcUrl, wsUrl] = process.argv.slice(2);
 const LAMPORTS = web3.LAMPORTS_PER_SOL;
-
-async function step(name, f) {
-  const t = Date.now();
-  try {
-    const r = await f();
-    console.log(`ok   ${name} (${Date.now() - t} ms)`);
-    return r;
-  } catch (e) {
-    console.error(`FAIL ${name}: ${e?.stack ?? e}`);
-    process.exit(1);
-  }
-}
 
 function within(ms, promise, what) {
   return Promise.race([
@@ -226,43 +214,7 @@ await step("web3.js: the one-node cluster (identity, leaders, epoch schedule, su
   assert.ok((await conn.getTransactionCount()) > 0);
 });
 
-await step("kit: airdrop and a transfer confirmed through rpcSubscriptions", async () => {
-  const rpc = kit.createSolanaRpc(rpcUrl);
-  const rpcSubscriptions = kit.createSolanaRpcSubscriptions(wsUrl);
-  const signer = await kit.generateKeyPairSigner();
-  const airdrop = kit.airdropFactory({ rpc, rpcSubscriptions });
-  await airdrop({ commitment: "confirmed", lamports: kit.lamports(2_000_000_000n), recipientAddress: signer.address });
-  const { value: balance } = await rpc.getBalance(signer.address, { commitment: "confirmed" }).send();
-  assert.equal(balance, 2_000_000_000n);
-
-  const to = await kit.generateKeyPairSigner();
-  const { value: latest } = await rpc.getLatestBlockhash().send();
-  // A System transfer (instruction 2: u32 LE index, u64 LE lamports), built by hand to keep
-  // to kit's core package.
-  const data = new Uint8Array(12);
-  const view = new DataView(data.buffer);
-  view.setUint32(0, 2, true);
-  view.setBigUint64(4, 1_000_000n, true);
-  const ix = {
-    programAddress: kit.address("11111111111111111111111111111111"),
-    accounts: [
-      { address: signer.address, role: kit.AccountRole.WRITABLE_SIGNER, signer },
-      { address: to.address, role: kit.AccountRole.WRITABLE },
-    ],
-    data,
-  };
-  const message = kit.pipe(
-    kit.createTransactionMessage({ version: 0 }),
-    (m) => kit.setTransactionMessageFeePayerSigner(signer, m),
-    (m) => kit.setTransactionMessageLifetimeUsingBlockhash(latest, m),
-    (m) => kit.appendTransactionMessageInstruction(ix, m),
-  );
-  const signed = await kit.signTransactionMessageWithSigners(message);
-  const send = kit.sendAndConfirmTransactionFactory({ rpc, rpcSubscriptions });
-  await send(signed, { commitment: "confirmed" });
-  const { value: got } = await rpc.getBalance(to.address, { commitment: "confirmed" }).send();
-  assert.equal(got, 1_000_000n);
-});
+await step("kit: airdrop and a transfer confirmed through rpcSubscriptions", () => kitAirdropAndTransfer(rpcUrl, wsUrl));
 
 console.log("all steps passed");
 process.exit(0);

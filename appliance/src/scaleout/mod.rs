@@ -75,6 +75,8 @@ pub fn join(
         tpu: c.advertised(tpu),
         forward: c.advertised(socket.local_addr()?),
         replica,
+        pubsub: (config.pubsub.enabled && config.pubsub.bind.port() != 0)
+            .then(|| c.advertised(config.pubsub.bind)),
         identity: identity.to_string(),
         started_unix_ms: cluster::clock::unix_ms(),
         version: env!("CARGO_PKG_VERSION").into(),
