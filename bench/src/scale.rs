@@ -432,8 +432,10 @@ fn measure(
     };
     let exe = std::env::current_exe()?;
     let mut nodes = Vec::new();
-    let mut procs = Vec::new();
+    // Dropped in reverse: the processes are killed before their cgroups are removed (a
+    // cgroup with a process in it cannot be), on every way out of this function.
     let mut groups = Vec::new();
+    let mut procs = Vec::new();
     for id in &ids {
         let dir = tmp.path().join(id);
         std::fs::create_dir_all(&dir)?;

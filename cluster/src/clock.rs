@@ -61,6 +61,17 @@ impl ClusterClock {
         d[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The cluster's genesis hash (what `getGenesisHash` answers on every node): fixed for
+    /// the cluster's life, derived from its seed and start under a tag of its own, so it
+    /// reveals nothing of the blockhashes.
+    pub fn genesis_hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"gigacompute cluster genesis v1");
+        h.update(self.seed);
+        h.update(self.genesis_unix_ms.to_le_bytes());
+        h.finalize().into()
+    }
+
     pub fn blockhash(&self, slot: u64) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(DOMAIN);

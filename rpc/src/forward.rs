@@ -263,6 +263,36 @@ impl Rpc {
         }
     }
 
+    /// Each `(node, params)` call of `method` at once, one thread each: a fan-out waits for
+    /// its slowest peer (each within the peer timeout), not for the sum of them. The answers
+    /// come in the order of `calls`.
+    fn post_each(
+        &self,
+        view: &ClusterView,
+        method: &str,
+        calls: &[(&NodeRecord, Value)],
+    ) -> Vec<RpcResult> {
+        view.counters
+            .forwarded_rpc
+            .fetch_add(calls.len() as u64, Ordering::Relaxed);
+        if let [(node, params)] = calls {
+            return vec![self.post_to(view, node, method, params)];
+        }
+        std::thread::scope(|s| {
+            let running: Vec<_> = calls
+                .iter()
+                .map(|(node, params)| s.spawn(move || self.post_to(view, node, method, params)))
+                .collect();
+            running
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err(RpcError::internal("a peer call panicked")))
+                })
+                .collect()
+        })
+    }
+
     fn post_to(
         &self,
         view: &ClusterView,
@@ -333,12 +363,15 @@ impl Rpc {
             .as_ref()
             .map(|m| m.owners.iter().map(String::as_str).collect())
             .unwrap_or_default();
-        for node in snap
+        let calls: Vec<(&NodeRecord, Value)> = snap
             .nodes
             .values()
             .filter(|n| n.id != me && owners.contains(n.id.as_str()))
-        {
-            let mut theirs = self.post_to(view, node, method, &Value::Array(p.to_vec()))?;
+            .map(|n| (n, Value::Array(p.to_vec())))
+            .collect();
+        let answers = self.post_each(view, method, &calls);
+        for ((node, _), theirs) in calls.iter().zip(answers) {
+            let mut theirs = theirs?;
             bytes += crate::methods::json_len(&theirs);
             if bytes > self.max_response_bytes {
                 return Err(crate::methods::response_too_large(self.max_response_bytes));
@@ -400,15 +433,16 @@ impl Rpc {
             Err(e) => return Some(Err(e)),
         };
         let config = p.get(1).cloned().unwrap_or(Value::Null);
-        for (node, idx) in remote {
-            view.counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
-            let subset: Vec<String> = idx.iter().map(|&i| keys[i].to_string()).collect();
-            let params = if config.is_null() {
-                json!([subset])
-            } else {
-                json!([subset, config])
-            };
-            let theirs = match self.post_to(view, &node, "getMultipleAccounts", &params) {
+        let calls: Vec<(&NodeRecord, Value)> = remote
+            .iter()
+            .map(|(node, idx)| {
+                let subset: Vec<String> = idx.iter().map(|&i| keys[i].to_string()).collect();
+                (node, with_config(json!(subset), &config))
+            })
+            .collect();
+        let answers = self.post_each(view, "getMultipleAccounts", &calls);
+        for ((_, idx), theirs) in remote.iter().zip(answers) {
+            let theirs = match theirs {
                 Ok(v) => v,
                 Err(e) => return Some(Err(e)),
             };
@@ -441,26 +475,25 @@ impl Rpc {
             Err(e) => return Some(Err(e)),
         };
         let config = p.get(1).cloned().unwrap_or(Value::Null);
-        for peer in peers {
-            let missing: Vec<usize> = (0..signatures.len())
-                .filter(|&i| answer["value"][i].is_null())
-                .collect();
-            if missing.is_empty() {
-                break;
-            }
-            let subset: Vec<String> = missing.iter().map(|&i| signatures[i].to_string()).collect();
-            let params = if config.is_null() {
-                json!([subset])
-            } else {
-                json!([subset, config])
+        let missing: Vec<usize> = (0..signatures.len())
+            .filter(|&i| answer["value"][i].is_null())
+            .collect();
+        if missing.is_empty() {
+            return Some(Ok(answer));
+        }
+        let subset: Vec<String> = missing.iter().map(|&i| signatures[i].to_string()).collect();
+        let params = with_config(json!(subset), &config);
+        let calls: Vec<(&NodeRecord, Value)> = peers.iter().map(|n| (n, params.clone())).collect();
+        // A peer that cannot answer leaves its statuses unknown (null), as a lagging node's are.
+        for theirs in self.post_each(view, "getSignatureStatuses", &calls) {
+            let Some(values) = theirs.ok().and_then(|t| t.get("value").cloned()) else {
+                continue;
             };
-            view.counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
-            // A peer that cannot answer leaves its statuses unknown (null), as a lagging node's are.
-            if let Ok(theirs) = self.post_to(view, &peer, "getSignatureStatuses", &params)
-                && let Some(values) = theirs.get("value").and_then(Value::as_array)
-            {
-                for (j, &i) in missing.iter().enumerate() {
-                    answer["value"][i] = values.get(j).cloned().unwrap_or(Value::Null);
+            for (j, &i) in missing.iter().enumerate() {
+                if answer["value"][i].is_null()
+                    && let Some(v) = values.get(j).filter(|v| v.is_object())
+                {
+                    answer["value"][i] = v.clone();
                 }
             }
         }
@@ -484,15 +517,24 @@ impl Rpc {
             Ok(Value::Null) => {}
             other => return Some(other),
         }
-        for peer in peers {
-            view.counters.forwarded_rpc.fetch_add(1, Ordering::Relaxed);
-            if let Ok(v) = self.post_to(view, &peer, method, &Value::Array(p.to_vec()))
-                && !v.is_null()
-            {
-                return Some(Ok(v));
-            }
-        }
-        Some(Ok(Value::Null))
+        let calls: Vec<(&NodeRecord, Value)> = peers
+            .iter()
+            .map(|n| (n, Value::Array(p.to_vec())))
+            .collect();
+        let found = self
+            .post_each(view, method, &calls)
+            .into_iter()
+            .find_map(|r| r.ok().filter(|v| !v.is_null()));
+        Some(Ok(found.unwrap_or(Value::Null)))
+    }
+}
+
+/// `[first, config]`, or `[first]` without a config.
+fn with_config(first: Value, config: &Value) -> Value {
+    if config.is_null() {
+        json!([first])
+    } else {
+        json!([first, config])
     }
 }
 

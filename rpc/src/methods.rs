@@ -217,7 +217,7 @@ impl Rpc {
                 let (_, slot) = self.slot_for(&at)?;
                 Ok(json!(slot))
             }
-            Call::GetGenesisHash => Ok(json!(self.chain.genesis_hash().to_string())),
+            Call::GetGenesisHash => Ok(json!(self.chain.network_genesis_hash().to_string())),
             Call::GetEpochInfo(at) => {
                 let (_, slot) = self.slot_for(&at)?;
                 let epoch = runtime::svm::SvmEnv::epoch_of(slot);

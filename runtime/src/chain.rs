@@ -340,8 +340,17 @@ impl ChainState {
         self.events.get()
     }
 
+    /// This node's own genesis: the first link of its slot headers' hash chain.
     pub fn genesis_hash(&self) -> Hash {
         self.genesis_hash
+    }
+
+    /// The genesis hash clients are told (`getGenesisHash`): the cluster's when this node is
+    /// in one, so every node and router names the same chain.
+    pub fn network_genesis_hash(&self) -> Hash {
+        self.cluster_clock.get().map_or(self.genesis_hash, |c| {
+            Hash::new_from_array(c.genesis_hash())
+        })
     }
 
     /// Slots a blockhash stays valid for after its own slot (`lastValidBlockHeight` is the

@@ -300,8 +300,11 @@ def test_three_nodes_register_and_share_the_partitions(cluster):
 
 
 def test_one_chain_slot_and_blockhash(cluster):
-    """A blockhash from any node is valid on every node; the nodes agree on the slot."""
+    """A blockhash from any node is valid on every node; the nodes agree on the slot and name
+    one genesis (wallets tell networks apart by it), although each has its own data."""
     clients = [Client(n.url) for n in cluster["nodes"].values()]
+    geneses = {str(c.get_genesis_hash().value) for c in clients}
+    assert len(geneses) == 1, geneses
     bh = clients[0].get_latest_blockhash().value.blockhash
     for n in cluster["nodes"].values():
         assert rpc_raw(n, "isBlockhashValid", [str(bh)])["result"]["value"], n.workdir
