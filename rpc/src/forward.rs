@@ -248,6 +248,9 @@ impl Rpc {
             Call::GetBalance { key, .. } | Call::GetAccountInfo { key, .. } => {
                 view.read_route([&key.to_bytes()])
             }
+            Call::GetTokenSupply { mint, .. } | Call::GetTokenLargestAccounts { mint, .. } => {
+                view.read_route([&mint.to_bytes()])
+            }
             _ => return None,
         };
         match route {

@@ -413,8 +413,9 @@ impl Rpc {
     }
 
     fn signature_statuses(&self, sigs: &[Signature]) -> RpcResult {
-        let status = |slot: u64, err: &Option<solana_transaction_error::TransactionError>| {
-            let c = self.chain.commitment_of(slot);
+        let status = |slot: u64,
+                      err: &Option<solana_transaction_error::TransactionError>,
+                      c: Commitment| {
             json!({
                 "slot": slot,
                 "confirmations": if c == Commitment::Finalized { Value::Null } else { json!(0) },
@@ -432,9 +433,9 @@ impl Rpc {
             // Run here, or run by another node on accounts this node holds (a replica, a
             // partition moved here): the other node may be gone.
             out.push(match self.chain.status(sig) {
-                Some(st) => status(st.slot, &st.err),
+                Some(st) => status(st.slot, &st.err, self.chain.commitment_of(st.slot)),
                 None => match self.chain.foreign_status(sig) {
-                    Some(f) => status(f.slot, &f.err),
+                    Some((f, c)) => status(f.slot, &f.err, c),
                     None => Value::Null,
                 },
             });

@@ -55,6 +55,8 @@ pub struct RouterCounters {
     pub pubsub_connections: AtomicU64,
     /// WebSocket connections closed on accept: over `[pubsub] max_connections` (per IP or in all).
     pub pubsub_refused: AtomicU64,
+    /// WebSocket connections closed: no live node took them (none known, connect failed).
+    pub pubsub_unplaced: AtomicU64,
 }
 
 /// Where the router sends things: the cluster as last read.
@@ -268,6 +270,11 @@ impl Router {
             "pubsub_refused_total",
             "WebSocket connections closed on accept: over [pubsub] max_connections.",
             c.pubsub_refused.load(Relaxed),
+        );
+        counter(
+            "pubsub_unplaced_total",
+            "WebSocket connections closed: no live node took them.",
+            c.pubsub_unplaced.load(Relaxed),
         );
         out.push_str(&format!(
             "# HELP gigacompute_router_nodes Live cluster nodes known.\n# TYPE gigacompute_router_nodes gauge\ngigacompute_router_nodes {}\n",

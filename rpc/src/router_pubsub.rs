@@ -4,8 +4,10 @@
 //! answers signature subscriptions for transactions run anywhere in the cluster
 //! (`pubsub::remote`), while account, program and logs subscriptions see what runs on that
 //! node. The router reads none of it; the node's limits, pings and timeouts apply. Bounded by
-//! `[pubsub] max_connections` and `max_connections_per_ip`; a connection no node takes is
-//! closed and counted.
+//! `[pubsub] max_connections` and `max_connections_per_ip` per client address at the router; a
+//! connection no node takes is closed and counted. A node sees the router's address, not the
+//! client's: set its `[pubsub] max_connections_per_ip` (and `max_subscriptions_per_ip`) for
+//! the clients of every router in front of it.
 
 use crate::router::Router;
 use anyhow::{Context, Result};
@@ -82,11 +84,17 @@ pub fn start(
                 };
                 let open = Arc::new(parking_lot::Mutex::new(Open::default()));
                 while !stop.load(Relaxed) {
-                    let Ok(Ok((client, peer))) =
-                        tokio::time::timeout(STOP_POLL, listener.accept()).await
-                    else {
-                        continue;
-                    };
+                    let (client, peer) =
+                        match tokio::time::timeout(STOP_POLL, listener.accept()).await {
+                            Ok(Ok(accepted)) => accepted,
+                            Ok(Err(e)) => {
+                                // Out of descriptors, say: not a loop at full speed.
+                                tracing::warn!("the router's PubSub accept: {e}");
+                                tokio::time::sleep(STOP_POLL).await;
+                                continue;
+                            }
+                            Err(_) => continue,
+                        };
                     let slot = {
                         let mut o = open.lock();
                         let here = o.by_ip.get(&peer.ip()).copied().unwrap_or(0);
@@ -102,7 +110,7 @@ pub fn start(
                         }
                     };
                     let Some(node) = router.pubsub_target() else {
-                        router.counters.unplaced.fetch_add(1, Relaxed);
+                        router.counters.pubsub_unplaced.fetch_add(1, Relaxed);
                         continue;
                     };
                     let router = router.clone();
@@ -115,14 +123,20 @@ pub fn start(
                         )
                         .await;
                         let Ok(Ok(mut upstream)) = connected else {
-                            router.counters.call_failures.fetch_add(1, Relaxed);
+                            router.counters.pubsub_unplaced.fetch_add(1, Relaxed);
                             return;
                         };
                         router.counters.pubsub_connections.fetch_add(1, Relaxed);
                         let _ = client.set_nodelay(true);
                         let _ = upstream.set_nodelay(true);
-                        // Ends when either side closes (the node closes idle and bad sessions).
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                        // Ends, both ways, as soon as either side ends (the node closes idle
+                        // and bad sessions): a half-closed pair would hold its slot forever.
+                        let (mut from_client, mut to_client) = client.split();
+                        let (mut from_node, mut to_node) = upstream.split();
+                        tokio::select! {
+                            _ = tokio::io::copy(&mut from_client, &mut to_node) => {}
+                            _ = tokio::io::copy(&mut from_node, &mut to_client) => {}
+                        }
                     });
                 }
             });

@@ -316,7 +316,7 @@ impl Bank {
             self.open.wrote(k);
         }
         if !w.signatures.is_empty() {
-            self.chain.add_foreign(&w.signatures);
+            self.chain.add_foreign(&w.signatures, slot);
         }
         let _ = w.done.send(slot);
     }

@@ -273,7 +273,8 @@ pub struct ChainState {
     /// partition that moved here): within the blockhash window they are "already processed"
     /// here too, and their statuses are answered from here (the node that ran them may be
     /// gone).
-    foreign: parking_lot::Mutex<HashMap<Signature, ForeignSignature>>,
+    /// Each with the local slot its record was written in: durable here once that slot is.
+    foreign: parking_lot::Mutex<HashMap<Signature, (ForeignSignature, u64)>>,
 }
 
 /// A transaction another cluster node ran, as replication and moves carry it: enough to refuse
@@ -586,16 +587,17 @@ impl ChainState {
 
     /// Transactions run elsewhere (a replica, a partition moved here): admission refuses them
     /// while their blockhash could still be valid. Older ones are forgotten as new ones arrive.
-    pub fn add_foreign(&self, sigs: &[ForeignSignature]) {
+    /// `written_in`: the local slot whose commit makes them durable here.
+    pub fn add_foreign(&self, sigs: &[ForeignSignature], written_in: u64) {
         let oldest = self
             .processed_slot()
             .saturating_sub(self.validity_slots + 1);
         let mut f = self.foreign.lock();
-        f.retain(|_, s| s.slot >= oldest);
+        f.retain(|_, (s, _)| s.slot >= oldest);
         f.extend(
             sigs.iter()
                 .filter(|s| s.slot >= oldest)
-                .map(|s| (s.signature, s.clone())),
+                .map(|s| (s.signature, (s.clone(), written_in))),
         );
     }
 
@@ -605,8 +607,8 @@ impl ChainState {
         self.foreign
             .lock()
             .values()
-            .filter(|s| s.partition == partition && s.slot >= first)
-            .cloned()
+            .filter(|(s, _)| s.partition == partition && s.slot >= first)
+            .map(|(s, _)| s.clone())
             .collect()
     }
 
@@ -616,13 +618,16 @@ impl ChainState {
     }
 
     /// A transaction another node ran, as this node holds it (`getSignatureStatuses` answers
-    /// from it: after a failover the node that ran it is gone).
-    pub fn foreign_status(&self, sig: &Signature) -> Option<ForeignSignature> {
+    /// from it: after a failover the node that ran it is gone), and its commitment here:
+    /// durable once the record is durable on this node too (the node that ran it shipped it
+    /// once durable there), processed before.
+    pub fn foreign_status(&self, sig: &Signature) -> Option<(ForeignSignature, Commitment)> {
         let f = self.foreign.lock();
         if f.is_empty() {
             return None;
         }
-        f.get(sig).cloned()
+        f.get(sig)
+            .map(|(s, written_in)| (s.clone(), self.commitment_of(*written_in)))
     }
 
     /// The statuses of the retained slots from `first` on (for a partition's export).

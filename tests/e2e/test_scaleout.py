@@ -308,8 +308,11 @@ def test_one_chain_slot_and_blockhash(cluster):
     bh = clients[0].get_latest_blockhash().value.blockhash
     for n in cluster["nodes"].values():
         assert rpc_raw(n, "isBlockhashValid", [str(bh)])["result"]["value"], n.workdir
+    # Asked one after another: the clock moves on meanwhile (a 50 ms slot), which is allowed for.
+    t0 = time.monotonic()
     slots = [c.get_slot().value for c in clients]
-    assert max(slots) - min(slots) <= 3, slots
+    elapsed_slots = (time.monotonic() - t0) / 0.05
+    assert max(slots) - min(slots) <= 3 + elapsed_slots, (slots, elapsed_slots)
 
 
 def test_transfers_for_every_owner_commit_and_read_through_any_node(cluster):
@@ -453,12 +456,12 @@ def test_a_stateless_router_passes_udp_and_rpc_to_the_owners(cluster, tmp_path):
         # A malformed call is refused by the router itself, not passed on.
         r = rpc_raw(type("R", (), {"url": router.url})(), "sendTransaction", ["not base58!"])
         assert r["error"]["code"] == -32602, r
-        pubsub_through_the_router(router, bh)
+        pubsub_through_the_router(router)
     finally:
         router.stop()
 
 
-def pubsub_through_the_router(router, bh):
+def pubsub_through_the_router(router):
     """WebSocket connections to the router reach a node's PubSub whole: each of several
     connections (round-robin over the nodes) hears of a transfer on n3's accounts, sent over
     the router's RPC; past `max_connections_per_ip` a connection is closed and counted."""
@@ -470,6 +473,7 @@ def pubsub_through_the_router(router, bh):
     payer = keypair_owned_by("n3")
     wait_status(c, c.request_airdrop(payer.pubkey(), SOL).value)
     wait_balance(c, payer.pubkey(), SOL)
+    bh = c.get_latest_blockhash().value.blockhash
     txs = []
     for i in range(3):
         ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=keypair_owned_by("n3").pubkey(),
@@ -590,6 +594,9 @@ def test_signature_subscriptions_at_any_node_hear_of_what_another_runs(cluster):
             for sub, (name, _) in subs.items():
                 want = None if name == "good" else {"InstructionError": [0, {"Custom": 1}]}
                 assert got[sub] == want, (name, got[sub])
+            # One-shot: a late second answer (the poller and the notifier racing) shows here.
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 1)
 
     asyncio.run(run())
     # The failed transfer ran (and paid its fee) on n2: its status says so through n1 too.
@@ -878,8 +885,26 @@ def test_kill_9_of_an_owner_under_load_loses_nothing_confirmed(cluster):
         statuses = []
         for i in range(0, len(told_sigs), 200):
             statuses += Client(n.url).get_signature_statuses(told_sigs[i : i + 200]).value
-        unknown = [str(s) for s, st in zip(told_sigs, statuses) if st is None or st.err is not None]
+        durable = ("TransactionConfirmationStatus.Confirmed", "TransactionConfirmationStatus.Finalized")
+        unknown = [str(s) for s, st in zip(told_sigs, statuses)
+                   if st is None or st.err is not None or str(st.confirmation_status) not in durable]
         assert not unknown, f"{nid}: {len(unknown)} of {len(told)} confirmed statuses lost, e.g. {unknown[:3]}"
+    # A wallet that subscribes at the new owner for one of them is answered (once).
+    import asyncio
+
+    import websockets
+
+    async def subscribe_at_heir():
+        async with websockets.connect(nodes[heir].ws_url) as ws:
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe",
+                                      "params": [str(told_sigs[0]), {"commitment": "confirmed"}]}))
+            sub = json.loads(await asyncio.wait_for(ws.recv(), 10))["result"]
+            m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert m["params"]["subscription"] == sub and m["params"]["result"]["value"]["err"] is None, m
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 1)  # one-shot: nothing more
+
+    asyncio.run(subscribe_at_heir())
     # Everything again, through every live node: none runs twice.
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     live = [n for nid, n in nodes.items() if nid != "n2"]

@@ -338,20 +338,15 @@ impl Session {
         // A signature already executed is answered now (after this reply: the session writes
         // the reply before it looks at the outbox), under the lock the notifier needs, so it
         // is answered once.
-        // A signature another cluster node ran on accounts this node holds is answered the
-        // same way (that node may be gone).
+        // (One another cluster node ran is answered by `remote`, within its poll.)
         if let Kind::Signature {
             signature,
             received,
         } = kind
-            && let Some((slot, err)) = self.chain.status(&signature).map_or_else(
-                || {
-                    self.chain
-                        .foreign_status(&signature)
-                        .map(|f| (f.slot, f.err))
-                },
-                |st| Some((st.slot, st.err.clone())),
-            )
+            && let Some((slot, err)) = self
+                .chain
+                .status(&signature)
+                .map(|st| (st.slot, st.err.clone()))
         {
             let context = format!(r#"{{"slot":{slot}}}"#);
             // The notifier already announced this slot: what it would have sent, now.

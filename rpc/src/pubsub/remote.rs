@@ -1,9 +1,11 @@
 //! Scale-out: signature subscriptions for transactions another node runs (a client subscribes
 //! at the node it talks to, and the transaction goes to its accounts' owner). The notifier
-//! answers what runs here; thread `gc-pubsub-peers` asks the live peers, every [`POLL_EVERY`],
-//! for the statuses of the signatures still awaited, in one `getSignatureStatuses` call per
-//! peer of at most [`MAX_PER_CALL`] signatures, and answers each subscription whose level the
-//! status reached (processed: any status; confirmed and finalized: a durable one), once.
+//! answers what runs here; thread `gc-pubsub-peers`, every [`POLL_EVERY`], looks up the
+//! signatures still awaited (at most [`MAX_PER_CALL`] a tick, a window that moves on) in this
+//! node's records of other nodes' transactions (a replica, a partition moved here: after a
+//! failover the node that ran them is gone), then asks the other nodes that own partitions at
+//! once, one `getSignatureStatuses` call each. Each subscription is answered once its level is
+//! reached (processed: any status; confirmed and finalized: a durable one), once.
 
 use super::subscriptions::{Kind, Level, Registry, SubId};
 use cluster::ClusterView;
@@ -12,12 +14,13 @@ use runtime::chain::ChainState;
 use serde_json::{Value, json};
 use solana_signature::Signature;
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How often the peers are asked (a slot is 400 ms by default: at most a quarter slot late).
+/// How often the peers are asked: a remote answer comes at most this much after the owner's.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 /// Signatures asked of one peer per tick, at most (Agave's getSignatureStatuses limit).
 const MAX_PER_CALL: usize = 256;
@@ -87,7 +90,6 @@ struct Poller {
 
 impl Poller {
     fn tick(&mut self) {
-        let peers = self.view.peers();
         // Awaited: subscribed to, and not run here (the notifier answers those); beyond
         // MAX_PER_CALL, a window that moves on each tick.
         let awaited: Vec<Signature> = {
@@ -112,43 +114,83 @@ impl Poller {
                 .copied()
                 .collect()
         };
-        if awaited.is_empty() || peers.is_empty() {
+        if awaited.is_empty() {
             return;
         }
         let mut found: HashMap<Signature, Found> = HashMap::new();
-        for peer in peers {
-            let ask: Vec<String> = awaited
-                .iter()
-                .filter(|s| !found.get(s).is_some_and(|f| f.durable))
-                .map(ToString::to_string)
-                .collect();
-            if ask.is_empty() {
-                break;
+        for sig in &awaited {
+            if let Some((f, c)) = self.chain.foreign_status(sig) {
+                let durable = c != runtime::chain::Commitment::Processed;
+                let err = crate::encode::tx_error(&f.err);
+                found.insert(
+                    *sig,
+                    Found {
+                        slot: f.slot,
+                        err,
+                        durable,
+                    },
+                );
             }
+        }
+        let ask: Vec<String> = awaited
+            .iter()
+            .filter(|s| !found.get(s).is_some_and(|f| f.durable))
+            .map(ToString::to_string)
+            .collect();
+        // The nodes that own partitions: one of them ran it, or holds it since a failover.
+        let snap = self.view.snapshot();
+        let owners: std::collections::BTreeSet<&str> = snap
+            .map
+            .as_ref()
+            .map(|m| m.owners.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let peers: Vec<SocketAddr> = snap
+            .nodes
+            .values()
+            .filter(|n| n.id != self.view.me() && owners.contains(n.id.as_str()))
+            .map(|n| n.rpc)
+            .collect();
+        if !ask.is_empty() && !peers.is_empty() {
+            let params = json!([ask]);
+            let (view, max_bytes) = (&*self.view, self.max_response_bytes);
+            // At once: the tick waits for its slowest peer (each within the peer timeout).
+            let answers: Vec<Option<Value>> = std::thread::scope(|s| {
+                let running: Vec<_> = peers
+                    .iter()
+                    .map(|addr| {
+                        let params = &params;
+                        s.spawn(move || {
+                            let method = "getSignatureStatuses";
+                            crate::forward::post(view, *addr, method, params, max_bytes).ok()
+                        })
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|t| t.join().ok().flatten())
+                    .collect()
+            });
             // A peer that does not answer is asked again next tick.
-            let Ok(answer) = crate::forward::post(
-                &self.view,
-                peer.rpc,
-                "getSignatureStatuses",
-                &json!([ask]),
-                self.max_response_bytes,
-            ) else {
-                continue;
-            };
-            let Some(values) = answer.get("value").and_then(Value::as_array) else {
-                continue;
-            };
-            for (sig, v) in ask.iter().zip(values) {
-                let (Ok(sig), Some(slot)) = (sig.parse(), v.get("slot").and_then(Value::as_u64))
-                else {
+            for answer in answers.into_iter().flatten() {
+                let Some(values) = answer.get("value").and_then(Value::as_array) else {
                     continue;
                 };
-                let durable = matches!(
-                    v.get("confirmationStatus").and_then(Value::as_str),
-                    Some("confirmed" | "finalized")
-                );
-                let err = v.get("err").cloned().unwrap_or(Value::Null);
-                found.insert(sig, Found { slot, err, durable });
+                for (sig, v) in ask.iter().zip(values) {
+                    let (Ok(sig), Some(slot)) =
+                        (sig.parse(), v.get("slot").and_then(Value::as_u64))
+                    else {
+                        continue;
+                    };
+                    let durable = matches!(
+                        v.get("confirmationStatus").and_then(Value::as_str),
+                        Some("confirmed" | "finalized")
+                    );
+                    if found.get(&sig).is_some_and(|f| f.durable || !durable) {
+                        continue;
+                    }
+                    let err = v.get("err").cloned().unwrap_or(Value::Null);
+                    found.insert(sig, Found { slot, err, durable });
+                }
             }
         }
         if !found.is_empty() {
