@@ -478,8 +478,17 @@ impl Rpc {
             Err(e) => return Some(Err(e)),
         };
         let config = p.get(1).cloned().unwrap_or(Value::Null);
+        // Unknown here, or known only as another node's transaction whose record is not yet
+        // durable here (a replica being written: the node that holds it durably says more).
+        let processed_elsewhere = |i: usize| {
+            self.chain.status(&signatures[i]).is_none()
+                && self
+                    .chain
+                    .foreign_status(&signatures[i])
+                    .is_some_and(|(_, c)| c == runtime::chain::Commitment::Processed)
+        };
         let missing: Vec<usize> = (0..signatures.len())
-            .filter(|&i| answer["value"][i].is_null())
+            .filter(|&i| answer["value"][i].is_null() || processed_elsewhere(i))
             .collect();
         if missing.is_empty() {
             return Some(Ok(answer));
@@ -493,8 +502,8 @@ impl Rpc {
                 continue;
             };
             for (j, &i) in missing.iter().enumerate() {
-                if answer["value"][i].is_null()
-                    && let Some(v) = values.get(j).filter(|v| v.is_object())
+                if let Some(v) = values.get(j).filter(|v| v.is_object())
+                    && durability(v) > durability(&answer["value"][i])
                 {
                     answer["value"][i] = v.clone();
                 }
@@ -529,6 +538,15 @@ impl Rpc {
             .into_iter()
             .find_map(|r| r.ok().filter(|v| !v.is_null()));
         Some(Ok(found.unwrap_or(Value::Null)))
+    }
+}
+
+/// How far a status got: unknown (null) < processed < confirmed or finalized.
+fn durability(status: &Value) -> u8 {
+    match status.get("confirmationStatus").and_then(Value::as_str) {
+        None => 0,
+        Some("processed") => 1,
+        Some(_) => 2,
     }
 }
 

@@ -619,15 +619,23 @@ impl ChainState {
 
     /// A transaction another node ran, as this node holds it (`getSignatureStatuses` answers
     /// from it: after a failover the node that ran it is gone), and its commitment here:
-    /// durable once the record is durable on this node too (the node that ran it shipped it
-    /// once durable there), processed before.
+    /// durable once the record is on this node's disk too (the node that ran it shipped it
+    /// once durable there, so it is then on two disks), processed before. This node's own
+    /// follower is not waited for: after a failover it is being chosen anew, and the record
+    /// was confirmed before.
     pub fn foreign_status(&self, sig: &Signature) -> Option<(ForeignSignature, Commitment)> {
         let f = self.foreign.lock();
         if f.is_empty() {
             return None;
         }
-        f.get(sig)
-            .map(|(s, written_in)| (s.clone(), self.commitment_of(*written_in)))
+        f.get(sig).map(|(s, written_in)| {
+            let c = if *written_in <= self.local_durable_slot() {
+                Commitment::Finalized
+            } else {
+                Commitment::Processed
+            };
+            (s.clone(), c)
+        })
     }
 
     /// The statuses of the retained slots from `first` on (for a partition's export).

@@ -886,7 +886,7 @@ def test_kill_9_of_an_owner_under_load_loses_nothing_confirmed(cluster):
         for i in range(0, len(told_sigs), 200):
             statuses += Client(n.url).get_signature_statuses(told_sigs[i : i + 200]).value
         durable = ("TransactionConfirmationStatus.Confirmed", "TransactionConfirmationStatus.Finalized")
-        unknown = [str(s) for s, st in zip(told_sigs, statuses)
+        unknown = [(str(s), st and (st.err, str(st.confirmation_status))) for s, st in zip(told_sigs, statuses)
                    if st is None or st.err is not None or str(st.confirmation_status) not in durable]
         assert not unknown, f"{nid}: {len(unknown)} of {len(told)} confirmed statuses lost, e.g. {unknown[:3]}"
     # A wallet that subscribes at the new owner for one of them is answered (once).
