@@ -61,6 +61,8 @@ cargo test --release --workspace --locked --features rocksdb-peer,dpdk
 echo "== end-to-end (real binary; solana-py, @solana/web3.js, @solana/kit clients)"
 cargo build --release --locked --bin gigacompute --features rocksdb-peer,dpdk
 "$VENV/bin/pytest" -q tests/e2e
+echo "== appliance image: build it (mmdebstrap), boot it under qemu (TCG), serve, power cut"
+scripts/image.sh test
 echo "== fuzz (replay the corpus, then 20 s per target)"
 # cargo-fuzz needs nightly (sanitizer coverage); both are installed on first use. fuzz/ is its
 # own workspace with its own lock file and target directory (fuzz/target).

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 
 /// The benches in report order.
-pub const ORDER: [&str; 14] = [
+pub const ORDER: [&str; 15] = [
     "sigverify",
     "exec",
     "pipeline",
@@ -25,6 +25,7 @@ pub const ORDER: [&str; 14] = [
     "routing",
     "tuner",
     "scale",
+    "image",
 ];
 
 /// The benches whose JSON `dir` holds (`<bench>.json`), in report order.
@@ -108,13 +109,20 @@ medians of per-run ratios, each run timing both sides back to back. The machine 
 a load average above about 1 at a bench's start means other work shared them, and every \
 figure of that bench is lower than the machine can do.\n\n";
 
-/// The line under a bench's heading: how to rerun it and what measured it.
+/// The line under a bench's heading: how to rerun it and what measured it. A result not made
+/// by `gigacompute bench` (the image's, by scripts/image.sh) names its own command.
 fn stamp(r: &Value) -> String {
     let meta = &r["meta"];
+    let command = match meta.get("command") {
+        Some(c) => str_of(c),
+        None => format!(
+            "gigacompute bench {} {}",
+            str_of(&r["bench"]),
+            str_of(&meta["args"])
+        ),
+    };
     format!(
-        "`gigacompute bench {} {}` · commit `{}` · {} · {}",
-        str_of(&r["bench"]),
-        str_of(&meta["args"]),
+        "`{command}` · commit `{}` · {} · {}",
         str_of(&meta["commit"]),
         str_of(&meta["machine"]),
         str_of(&meta["started_utc"]),

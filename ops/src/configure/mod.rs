@@ -8,11 +8,13 @@ mod cpu;
 mod hugepages;
 mod limits;
 mod nic;
+mod pci_bind;
 mod storage;
 mod sysctl;
 
 use appliance::config::Config;
 use clap::{Subcommand, ValueEnum};
+use nic::DPDK_DRIVERS;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Clone, Copy)]

@@ -180,7 +180,7 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
 }
 
 /// Drivers a DPDK poll-mode driver can use a PCI NIC through.
-const DPDK_DRIVERS: [&str; 3] = ["vfio-pci", "uio_pci_generic", "igb_uio"];
+pub const DPDK_DRIVERS: [&str; 3] = ["vfio-pci", "uio_pci_generic", "igb_uio"];
 
 /// Each PCI device in `[dpdk] pci_allow` exists and is bound to a DPDK-capable driver.
 pub fn dpdk_devices(cfg: &Config, sys_pci: &std::path::Path) -> Vec<Finding> {
@@ -214,7 +214,9 @@ pub fn dpdk_devices(cfg: &Config, sys_pci: &std::path::Path) -> Vec<Finding> {
                     "dpdk: {addr} is bound to {}, not a DPDK driver",
                     other.as_deref().unwrap_or("no driver")
                 ),
-                format!("sudo scripts/bind-nic.sh bind {addr}   (vfio-pci)"),
+                format!(
+                    "sudo gigacompute configure init nic   (or scripts/bind-nic.sh bind {addr})"
+                ),
             )),
         }
     }
@@ -240,6 +242,11 @@ pub fn init(cfg: &Config) -> anyhow::Result<()> {
             }
         }
     }
+    if cfg.dpdk.enabled {
+        for (addr, driver) in super::pci_bind::bind_all(&Default::default(), &cfg.dpdk.pci_allow)? {
+            saved.push((format!("{addr} driver"), driver));
+        }
+    }
     save_state("nic", &saved)
 }
 
@@ -247,8 +254,9 @@ pub fn fini() -> anyhow::Result<()> {
     for (k, v) in take_state("nic")? {
         if let Some((i, what)) = k.split_once(' ') {
             match what {
-                "combined" => run("ethtool", &["-L", i, "combined", &v]),
-                _ => run("ethtool", &["-G", i, "rx", &v]),
+                "combined" => drop(run("ethtool", &["-L", i, "combined", &v])),
+                "driver" => super::pci_bind::Sysfs::default().restore(i, &v)?,
+                _ => drop(run("ethtool", &["-G", i, "rx", &v])),
             };
         }
     }

@@ -1,11 +1,16 @@
 //! The accounts engine's devices: present, not mounted, large enough, blank or already this
 //! array's at the configured position, O_DIRECT-capable; and io_uring allowed by the kernel.
+//! An NVMe namespace listed by its generic device (`/dev/ngXnY`) is checked by reading its
+//! first block with an NVMe command through io_uring (passthrough works or it does not); one
+//! listed as a block device is told whether passthrough is there to use instead.
 //! Nothing to apply: the appliance formats blank devices at first start.
 
 use super::Finding;
 use appliance::config::{Config, StorageEngine};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use storage::array::device::{self, IoOp, nvme};
+use storage::array::iomem::IoMemory;
 use storage::array::layout::Label;
 
 pub fn check(cfg: &Config) -> Vec<Finding> {
@@ -56,6 +61,9 @@ fn mounted(path: &Path) -> bool {
 
 fn device(i: usize, path: &Path, create_bytes: u64, min_bytes: u64) -> Finding {
     let name = format!("device #{i} {}", path.display());
+    if nvme::is_generic_device(path) {
+        return passthrough(i, &name, path, min_bytes);
+    }
     let Ok(meta) = std::fs::metadata(path) else {
         if path.starts_with("/dev") {
             return Finding::fail(
@@ -114,26 +122,110 @@ fn device(i: usize, path: &Path, create_bytes: u64, min_bytes: u64) -> Finding {
             "use a larger device or lower storage.segment_bytes",
         );
     }
-    match read_label(&file) {
-        Ok(None) => Finding::pass(format!(
+    let label = match read_label(&file) {
+        Ok(l) => l,
+        Err(reason) => return not_ours(&name, reason),
+    };
+    let mut f = labelled(i, &name, size, label);
+    if let Some(ng) = generic_of(path).filter(|ng| nvme::is_generic_device(ng)) {
+        f.what += &format!(
+            "; NVMe passthrough available: list {} to submit NVMe commands from user space",
+            ng.display()
+        );
+    }
+    f
+}
+
+/// `/dev/ngCnN` for `/dev/nvmeCnN`.
+fn generic_of(block: &Path) -> Option<std::path::PathBuf> {
+    let name = block.file_name()?.to_str()?.strip_prefix("nvme")?;
+    name.contains('n')
+        .then(|| block.with_file_name(format!("ng{name}")))
+}
+
+/// A generic device: its namespace, then block 0 read with an NVMe Read command.
+fn passthrough(i: usize, name: &str, path: &Path, min_bytes: u64) -> Finding {
+    let fix = "NVMe passthrough needs Linux 5.19 or later, io_uring allowed (kernel.io_uring_disabled=0) and read-write access to the device; or list the block device (/dev/nvmeXnY) instead";
+    if let Some(block) = nvme::sysfs_dir(path)
+        .and_then(|d| d.file_name().map(|n| Path::new("/dev").join(n)))
+        .filter(|b| mounted(b))
+    {
+        return Finding::fail(
+            format!("{name}: its namespace {} is mounted", block.display()),
+            "unmount it and remove it from /etc/fstab: the appliance owns the whole device",
+        );
+    }
+    let opened = match device::open_device(path, 0, true) {
+        Ok(d) => d,
+        Err(e) => return Finding::fail(format!("{name}: no NVMe passthrough: {e}"), fix),
+    };
+    let ns = opened
+        .nvme
+        .clone()
+        .expect("a generic device opens for passthrough");
+    let mem = IoMemory::new(4096, 1 << 16, 2, 1);
+    let ring = device::RingSettings {
+        io_uring: true,
+        entries: 8,
+        sqpoll_idle_ms: None,
+    };
+    let mut dev = match device::backend(&opened, ring, &mem, &Default::default()) {
+        Ok(d) => d,
+        Err(e) => return Finding::fail(format!("{name}: no NVMe passthrough: {e}"), fix),
+    };
+    let mut op = [IoOp::read(0, mem.alloc(4096))];
+    dev.execute(&mut op);
+    if let Some(e) = op[0].error() {
+        return Finding::fail(
+            format!("{name}: an NVMe Read through io_uring failed: {e}"),
+            fix,
+        );
+    }
+    let what = format!(
+        "{name}: NVMe passthrough (namespace {}, {}-byte LBAs, {} KiB per command)",
+        ns.nsid,
+        ns.lba_bytes,
+        ns.max_transfer / 1024
+    );
+    if ns.size_bytes < min_bytes {
+        return Finding::fail(
+            format!(
+                "{what}: {} bytes, smaller than four segments ({min_bytes})",
+                ns.size_bytes
+            ),
+            "use a larger namespace or lower storage.segment_bytes",
+        );
+    }
+    match Label::decode(op[0].buf.as_ref().expect("read buffer").as_ref()) {
+        Ok(label) => labelled(i, &what, ns.size_bytes, label),
+        Err(reason) => not_ours(&what, reason),
+    }
+}
+
+fn labelled(i: usize, name: &str, size: u64, label: Option<Label>) -> Finding {
+    match label {
+        None => Finding::pass(format!(
             "{name}: blank, {size} bytes; formatted at first start"
         )),
-        Ok(Some(l)) if l.index as usize == i => Finding::pass(format!(
+        Some(l) if l.index as usize == i => Finding::pass(format!(
             "{name}: device #{} of array {:016x} ({} devices), {size} bytes",
             l.index, l.array_id, l.n_devices
         )),
-        Ok(Some(l)) => Finding::fail(
+        Some(l) => Finding::fail(
             format!(
                 "{name}: is device #{} of array {:016x}, configured as #{i}",
                 l.index, l.array_id
             ),
             "list the devices in the order they were formatted in",
         ),
-        Err(reason) => Finding::fail(
-            format!("{name}: {reason}"),
-            "if this device is meant for the appliance, wipe its first 4 KiB (blkdiscard, or dd if=/dev/zero bs=4096 count=1); otherwise list another device",
-        ),
     }
+}
+
+fn not_ours(name: &str, reason: String) -> Finding {
+    Finding::fail(
+        format!("{name}: {reason}"),
+        "if this device is meant for the appliance, wipe its first 4 KiB (blkdiscard, or dd if=/dev/zero bs=4096 count=1); otherwise list another device",
+    )
 }
 
 fn read_label(file: &std::fs::File) -> Result<Option<Label>, String> {

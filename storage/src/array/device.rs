@@ -1,14 +1,20 @@
-//! The device backend interface and its two implementations: io_uring (default) and
-//! pread/pwrite (fallback where io_uring is refused). A userspace NVMe backend (SPDK, or
-//! io_uring passthrough on /dev/ngXnY) is another `DeviceIo`.
+//! The device backend interface and its implementations: io_uring on a file or block device
+//! (default), pread/pwrite (fallback where io_uring is refused), and NVMe passthrough (NVMe
+//! commands through io_uring on a namespace's `/dev/ngXnY`, chosen by naming that device).
 
+pub mod nvme;
+mod ring;
+
+use super::io_thread::DeviceCounters;
 use super::iomem::{IoBuf, IoMemory};
-use io_uring::{IoUring, opcode, types};
+pub use nvme::{Namespace, is_generic_device};
+pub use ring::{RingDevice, UringDevice};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -81,7 +87,8 @@ impl IoOp {
 pub trait DeviceIo: Send {
     /// Executes every op (reads and writes in any order, concurrently), filling `result`.
     fn execute(&mut self, ops: &mut [IoOp]);
-    /// "io_uring", "io_uring+sqpoll" or "pread/pwrite": for the start-up log and metrics.
+    /// "io_uring", "io_uring+sqpoll", "nvme-passthrough" or "pread/pwrite": for the
+    /// start-up log and metrics.
     fn kind(&self) -> &'static str;
 }
 
@@ -89,11 +96,25 @@ pub struct OpenedDevice {
     pub file: File,
     pub size: u64,
     pub direct: bool,
+    /// Set for an NVMe generic device: I/O goes as NVMe commands (passthrough).
+    pub nvme: Option<Namespace>,
 }
 
 /// Opens (creating a regular file of `create_bytes` if absent) with O_DIRECT, falling back to
-/// buffered I/O with a log line where the filesystem refuses O_DIRECT (tmpfs).
+/// buffered I/O with a log line where the filesystem refuses O_DIRECT (tmpfs). An NVMe generic
+/// device (`/dev/ngXnY`) is opened for passthrough: no read(2)/write(2) reach it, only
+/// commands, so it has neither page cache nor O_DIRECT.
 pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Result<OpenedDevice> {
+    if is_generic_device(path) {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let ns = nvme::probe(path, &file)?;
+        return Ok(OpenedDevice {
+            file,
+            size: ns.size_bytes,
+            direct: true,
+            nvme: Some(ns),
+        });
+    }
     if !path.exists() {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -136,7 +157,12 @@ pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Res
         (open(0)?, false)
     };
     let size = file.seek(SeekFrom::End(0))?;
-    Ok(OpenedDevice { file, size, direct })
+    Ok(OpenedDevice {
+        file,
+        size,
+        direct,
+        nvme: None,
+    })
 }
 
 /// Allocates the file and, where O_DIRECT works, writes it through once with zeros, bypassing
@@ -180,217 +206,6 @@ fn zero_fill(f: &File, path: &Path, bytes: u64) -> std::io::Result<()> {
     direct.sync_all()
 }
 
-/// io_uring backend: one ring, the I/O pool registered as fixed buffer 0, a batch submitted
-/// with one `io_uring_enter` (none at all with SQPOLL while the poller is awake).
-///
-/// The error path is where the kernel and this process can disagree about who owns a buffer.
-/// Every SQE carries `user_data` = (window sequence << 32) | op index, so a completion is only
-/// ever credited to the op that submitted it (a late completion of an earlier window is
-/// dropped, not counted for the next batch: a write must never look done before its
-/// fdatasync). When `io_uring_enter` fails, `execute` keeps waiting for every op the kernel may
-/// hold before it returns (the caller drops the ops, which returns their buffers to the pool).
-/// If the ring cannot be drained, the ring is poisoned: the buffers of ops still out are
-/// leaked on purpose (the kernel may still DMA into them) and every later batch fails with EIO.
-pub struct UringDevice {
-    ring: IoUring,
-    file: File,
-    fixed: bool,
-    sqpoll: bool,
-    /// Sequence of the current window (high half of `user_data`).
-    window_seq: u32,
-    /// The ring could not be drained after an error: never used again.
-    poisoned: bool,
-    /// Tests: the next `n` submits report this errno after really submitting (the worst case:
-    /// the kernel holds the requests, the caller sees an error).
-    #[doc(hidden)]
-    pub inject_submit_errors: Option<(u32, i32)>,
-}
-
-/// Failed `io_uring_enter` calls tolerated in a row while draining before the ring is poisoned.
-const DRAIN_ATTEMPTS: u32 = 16;
-
-impl UringDevice {
-    pub fn new(
-        file: File,
-        entries: u32,
-        sqpoll_idle_ms: Option<u32>,
-        mem: &IoMemory,
-    ) -> std::io::Result<Self> {
-        let mut b = IoUring::builder();
-        if let Some(ms) = sqpoll_idle_ms {
-            b.setup_sqpoll(ms);
-        }
-        let ring = b.build(entries)?;
-        let iov = mem.iovec();
-        let fixed = match unsafe { ring.submitter().register_buffers(&[iov]) } {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "io_uring refused to register the I/O pool; using unregistered buffers");
-                false
-            }
-        };
-        Ok(UringDevice {
-            ring,
-            file,
-            fixed,
-            sqpoll: sqpoll_idle_ms.is_some(),
-            window_seq: 0,
-            poisoned: false,
-            inject_submit_errors: None,
-        })
-    }
-
-    /// Whether the ring was given up after an undrainable error.
-    pub fn poisoned(&self) -> bool {
-        self.poisoned
-    }
-
-    fn entry(&self, op: &mut IoOp) -> io_uring::squeue::Entry {
-        let fd = types::Fd(self.file.as_raw_fd());
-        match op.kind {
-            OpKind::Sync => opcode::Fsync::new(fd)
-                .flags(types::FsyncFlags::DATASYNC)
-                .build(),
-            kind => {
-                let buf = op.buf.as_mut().expect("read/write op has a buffer");
-                let (ptr, len) = (buf.as_ptr(), buf.len() as u32);
-                match (kind, buf.fixed_index().filter(|_| self.fixed)) {
-                    (OpKind::Read, Some(i)) => opcode::ReadFixed::new(fd, ptr, len, i)
-                        .offset(op.offset)
-                        .build(),
-                    (OpKind::Read, None) => {
-                        opcode::Read::new(fd, ptr, len).offset(op.offset).build()
-                    }
-                    (_, Some(i)) => opcode::WriteFixed::new(fd, ptr, len, i)
-                        .offset(op.offset)
-                        .build(),
-                    (_, None) => opcode::Write::new(fd, ptr, len).offset(op.offset).build(),
-                }
-            }
-        }
-    }
-
-    /// `submit_and_wait`, through the test seam.
-    fn submit_and_wait(&mut self, want: usize) -> std::io::Result<usize> {
-        if let Some((n, errno)) = self.inject_submit_errors
-            && n > 0
-        {
-            self.inject_submit_errors = (n > 1).then_some((n - 1, errno));
-            // Really hand the requests to the kernel, then report failure.
-            let _ = self.ring.submit();
-            return Err(std::io::Error::from_raw_os_error(errno));
-        }
-        self.ring.submit_and_wait(want)
-    }
-
-    /// Runs one window (at most the ring's size). Returns false if the ring had to be poisoned.
-    fn run_window(&mut self, window: &mut [IoOp]) -> bool {
-        self.window_seq = self.window_seq.wrapping_add(1);
-        let seq = self.window_seq as u64;
-        for (i, op) in window.iter_mut().enumerate() {
-            let e = self.entry(op).user_data(seq << 32 | i as u64);
-            // The window never exceeds the ring, and earlier windows were drained.
-            unsafe { self.ring.submission().push(&e).expect("room in the ring") };
-        }
-        let mut done = vec![false; window.len()];
-        let mut left = window.len();
-        let mut first_error: Option<i32> = None;
-        let mut failures = 0;
-        while left > 0 {
-            match self.submit_and_wait(left) {
-                Ok(_) => failures = 0,
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                Err(e) => {
-                    // Requests may be in the kernel: keep waiting for them (EAGAIN/EBUSY pass
-                    // once completions are reaped), but not forever.
-                    first_error.get_or_insert(e.raw_os_error().unwrap_or(libc::EIO));
-                    failures += 1;
-                    tracing::warn!(error = %e, failures, "io_uring submit failed; draining");
-                    if failures > DRAIN_ATTEMPTS {
-                        self.poison(window, &done);
-                        return false;
-                    }
-                }
-            }
-            for cqe in self.ring.completion() {
-                let (s, i) = (
-                    cqe.user_data() >> 32,
-                    (cqe.user_data() & 0xffff_ffff) as usize,
-                );
-                if s != seq || i >= window.len() || done[i] {
-                    // Not one of this window's requests: never credit it.
-                    tracing::error!(
-                        user_data = cqe.user_data(),
-                        "stray io_uring completion ignored"
-                    );
-                    continue;
-                }
-                window[i].result = cqe.result() as i64;
-                done[i] = true;
-                left -= 1;
-            }
-        }
-        // Every request came back with its own result; a submit error that the requests
-        // survived is still reported on the ops that succeeded, so the caller does not trust
-        // a batch whose submission misbehaved.
-        if let Some(errno) = first_error {
-            for op in window.iter_mut().filter(|op| op.result >= 0) {
-                op.result = -(errno as i64);
-            }
-        }
-        true
-    }
-
-    /// The ring cannot be drained: ops still out keep their buffers forever (leaked, so the
-    /// pool never hands memory the kernel may still use to anyone else) and fail with EIO.
-    fn poison(&mut self, window: &mut [IoOp], done: &[bool]) {
-        tracing::error!(
-            "io_uring ring could not be drained; poisoned (device I/O fails from now on)"
-        );
-        self.poisoned = true;
-        for (op, &d) in window.iter_mut().zip(done) {
-            if !d {
-                if let Some(b) = op.buf.take() {
-                    std::mem::forget(b);
-                }
-                op.result = -(libc::EIO as i64);
-            }
-        }
-    }
-}
-
-impl DeviceIo for UringDevice {
-    fn execute(&mut self, ops: &mut [IoOp]) {
-        let cap = self.ring.params().sq_entries() as usize;
-        for window in ops.chunks_mut(cap) {
-            if self.poisoned || !self.run_window(window) {
-                break;
-            }
-        }
-        if self.poisoned {
-            // Windows not run (or after the poisoned one) fail too; their buffers were never
-            // handed to the kernel.
-            for op in ops
-                .iter_mut()
-                .filter(|op| op.result == 0 && op.buf.is_some())
-            {
-                op.result = -(libc::EIO as i64);
-            }
-            for op in ops.iter_mut().filter(|op| op.kind == OpKind::Sync) {
-                op.result = -(libc::EIO as i64);
-            }
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        if self.sqpoll {
-            "io_uring+sqpoll"
-        } else {
-            "io_uring"
-        }
-    }
-}
-
 /// pread/pwrite/fdatasync, one syscall per op: where io_uring is unavailable.
 pub struct SyncDevice {
     pub file: File,
@@ -422,27 +237,45 @@ impl DeviceIo for SyncDevice {
     }
 }
 
-/// The io_uring backend, or the pread/pwrite one with a log line when the kernel refuses
-/// io_uring (old kernel, seccomp, io_uring_disabled).
+/// How a device is driven: the passthrough backend for an NVMe generic device (it has no
+/// other), else the io_uring backend, or the pread/pwrite one with a log line when the kernel
+/// refuses io_uring (old kernel, seccomp, io_uring_disabled).
 pub fn backend(
-    file: File,
-    entries: u32,
-    sqpoll_idle_ms: Option<u32>,
+    dev: &OpenedDevice,
+    ring: RingSettings,
     mem: &IoMemory,
-    use_uring: bool,
-) -> Box<dyn DeviceIo> {
-    if use_uring {
+    counters: &Arc<DeviceCounters>,
+) -> std::io::Result<Box<dyn DeviceIo>> {
+    let file = dev.file.try_clone()?;
+    if let Some(ns) = &dev.nvme {
+        let d = nvme::open(file, ns.clone(), ring.entries, mem, counters.clone()).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("NVMe passthrough needs io_uring with 128-byte entries (Linux 5.19 or later): {e}"),
+            )
+        })?;
+        return Ok(Box::new(d));
+    }
+    if ring.io_uring {
         match file
             .try_clone()
-            .and_then(|f| UringDevice::new(f, entries, sqpoll_idle_ms, mem))
+            .and_then(|f| UringDevice::new(f, ring.entries, ring.sqpoll_idle_ms, mem))
         {
-            Ok(d) => return Box::new(d),
+            Ok(d) => return Ok(Box::new(d)),
             Err(e) => {
                 tracing::warn!(error = %e, "io_uring unavailable; falling back to pread/pwrite")
             }
         }
     }
-    Box::new(SyncDevice { file })
+    Ok(Box::new(SyncDevice { file }))
+}
+
+/// The `[storage]` settings of a device's rings.
+#[derive(Debug, Clone, Copy)]
+pub struct RingSettings {
+    pub io_uring: bool,
+    pub entries: u32,
+    pub sqpoll_idle_ms: Option<u32>,
 }
 
 #[cfg(test)]

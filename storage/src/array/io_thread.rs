@@ -36,6 +36,11 @@ telemetry::declare_counters! {
         errors: Counter(Count) "storage_io_errors",
         /// Batches the device's I/O tile submitted.
         rounds: Counter(Count) "storage_io_rounds",
+        /// NVMe commands completed by the device through passthrough (reads, writes, flushes;
+        /// an op larger than the device's transfer limit is several). Zero on other backends.
+        nvme_commands: Counter(Count) "storage_io_nvme_commands",
+        /// NVMe commands the controller failed (an NVMe status, logged with it).
+        nvme_status_errors: Counter(Count) "storage_io_nvme_status_errors",
     }
 }
 

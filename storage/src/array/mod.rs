@@ -340,13 +340,18 @@ impl ArrayStore {
         // Labels: all blank = format a new array; otherwise every device must carry this
         // array's label at its own index.
         let mut labels = Vec::new();
+        // Labels are read with one op each: plain pread where the device allows it.
+        let label_ring = device::RingSettings {
+            io_uring: false,
+            entries: 8,
+            sqpoll_idle_ms: None,
+        };
         for (p, d) in &files {
             let mut b = mem.alloc(bs);
-            let mut sd = device::SyncDevice {
-                file: d.file.try_clone().map_err(|e| io_err(p, 0, e))?,
-            };
+            let mut reader = device::backend(d, label_ring, &mem, &Default::default())
+                .map_err(|e| io_err(p, 0, e))?;
             let mut op = [IoOp::read(0, mem.alloc(bs))];
-            device::DeviceIo::execute(&mut sd, &mut op);
+            reader.execute(&mut op);
             if let Some(e) = op[0].error() {
                 return Err(io_err(p, 0, e));
             }
@@ -406,15 +411,16 @@ impl ArrayStore {
             .collect();
         let mut devices = Vec::new();
         for (i, (p, d)) in files.into_iter().enumerate() {
+            let counters = Arc::new(DeviceCounters::default());
             // Two rings per device: one on its read thread, one for the committing thread.
-            let backend = |file: std::fs::File| {
-                let dev = device::backend(
-                    file,
-                    cfg.ring_entries,
-                    cfg.sqpoll_idle_ms,
-                    &mem,
-                    cfg.io_uring,
-                );
+            let ring = device::RingSettings {
+                io_uring: cfg.io_uring,
+                entries: cfg.ring_entries,
+                sqpoll_idle_ms: cfg.sqpoll_idle_ms,
+            };
+            let backend = || -> Result<Box<dyn device::DeviceIo>, StoreError> {
+                let dev =
+                    device::backend(&d, ring, &mem, &counters).map_err(|e| io_err(&p, 0, e))?;
                 let dev = match cfg.faults.get(i) {
                     Some(Some(plan)) => Box::new(FaultyDevice {
                         inner: dev,
@@ -422,18 +428,17 @@ impl ArrayStore {
                     }) as Box<dyn device::DeviceIo>,
                     _ => dev,
                 };
-                match &cfg.power {
+                Ok(match &cfg.power {
                     Some(power) => power.wrap(i, &cfg.devices[i].path, dev),
                     None => dev,
-                }
+                })
             };
-            let writer = backend(d.file.try_clone().map_err(|e| io_err(&p, 0, e))?);
-            let reader = backend(d.file);
+            let writer = backend()?;
+            let reader = backend()?;
             tracing::info!(
                 device = %p, index = i, backend = reader.kind(), direct = d.direct,
                 segments = seg_counts[i], "storage device opened"
             );
-            let counters = Arc::new(DeviceCounters::default());
             let core = (!cfg.io_cores.is_empty()).then(|| cfg.io_cores[i % cfg.io_cores.len()]);
             let io = IoThread::spawn(format!("gc-io-{i}"), reader, counters.clone(), core);
             devices.push(Device {
