@@ -87,12 +87,13 @@ build() {
     cargo build --release --locked --bin gigacompute --features "$FEATURES"
     bin="$REPO/target/release/gigacompute"
     work="$out/work"
-    rm -rf "$work"
+    # --one-file-system: never into a mount left inside an interrupted build's root.
+    rm -rf --one-file-system "$work"
     mkdir -p "$work"
     rootfs="$work/rootfs"
     pkgs="linux-image-amd64,systemd-sysv,udev,kmod,initramfs-tools,openssh-server,iproute2"
     pkgs+=",e2fsprogs,dosfstools,grub2-common,cloud-guest-utils,gdisk,ethtool,pciutils,nvme-cli"
-    pkgs+=",ca-certificates,curl,procps,less"
+    pkgs+=",ca-certificates,curl,procps,less,systemd-timesyncd"
     # The binary's libraries, and DPDK's poll-mode drivers it loads as plugins: virtio-net
     # (qemu, KVM clouds) and the Intel NICs' (ixgbe, i40e, ice).
     pkgs+=",$(lib_packages "$bin" | paste -sd,)"
@@ -116,10 +117,13 @@ build() {
     make_esp "$work/esp.img"
     make_config "$work/config.img"
     make_disk "$out/gigacompute.img" "$work"
+    # The upgrade payload carries no slot's label until gigacompute-upgrade has written and
+    # checked it into a slot.
+    e2label "$work/root.img" gcroot
     mv "$work/root.img" "$out/root.img"
     zstd -q -f -T0 "$out/root.img" -o "$out/root.img.zst"
     zstd -q -f -T0 "$out/gigacompute.img" -o "$out/gigacompute.img.zst"
-    rm -rf "$work"
+    rm -rf --one-file-system "$work"
     local secs=$(($(date +%s) - t0))
     mib() { du -m "$@" | cut -f1; }
     printf '{"build_s": %s, "disk_mib": %s, "allocated_mib": %s, "zstd_mib": %s, "root_zstd_mib": %s}\n' \
@@ -169,7 +173,8 @@ EOF
         $GRUB_MODULES efi_gop all_video
     grub-editenv "$d/grubenv" create
     grub-editenv "$d/grubenv" set slot=a
-    mkfs.vfat -n GCBOOT -C "$img" $((ESP_MB * 1024)) >/dev/null
+    # FAT32 (some UEFI firmware ignores a FAT16 ESP); 512-byte clusters make 64 MiB enough.
+    mkfs.vfat -F 32 -s 1 -n GCBOOT -C "$img" $((ESP_MB * 1024)) >/dev/null
     mmd -i "$img" ::/EFI ::/EFI/BOOT ::/grub
     mcopy -i "$img" "$d/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
     mcopy -i "$img" image/grub.cfg "$d/grubenv" ::/grub/
@@ -247,19 +252,41 @@ flash() {
     need="$(case "$img" in *.zst) zstd -lv "$img" 2>/dev/null | awk '/Decompressed Size/ {gsub(/[(),]/, "", $0); for (i = 1; i <= NF; i++) if ($i == "B") print $(i - 1)}' | tail -1;; *) stat -c %s "$img";; esac)"
     have="$(blockdev --getsize64 "$real")"
     [ -z "$need" ] || [ "$need" -le "$have" ] || die "$dev holds $have bytes; the image needs $need"
-    # Opening exclusively fails while anything else has the device open for exclusive use.
+    # Opening exclusively fails while anything else has the device open for exclusive use
+    # (mounted, a partition mounted, LVM, RAID, dm-crypt, swap).
     python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))' "$real" 2>/dev/null ||
         die "$dev is busy (opened exclusively by another user)"
+    if command -v fuser >/dev/null && fuser -s "$real" 2>/dev/null; then
+        die "$dev is open in another process ($(fuser "$real" 2>&1 | cut -d: -f2 | xargs)): refusing"
+    fi
     if [ "${3:-}" != --yes ]; then
         read -r -p "overwrite $dev ($(lsblk -dno SIZE,MODEL "$real" 2>/dev/null | xargs))? type its name ($name): " answer
         [ "$answer" = "$name" ] || die "not confirmed"
     fi
     log "writing $img to $dev"
+    # Written through a descriptor that holds the exclusive claim from open to fsync: nothing
+    # (an automounter, a udev rule) can take the disk between the checks and the write.
     case "$img" in
-        *.zst) zstd -dc "$img" | dd of="$real" bs=4M oflag=direct conv=fsync status=progress;;
-        *) dd if="$img" of="$real" bs=4M oflag=direct conv=fsync status=progress;;
-    esac
-    sync
+        *.zst) zstd -dc "$img";;
+        *) cat "$img";;
+    esac | python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_EXCL)
+src, n = sys.stdin.buffer, 0
+while True:
+    chunk = src.read(4 << 20)
+    if not chunk:
+        break
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view):]
+    n += len(chunk)
+    if n % (256 << 20) == 0:
+        print(f"{n >> 20} MiB", file=sys.stderr)
+os.fsync(fd)
+os.close(fd)
+print(f"{n} bytes written", file=sys.stderr)
+' "$real"
     log "done: $dev boots the appliance (the data partition grows to the disk at first boot)"
 }
 

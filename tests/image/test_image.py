@@ -291,12 +291,9 @@ def test_image_serves_through_dpdk_and_nvme_and_survives_a_power_cut(vm):
 
     # Power cut right after the last confirmation: no shutdown, no final commit.
     vm.power_cut()
-    # The upgrade payload rides along as a read-only disk (a copy of the build's root.img,
-    # relabelled so that nothing mistakes it for root_a).
-    payload = vm.work / "payload.img"
-    subprocess.run(["cp", "--sparse=always", str(IMAGE.parent / "root.img"), str(payload)], check=True)
-    subprocess.run(["e2label", str(payload), "gcpayload"], check=True)
-    vm.start(uefi=True, payload=payload)
+    # The upgrade payload rides along as a read-only disk: the build's root.img as it is (its
+    # label, gcroot, is no slot's).
+    vm.start(uefi=True, payload=IMAGE.parent / "root.img")
     report["uefi_boot_to_serving_s"] = round(vm.wait_serving(), 1)
     print(f"UEFI boot to serving (TCG), recovering the accounts: {report['uefi_boot_to_serving_s']} s")
     c = vm.client()
@@ -312,7 +309,7 @@ def test_image_serves_through_dpdk_and_nvme_and_survives_a_power_cut(vm):
     # and is kept once the appliance has stayed up on it; the data is untouched.
     assert vm.ssh("/usr/lib/gigacompute/slot current").strip() == "a"
     t = time.time()
-    out = vm.ssh("gigacompute-upgrade /dev/disk/by-label/gcpayload --no-reboot", timeout=600)
+    out = vm.ssh("gigacompute-upgrade /dev/disk/by-label/gcroot --no-reboot", timeout=600)
     report["upgrade_write_s"] = round(time.time() - t, 1)
     assert "root_b boots once" in out, out
     assert vm.ssh("/usr/lib/gigacompute/slot saved").split() == ["a", "b"]

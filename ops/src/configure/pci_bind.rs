@@ -3,8 +3,10 @@
 //!
 //! The driver: vfio-pci where the host has an IOMMU (or vfio's no-IOMMU mode is offered),
 //! else uio_pci_generic (a VM without a virtual IOMMU, as under qemu's defaults). Each
-//! device's previous driver is saved so `fini` gives it back. The NIC carrying the default
-//! route is refused: binding it away cuts the host off.
+//! device's previous driver is saved so `fini` gives it back. Refused: a device that is not a
+//! network controller (a mistyped address could name a DMA engine or a disk), the NIC
+//! carrying the default route, and the last NIC the kernel would keep (at boot, before the
+//! network is up, there is no route yet to tell the management NIC by).
 
 use super::DPDK_DRIVERS;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,27 @@ impl Default for Sysfs {
 impl Sysfs {
     fn device(&self, addr: &str) -> PathBuf {
         self.root.join("bus/pci/devices").join(addr)
+    }
+
+    /// Whether `addr` is a network controller (PCI class 0x02).
+    pub fn is_network(&self, addr: &str) -> bool {
+        std::fs::read_to_string(self.device(addr).join("class"))
+            .is_ok_and(|c| c.trim().trim_start_matches("0x").starts_with("02"))
+    }
+
+    /// PCI network controllers other than `except` that a kernel network driver holds.
+    pub fn kernel_nics(&self, except: &[String]) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.root.join("bus/pci/devices")) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|a| !except.contains(a) && self.is_network(a))
+            .filter(|a| {
+                self.driver(a)
+                    .is_some_and(|d| !DPDK_DRIVERS.contains(&d.as_str()))
+            })
+            .collect()
     }
 
     /// The driver `addr` is bound to now.
@@ -125,8 +148,16 @@ pub fn bind_all(sys: &Sysfs, pci_allow: &[String]) -> anyhow::Result<Vec<(String
             continue;
         }
         anyhow::ensure!(
+            sys.is_network(addr),
+            "refusing to bind {addr} to a DPDK driver: it is not a network controller (check dpdk.pci_allow against lspci -D)"
+        );
+        anyhow::ensure!(
             route.as_deref() != Some(addr.as_str()),
             "refusing to bind {addr} to a DPDK driver: the default route leaves through it"
+        );
+        anyhow::ensure!(
+            !sys.kernel_nics(pci_allow).is_empty(),
+            "refusing to bind {addr} to a DPDK driver: no NIC would be left to the kernel for management (ssh, RPC)"
         );
         let driver = sys.dpdk_driver();
         sys.bind(addr, driver)?;
@@ -146,6 +177,7 @@ mod tests {
         let root = t.path().to_path_buf();
         let dev = root.join("bus/pci/devices/0000:00:04.0");
         std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(dev.join("class"), "0x020000\n").unwrap();
         let drv = root.join("bus/pci/drivers/virtio-pci");
         std::fs::create_dir_all(&drv).unwrap();
         std::os::unix::fs::symlink(&drv, dev.join("driver")).unwrap();
@@ -160,6 +192,31 @@ mod tests {
     fn the_driver_follows_the_iommu() {
         assert_eq!(fake(true).1.dpdk_driver(), "vfio-pci");
         assert_eq!(fake(false).1.dpdk_driver(), "uio_pci_generic");
+    }
+
+    #[test]
+    fn only_network_controllers_are_bound_and_one_nic_stays_with_the_kernel() {
+        let (_t, sys) = fake(false);
+        let allow = vec!["0000:00:04.0".to_string()];
+        // The only NIC: binding it would leave nothing for management.
+        let e = bind_all(&sys, &allow).unwrap_err();
+        assert!(e.to_string().contains("no NIC would be left"), "{e}");
+        // A second, kernel-held NIC: the first may go (the fake cannot really bind it).
+        let mgmt = sys.root.join("bus/pci/devices/0000:00:03.0");
+        std::fs::create_dir_all(&mgmt).unwrap();
+        std::fs::write(mgmt.join("class"), "0x020000\n").unwrap();
+        let drv = sys.root.join("bus/pci/drivers/virtio-pci");
+        std::os::unix::fs::symlink(&drv, mgmt.join("driver")).unwrap();
+        let e = bind_all(&sys, &allow).unwrap_err();
+        assert!(e.to_string().contains("still bound to virtio-pci"), "{e}");
+        // Not a NIC (a DMA engine's class).
+        std::fs::write(
+            sys.root.join("bus/pci/devices/0000:00:04.0/class"),
+            "0x088000\n",
+        )
+        .unwrap();
+        let e = bind_all(&sys, &allow).unwrap_err();
+        assert!(e.to_string().contains("not a network controller"), "{e}");
     }
 
     #[test]

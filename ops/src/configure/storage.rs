@@ -23,7 +23,13 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
     let mut out = vec![io_uring()];
     let min_bytes = 4 * cfg.storage.segment_bytes;
     for (i, path) in cfg.storage.device_paths(&cfg.data_dir).iter().enumerate() {
-        out.push(device(i, path, cfg.storage.device_bytes, min_bytes));
+        out.push(device(
+            i,
+            path,
+            cfg.storage.device_bytes,
+            min_bytes,
+            cfg.storage.block_size,
+        ));
     }
     out
 }
@@ -59,10 +65,10 @@ fn mounted(path: &Path) -> bool {
     })
 }
 
-fn device(i: usize, path: &Path, create_bytes: u64, min_bytes: u64) -> Finding {
+fn device(i: usize, path: &Path, create_bytes: u64, min_bytes: u64, block_size: usize) -> Finding {
     let name = format!("device #{i} {}", path.display());
     if nvme::is_generic_device(path) {
-        return passthrough(i, &name, path, min_bytes);
+        return passthrough(i, &name, path, min_bytes, block_size);
     }
     let Ok(meta) = std::fs::metadata(path) else {
         if path.starts_with("/dev") {
@@ -144,25 +150,49 @@ fn generic_of(block: &Path) -> Option<std::path::PathBuf> {
 }
 
 /// A generic device: its namespace, then block 0 read with an NVMe Read command.
-fn passthrough(i: usize, name: &str, path: &Path, min_bytes: u64) -> Finding {
+fn passthrough(i: usize, name: &str, path: &Path, min_bytes: u64, block_size: usize) -> Finding {
     let fix = "NVMe passthrough needs Linux 5.19 or later, io_uring allowed (kernel.io_uring_disabled=0) and read-write access to the device; or list the block device (/dev/nvmeXnY) instead";
-    if let Some(block) = nvme::sysfs_dir(path)
-        .and_then(|d| d.file_name().map(|n| Path::new("/dev").join(n)))
-        .filter(|b| mounted(b))
-    {
-        return Finding::fail(
-            format!("{name}: its namespace {} is mounted", block.display()),
-            "unmount it and remove it from /etc/fstab: the appliance owns the whole device",
-        );
+    if let Some(block) = nvme::block_name(path) {
+        let dev = Path::new("/dev").join(&block);
+        let held = std::fs::read_dir(Path::new("/sys/block").join(&block).join("holders"))
+            .is_ok_and(|mut d| d.next().is_some());
+        if mounted(&dev) || held {
+            return Finding::fail(
+                format!(
+                    "{name}: its namespace {} is mounted or held (LVM, RAID, dm)",
+                    dev.display()
+                ),
+                "unmount it, remove it from /etc/fstab and from any volume group or array: the appliance owns the whole device",
+            );
+        }
     }
-    let opened = match device::open_device(path, 0, true) {
-        Ok(d) => d,
+    // Opened without the appliance's exclusive claim: a running appliance holds it, and the
+    // check must still read the device.
+    let probed = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .and_then(|file| nvme::probe(path, &file).map(|ns| (file, ns)));
+    let (file, ns) = match probed {
+        Ok(p) => p,
         Err(e) => return Finding::fail(format!("{name}: no NVMe passthrough: {e}"), fix),
     };
-    let ns = opened
-        .nvme
-        .clone()
-        .expect("a generic device opens for passthrough");
+    if !block_size.is_multiple_of(ns.lba_bytes as usize) {
+        return Finding::fail(
+            format!(
+                "{name}: the namespace's LBA is {} bytes; storage.block_size ({block_size}) must be a multiple of it",
+                ns.lba_bytes
+            ),
+            "set storage.block_size to 4096, or format the namespace with a smaller LBA",
+        );
+    }
+    let opened = device::OpenedDevice {
+        file,
+        size: ns.size_bytes,
+        direct: true,
+        nvme: Some(ns.clone()),
+        claim: None,
+    };
     let mem = IoMemory::new(4096, 1 << 16, 2, 1);
     let ring = device::RingSettings {
         io_uring: true,

@@ -98,6 +98,10 @@ pub struct OpenedDevice {
     pub direct: bool,
     /// Set for an NVMe generic device: I/O goes as NVMe commands (passthrough).
     pub nvme: Option<Namespace>,
+    /// For a generic device: its namespace's block device, held open exclusively (the
+    /// character device has no exclusive claim of its own) so that nothing mounts it while
+    /// the appliance writes; every backend keeps a copy.
+    pub claim: Option<File>,
 }
 
 /// Opens (creating a regular file of `create_bytes` if absent) with O_DIRECT, falling back to
@@ -106,6 +110,10 @@ pub struct OpenedDevice {
 /// commands, so it has neither page cache nor O_DIRECT.
 pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Result<OpenedDevice> {
     if is_generic_device(path) {
+        let claim = match nvme::block_name(path).map(|b| Path::new("/dev").join(b)) {
+            Some(block) if block.exists() => Some(exclusive(&block)?),
+            _ => None,
+        };
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let ns = nvme::probe(path, &file)?;
         return Ok(OpenedDevice {
@@ -113,6 +121,7 @@ pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Res
             size: ns.size_bytes,
             direct: true,
             nvme: Some(ns),
+            claim,
         });
     }
     if !path.exists() {
@@ -133,12 +142,23 @@ pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Res
             return Err(e);
         }
     }
+    // A whole block device is claimed exclusively (O_EXCL): refused while mounted or held by
+    // LVM, RAID or dm, and nothing can mount it while the appliance holds it.
+    let excl = if std::fs::metadata(path).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_block_device()
+    }) {
+        libc::O_EXCL
+    } else {
+        0
+    };
     let open = |flags: i32| {
         OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(flags)
+            .custom_flags(flags | excl)
             .open(path)
+            .map_err(|e| in_use(path, e))
     };
     let (mut file, direct) = if direct {
         match open(libc::O_DIRECT) {
@@ -162,7 +182,32 @@ pub fn open_device(path: &Path, create_bytes: u64, direct: bool) -> std::io::Res
         size,
         direct,
         nvme: None,
+        claim: None,
     })
+}
+
+/// `path` opened read-only with O_EXCL: the block layer's exclusive claim.
+fn exclusive(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(path)
+        .map_err(|e| in_use(path, e))
+}
+
+/// EBUSY from an exclusive open, said plainly.
+fn in_use(path: &Path, e: std::io::Error) -> std::io::Error {
+    if e.raw_os_error() == Some(libc::EBUSY) {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "{} is in use (mounted, or held by LVM, RAID, dm or another process): the appliance needs the whole device",
+                path.display()
+            ),
+        )
+    } else {
+        e
+    }
 }
 
 /// Allocates the file and, where O_DIRECT works, writes it through once with zeros, bypassing
@@ -248,7 +293,8 @@ pub fn backend(
 ) -> std::io::Result<Box<dyn DeviceIo>> {
     let file = dev.file.try_clone()?;
     if let Some(ns) = &dev.nvme {
-        let d = nvme::open(file, ns.clone(), ring.entries, mem, counters.clone()).map_err(|e| {
+        let claim = dev.claim.as_ref().map(File::try_clone).transpose()?;
+        let d = nvme::open(file, ns.clone(), claim, ring.entries, mem, counters.clone()).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("NVMe passthrough needs io_uring with 128-byte entries (Linux 5.19 or later): {e}"),

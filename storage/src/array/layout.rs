@@ -210,14 +210,16 @@ impl Label {
         block[52..56].copy_from_slice(&crc.to_le_bytes());
     }
 
-    /// `Ok(None)`: a blank device (all zeros where the label goes).
+    /// `Ok(None)`: a blank device: the whole first block is zeros. A partition table (its
+    /// protective MBR ends at byte 510, a GPT header is at 512), an LVM label (512), an ext4
+    /// superblock (1024) or anything else there without our magic is refused, not formatted.
     pub fn decode(block: &[u8]) -> Result<Option<Label>, String> {
-        if block[0..56].iter().all(|&b| b == 0) {
+        if block.iter().all(|&b| b == 0) {
             return Ok(None);
         }
         if u64_at(block, 0) != LABEL_MAGIC {
             return Err(
-                "not a GigaCompute device (no array label); refusing to overwrite it".into(),
+                "not a GigaCompute device: its first block holds data (a partition table, a filesystem or volume label?) and no array label; refusing to overwrite it".into(),
             );
         }
         if crc32c::crc32c(&block[0..52]) != u32_at(block, 52) {
@@ -336,6 +338,22 @@ impl Superblock {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_an_all_zero_first_block_is_blank() {
+        assert_eq!(Label::decode(&[0u8; 4096]), Ok(None));
+        // A protective MBR's signature, an LVM label, an ext4 superblock's magic.
+        for (at, bytes) in [
+            (510, &[0x55u8, 0xaa][..]),
+            (512, b"LABELONE"),
+            (1080, &[0x53, 0xef]),
+        ] {
+            let mut block = [0u8; 4096];
+            block[at..at + bytes.len()].copy_from_slice(bytes);
+            let e = Label::decode(&block).unwrap_err();
+            assert!(e.contains("refusing to overwrite"), "{e}");
+        }
+    }
     use super::*;
 
     #[test]

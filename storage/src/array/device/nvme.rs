@@ -43,9 +43,10 @@ pub struct Namespace {
     pub max_transfer: u32,
 }
 
-/// Whether `path` names an NVMe generic character device (`/dev/ngXnY`).
+/// Whether `path` names an NVMe generic character device (`/dev/ngXnY`, or a link to one such
+/// as a stable name the operator made).
 pub fn is_generic_device(path: &Path) -> bool {
-    generic_name(path).is_some()
+    std::fs::canonicalize(path).is_ok_and(|real| generic_name(&real).is_some())
         && std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
 }
 
@@ -61,10 +62,18 @@ fn generic_name(path: &Path) -> Option<&str> {
     .then_some(name)
 }
 
-/// The block device sysfs directory of a generic device: `/sys/block/nvmeCnN`.
+/// The block device of a generic device (`/dev/ngCnN` -> `nvmeCnN`): the same namespace,
+/// through the block layer. Its sysfs directory carries the geometry; holding it open
+/// exclusively keeps the namespace from being mounted while the appliance uses it.
+pub fn block_name(path: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = generic_name(&real)?;
+    Some(format!("nvme{}", &name[2..]))
+}
+
+/// `/sys/block/nvmeCnN` for a generic device.
 pub fn sysfs_dir(path: &Path) -> Option<PathBuf> {
-    let name = generic_name(path)?;
-    Some(Path::new("/sys/block").join(format!("nvme{}", &name[2..])))
+    Some(Path::new("/sys/block").join(block_name(path)?))
 }
 
 fn read_number(p: &Path) -> std::io::Result<u64> {
@@ -97,7 +106,23 @@ pub fn probe(path: &Path, file: &File) -> std::io::Result<Namespace> {
     // sysfs counts the size in 512-byte sectors whatever the LBA size.
     let size_bytes = read_number(&sys.join("size"))? * 512;
     let max_kib = read_number(&sys.join("queue/max_hw_sectors_kb"))?;
-    let max_transfer = (max_kib * 1024).min(u32::MAX as u64) as u32;
+    // The kernel maps a command's user pages as one segment each (the I/O pool's pages may
+    // not be contiguous): a command larger than max_segments pages is refused.
+    let segments = read_number(&sys.join("queue/max_segments")).unwrap_or(128);
+    let max_transfer = (max_kib * 1024)
+        .min(segments.saturating_sub(1).max(1) * 4096)
+        .min(u32::MAX as u64) as u32;
+    // Namespaces formatted with per-block metadata or protection information need a
+    // metadata buffer with every command; the array has none to give.
+    if read_number(&sys.join("metadata_bytes")).is_ok_and(|m| m > 0) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!(
+                "{}: the namespace is formatted with metadata per block; format it without (nvme format --lbaf=N with ms=0)",
+                path.display()
+            ),
+        ));
+    }
     if !lba_bytes.is_power_of_two() || lba_bytes < 512 || max_transfer < lba_bytes {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -144,9 +169,10 @@ pub fn command(
 /// a length that is not a whole number of LBAs, or beyond the namespace, gets no command
 /// (`Err(errno)`).
 pub fn commands(ns: &Namespace, op: &mut IoOp) -> Result<Vec<([u8; 80], u32)>, i32> {
-    let Some(buf) = op.buf.as_mut() else {
+    if op.kind == OpKind::Sync {
         return Ok(vec![(command(NVME_CMD_FLUSH, ns.nsid, 0, 0, 0, 0), 0)]);
-    };
+    }
+    let buf = op.buf.as_mut().ok_or(libc::EINVAL)?;
     let opcode = if op.kind == OpKind::Read {
         NVME_CMD_READ
     } else {
@@ -190,6 +216,8 @@ pub struct NvmeOps {
     file: File,
     ns: Namespace,
     counters: Arc<DeviceCounters>,
+    /// The namespace's block device held exclusively while this ring lives.
+    _claim: Option<File>,
 }
 
 /// The passthrough backend.
@@ -200,11 +228,18 @@ pub type NvmeDevice = RingDevice<NvmeOps>;
 pub fn open(
     file: File,
     ns: Namespace,
+    claim: Option<File>,
     entries: u32,
     mem: &IoMemory,
     counters: Arc<DeviceCounters>,
 ) -> std::io::Result<NvmeDevice> {
-    RingDevice::with_ops(NvmeOps { file, ns, counters }, entries, None, mem)
+    let ops = NvmeOps {
+        file,
+        ns,
+        counters,
+        _claim: claim,
+    };
+    RingDevice::with_ops(ops, entries, None, mem)
 }
 
 impl RingOps for NvmeOps {
@@ -339,6 +374,13 @@ mod tests {
             assert_eq!(u32_at(c, 40) as u64, ((1 << 20) + at) / 512);
         }
         assert_eq!(u32_at(&cmds[2].0, 48), (44 << 10) / 512 - 1);
+    }
+
+    #[test]
+    fn a_read_or_write_without_a_buffer_is_refused_not_a_flush() {
+        let mut op = IoOp::sync();
+        op.kind = OpKind::Write;
+        assert_eq!(commands(&ns(), &mut op), Err(libc::EINVAL));
     }
 
     #[test]

@@ -276,13 +276,15 @@ impl RingOps for FileOps {
     ) -> Result<(), i32> {
         let fd = types::Fd(self.file.as_raw_fd());
         let kind = op.kind;
-        let Some(buf) = op.buf.as_mut() else {
+        if kind == OpKind::Sync {
             let sync = opcode::Fsync::new(fd)
                 .flags(types::FsyncFlags::DATASYNC)
                 .build();
             out.push((sync, 0));
             return Ok(());
-        };
+        }
+        // A read or write without a buffer is a caller's bug: it fails, it is never a sync.
+        let buf = op.buf.as_mut().ok_or(libc::EINVAL)?;
         let (ptr, len) = (buf.as_ptr(), buf.len() as u32);
         let sqe = match (kind, buf.fixed_index().filter(|_| fixed)) {
             (OpKind::Read, Some(i)) => opcode::ReadFixed::new(fd, ptr, len, i)
