@@ -274,6 +274,15 @@ def wait_serving(node, want: bool, timeout):
     raise AssertionError(f"serving never became {want}: {node.tail()}")
 
 
+def wait_metric(node, line_prefix, want: float, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if metric_value(node, line_prefix) == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{line_prefix} never became {want} (is {metric_value(node, line_prefix)})")
+
+
 def followers(cluster, timeout=20):
     """{node: follower} once every live node has named one."""
     deadline = time.time() + timeout
@@ -691,6 +700,10 @@ def test_etcd_restart_is_survived(cluster):
         wait_serving(n, True, timeout=30)
     s = status_json(cluster)
     assert sorted(n["id"] for n in s["nodes"]) == ["n1", "n2", "n3"]
+    # A node that had to register anew (its old lease ran out in etcd) is in etcd before the
+    # others' next poll sees it: each node's own view must hold all three before n1 routes.
+    for n in nodes.values():
+        wait_metric(n, "gigacompute_cluster_nodes_live{", 3.0, timeout=10)
     payer = keypair_owned_by("n2")
     c = Client(nodes["n1"].url)
     wait_status(c, c.request_airdrop(payer.pubkey(), SOL).value)
