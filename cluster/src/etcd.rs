@@ -587,17 +587,37 @@ async fn register(
     Ok(lease.id())
 }
 
+/// etcd's answer that a lease is gone: etcd-client turns a first keep-alive reply with no
+/// TTL into this error, and etcd itself answers "etcdserver: requested lease not found".
+fn lease_not_found(e: &ClusterError) -> bool {
+    match e {
+        ClusterError::Etcd(etcd_client::Error::LeaseKeepAliveError(m)) => {
+            m.contains("lease not found")
+        }
+        ClusterError::Etcd(etcd_client::Error::GRpcStatus(s)) => {
+            s.message().contains("lease not found")
+        }
+        _ => false,
+    }
+}
+
 /// What of a granted TTL the node counts on: 90% of it from the request's send time.
 fn lease_margin(ttl_s: i64) -> Duration {
     Duration::from_millis((ttl_s.max(0) as u64) * 900)
 }
 
-/// One renewal; Ok(false) when etcd says the lease is gone.
+/// One renewal; Ok(false) when etcd says the lease is gone, Err when etcd did not answer.
 async fn renew(s: &mut Session, view: &ClusterView) -> Result<bool, ClusterError> {
     let sent = Instant::now();
-    let (mut keeper, mut stream) = bounded(s.client.lease_keep_alive(s.lease)).await?;
+    let (mut keeper, mut stream) = match bounded(s.client.lease_keep_alive(s.lease)).await {
+        Err(e) if lease_not_found(&e) => return Ok(false),
+        r => r?,
+    };
     bounded(keeper.keep_alive()).await?;
-    let reply = bounded(stream.message()).await?;
+    let reply = match bounded(stream.message()).await {
+        Err(e) if lease_not_found(&e) => return Ok(false),
+        r => r?,
+    };
     match reply {
         Some(r) if r.ttl() > 0 => {
             view.lease_alive_until(sent + lease_margin(r.ttl()));
@@ -628,10 +648,22 @@ async fn run(cfg: AgentConfig, view: Arc<ClusterView>, stop: Arc<AtomicBool>) {
             match connect(&cfg.endpoints).await {
                 Ok(client) => {
                     let mut s = Session { client, lease: 0 };
+                    // An error is not an expiry: etcd may be restarting, and it restores its
+                    // leases when it comes back (its node key with them), so the old lease
+                    // is kept and tried again rather than a new one fought for (the id stays
+                    // taken until the old lease runs out). Fencing does not wait on this:
+                    // the node stops serving once the lease it last confirmed runs out.
                     let resumed = match old_lease {
                         Some(l) => {
                             s.lease = l;
-                            matches!(renew(&mut s, &view).await, Ok(true))
+                            match renew(&mut s, &view).await {
+                                Ok(alive) => alive,
+                                Err(e) => {
+                                    warn("renewing the lease after reconnecting", &e, &view);
+                                    tokio::time::sleep(poll).await;
+                                    continue;
+                                }
+                            }
                         }
                         None => false,
                     };
