@@ -3,22 +3,20 @@ as a Solana client would (solana-py / solders)."""
 
 import os
 import signal
-import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from solana.rpc.api import Client
 
+# tests/ports.py: ports the kernel does not hand out on its own (shared with tests/image).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ports import free_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("GIGACOMPUTE_BIN", ROOT / "target" / "release" / "gigacompute"))
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Node:
@@ -30,7 +28,7 @@ class Node:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.rpc_port = free_port()
-        self.tpu_port = free_port(socket.SOCK_DGRAM)
+        self.tpu_port = free_port()
         self.metrics_port = free_port()
         self.pubsub_port = free_port()
         self.config = workdir / "gigacompute.toml"

@@ -374,7 +374,7 @@ class Router:
     """`gigacompute route`: the thin, stateless router, on its own UDP, RPC and PubSub ports."""
 
     def __init__(self, workdir: Path, etcd_endpoint: str, pubsub_config: str = ""):
-        self.udp_port, self.rpc_port, self.pubsub_port = free_port(socket.SOCK_DGRAM), free_port(), free_port()
+        self.udp_port, self.rpc_port, self.pubsub_port = free_port(), free_port(), free_port()
         self.config = workdir / "router.toml"
         self.config.write_text(
             f'[net]\nbind = "127.0.0.1:{self.udp_port}"\n'

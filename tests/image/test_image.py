@@ -28,11 +28,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from solana.rpc.api import Client
+
+# tests/ports.py: ports the kernel does not hand out on its own (shared with tests/image).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ports import free_port  # noqa: E402
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from solders.message import Message
@@ -50,12 +55,6 @@ LAMPORTS = 1_000_000_000
 UDP_TRANSFERS = 8
 # Above the rent-exempt minimum of an empty account (890,880 lamports).
 UDP_LAMPORTS = 10_000_000
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout, what):
@@ -78,7 +77,7 @@ class Vm:
         self.ssh_port = free_port()
         self.rpc_port = free_port()
         self.metrics_port = free_port()
-        self.udp_port = free_port(socket.SOCK_DGRAM)
+        self.udp_port = free_port()
         self.proc = None
         self.boots = 0
 
